@@ -1,0 +1,1 @@
+"""Aqkol sandbox services: event contract, store, ingest, rules, API."""

@@ -1,0 +1,1 @@
+"""FastAPI app serving the command center's stored view of the town."""

@@ -1,0 +1,97 @@
+"""Response models (the OpenAPI description at /docs is generated from these)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class GeoOut(BaseModel):
+    lat: float
+    lon: float
+
+
+class EventOut(BaseModel):
+    id: str
+    kind: str
+    source: str
+    ts: datetime
+    geo: GeoOut | None
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class LatestEvents(BaseModel):
+    as_of: datetime | None
+    items: list[EventOut]
+
+
+class HeatCell(BaseModel):
+    cell: str
+    lat: float
+    lon: float
+    value: float
+    n: int
+    boundary: list[tuple[float, float]]
+
+
+class Heatmap(BaseModel):
+    kind: str | None
+    agg: str
+    res: int
+    since: datetime | None
+    until: datetime | None
+    cells: list[HeatCell]
+
+
+class AlertOut(BaseModel):
+    id: int
+    rule: str
+    title: str
+    severity: str
+    state: str
+    kind: str
+    source: str
+    geo: GeoOut | None
+    value: float | None
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    event_id: str
+    details: dict[str, Any]
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+
+
+class DeadLetterOut(BaseModel):
+    id: int
+    received_at: datetime
+    topic: str
+    reason: str
+    payload_size: int
+    payload_preview: str
+
+
+class DeadLetterList(BaseModel):
+    items: list[DeadLetterOut]
+
+
+class Stats(BaseModel):
+    events: int
+    dead_letters: int
+    alerts_active: int
+    by_kind: dict[str, int]
+    sim_time: datetime | None
+
+
+class Health(BaseModel):
+    status: str
+    database: str

@@ -1,0 +1,292 @@
+"""The ``aqkol`` command: run the demo, or each service alone."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.panel import Panel
+
+from services.config import Settings
+
+app = typer.Typer(help="Aqkol sandbox: a simulated smart-city command center.", no_args_is_help=True)
+events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
+db_app = typer.Typer(help="The database.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(db_app, name="db")
+console = Console(stderr=True)
+
+
+def _logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=console, show_path=False)],
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "alembic", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    try:
+        speed = float(value)
+    except ValueError:
+        raise typer.BadParameter("a number of simulated seconds per second, or 'max'") from None
+    if speed <= 0:
+        raise typer.BadParameter("speed must be positive")
+    return speed
+
+
+@app.command()
+def broker(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 1883,
+) -> None:
+    """Run the embedded MQTT broker (amqtt)."""
+    from services import broker as embedded
+
+    _logging()
+    embedded.run(host, port)
+
+
+@app.command()
+def ingest(
+    ready_file: Annotated[Path | None, typer.Option(help="touched once subscribed")] = None,
+    share: Annotated[str | None, typer.Option(help="MQTT 5 shared-subscription group")] = None,
+) -> None:
+    """Run an ingest worker: validate, apply rules, store."""
+    from services.ingest import Ingest
+
+    _logging()
+    worker = Ingest(Settings(), share=share)
+    stop = _stop_flag()
+    worker.start()
+    while not worker.ready.wait(0.5):
+        if stop["now"]:
+            break
+    if ready_file is not None and worker.ready.is_set():
+        ready_file.parent.mkdir(parents=True, exist_ok=True)
+        ready_file.touch()
+    last = time.monotonic()
+    while not stop["now"]:
+        time.sleep(0.2)
+        if time.monotonic() - last > 30:
+            s = worker.stats
+            logging.info("stored=%d duplicates=%d dead_letters=%d alerts=%d",
+                         s.stored, s.duplicates, s.dead_letters, s.alerts_opened)
+            last = time.monotonic()
+    worker.stop()
+
+
+def _stop_flag() -> dict[str, bool]:
+    flag = {"now": False}
+
+    def handler(_sig: int, _frame: object) -> None:
+        flag["now"] = True
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return flag
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="default AQKOL_API_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default AQKOL_API_PORT")] = None,
+) -> None:
+    """Run the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from services.api.main import create_app
+    from services.store.db import migrate
+
+    settings = Settings()
+    migrate(settings.effective_database_url)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="warning",
+    )
+
+
+@app.command()
+def dashboard(
+    host: Annotated[str | None, typer.Option(help="default AQKOL_DASHBOARD_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="default AQKOL_DASHBOARD_PORT")] = None,
+) -> None:
+    """Run the Dash situation room."""
+    from dashboard.app import run
+
+    _logging()
+    settings = Settings()
+    if host:
+        settings.dashboard_host = host
+    if port:
+        settings.dashboard_port = port
+    run(settings)
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="same seed, same events")] = 1,
+    hours: Annotated[float, typer.Option(help="simulated hours to run", min=0.01)] = 24.0,
+    speed: Annotated[str, typer.Option(help="simulated seconds per second, or 'max'")] = "60",
+    start: Annotated[str | None, typer.Option(help="simulated start, ISO with offset")] = None,
+    run_id: Annotated[str | None, typer.Option(help="folder name under runs/")] = None,
+) -> None:
+    """Run the town and publish its events over MQTT (QoS 1)."""
+    from simulator.publisher import run
+
+    _logging()
+    started = datetime.fromisoformat(start) if start else None
+    if started is not None and started.tzinfo is None:
+        raise typer.BadParameter("--start needs a UTC offset, e.g. 2026-01-15T06:30+06:00")
+    summary = run(
+        Settings(),
+        seed=seed,
+        hours=hours,
+        speed=_speed(speed),
+        start=started,
+        run_id=run_id,
+        progress=True,
+    )
+    console.print(summary)
+
+
+@events_app.command("schema")
+def events_schema(
+    kind: Annotated[str | None, typer.Option(help="only this kind's envelope")] = None,
+) -> None:
+    """Print the JSON Schema of the event contract."""
+    from services.events import KINDS, event_models, json_schema
+
+    if kind is None:
+        schema = json_schema()
+    elif kind in KINDS:
+        schema = event_models()[kind].model_json_schema(by_alias=True)
+    else:
+        console.print(f"[red]unknown kind {kind!r}[/]; known: {', '.join(sorted(KINDS))}")
+        raise typer.Exit(2)
+    typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the Alembic migrations to AQKOL_DATABASE_URL (or the SQLite file)."""
+    from services.store.db import migrate
+
+    settings = Settings()
+    migrate(settings.effective_database_url)
+    console.print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
+
+
+@app.command()
+def up(
+    seed: Annotated[int, typer.Option(help="seed of the town")] = 1,
+    speed: Annotated[str, typer.Option(help="simulated seconds per second, or 'max'")] = "60",
+    hours: Annotated[float, typer.Option(help="simulated hours")] = 24.0,
+    keep: Annotated[bool, typer.Option(help="keep the previous SQLite data")] = False,
+) -> None:
+    """Run the whole town: broker, ingest, API, dashboard and simulator."""
+    from services.broker import wait_for_port
+    from services.config import DEFAULT_MQTT_URL
+    from services.store.db import migrate
+
+    _speed(speed)
+    settings = Settings()
+    env = dict(os.environ)
+    embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
+    if not settings.database_url and not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
+    procs: list[tuple[str, subprocess.Popen]] = []
+
+    def start(name: str, *args: str) -> None:
+        cmd = [sys.executable, "-m", "services.cli", *args]
+        procs.append((name, subprocess.Popen(cmd, env=env)))
+
+    def stop_all() -> None:
+        for _name, p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for _name, p in procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+    try:
+        target = settings.mqtt
+        if embedded:
+            start("broker", "broker", "--host", target.host, "--port", str(target.port))
+        wait_for_port(target.host, target.port)
+        migrate(settings.effective_database_url)
+        ready = settings.var_dir / "ingest.ready"
+        ready.unlink(missing_ok=True)
+        start("ingest", "ingest", "--ready-file", str(ready))
+        _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
+        start("api", "api")
+        start("dashboard", "dashboard")
+        api_url = f"http://{settings.api_host}:{settings.api_port}"
+        dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
+        _wait(lambda: _http_ok(api_url + "/health"), 60, "the API", procs)
+        _wait(lambda: _http_ok(dash_url), 60, "the dashboard", procs)
+        start("simulator", "simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours))
+        console.print(
+            Panel.fit(
+                f"[b]Situation room[/]  {dash_url}\n"
+                f"[b]API docs[/]        {api_url}/docs\n"
+                f"[b]Broker[/]          mqtt://{target.host}:{target.port}"
+                f" ({'embedded amqtt' if embedded else 'external'})\n"
+                f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n\n"
+                "Press Ctrl+C to stop.",
+                title="Aqkol sandbox is running",
+            )
+        )
+        stop = _stop_flag()
+        while not stop["now"]:
+            for name, p in procs:
+                if p.poll() is not None and not (name == "simulator" and p.returncode == 0):
+                    console.print(f"[red]{name} exited with code {p.returncode}; stopping[/]")
+                    stop["now"] = True
+            time.sleep(0.5)
+    finally:
+        console.print("stopping...")
+        stop_all()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _wait(cond, seconds: float, what: str, procs) -> None:  # noqa: ANN001
+    end = time.monotonic() + seconds
+    while not cond():
+        for name, p in procs:
+            if p.poll() is not None:
+                raise typer.Exit(f"{name} exited with code {p.returncode} while waiting for {what}")
+        if time.monotonic() > end:
+            raise typer.Exit(f"timed out after {seconds:.0f}s waiting for {what}")
+        time.sleep(0.2)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,226 @@
+"""The ingest worker.
+
+Receiving stays cheap: the paho network thread only puts messages on a bounded queue (when it
+is full, the network thread waits, so the broker holds the backlog: backpressure instead of
+growth). A writer thread decodes and validates a batch, evaluates the starter rule, writes
+events, dead letters and alerts in one transaction, and only then acknowledges the QoS 1
+messages. A crash before the commit leaves them unacknowledged for redelivery; redelivered
+events are recognised by id and stored once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.config import Settings
+from services.events import ContractError, alert_topic, decode, subscription
+from services.events.topics import is_alert_topic
+from services.mqtt import connect_properties, detect_protocol, persistent_client
+from services.rules.alerts import apply_candidates
+from services.rules.starter import Candidate, CrowdRule
+from services.store.db import make_engine, migrate
+from services.store.repo import event_row, insert_dead_letters, insert_new_events, now_utc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IngestStats:
+    """Counters since start (read from other threads; ints are updated atomically enough)."""
+
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    alerts_opened: int = 0
+    batches: int = 0
+    db_errors: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Msg:
+    topic: str
+    payload: bytes
+    mid: int
+    qos: int
+
+
+class Ingest:
+    """One ingest worker; several may share an MQTT 5 shared subscription."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None, share: str | None = None):
+        self.settings = settings
+        self.engine = engine or make_engine(settings.effective_database_url)
+        self.share = share
+        self.stats = IngestStats()
+        self.rules = [CrowdRule(threshold=settings.crowd_threshold)]
+        self.ready = threading.Event()  # set once the subscription is granted
+        self._queue: queue.Queue[_Msg] = queue.Queue(maxsize=settings.ingest_queue_size)
+        self._stop = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._client: mqtt.Client | None = None
+        self._protocol = mqtt.MQTTv311
+
+    # -- MQTT side (network thread) -------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.error("broker refused the ingest: %s", rc)
+            return
+        topic = subscription(self.settings.mqtt_prefix, self.share)
+        log.info("connected (session present: %s); subscribing %s", flags.session_present, topic)
+        client.subscribe(topic, qos=1)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, _mid: int, codes: Any, _p: Any) -> None:
+        if any(getattr(c, "is_failure", False) for c in codes):
+            log.error("subscription refused: %s", codes)
+            return
+        self.ready.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        item = _Msg(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.5)
+                self.stats.received += 1
+                return
+            except queue.Full:
+                continue  # backpressure: keep the network thread here until the writer drains
+
+    # -- writer side ------------------------------------------------------------------------
+    def _take_batch(self) -> list[_Msg]:
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        deadline = time.monotonic() + self.settings.ingest_batch_seconds
+        while len(batch) < self.settings.ingest_batch_size:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=left))
+            except queue.Empty:
+                break
+        return batch
+
+    def process(self, batch: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """Validate and store one batch of (topic, payload) in one transaction.
+
+        Returns the alerts opened. Raises SQLAlchemyError if the database refused the batch
+        (nothing of it is then stored).
+        """
+        received_at = now_utc()
+        prefix = self.settings.mqtt_prefix
+        rows, dead, candidates = [], [], []
+        events_by_id = {}
+        for topic, payload in batch:
+            if is_alert_topic(topic, prefix):
+                continue  # our own announcements
+            try:
+                ev = decode(payload, topic, prefix)
+            except ContractError as exc:
+                dead.append((topic, payload, exc.reason))
+                continue
+            rows.append(event_row(ev, received_at))
+            events_by_id[ev.id] = ev
+        with self.engine.begin() as conn:
+            new = insert_new_events(conn, rows)
+            insert_dead_letters(conn, dead)
+            for r in new:
+                ev = events_by_id[r["id"]]
+                for rule in self.rules:
+                    cand: Candidate | None = rule.evaluate(ev)
+                    if cand:
+                        candidates.append(cand)
+            opened = apply_candidates(conn, candidates) if candidates else []
+        self.stats.stored += len(new)
+        self.stats.duplicates += len(rows) - len(new)
+        self.stats.dead_letters += len(dead)
+        self.stats.alerts_opened += len(opened)
+        for _t, _p, reason in dead:
+            key = reason.split(":", 1)[0]
+            self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
+        self.stats.batches += 1
+        return opened
+
+    def _writer_loop(self) -> None:
+        while not (self._stop.is_set() and self._queue.empty()):
+            batch = self._take_batch()
+            if not batch:
+                continue
+            delay = 0.5
+            while True:
+                try:
+                    opened = self.process([(m.topic, m.payload) for m in batch])
+                    break
+                except SQLAlchemyError as exc:
+                    # keep the batch unacknowledged and retry; the broker keeps the rest
+                    self.stats.db_errors += 1
+                    log.error("database write failed (%s); retrying in %.1fs", exc, delay)
+                    if self._stop.wait(delay):
+                        log.warning("stopping with %d messages unacknowledged", len(batch))
+                        return
+                    delay = min(delay * 2, 10.0)
+            client = self._client
+            if client is not None:
+                for m in batch:
+                    if m.qos > 0:
+                        client.ack(m.mid, m.qos)
+                for alert in opened:
+                    client.publish(
+                        alert_topic(alert["rule"], self.settings.mqtt_prefix),
+                        orjson.dumps(alert, default=str),
+                        qos=1,
+                    )
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, migrate_first: bool = True) -> None:
+        """Migrate the database, connect, subscribe and start writing in the background."""
+        if migrate_first:
+            migrate(self.settings.effective_database_url)
+        self._protocol = detect_protocol(self.settings)
+        client = persistent_client(self.settings, self.settings.ingest_client_id, self._protocol)
+        client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        self._client = client
+        self._writer = threading.Thread(target=self._writer_loop, name="ingest-writer", daemon=True)
+        self._writer.start()
+        target = self.settings.mqtt
+        props = connect_properties(self._protocol, self.settings.ingest_queue_size)
+        kw: dict[str, Any] = {"keepalive": 30}
+        if self._protocol == mqtt.MQTTv5:
+            kw.update(clean_start=False, properties=props)
+        client.connect_async(target.host, target.port, **kw)
+        client.loop_start()
+        log.info(
+            "ingest %s -> %s (MQTT %s)",
+            target.host,
+            self.settings.effective_database_url.split("@")[-1],
+            "5" if self._protocol == mqtt.MQTTv5 else "3.1.1",
+        )
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop receiving, write and acknowledge what is queued, disconnect."""
+        client = self._client
+        if client is not None:
+            client.on_message = None  # unacknowledged messages stay with the broker
+        self._stop.set()
+        if self._writer is not None:
+            self._writer.join(timeout)
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+        self.engine.dispose()

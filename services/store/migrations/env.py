@@ -1,0 +1,35 @@
+"""Alembic environment: the URL comes from the caller's config or from AQKOL_DATABASE_URL."""
+
+from alembic import context
+
+from services.config import Settings
+from services.store.db import make_engine
+from services.store.models import metadata
+
+config = context.config
+url = config.get_main_option("sqlalchemy.url") or Settings().effective_database_url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=url, target_metadata=metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

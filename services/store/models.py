@@ -1,0 +1,72 @@
+"""The tables. Changes go through an Alembic migration in ``migrations/versions``."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from services.store.types import UTCDateTime
+
+metadata = MetaData()
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False, comment="simulated time, UTC"),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("cell", String(16), comment="H3 cell at STORE_H3_RES"),
+    Column("value", Float, comment="the kind's headline measure (VALUE_FIELD)"),
+    Column("data", JSON, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index("ix_events_kind_ts", "kind", "ts"),
+    Index("ix_events_source_ts", "source", "ts"),
+    Index("ix_events_ts_id", "ts", "id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("topic", String(1024), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("payload", LargeBinary, nullable=False, comment="first bytes of the raw payload"),
+    Column("payload_size", Integer, nullable=False),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("rule", String(64), nullable=False),
+    Column("dedup_key", String(256), nullable=False),
+    Column("title", String(256), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False, comment="active | acknowledged | cleared"),
+    Column("kind", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("value", Float),
+    Column("count", Integer, nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False, comment="simulated time"),
+    Column("last_seen", UTCDateTime(), nullable=False, comment="simulated time"),
+    Column("event_id", String(64), nullable=False, comment="the event that opened it"),
+    Column("details", JSON, nullable=False),
+    Index("ix_alerts_rule_key_state", "rule", "dedup_key", "state"),
+    Index("ix_alerts_last_seen", "last_seen"),
+)

@@ -1,0 +1,216 @@
+"""Queries shared by the ingest and the API (SQLAlchemy Core, portable SQLite/PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from services.events.contract import EventBase
+from services.geo import STORE_H3_RES, cell_of
+from services.store.models import alerts, dead_letters, events
+
+DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
+_CHUNK = 900  # below SQLite's bound-parameter limits
+
+
+def now_utc() -> datetime:
+    """Wall-clock time, aware UTC."""
+    return datetime.now(UTC)
+
+
+def event_row(ev: EventBase, received_at: datetime) -> dict[str, Any]:
+    """The stored form of a validated event."""
+    lat = ev.geo.lat if ev.geo else None
+    lon = ev.geo.lon if ev.geo else None
+    return {
+        "id": ev.id,
+        "kind": ev.kind,
+        "source": ev.source,
+        "ts": ev.ts,
+        "lat": lat,
+        "lon": lon,
+        "cell": cell_of(lat, lon, STORE_H3_RES) if lat is not None and lon is not None else None,
+        "value": ev.value,
+        "data": ev.data.model_dump(mode="json", exclude_none=True),
+        "received_at": received_at,
+    }
+
+
+def _insert(conn: Connection, table: Any) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return pg_insert(table)
+    if dialect == "sqlite":
+        return sqlite_insert(table)
+    raise RuntimeError(f"unsupported database dialect {dialect}")
+
+
+def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Which of ``ids`` are already stored."""
+    found: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i : i + _CHUNK]
+        found.update(conn.execute(select(events.c.id).where(events.c.id.in_(chunk))).scalars())
+    return found
+
+
+def insert_new_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Insert rows not stored yet (idempotent on id); return the rows that were new."""
+    unique: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        unique.setdefault(r["id"], r)
+    if not unique:
+        return []
+    seen = existing_ids(conn, list(unique))
+    new = [r for k, r in unique.items() if k not in seen]
+    if new:
+        # ON CONFLICT covers a concurrent worker storing the same id between select and insert
+        stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["id"])
+        conn.execute(stmt, new)
+    return new
+
+
+def insert_dead_letters(conn: Connection, items: Iterable[tuple[str, bytes, str]]) -> int:
+    """Store (topic, payload, reason) triples; payloads are truncated, their size kept."""
+    now = now_utc()
+    rows = [
+        {
+            "received_at": now,
+            "topic": topic[:1024],
+            "reason": reason[:2000],
+            "payload": bytes(payload[:DEAD_LETTER_PAYLOAD_MAX]),
+            "payload_size": len(payload),
+        }
+        for topic, payload, reason in items
+    ]
+    if rows:
+        conn.execute(dead_letters.insert(), rows)
+    return len(rows)
+
+
+def public_event(row: Any) -> dict[str, Any]:
+    """An events row as the API returns it."""
+    m = row._mapping
+    geo = {"lat": m["lat"], "lon": m["lon"]} if m["lat"] is not None else None
+    return {
+        "id": m["id"],
+        "kind": m["kind"],
+        "source": m["source"],
+        "ts": m["ts"],
+        "geo": geo,
+        "data": m["data"],
+    }
+
+
+def sim_time(conn: Connection, kind: str | None = None) -> datetime | None:
+    """The newest stored event time: the command center's view of the simulated clock."""
+    q = select(func.max(events.c.ts))
+    if kind:
+        q = q.where(events.c.kind == kind)
+    return conn.execute(q).scalar()
+
+
+def query_events(
+    conn: Connection,
+    *,
+    kind: str | None = None,
+    source: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    after: tuple[datetime, str] | None = None,
+    limit: int = 100,
+) -> list[Any]:
+    """Events ordered by (ts, id), keyset-paged after ``after``."""
+    q = select(events)
+    conds = []
+    if kind:
+        conds.append(events.c.kind == kind)
+    if source:
+        conds.append(events.c.source == source)
+    if since:
+        conds.append(events.c.ts >= since)
+    if until:
+        conds.append(events.c.ts < until)
+    if bbox:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        conds += [
+            events.c.lon >= min_lon,
+            events.c.lon <= max_lon,
+            events.c.lat >= min_lat,
+            events.c.lat <= max_lat,
+        ]
+    if after:
+        ts, eid = after
+        conds.append(or_(events.c.ts > ts, and_(events.c.ts == ts, events.c.id > eid)))
+    if conds:
+        q = q.where(and_(*conds))
+    return list(conn.execute(q.order_by(events.c.ts, events.c.id).limit(limit)))
+
+
+def latest_per_source(conn: Connection, kind: str, since: datetime) -> list[Any]:
+    """The newest event of each source of ``kind`` at or after ``since``."""
+    newest = (
+        select(events.c.source, func.max(events.c.ts).label("ts"))
+        .where(events.c.kind == kind, events.c.ts >= since)
+        .group_by(events.c.source)
+        .subquery()
+    )
+    q = (
+        select(events)
+        .join(newest, and_(events.c.source == newest.c.source, events.c.ts == newest.c.ts))
+        .where(events.c.kind == kind)
+        .order_by(events.c.source, events.c.id)
+    )
+    out: dict[str, Any] = {}
+    for row in conn.execute(q):
+        out.setdefault(row.source, row)  # one per source even if two share a timestamp
+    return list(out.values())
+
+
+def cell_values(
+    conn: Connection, kind: str | None, since: datetime, until: datetime
+) -> list[tuple[str, float, float, int]]:
+    """(cell, sum of value, count of values, count of events) per stored cell in a window."""
+    q = select(
+        events.c.cell,
+        func.coalesce(func.sum(events.c.value), 0.0),
+        func.count(events.c.value),
+        func.count(),
+    ).where(events.c.ts >= since, events.c.ts < until, events.c.cell.is_not(None))
+    if kind:
+        q = q.where(events.c.kind == kind)
+    return [(c, float(s), int(nv), int(n)) for c, s, nv, n in conn.execute(q.group_by(events.c.cell))]
+
+
+def counts_by_kind(conn: Connection) -> dict[str, int]:
+    """Stored events per kind."""
+    rows = conn.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
+    return {k: int(n) for k, n in rows}
+
+
+def count(conn: Connection, table: Any, *where: Any) -> int:
+    """Rows of ``table`` matching ``where``."""
+    q = select(func.count()).select_from(table)
+    if where:
+        q = q.where(*where)
+    return int(conn.execute(q).scalar() or 0)
+
+
+def dead_letter_rows(conn: Connection, limit: int) -> list[Any]:
+    """The newest dead letters."""
+    q = select(dead_letters).order_by(dead_letters.c.id.desc()).limit(limit)
+    return list(conn.execute(q))
+
+
+def alert_rows(conn: Connection, state: str | None, limit: int) -> list[Any]:
+    """Alerts, newest last_seen first."""
+    q = select(alerts)
+    if state:
+        q = q.where(alerts.c.state == state)
+    return list(conn.execute(q.order_by(alerts.c.last_seen.desc(), alerts.c.id.desc()).limit(limit)))

@@ -1,0 +1,68 @@
+"""Shared fixtures: real brokers and real databases."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
+
+from services.config import Settings
+from tests.support import PG_ADMIN_URL, missing, start_amqtt, start_mosquitto, stop
+
+
+@pytest.fixture
+def amqtt_port(tmp_path: Path) -> Iterator[int]:
+    proc, port = start_amqtt(tmp_path / "amqtt.log")
+    yield port
+    stop(proc)
+
+
+@pytest.fixture
+def mosquitto_port(tmp_path: Path) -> Iterator[int]:
+    proc, port = start_mosquitto(tmp_path)
+    yield port
+    stop(proc)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'aqkol.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database, dropped afterwards."""
+    admin_url = PG_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        missing(f"PostgreSQL at {PG_ADMIN_URL} ({exc.orig})")
+    name = f"aqkol_test_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    base = admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def make_settings(tmp_path: Path, *, port: int, database_url: str, **kw) -> Settings:
+    """Settings isolated to one test: own topic prefix, client id, run folder."""
+    tag = uuid.uuid4().hex[:8]
+    kw.setdefault("mqtt_prefix", f"t{tag}/")
+    return Settings(
+        _env_file=None,
+        mqtt_url=f"mqtt://127.0.0.1:{port}",
+        database_url=database_url,
+        ingest_client_id=f"ingest-{tag}",
+        runs_dir=tmp_path / "runs",
+        var_dir=tmp_path / "var",
+        **kw,
+    )

@@ -1,0 +1,114 @@
+"""The ingest: validation, dead letters, idempotent batched writes, the starter alert."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+from sqlalchemy import func, select
+
+from services.ingest import Ingest
+from services.store.db import migrate
+from services.store.models import alerts, dead_letters, events
+from tests.conftest import make_settings
+from tests.factories import T0, make_event, message
+from tests.support import wait_until
+
+
+def _ingest(tmp_path, sqlite_url, **kw) -> Ingest:
+    settings = make_settings(tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", **kw)
+    migrate(sqlite_url)
+    return Ingest(settings)
+
+
+def _count(ing: Ingest, table, *where) -> int:
+    with ing.engine.connect() as c:
+        q = select(func.count()).select_from(table)
+        return c.execute(q.where(*where) if where else q).scalar_one()
+
+
+def test_redelivered_events_are_stored_once(tmp_path, sqlite_url):
+    ing = _ingest(tmp_path, sqlite_url)
+    batch = [message(make_event(source=f"gas-{i:04d}", ts=T0 + timedelta(seconds=i))) for i in range(50)]
+    ing.process(batch)
+    ing.process(batch[:20] + batch[:5])  # redelivery after a crash, and a repeat in one batch
+    assert _count(ing, events) == 50
+    assert ing.stats.stored == 50
+    assert ing.stats.duplicates == 25
+
+
+def test_stored_event_keeps_contract_fields(tmp_path, sqlite_url):
+    ing = _ingest(tmp_path, sqlite_url)
+    ev = make_event("gas.reading", "gas-0042")
+    ing.process([message(ev)])
+    with ing.engine.connect() as c:
+        row = c.execute(select(events)).one()
+    assert row.id == ev["id"] and row.kind == "gas.reading" and row.source == "gas-0042"
+    assert row.ts == T0 and row.ts.utcoffset() == timedelta(0)
+    assert row.value == pytest.approx(0.4)
+    assert row.cell and row.data["household"] == "hh-0001"
+
+
+def test_crowd_over_threshold_opens_one_alert_and_counts_repeats(tmp_path, sqlite_url):
+    ing = _ingest(tmp_path, sqlite_url, crowd_threshold=25)
+    quiet = make_event("camera.crowd", "cam-001", data={"count": 10, "window_s": 60})
+    crowd = [
+        make_event("camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 30 + i, "window_s": 60})
+        for i in range(3)
+    ]
+    ing.process([message(quiet), *map(message, crowd[:2])])
+    ing.process([message(crowd[2]), message(crowd[2])])  # the duplicate does not count twice
+    with ing.engine.connect() as c:
+        rows = c.execute(select(alerts)).all()
+    assert len(rows) == 1
+    a = rows[0]
+    assert (a.rule, a.source, a.state, a.count) == ("large-group", "cam-002", "active", 3)
+    assert a.value == 32 and a.first_seen == T0
+    assert a.last_seen == T0 + timedelta(minutes=2)
+
+
+@pytest.mark.parametrize("broker", ["amqtt", "mosquitto"])
+def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(broker, tmp_path, sqlite_url, request):
+    port = request.getfixturevalue(f"{broker}_port")
+    settings = make_settings(tmp_path, port=port, database_url=sqlite_url)
+    ing = Ingest(settings)
+    ing.start()
+    try:
+        wait_until(ing.ready.is_set, 30, "the ingest subscription")
+        p = settings.mqtt_prefix
+        good = make_event()
+        wrong_type = make_event(data={"m3": "lots", "interval_min": 30, "household": "hh-1"})
+        unknown = {**make_event(), "kind": "toaster.status"}
+        big = make_event(data={"m3": 0.1, "interval_min": 30, "household": "h" * 20_000})
+        sends = [
+            (message(good, p)[0], b'{"schema": "aqkol.event/1", "id": '),
+            message(wrong_type, p),
+            (f"{p}aqkol/v1/toaster.status/gas-0001", orjson.dumps(unknown)),
+            message(big, p),
+            (f"{p}aqkol/v1/gas.reading/gas-9999", orjson.dumps(good)),  # topic lies
+            (message(good, p)[0], b"\xff\xfe not utf-8"),
+            message(good, p),
+        ]
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{p}")
+        pub.username_pw_set("test")
+        pub.connect("127.0.0.1", port)
+        pub.loop_start()
+        for topic, payload in sends:
+            pub.publish(topic, payload, qos=1).wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_until(lambda: _count(ing, dead_letters) == 6 and _count(ing, events) == 1, 30, "dead letters")
+        with ing.engine.connect() as c:
+            reasons = [r.reason for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))]
+            sizes = [r.payload_size for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))]
+        assert reasons[0].startswith("invalid JSON")
+        assert reasons[1].startswith("invalid gas.reading: data.m3")
+        assert reasons[2] == "unknown kind: 'toaster.status'"
+        assert reasons[3].startswith("oversized:") and sizes[3] > 16 * 1024
+        assert reasons[4].startswith("topic mismatch")
+        assert reasons[5].startswith("invalid JSON")
+        assert ing.stats.stored == 1
+    finally:
+        ing.stop()

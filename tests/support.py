@@ -1,0 +1,112 @@
+"""Real services for tests: brokers, databases, and waiting on conditions with a deadline.
+
+In CI (CI=true) a missing Mosquitto, PostgreSQL or Chromium fails the run; elsewhere the
+tests that need it are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+T = TypeVar("T")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN_URL = os.environ.get("AQKOL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def missing(what: str) -> None:
+    """Fail in CI, skip elsewhere."""
+    if IN_CI:
+        pytest.fail(f"{what} is required in CI (CI=true)", pytrace=False)
+    pytest.skip(f"{what} not available here")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(cond: Callable[[], T], timeout: float, what: str, interval: float = 0.05) -> T:
+    """Poll ``cond`` until it returns something truthy; fail with ``what`` at the deadline."""
+    end = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {value!r})")
+        time.sleep(interval)
+
+
+def wait_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 30) -> None:
+    def up() -> bool:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    wait_until(up, timeout, f"port {port}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def start_amqtt(log_path: Path) -> tuple[subprocess.Popen, int]:
+    """The project's embedded broker, as its own process (as `aqkol broker` runs it)."""
+    port = free_port()
+    log = open(log_path, "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "broker", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_port(port, proc)
+    return proc, port
+
+
+def mosquitto_binary() -> str | None:
+    return shutil.which("mosquitto") or next(
+        (p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto") if os.path.exists(p)), None
+    )
+
+
+def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
+    """A private Mosquitto with the project's settings on a free port."""
+    binary = mosquitto_binary()
+    if binary is None:
+        missing("Mosquitto (apt-get install mosquitto)")
+    port = free_port()
+    conf = workdir / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\n"
+        "allow_anonymous true\n"
+        "persistence false\n"
+        # the default of 1000 queued messages per client silently drops QoS 1 beyond it
+        "max_queued_messages 1000000\n"
+        "max_inflight_messages 0\n"
+        "message_size_limit 0\n"
+        f"log_dest file {workdir / 'mosquitto.log'}\n"
+    )
+    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_port(port, proc)
+    return proc, port
