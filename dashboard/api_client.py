@@ -139,6 +139,7 @@ class ApiClient:
         )
         self._town_lock = threading.Lock()
         self._town: tuple[float, Town] | None = None
+        self._failing = False
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -161,9 +162,13 @@ class ApiClient:
             error = f"API sent invalid JSON on {path}"
         else:
             if isinstance(body, dict) and isinstance(empty, dict):
+                self._failing = False
                 return Fetched({**empty, **body})  # type: ignore[arg-type]
             error = f"API sent an unexpected shape on {path}"
-        log.warning("%s", error)
+        # log the first failure of a streak, not every refresh of every open browser tab
+        if not self._failing:
+            log.warning("%s", error)
+        self._failing = True
         return Fetched(empty, error)
 
     def health(self) -> Fetched[dict[str, Any]]:

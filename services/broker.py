@@ -27,7 +27,9 @@ def broker_config(host: str, port: int) -> dict:
     }
 
 
-async def serve(host: str = "127.0.0.1", port: int = 1883, started: asyncio.Event | None = None) -> None:
+async def serve(
+    host: str = "127.0.0.1", port: int = 1883, started: asyncio.Event | None = None
+) -> None:
     """Run the broker until cancelled."""
     broker = Broker(broker_config(host, port))
     await broker.start()
@@ -56,5 +58,7 @@ def wait_for_port(host: str, port: int, deadline_s: float = 30.0) -> None:
                 return
         except OSError:
             if time.monotonic() > end:
-                raise TimeoutError(f"nothing listening on {host}:{port} after {deadline_s}s") from None
+                raise TimeoutError(
+                    f"nothing listening on {host}:{port} after {deadline_s}s"
+                ) from None
             time.sleep(0.1)

@@ -21,7 +21,9 @@ from rich.panel import Panel
 
 from services.config import Settings
 
-app = typer.Typer(help="Aqkol sandbox: a simulated smart-city command center.", no_args_is_help=True)
+app = typer.Typer(
+    help="Aqkol sandbox: a simulated smart-city command center.", no_args_is_help=True
+)
 events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
@@ -86,8 +88,13 @@ def ingest(
         time.sleep(0.2)
         if time.monotonic() - last > 30:
             s = worker.stats
-            logging.info("stored=%d duplicates=%d dead_letters=%d alerts=%d",
-                         s.stored, s.duplicates, s.dead_letters, s.alerts_opened)
+            logging.info(
+                "stored=%d duplicates=%d dead_letters=%d alerts=%d",
+                s.stored,
+                s.duplicates,
+                s.dead_letters,
+                s.alerts_opened,
+            )
             last = time.monotonic()
     worker.stop()
 
@@ -200,7 +207,14 @@ def up(
     seed: Annotated[int, typer.Option(help="seed of the town")] = 1,
     speed: Annotated[str, typer.Option(help="simulated seconds per second, or 'max'")] = "60",
     hours: Annotated[float, typer.Option(help="simulated hours")] = 24.0,
+    start_at: Annotated[
+        str, typer.Option("--start", help="simulated start, ISO with offset")
+    ] = "2026-01-15T07:20:00+06:00",
     keep: Annotated[bool, typer.Option(help="keep the previous SQLite data")] = False,
+    embedded_broker: Annotated[
+        bool | None,
+        typer.Option(help="start amqtt on AQKOL_MQTT_URL's port [default: unless that is set]"),
+    ] = None,
 ) -> None:
     """Run the whole town: broker, ingest, API, dashboard and simulator."""
     from services.broker import wait_for_port
@@ -210,13 +224,17 @@ def up(
     _speed(speed)
     settings = Settings()
     env = dict(os.environ)
-    embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
+    if embedded_broker is None:
+        embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
+    else:
+        embedded = embedded_broker
+    env["AQKOL_API_URL"] = f"http://{settings.api_host}:{settings.api_port}"
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
     procs: list[tuple[str, subprocess.Popen]] = []
 
-    def start(name: str, *args: str) -> None:
+    def launch(name: str, *args: str) -> None:
         cmd = [sys.executable, "-m", "services.cli", *args]
         procs.append((name, subprocess.Popen(cmd, env=env)))
 
@@ -233,20 +251,21 @@ def up(
     try:
         target = settings.mqtt
         if embedded:
-            start("broker", "broker", "--host", target.host, "--port", str(target.port))
+            launch("broker", "broker", "--host", target.host, "--port", str(target.port))
         wait_for_port(target.host, target.port)
         migrate(settings.effective_database_url)
         ready = settings.var_dir / "ingest.ready"
         ready.unlink(missing_ok=True)
-        start("ingest", "ingest", "--ready-file", str(ready))
+        launch("ingest", "ingest", "--ready-file", str(ready))
         _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
-        start("api", "api")
-        start("dashboard", "dashboard")
+        launch("api", "api")
+        launch("dashboard", "dashboard")
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
         _wait(lambda: _http_ok(api_url + "/health"), 60, "the API", procs)
         _wait(lambda: _http_ok(dash_url), 60, "the dashboard", procs)
-        start("simulator", "simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours))
+        sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
+        launch("simulator", *sim, "--start", start_at)
         console.print(
             Panel.fit(
                 f"[b]Situation room[/]  {dash_url}\n"
@@ -277,7 +296,7 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _wait(cond, seconds: float, what: str, procs) -> None:  # noqa: ANN001
+def _wait(cond, seconds: float, what: str, procs) -> None:
     end = time.monotonic() + seconds
     while not cond():
         for name, p in procs:

@@ -70,7 +70,9 @@ class MqttTarget:
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
         if parts.scheme not in ("mqtt", "tcp"):
             raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} in {url!r}")
-        return cls(parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password)
+        return cls(
+            parts.hostname or "127.0.0.1", parts.port or 1883, parts.username, parts.password
+        )
 
 
 @lru_cache

@@ -8,7 +8,7 @@ probes and falls back.
 from __future__ import annotations
 
 import logging
-import threading
+import socket
 import time
 import uuid
 
@@ -36,6 +36,37 @@ def _new_client(
     return client
 
 
+def _mqtt5_accepted(host: str, port: int, user: str, password: str | None) -> bool:
+    """Send one MQTT 5 CONNECT on a raw socket: True if the broker accepts version 5."""
+
+    def utf8(v: str) -> bytes:
+        b = v.encode()
+        return len(b).to_bytes(2, "big") + b
+
+    flags = 0x82 | (0x40 if password is not None else 0)  # user name, clean start
+    body = b"\x00\x04MQTT\x05" + bytes([flags]) + b"\x00\x0a\x00"
+    body += utf8(f"aqkol-probe-{uuid.uuid4().hex[:8]}") + utf8(user)
+    if password is not None:
+        body += utf8(password)
+    length, n = b"", len(body)
+    while True:
+        byte, n = n % 128, n // 128
+        length += bytes([byte | (0x80 if n else 0)])
+        if not n:
+            break
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(b"\x10" + length + body)
+        sock.settimeout(2.0)  # Mosquitto answers at once; amqtt (3.1.1 only) stays silent
+        try:
+            reply = sock.recv(16)
+        except (ConnectionResetError, TimeoutError):
+            return False
+        ok = len(reply) >= 4 and reply[0] == 0x20 and reply[3] == 0x00
+        if ok:
+            sock.sendall(b"\xe0\x00")  # DISCONNECT
+        return ok
+
+
 def detect_protocol(settings: Settings, deadline_s: float = 30.0) -> int:
     """The MQTT version to use: from settings, or probed (5, else 3.1.1) until ``deadline_s``."""
     if settings.mqtt_protocol == "5":
@@ -44,43 +75,18 @@ def detect_protocol(settings: Settings, deadline_s: float = 30.0) -> int:
         return mqtt.MQTTv311
     target = settings.mqtt
     end = time.monotonic() + deadline_s
-    last: Exception | None = None
-    while time.monotonic() < end:
-        probe = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"aqkol-probe-{uuid.uuid4().hex[:8]}",
-            protocol=mqtt.MQTTv5,
-        )
-        probe.username_pw_set(target.username or "aqkol", target.password)
-        result: dict[str, bool] = {}
-        done = threading.Event()
-
-        def on_connect(c, u, flags, rc, props, _r=result, _d=done):  # noqa: ANN001
-            _r["ok"] = not rc.is_failure
-            _d.set()
-
-        def on_disconnect(c, u, flags, rc, props, _r=result, _d=done):  # noqa: ANN001
-            _r.setdefault("ok", False)
-            _d.set()
-
-        probe.on_connect = on_connect
-        probe.on_disconnect = on_disconnect
+    while True:
         try:
-            probe.connect(target.host, target.port, keepalive=10)
+            ok = _mqtt5_accepted(
+                target.host, target.port, target.username or "aqkol", target.password
+            )
+            return mqtt.MQTTv5 if ok else mqtt.MQTTv311
         except OSError as exc:  # broker not up yet
-            last = exc
+            if time.monotonic() > end:
+                raise ConnectionError(
+                    f"no MQTT broker at {target.host}:{target.port}: {exc}"
+                ) from exc
             time.sleep(0.2)
-            continue
-        probe.loop_start()
-        done.wait(5)
-        probe.loop_stop()
-        ok = result.get("ok", False)
-        try:
-            probe.disconnect()
-        except Exception:  # noqa: BLE001  (closing a refused probe)
-            pass
-        return mqtt.MQTTv5 if ok else mqtt.MQTTv311
-    raise ConnectionError(f"no MQTT broker at {target.host}:{target.port}: {last}")
 
 
 def connect_properties(protocol: int, receive_maximum: int) -> Properties | None:

@@ -18,7 +18,12 @@ DEFAULT_DATA: dict[str, dict[str, Any]] = {
     "camera.crowd": {"count": 12, "window_s": 60},
     "camera.object": {"class_type": "abandoned_bag", "likelihood": 0.7},
     "camera.face_match": {"enrollment_id": "wl-1", "likelihood": 0.9, "watchlist": "wanted"},
-    "vehicle.position": {"vehicle_type": "bus", "bearing": 90.0, "speed_mps": 8.0, "route_id": "r1"},
+    "vehicle.position": {
+        "vehicle_type": "bus",
+        "bearing": 90.0,
+        "speed_mps": 8.0,
+        "route_id": "r1",
+    },
 }
 
 

@@ -107,6 +107,8 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
         "message_size_limit 0\n"
         f"log_dest file {workdir / 'mosquitto.log'}\n"
     )
-    proc = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     wait_port(port, proc)
     return proc, port

@@ -23,7 +23,9 @@ def apply_candidates(conn: Connection, candidates: Iterable[Candidate]) -> list[
         group.sort(key=lambda c: c.ts)
         row = conn.execute(
             select(alerts.c.id, alerts.c.count, alerts.c.last_seen, alerts.c.value)
-            .where(alerts.c.rule == rule, alerts.c.dedup_key == key, alerts.c.state.in_(OPEN_STATES))
+            .where(
+                alerts.c.rule == rule, alerts.c.dedup_key == key, alerts.c.state.in_(OPEN_STATES)
+            )
             .order_by(alerts.c.id.desc())
             .limit(1)
         ).first()
@@ -40,7 +42,7 @@ def apply_candidates(conn: Connection, candidates: Iterable[Candidate]) -> list[
                 "source": ev.source,
                 "lat": ev.geo.lat if ev.geo else None,
                 "lon": ev.geo.lon if ev.geo else None,
-                "value": first.value,
+                "value": max((c.value for c in group if c.value is not None), default=None),
                 "count": len(group),
                 "first_seen": first.ts,
                 "last_seen": group[-1].ts,

@@ -185,7 +185,9 @@ def cell_values(
     ).where(events.c.ts >= since, events.c.ts < until, events.c.cell.is_not(None))
     if kind:
         q = q.where(events.c.kind == kind)
-    return [(c, float(s), int(nv), int(n)) for c, s, nv, n in conn.execute(q.group_by(events.c.cell))]
+    return [
+        (c, float(s), int(nv), int(n)) for c, s, nv, n in conn.execute(q.group_by(events.c.cell))
+    ]
 
 
 def counts_by_kind(conn: Connection) -> dict[str, int]:
@@ -213,4 +215,6 @@ def alert_rows(conn: Connection, state: str | None, limit: int) -> list[Any]:
     q = select(alerts)
     if state:
         q = q.where(alerts.c.state == state)
-    return list(conn.execute(q.order_by(alerts.c.last_seen.desc(), alerts.c.id.desc()).limit(limit)))
+    return list(
+        conn.execute(q.order_by(alerts.c.last_seen.desc(), alerts.c.id.desc()).limit(limit))
+    )

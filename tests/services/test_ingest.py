@@ -31,7 +31,9 @@ def _count(ing: Ingest, table, *where) -> int:
 
 def test_redelivered_events_are_stored_once(tmp_path, sqlite_url):
     ing = _ingest(tmp_path, sqlite_url)
-    batch = [message(make_event(source=f"gas-{i:04d}", ts=T0 + timedelta(seconds=i))) for i in range(50)]
+    batch = [
+        message(make_event(source=f"gas-{i:04d}", ts=T0 + timedelta(seconds=i))) for i in range(50)
+    ]
     ing.process(batch)
     ing.process(batch[:20] + batch[:5])  # redelivery after a crash, and a repeat in one batch
     assert _count(ing, events) == 50
@@ -55,7 +57,9 @@ def test_crowd_over_threshold_opens_one_alert_and_counts_repeats(tmp_path, sqlit
     ing = _ingest(tmp_path, sqlite_url, crowd_threshold=25)
     quiet = make_event("camera.crowd", "cam-001", data={"count": 10, "window_s": 60})
     crowd = [
-        make_event("camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 30 + i, "window_s": 60})
+        make_event(
+            "camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 30 + i, "window_s": 60}
+        )
         for i in range(3)
     ]
     ing.process([message(quiet), *map(message, crowd[:2])])
@@ -70,7 +74,9 @@ def test_crowd_over_threshold_opens_one_alert_and_counts_repeats(tmp_path, sqlit
 
 
 @pytest.mark.parametrize("broker", ["amqtt", "mosquitto"])
-def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(broker, tmp_path, sqlite_url, request):
+def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(
+    broker, tmp_path, sqlite_url, request
+):
     port = request.getfixturevalue(f"{broker}_port")
     settings = make_settings(tmp_path, port=port, database_url=sqlite_url)
     ing = Ingest(settings)
@@ -99,10 +105,16 @@ def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(broker, tmp_path,
             pub.publish(topic, payload, qos=1).wait_for_publish(10)
         pub.disconnect()
         pub.loop_stop()
-        wait_until(lambda: _count(ing, dead_letters) == 6 and _count(ing, events) == 1, 30, "dead letters")
+        wait_until(
+            lambda: _count(ing, dead_letters) == 6 and _count(ing, events) == 1, 30, "dead letters"
+        )
         with ing.engine.connect() as c:
-            reasons = [r.reason for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))]
-            sizes = [r.payload_size for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))]
+            reasons = [
+                r.reason for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))
+            ]
+            sizes = [
+                r.payload_size for r in c.execute(select(dead_letters).order_by(dead_letters.c.id))
+            ]
         assert reasons[0].startswith("invalid JSON")
         assert reasons[1].startswith("invalid gas.reading: data.m3")
         assert reasons[2] == "unknown kind: 'toaster.status'"

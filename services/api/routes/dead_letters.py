@@ -12,7 +12,9 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 
 
 @router.get("", response_model=DeadLetterList)
-def list_dead_letters(conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> DeadLetterList:
+def list_dead_letters(
+    conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+) -> DeadLetterList:
     """Retrieve the newest dead letters."""
     return DeadLetterList(
         items=[

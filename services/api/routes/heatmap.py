@@ -22,7 +22,9 @@ def heatmap(
     kind: Annotated[str | None, Query(description="event kind; all kinds if omitted")] = None,
     agg: Literal["count", "sum", "avg"] = "count",
     window_s: Annotated[int, Query(ge=1, le=31 * 86400)] = 3600,
-    until: Annotated[datetime | None, Query(description="exclusive; default: simulated now")] = None,
+    until: Annotated[
+        datetime | None, Query(description="exclusive; default: simulated now")
+    ] = None,
     res: Annotated[int, Query(ge=5, le=STORE_H3_RES)] = 9,
 ) -> Heatmap:
     """Retrieve a layer aggregated per H3 cell over the window ending at ``until``."""

@@ -22,7 +22,9 @@ class VehiclePosition(EventData):
     bearing: float = field(T, "Degrees clockwise from north", ge=0, lt=360)
     speed_mps: float = field(T, "Speed, metres per second", ge=0, le=60)
     stop_id: str | None = field(Q, "Current or next stop", default=None, max_length=64)
-    current_stop_sequence: int | None = field(Q, "Sequence of that stop on the trip", default=None, ge=0)
+    current_stop_sequence: int | None = field(
+        Q, "Sequence of that stop on the trip", default=None, ge=0
+    )
     current_status: Literal["INCOMING_AT", "STOPPED_AT", "IN_TRANSIT_TO"] | None = field(
         T, "GTFS-rt VehicleStopStatus", default=None
     )

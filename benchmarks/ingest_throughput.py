@@ -1,0 +1,172 @@
+"""Ingest throughput against a bare paho subscriber, on the same stream, in the same run.
+
+The simulator (`aqkol simulate --speed max`, its own process) publishes a seeded stretch
+of the town through a private Mosquitto at QoS 1 twice:
+  1. into a bare paho subscriber that only counts (QoS 1, MQTT 5): the rate the pipe carries;
+  2. into `aqkol ingest` (its own process) writing to SQLite: the rate events are stored.
+Prints both rates, their ratio, and what was lost or duplicated, last line e.g.
+`ratio=0.83 stored_per_s=... bare_per_s=... lost=0 duplicated=0`.
+
+    python benchmarks/ingest_throughput.py [--hours 1.0] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import paho.mqtt.client as mqtt  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
+from sqlalchemy import create_engine, func, select, text  # noqa: E402
+
+from services.store.models import events  # noqa: E402
+from tests.support import start_mosquitto, stop, wait_until  # noqa: E402
+
+
+def simulate(env: dict[str, str], seed: int, hours: float, run_id: str) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "services.cli",
+        "simulate",
+        "--seed",
+        str(seed),
+        "--hours",
+        str(hours),
+        "--speed",
+        "max",
+        "--run-id",
+        run_id,
+    ]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def bare_phase(
+    port: int, prefix: str, env: dict[str, str], seed: int, hours: float, runs: Path
+) -> tuple[float, int, int, int]:
+    """(rate, received, distinct, expected) for a subscriber that only counts ids."""
+    seen: list[bytes] = []
+    first: list[float] = []
+    last = [0.0]
+
+    def on_message(_c, _u, msg):
+        now = time.perf_counter()
+        if not first:
+            first.append(now)
+        last[0] = now
+        # slice the id out rather than decode: the bare subscriber must not do the ingest's work
+        p = msg.payload
+        i = p.find(b'"id":"') + 6
+        seen.append(p[i : p.find(b'"', i)])
+
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bare-{prefix}", protocol=mqtt.MQTTv5
+    )
+    c.username_pw_set("bench")
+    c.on_message = on_message
+    props = Properties(PacketTypes.CONNECT)
+    props.ReceiveMaximum = 65535
+    props.SessionExpiryInterval = 600
+    subscribed = threading.Event()
+    c.on_subscribe = lambda *a: subscribed.set()
+    c.on_connect = lambda cl, *a: cl.subscribe(f"{prefix}aqkol/v1/#", qos=1)
+    c.connect("127.0.0.1", port, clean_start=True, properties=props)
+    c.loop_start()
+    subscribed.wait(10)
+    proc = simulate(env, seed, hours, "bare")
+    proc.wait()
+    expected = len((runs / "bare" / "published.ids").read_text().split())
+    wait_until(lambda: len(seen) >= expected, 300, "the bare subscriber", interval=0.05)
+    c.disconnect()
+    c.loop_stop()
+    rate = len(seen) / (last[0] - first[0])
+    return rate, len(seen), len(set(seen)), expected
+
+
+def ingest_phase(
+    env: dict[str, str], seed: int, hours: float, runs: Path, db_url: str
+) -> tuple[float, int, int, int]:
+    """(rate, stored, lost, duplicated) for `aqkol ingest` writing to SQLite."""
+    ready = runs / "ingest.ready"
+    ing = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "ingest", "--ready-file", str(ready)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(ready.exists, 60, "the ingest to subscribe")
+        engine = create_engine(db_url)
+
+        def stored() -> int:
+            with engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+        proc = simulate(env, seed, hours, "ingest")
+        wait_until(lambda: stored() > 0, 120, "the first stored event", interval=0.01)
+        t0 = time.perf_counter()
+        proc.wait()
+        published = set((runs / "ingest" / "published.ids").read_text().split())
+        wait_until(lambda: stored() >= len(published), 600, "every event stored", interval=0.02)
+        t1 = time.perf_counter()
+        with engine.connect() as conn:
+            ids = conn.execute(select(events.c.id)).scalars().all()
+            dup = conn.execute(
+                text("SELECT count(*) - count(DISTINCT id) FROM events")
+            ).scalar_one()
+        lost = len(published - set(ids))
+        return len(ids) / (t1 - t0), len(ids), lost, int(dup)
+    finally:
+        stop(ing)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--hours", type=float, default=1.0, help="simulated hours to publish")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        broker, port = start_mosquitto(work)
+        prefix = f"bench{uuid.uuid4().hex[:6]}/"
+        db_url = f"sqlite:///{work / 'bench.db'}"
+        env = {
+            **os.environ,
+            "AQKOL_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+            "AQKOL_MQTT_PREFIX": prefix,
+            "AQKOL_DATABASE_URL": db_url,
+            "AQKOL_RUNS_DIR": str(work),
+            "AQKOL_VAR_DIR": str(work),
+            "AQKOL_INGEST_CLIENT_ID": f"ingest-{prefix.strip('/')}",
+        }
+        try:
+            bare_rate, received, distinct, expected = bare_phase(
+                port, prefix, env, args.seed, args.hours, work
+            )
+            print(
+                f"bare:   {received} received ({received - distinct} duplicated, "
+                f"{expected - distinct} lost) at {bare_rate:,.0f} msg/s"
+            )
+            rate, stored, lost, dup = ingest_phase(env, args.seed, args.hours, work, db_url)
+            print(f"ingest: {stored} stored at {rate:,.0f} events/s into SQLite")
+        finally:
+            stop(broker)
+    print(
+        f"ratio={rate / bare_rate:.2f} stored_per_s={rate:.0f} bare_per_s={bare_rate:.0f} "
+        f"lost={lost} duplicated={dup}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Aqkol situation room: a Dash app that reads only the API."""

@@ -1,0 +1,8 @@
+"""``python -m dashboard``: serve the situation room with settings from the environment."""
+
+import logging
+
+from dashboard.app import run
+
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+run()

@@ -1,0 +1,107 @@
+"""The Dash app: Dash Pages from ``dashboard/pages``, served fully offline.
+
+``create_app()`` builds an app; ``run()`` serves it; ``server`` (built on first access)
+is the Flask server for a WSGI host: ``gunicorn 'dashboard.app:server'``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+from dashboard import context
+from dashboard.api_client import ApiClient
+from services.config import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+PAGES_FOLDER = HERE / "pages"
+ASSETS_FOLDER = HERE / "assets"
+TITLE = "Aqkol situation room"
+
+
+def _navigation() -> html.Nav:
+    links = [
+        dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+        for page in dash.page_registry.values()
+    ]
+    return html.Nav(links, className="nav")
+
+
+def _layout() -> html.Div:
+    """The frame around every page; built per request, once pages are registered."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.Span("AQKOL", className="brand-name"),
+                            html.Span("command center · educational sandbox", className="brand-sub"),
+                        ],
+                        className="brand",
+                    ),
+                    _navigation(),
+                    html.Div(
+                        "Synthetic town, synthetic people", className="sandbox-note"
+                    ),
+                ],
+                className="topbar",
+            ),
+            dash.page_container,
+        ],
+        className="app",
+    )
+
+
+def create_app(settings: Settings | None = None, *, api: ApiClient | None = None) -> dash.Dash:
+    """Build the dashboard against ``settings.api_url`` (or a given client, for tests)."""
+    settings = settings or get_settings()
+    app = dash.Dash(
+        "dashboard",
+        use_pages=True,
+        pages_folder=str(PAGES_FOLDER),
+        assets_folder=str(ASSETS_FOLDER),
+        serve_locally=True,
+        external_stylesheets=[],
+        external_scripts=[],
+        title=TITLE,
+        update_title=None,
+        suppress_callback_exceptions=True,  # pages' components appear only on their page
+        meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
+    )
+    context.attach(app, context.DashboardContext(settings, api or ApiClient(settings.api_url)))
+    app.layout = _layout
+    return app
+
+
+def make_server(settings: Settings | None = None) -> Any:
+    """The Flask server of a new app, for WSGI hosts (``gunicorn 'dashboard.app:make_server()'``)."""
+    return create_app(settings).server
+
+
+def run(settings: Settings | None = None) -> None:
+    """Serve the dashboard on ``dashboard_host:dashboard_port`` (development server)."""
+    settings = settings or get_settings()
+    app = create_app(settings)
+    log.info(
+        "dashboard on http://%s:%s (API %s)",
+        settings.dashboard_host,
+        settings.dashboard_port,
+        settings.api_url,
+    )
+    app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+
+
+def __getattr__(name: str) -> Any:
+    # ``from dashboard.app import server`` builds the app on first use, not on import
+    if name == "server":
+        global server
+        server = make_server()
+        return server
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,30 @@
+"""What pages and callbacks need from the running app: the settings and the API client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dash
+
+from dashboard.api_client import ApiClient
+from services.config import Settings
+
+_ATTR = "aqkol"
+
+
+@dataclass(frozen=True)
+class DashboardContext:
+    """Per-app state, attached to the Dash app so that two apps in one process stay apart."""
+
+    settings: Settings
+    api: ApiClient
+
+
+def attach(app: dash.Dash, context: DashboardContext) -> None:
+    """Give an app its context."""
+    setattr(app, _ATTR, context)
+
+
+def current() -> DashboardContext:
+    """The context of the app serving the current request or callback."""
+    return getattr(dash.get_app(), _ATTR)

@@ -1,0 +1,1 @@
+"""Dash pages of the command center: one file per page, registered with dash.register_page."""

@@ -1,0 +1,337 @@
+"""Publish a town's events to the broker, and keep the run folder.
+
+A small pool of paho-mqtt clients (MQTT 3.1.1, QoS 1, round-robin) carries the whole town:
+the device id is in the topic, not in a connection per device. Each client keeps a bounded
+number of unacknowledged publishes, so "as fast as possible" cannot run away from a slow
+broker. With a ``speed`` the publisher paces by simulated time: ``speed`` simulated seconds
+per real second.
+
+The run folder ``runs/<run-id>/`` holds what the command center never sees:
+``truth.jsonl`` (ground truth per event), ``published.ids`` (ids handed to the broker) and
+``run.json`` (seed, parameters, counts).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+
+from services.config import Settings
+from services.events import topic_for
+from simulator.clock import DEFAULT_START
+from simulator.model import Town
+from simulator.people import Population
+
+log = logging.getLogger(__name__)
+
+MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
+CONNECT_TIMEOUT_S = 10.0
+ACK_TIMEOUT_S = 60.0
+
+
+@dataclass
+class PublishSummary:
+    published: int = 0
+    acked: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    rate: float = 0.0  # published per second of wall time
+    first_ts: str | None = None
+    last_ts: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Conn:
+    """One paho client with a count of unacknowledged publishes."""
+
+    def __init__(self, settings: Settings, index: int, tag: str):
+        target = settings.mqtt
+        self.cond = threading.Condition()
+        self.sent = 0
+        self.acked = 0
+        self.connected = False
+        self.error: str | None = None
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"aqsim-{tag}-{index}",
+            protocol=mqtt.MQTTv311,
+            clean_session=True,
+        )
+        self.client.username_pw_set(target.username or "simulator", target.password)
+        self.client.max_inflight_messages_set(MAX_INFLIGHT_PER_CLIENT)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.host, self.port = target.host, target.port
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self.cond:
+            if reason_code.is_failure:
+                self.error = f"connection refused: {reason_code}"
+            else:
+                self.connected = True
+            self.cond.notify_all()
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self.cond:
+            self.connected = False
+            if reason_code.is_failure:
+                log.warning(
+                    "simulator connection to %s:%s lost: %s", self.host, self.port, reason_code
+                )
+            self.cond.notify_all()
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self.cond:
+            self.acked += 1
+            self.cond.notify_all()
+
+    def start(self) -> None:
+        self.client.connect(self.host, self.port, keepalive=60)
+        self.client.loop_start()
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        with self.cond:
+            while not self.connected and self.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.cond.wait(left)
+        if not self.connected:
+            self.stop()
+            raise ConnectionError(
+                self.error or f"no CONNACK from {self.host}:{self.port} in {CONNECT_TIMEOUT_S}s"
+            )
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        with self.cond:
+            while self.sent - self.acked >= MAX_INFLIGHT_PER_CLIENT:
+                if not self.cond.wait(ACK_TIMEOUT_S):
+                    raise TimeoutError(f"no PUBACK from the broker for {ACK_TIMEOUT_S}s")
+            self.sent += 1
+        info = self.client.publish(topic, payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            # NO_CONN: paho keeps the message and sends it after reconnecting
+            with self.cond:
+                self.sent -= 1
+            raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
+
+    def wait_acked(self, deadline: float) -> bool:
+        with self.cond:
+            while self.acked < self.sent:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cond.wait(left)
+        return True
+
+    def stop(self) -> None:
+        try:
+            self.client.disconnect()
+        finally:
+            self.client.loop_stop()
+
+
+def _parse_ts(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def publish(
+    town_events: Iterable[dict],
+    settings: Settings,
+    *,
+    speed: float | None,
+    run_dir: Path,
+    clients: int = 2,
+    progress: bool = False,
+    progress_total_s: float | None = None,
+) -> PublishSummary:
+    """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
+
+    ``speed=None`` publishes as fast as the broker acknowledges; otherwise ``speed``
+    simulated seconds pass per real second. The ids handed to the broker are written to
+    ``run_dir/published.ids``. ``progress_total_s`` (simulated seconds) sizes the progress bar.
+    """
+    if speed is not None and speed <= 0:
+        raise ValueError("speed must be positive (or None for as fast as possible)")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tag = f"{os.getpid()}{threading.get_ident() % 1000:03d}"
+    pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
+    started: list[_Conn] = []
+    summary = PublishSummary()
+    kinds: Counter[str] = Counter()
+    prefix = settings.mqtt_prefix
+    t_wall0 = time.monotonic()
+    bar = _Progress(progress, progress_total_s)
+    try:
+        for conn in pool:
+            conn.start()
+            started.append(conn)
+        sim0: float | None = None
+        n = 0
+        with open(run_dir / "published.ids", "w", encoding="ascii") as ids, bar:
+            for event in town_events:
+                sim_t = _parse_ts(event["ts"]) if (speed is not None or bar.on) else 0.0
+                if sim0 is None:
+                    sim0 = sim_t
+                    summary.first_ts = event["ts"]
+                if speed is not None:
+                    due = t_wall0 + (sim_t - sim0) / speed
+                    delay = due - time.monotonic()
+                    if delay > 0:
+                        time.sleep(delay)
+                topic = topic_for(event["kind"], event["source"], prefix)
+                pool[n % len(pool)].publish(topic, orjson.dumps(event))
+                ids.write(event["id"] + "\n")
+                n += 1
+                kinds[event["kind"]] += 1
+                summary.last_ts = event["ts"]
+                if bar.on and n % 500 == 0:
+                    bar.update(sim_t - sim0, n)
+            deadline = time.monotonic() + ACK_TIMEOUT_S
+            complete = all(c.wait_acked(deadline) for c in pool)
+            if not complete:
+                log.warning("not every publish was acknowledged within %ss", ACK_TIMEOUT_S)
+            if bar.on and sim0 is not None and summary.last_ts is not None:
+                bar.update(_parse_ts(summary.last_ts) - sim0, n)
+    finally:
+        for conn in started:
+            conn.stop()
+    summary.published = n
+    summary.acked = sum(min(c.acked, c.sent) for c in pool)
+    summary.by_kind = dict(sorted(kinds.items()))
+    summary.seconds = round(time.monotonic() - t_wall0, 3)
+    summary.rate = round(n / summary.seconds, 1) if summary.seconds > 0 else 0.0
+    log.info(
+        "published %d events (%d acked) in %.1fs, %.0f/s",
+        summary.published,
+        summary.acked,
+        summary.seconds,
+        summary.rate,
+    )
+    return summary
+
+
+class _Progress:
+    """A rich progress bar over simulated time (or nothing)."""
+
+    def __init__(self, on: bool, total_s: float | None):
+        self.on = on
+        self.total = total_s
+        self._p: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if self.on:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._p = Progress(
+                TextColumn("simulating"),
+                BarColumn(),
+                TextColumn("{task.fields[events]} events"),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+            )
+            self._p.start()
+            self._task = self._p.add_task("sim", total=self.total, events=0)
+        return self
+
+    def update(self, sim_s: float, n: int) -> None:
+        if self._p is not None:
+            self._p.update(self._task, completed=sim_s, events=n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+
+def default_run_id(seed: int, start: datetime) -> str:
+    return f"seed{seed}-{start.strftime('%Y%m%dT%H%M')}"
+
+
+def _counting(events: Iterator[dict], counts: Counter[str]) -> Iterator[dict]:
+    for e in events:
+        counts[e["kind"]] += 1
+        yield e
+
+
+def run(
+    settings: Settings,
+    seed: int,
+    hours: float,
+    speed: float | None,
+    start: datetime | None = None,
+    run_id: str | None = None,
+    progress: bool = False,
+    *,
+    clients: int = 2,
+    **town_params: Any,
+) -> PublishSummary:
+    """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
+
+    ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``).
+    """
+    town = Town(seed=seed, start=start or DEFAULT_START, **town_params)
+    run_id = run_id or default_run_id(seed, town.start)
+    run_dir = Path(settings.runs_dir) / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    generated: Counter[str] = Counter()
+    truth_records = 0
+    with open(run_dir / "truth.jsonl", "wb") as tf:
+
+        def write_truth(rec: dict[str, Any]) -> None:
+            nonlocal truth_records
+            tf.write(orjson.dumps(rec) + b"\n")
+            truth_records += 1
+
+        events = _counting(town.events(hours, truth=write_truth), generated)
+        summary = publish(
+            events,
+            settings,
+            speed=speed,
+            run_dir=run_dir,
+            clients=clients,
+            progress=progress,
+            progress_total_s=hours * 3600,
+        )
+    info = {
+        "run_id": run_id,
+        "seed": seed,
+        "hours": hours,
+        "speed": speed,
+        "start": town.start.isoformat(),
+        "params": town.params(),
+        "broker": f"{settings.mqtt.host}:{settings.mqtt.port}",
+        "mqtt_prefix": settings.mqtt_prefix,
+        "generated_by_kind": dict(sorted(generated.items())),
+        "truth_records": truth_records,
+        "watchlist": [
+            {
+                "enrollment_id": e.id,
+                "watchlist": e.watchlist,
+                "resident": None if e.resident is None else Population.id(e.resident),
+            }
+            for e in town.watchlist
+        ],
+        "summary": summary.to_json(),
+    }
+    (run_dir / "run.json").write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
+    return summary

@@ -1,0 +1,154 @@
+"""A January-like weather series for Aqkol and the environment stations' readings.
+
+Temperature = January mean (-15.2 C, Astana as proxy) + a diurnal swing (warmest mid
+afternoon) + a slow synoptic anomaly (hourly AR(1)) + occasional cold snaps of several days.
+Days are generated in order from one random stream, so a longer run extends a shorter one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
+from simulator.geography import EnvStation
+
+JANUARY_MEAN_C = -15.2
+DIURNAL_AMPLITUDE_C = 4.0
+WARMEST_HOUR = 14.5
+AR_PHI = 0.97
+AR_SD = 0.75  # stationary sd ~3 C
+SNAP_PROB_PER_DAY = 0.12
+ENV_INTERVAL_MS = 5 * MINUTE_MS
+
+
+def diurnal(hour_of_day: np.ndarray | float) -> np.ndarray | float:
+    """Diurnal temperature swing at an hour of the day (degrees)."""
+    return DIURNAL_AMPLITUDE_C * np.cos(2 * np.pi * (np.asarray(hour_of_day) - WARMEST_HOUR) / 24)
+
+
+class Weather:
+    """Town-wide air temperature and humidity, generated lazily day by day."""
+
+    def __init__(self, rng: np.random.Generator, offset_c: float = 0.0):
+        self._rng = rng
+        self.offset_c = offset_c
+        self._hourly: list[float] = []  # synoptic anomaly + snaps, one value per hour from day 0
+        self._humid: list[float] = []
+        self._ar = float(rng.normal(0, AR_SD / math.sqrt(1 - AR_PHI**2)))
+        self._snap_left_h = 0
+        self._snap_len_h = 0
+        self._snap_depth = 0.0
+
+    def _extend(self, hours: int) -> None:
+        rng = self._rng
+        while len(self._hourly) < hours:  # one whole day at a time
+            if self._snap_left_h <= 0 and rng.random() < SNAP_PROB_PER_DAY:
+                self._snap_len_h = int(rng.integers(36, 97))
+                self._snap_left_h = self._snap_len_h
+                self._snap_depth = float(rng.uniform(8, 14))
+            noise = rng.normal(0, AR_SD, size=24)
+            hum = rng.normal(0, 4, size=24)
+            for h in range(24):
+                self._ar = AR_PHI * self._ar + float(noise[h])
+                snap = 0.0
+                if self._snap_left_h > 0:
+                    done = self._snap_len_h - self._snap_left_h
+                    # smooth bump: ramp in and out over ~12 hours
+                    ramp = min(1.0, done / 12, self._snap_left_h / 12)
+                    snap = -self._snap_depth * ramp
+                    self._snap_left_h -= 1
+                self._hourly.append(self._ar + snap)
+                self._humid.append(float(hum[h]))
+
+    def temperature(self, t_ms: np.ndarray | float) -> np.ndarray:
+        """Air temperature (C) at simulated time(s), interpolated between hours."""
+        t = np.asarray(t_ms, dtype=float)
+        hours = t / HOUR_MS
+        self._extend(int(np.max(hours)) + 2)
+        base = np.interp(hours, np.arange(len(self._hourly)), self._hourly)
+        return JANUARY_MEAN_C + self.offset_c + base + diurnal(hours % 24)
+
+    def humidity(self, t_ms: float) -> float:
+        hours = t_ms / HOUR_MS
+        self._extend(int(hours) + 2)
+        # winter air is moist relative to its low saturation point; wetter at night
+        rh = (
+            80
+            - 1.5 * float(diurnal(hours % 24))
+            + float(np.interp(hours, np.arange(len(self._humid)), self._humid))
+        )
+        return min(100.0, max(35.0, rh))
+
+    def daily_mean(self, day: int) -> float:
+        return float(np.mean(self.temperature(day * DAY_MS + np.arange(24) * HOUR_MS)))
+
+
+def heating_smoke(hour: float) -> float:
+    """Relative emission of household stoves and boilers by hour (evening peak)."""
+    if 17 <= hour < 23:
+        return 1.0
+    if 6 <= hour < 9:
+        return 0.6
+    if hour >= 23 or hour < 6:
+        return 0.45
+    return 0.3
+
+
+def traffic(hour: float) -> float:
+    """Relative road traffic by hour (rush hours at 8 and 18)."""
+    return float(
+        0.08
+        + 0.9 * math.exp(-(((hour - 8.2) / 1.0) ** 2))
+        + 0.8 * math.exp(-(((hour - 18.0) / 1.3) ** 2))
+        + 0.45 * (9.5 <= hour < 17)
+    )
+
+
+@dataclass
+class EnvStations:
+    """Every station reports every 5 minutes (the reading describes the past 5 minutes)."""
+
+    stations: list[EnvStation]
+    weather: Weather
+    rng: np.random.Generator
+
+    def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
+        """(t_ms, kind, source, data, (x, y), truth) in time order within [t_start, t_end)."""
+        rng = self.rng
+        n = len(self.stations)
+        offsets = (np.arange(n) * 1373) % 4000  # each station's upload lag, ms
+        bias = rng.normal(0, 0.4, size=n)  # sensor calibration offsets
+        lake = np.array([s.x > 1200 for s in self.stations])
+        order = [int(i) for i in np.argsort(offsets, kind="stable")]
+        k = -(-t_start // ENV_INTERVAL_MS)
+        while True:
+            tick = k * ENV_INTERVAL_MS
+            if tick >= t_end:
+                return
+            k += 1
+            hour = (tick % DAY_MS) / HOUR_MS
+            temp = float(self.weather.temperature(tick))
+            noise = rng.normal(0, 1, size=(n, 4))
+            rh_town = self.weather.humidity(tick)
+            cold = max(0.0, -temp - 5) / 15  # inversions trap smoke on cold nights
+            for i in order:
+                st = self.stations[i]
+                t = tick + int(offsets[i])
+                if t >= t_end:
+                    continue
+                tc = temp + bias[i] + 0.15 * noise[i, 0] + (0.8 if lake[i] else 0.0)
+                rh = min(100.0, max(0.0, rh_town + 3 * noise[i, 1] + (6 if lake[i] else 0)))
+                pm = 6 + st.smoke * heating_smoke(hour) * (25 + 55 * cold)
+                pm = max(1.0, pm * math.exp(0.18 * noise[i, 2]))
+                db = 34 + 30 * st.traffic * min(1.0, traffic(hour)) + 2.0 * noise[i, 3]
+                data = {
+                    "temperature_c": round(float(tc), 1),
+                    "humidity_pct": round(float(rh), 1),
+                    "pm25_ugm3": round(float(pm), 1),
+                    "noise_dba": round(max(20.0, float(db)), 1),
+                }
+                yield t, "env.reading", st.id, data, (st.x, st.y), None

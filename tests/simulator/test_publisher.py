@@ -1,0 +1,80 @@
+"""Publishing a town to a real Mosquitto: every event arrives once, the run folder is kept."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import orjson
+import paho.mqtt.client as mqtt
+import pytest
+
+from services.events import decode, subscription
+from simulator.publisher import run
+from tests.conftest import make_settings
+from tests.support import wait_until
+
+pytestmark = pytest.mark.mosquitto
+
+
+class Collector:
+    def __init__(self, port: int, prefix: str):
+        self.ids: list[str] = []
+        self.bad: list[str] = []
+        self.lock = threading.Lock()
+        self.ready = threading.Event()
+        self.prefix = prefix
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_connect = lambda c, *a: c.subscribe(subscription(prefix), qos=1)
+        self.client.on_subscribe = lambda *a: self.ready.set()
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        assert self.ready.wait(10)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            event = decode(msg.payload, msg.topic, self.prefix)
+        except Exception as exc:
+            with self.lock:
+                self.bad.append(str(exc))
+            return
+        with self.lock:
+            self.ids.append(event.id)
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def test_run_publishes_every_event_once_and_writes_the_run_folder(
+    tmp_path: Path, mosquitto_port: int
+) -> None:
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
+    sub = Collector(mosquitto_port, settings.mqtt_prefix)
+    try:
+        summary = run(settings, seed=3, hours=0.1, speed=None, population_scale=0.1)
+        wait_until(lambda: len(sub.ids) >= summary.published, 30, "every event at the subscriber")
+    finally:
+        sub.stop()
+    assert summary.published == summary.acked > 500
+    run_dir = settings.runs_dir / "seed3-20260115T0630"
+    published = (run_dir / "published.ids").read_text().split()
+    assert sorted(sub.ids) == sorted(published)
+    assert len(set(published)) == len(published) and not sub.bad
+    info = orjson.loads((run_dir / "run.json").read_bytes())
+    assert info["seed"] == 3 and sum(info["generated_by_kind"].values()) == summary.published
+    truth = (run_dir / "truth.jsonl").read_bytes().splitlines()
+    assert len(truth) == info["truth_records"] > 0
+    assert {orjson.loads(t)["id"] for t in truth} <= set(published)
+
+
+def test_paced_run_follows_simulated_time(tmp_path: Path, mosquitto_port: int) -> None:
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
+    # 90 simulated seconds at 60x: about 1.5 s of wall time
+    summary = run(settings, seed=4, hours=0.025, speed=60, population_scale=0.05, run_id="paced")
+    assert summary.published == summary.acked > 0
+    assert 1.3 < summary.seconds < 10

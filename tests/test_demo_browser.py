@@ -1,0 +1,122 @@
+"""`aqkol up` (the demo) seen through headless Chromium: map, heatmap, buses and alerts."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import free_port, missing, stop, wait_until
+
+LOCAL = re.compile(r"^(https?://(127\.0\.0\.1|localhost)(:\d+)?/|data:|blob:|about:)")
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or next(
+        (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(p)), None
+    )
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    """The demo as a user starts it, on free ports, in a scratch folder."""
+    mqtt, api, dash = free_port(), free_port(), free_port()
+    env = {
+        **os.environ,
+        "AQKOL_MQTT_URL": f"mqtt://127.0.0.1:{mqtt}",
+        "AQKOL_API_PORT": str(api),
+        "AQKOL_DASHBOARD_PORT": str(dash),
+        "AQKOL_DASHBOARD_REFRESH_MS": "1000",
+        "AQKOL_VAR_DIR": str(tmp_path / "var"),
+        "AQKOL_RUNS_DIR": str(tmp_path / "runs"),
+    }
+    env.pop("AQKOL_DATABASE_URL", None)
+    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--speed", "300"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((tmp_path / "up.log").read_text()[-3000:])
+        try:
+            return httpx.get(f"http://127.0.0.1:{api}/stats", timeout=1).json()["events"] > 0
+        except (httpx.HTTPError, ValueError, KeyError):
+            return False
+
+    try:
+        wait_until(ready, 90, "the demo to store its first events", interval=0.25)
+        yield f"http://127.0.0.1:{dash}/", f"http://127.0.0.1:{api}", tmp_path / "up.log"
+    finally:
+        stop(proc)
+        log.close()
+
+
+def test_situation_room_shows_town_heatmap_buses_and_alerts(demo):
+    chromium = chromium_path()
+    if chromium is None:
+        missing("Chromium (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    dash_url, api_url, log = demo
+    outside: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.on("request", lambda r: None if LOCAL.match(r.url) else outside.append(r.url))
+            page.goto(dash_url)
+            expect(page.locator("#situation-map .main-svg").first).to_be_visible(timeout=60_000)
+            # the town is drawn: lake, streets and buildings traces in the figure
+            names = page.wait_for_function(
+                """() => {
+                    const g = document.querySelector('#situation-map .js-plotly-plot');
+                    return g && g.data && g.data.length ? g.data.map(t => t.name || '') : null;
+                }""",
+                timeout=60_000,
+            ).json_value()
+            assert any("lake" in n.lower() for n in names), names
+            # a non-empty heatmap, then at least one bus on the map
+            page.wait_for_function(
+                """() => {
+                    const g = document.querySelector('#situation-map .js-plotly-plot');
+                    return g && g.data.some(t => (t.name || '').startsWith('heatmap')
+                                                 && (t.x || []).filter(v => v !== null).length > 0);
+                }""",
+                timeout=60_000,
+            )
+            page.wait_for_function(
+                """() => {
+                    const g = document.querySelector('#situation-map .js-plotly-plot');
+                    return g && g.data.some(
+                        t => /bus/i.test(t.name || '') && (t.x || []).length > 0);
+                }""",
+                timeout=60_000,
+            )
+            expect(page.locator("#alerts-feed .alert-item").first).to_be_visible(timeout=90_000)
+            assert int(page.locator("#kpi-events").inner_text().replace(",", "").split()[0]) > 0
+            page.screenshot(path=str(log.parent / "situation-room.png"))
+        finally:
+            browser.close()
+    assert outside == [], f"the page asked for outside addresses: {outside[:5]}"
+    alerts = httpx.get(f"{api_url}/alerts").json()["items"]
+    assert alerts and alerts[0]["rule"] == "large-group"
