@@ -1,13 +1,17 @@
 """Ingest throughput against a bare paho subscriber, on the same stream, in the same run.
 
 The simulator (`aqkol simulate --speed max`, its own process) publishes a seeded stretch
-of the town through a private Mosquitto at QoS 1 twice:
-  1. into a bare paho subscriber that only counts (QoS 1, MQTT 5): the rate the pipe carries;
-  2. into `aqkol ingest` (its own process) writing to SQLite: the rate events are stored.
+of the town through a private Mosquitto at QoS 1 twice, each time into a persistent session
+whose subscriber is offline, so the broker holds the whole stream; then the subscriber
+connects and drains it as fast as it can (the simulator alone publishes only ~4k msg/s
+here, slower than either subscriber, so measuring while it publishes would time the
+simulator):
+  1. a bare paho subscriber that only counts (QoS 1, MQTT 5): the rate the pipe carries;
+  2. `aqkol ingest` (its own process) writing to SQLite: the rate events are stored.
 Prints both rates, their ratio, and what was lost or duplicated, last line e.g.
 `ratio=0.83 stored_per_s=... bare_per_s=... lost=0 duplicated=0`.
 
-    python benchmarks/ingest_throughput.py [--hours 1.0] [--seed 1]
+    python benchmarks/ingest_throughput.py [--hours 4.0] [--seed 1]
 """
 
 from __future__ import annotations
@@ -70,23 +74,30 @@ def bare_phase(
         i = p.find(b'"id":"') + 6
         seen.append(p[i : p.find(b'"', i)])
 
-    c = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2, client_id=f"bare-{prefix}", protocol=mqtt.MQTTv5
-    )
-    c.username_pw_set("bench")
-    c.on_message = on_message
-    props = Properties(PacketTypes.CONNECT)
-    props.ReceiveMaximum = 65535
-    props.SessionExpiryInterval = 600
-    subscribed = threading.Event()
-    c.on_subscribe = lambda *a: subscribed.set()
-    c.on_connect = lambda cl, *a: cl.subscribe(f"{prefix}aqkol/v1/#", qos=1)
-    c.connect("127.0.0.1", port, clean_start=True, properties=props)
-    c.loop_start()
-    subscribed.wait(10)
-    proc = simulate(env, seed, hours, "bare")
-    proc.wait()
+    def connect(callback) -> mqtt.Client:
+        c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"bare-{prefix}", protocol=mqtt.MQTTv5
+        )
+        c.username_pw_set("bench")
+        c.on_message = callback
+        props = Properties(PacketTypes.CONNECT)
+        props.ReceiveMaximum = 65535
+        props.SessionExpiryInterval = 600
+        subscribed = threading.Event()
+        c.on_subscribe = lambda *a: subscribed.set()
+        c.on_connect = lambda cl, *a: cl.subscribe(f"{prefix}aqkol/v1/#", qos=1)
+        c.connect("127.0.0.1", port, clean_start=False, properties=props)
+        c.loop_start()
+        if not subscribed.wait(10):
+            raise TimeoutError("the bare subscriber was not subscribed")
+        return c
+
+    c = connect(None)  # creates the persistent session, then goes offline
+    c.disconnect()
+    c.loop_stop()
+    simulate(env, seed, hours, "bare").wait()
     expected = len((runs / "bare" / "published.ids").read_text().split())
+    c = connect(on_message)
     wait_until(lambda: len(seen) >= expected, 300, "the bare subscriber", interval=0.05)
     c.disconnect()
     c.loop_stop()
@@ -99,25 +110,27 @@ def ingest_phase(
 ) -> tuple[float, int, int, int]:
     """(rate, stored, lost, duplicated) for `aqkol ingest` writing to SQLite."""
     ready = runs / "ingest.ready"
-    ing = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "ingest", "--ready-file", str(ready)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+
+    def start_ingest() -> subprocess.Popen:
+        ready.unlink(missing_ok=True)
+        cmd = [sys.executable, "-m", "services.cli", "ingest", "--ready-file", str(ready)]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_until(ready.exists, 60, "the ingest to subscribe")
-        engine = create_engine(db_url)
+        return proc
 
-        def stored() -> int:
-            with engine.connect() as conn:
-                return conn.execute(select(func.count()).select_from(events)).scalar_one()
+    stop(start_ingest())  # creates the persistent session, then goes offline
+    simulate(env, seed, hours, "ingest").wait()
+    published = set((runs / "ingest" / "published.ids").read_text().split())
+    engine = create_engine(db_url)
 
-        proc = simulate(env, seed, hours, "ingest")
+    def stored() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+    ing = start_ingest()
+    try:
         wait_until(lambda: stored() > 0, 120, "the first stored event", interval=0.01)
         t0 = time.perf_counter()
-        proc.wait()
-        published = set((runs / "ingest" / "published.ids").read_text().split())
         wait_until(lambda: stored() >= len(published), 600, "every event stored", interval=0.02)
         t1 = time.perf_counter()
         with engine.connect() as conn:
@@ -133,7 +146,7 @@ def ingest_phase(
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--hours", type=float, default=1.0, help="simulated hours to publish")
+    ap.add_argument("--hours", type=float, default=4.0, help="simulated hours to publish")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -6,14 +6,21 @@ growth). A writer thread decodes and validates a batch, evaluates the starter ru
 events, dead letters and alerts in one transaction, and only then acknowledges the QoS 1
 messages. A crash before the commit leaves them unacknowledged for redelivery; redelivered
 events are recognised by id and stored once.
+
+Receiving costs paho about as much CPU as decoding and writing do, so by default the writing
+runs in a child process (one batch at a time), and the two halves use both cores; the
+parent keeps the MQTT session and acknowledges only what the child committed.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import queue
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +63,31 @@ class _Msg:
     qos: int
 
 
+class DatabaseError(RuntimeError):
+    """The database refused a batch (raised across the process boundary as plain text)."""
+
+
+_child: Ingest | None = None
+
+
+def _child_init(settings_json: str) -> None:
+    global _child
+    logging.basicConfig(level=logging.WARNING)
+    _child = Ingest(Settings.model_validate_json(settings_json))
+
+
+def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    assert _child is not None
+    before = _child.stats
+    _child.stats = IngestStats()
+    try:
+        opened = _child.process(batch)
+    except SQLAlchemyError as exc:
+        raise DatabaseError(str(exc).splitlines()[0]) from None
+    delta, _child.stats = _child.stats, before
+    return opened, delta.__dict__
+
+
 class Ingest:
     """One ingest worker; several may share an MQTT 5 shared subscription."""
 
@@ -71,6 +103,34 @@ class Ingest:
         self._writer: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._protocol = mqtt.MQTTv311
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=_child_init,
+            initargs=(self.settings.model_dump_json(),),
+        )
+        pool.submit(int).result(timeout=120)  # started and initialised before we subscribe
+        return pool
+
+    def _write(self, batch: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """process() here or in the writer process; raises DatabaseError/SQLAlchemyError."""
+        if self._pool is None:
+            return self.process(batch)
+        try:
+            opened, delta = self._pool.submit(_child_process, batch).result()
+        except BrokenProcessPool:
+            log.error("the writer process died; starting a new one")
+            self._pool = self._new_pool()
+            raise DatabaseError("writer process died") from None
+        s = self.stats
+        for name in ("stored", "duplicates", "dead_letters", "alerts_opened", "batches"):
+            setattr(s, name, getattr(s, name) + delta[name])
+        for k, v in delta["reasons"].items():
+            s.reasons[k] = s.reasons.get(k, 0) + v
+        return opened
 
     # -- MQTT side (network thread) -------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -163,9 +223,9 @@ class Ingest:
             delay = 0.5
             while True:
                 try:
-                    opened = self.process([(m.topic, m.payload) for m in batch])
+                    opened = self._write([(m.topic, m.payload) for m in batch])
                     break
-                except SQLAlchemyError as exc:
+                except (SQLAlchemyError, DatabaseError) as exc:
                     # keep the batch unacknowledged and retry; the broker keeps the rest
                     self.stats.db_errors += 1
                     log.error("database write failed (%s); retrying in %.1fs", exc, delay)
@@ -190,6 +250,8 @@ class Ingest:
         """Migrate the database, connect, subscribe and start writing in the background."""
         if migrate_first:
             migrate(self.settings.effective_database_url)
+        if self.settings.ingest_writer_process:
+            self._pool = self._new_pool()
         self._protocol = detect_protocol(self.settings)
         client = persistent_client(self.settings, self.settings.ingest_client_id, self._protocol)
         client.on_connect = self._on_connect
@@ -223,4 +285,7 @@ class Ingest:
         if client is not None:
             client.disconnect()
             client.loop_stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
         self.engine.dispose()

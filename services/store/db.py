@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
@@ -27,7 +28,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": 30}, json_serializer=_json_dumps, **kwargs
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -38,7 +41,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, **kwargs)
+
+
+def _json_dumps(obj: Any) -> str:
+    return orjson.dumps(obj, default=str).decode()
 
 
 def alembic_config(url: str) -> Config:

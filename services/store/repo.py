@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -24,7 +25,7 @@ def now_utc() -> datetime:
 
 
 def event_row(ev: EventBase, received_at: datetime) -> dict[str, Any]:
-    """The stored form of a validated event."""
+    """The stored form of a validated event (``data`` already serialised as JSON text)."""
     lat = ev.geo.lat if ev.geo else None
     lon = ev.geo.lon if ev.geo else None
     return {
@@ -36,7 +37,7 @@ def event_row(ev: EventBase, received_at: datetime) -> dict[str, Any]:
         "lon": lon,
         "cell": cell_of(lat, lon, STORE_H3_RES) if lat is not None and lon is not None else None,
         "value": ev.value,
-        "data": ev.data.model_dump(mode="json", exclude_none=True),
+        "data": ev.data.__pydantic_serializer__.to_json(ev.data, exclude_none=True).decode(),
         "received_at": received_at,
     }
 
@@ -69,10 +70,53 @@ def insert_new_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[
     seen = existing_ids(conn, list(unique))
     new = [r for k, r in unique.items() if k not in seen]
     if new:
-        # ON CONFLICT covers a concurrent worker storing the same id between select and insert
-        stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["id"])
-        conn.execute(stmt, new)
+        _write_events(conn, new)
     return new
+
+
+_EVENT_COLUMNS = (
+    "id",
+    "kind",
+    "source",
+    "ts",
+    "lat",
+    "lon",
+    "cell",
+    "value",
+    "data",
+    "received_at",
+)
+_COLS = ", ".join(_EVENT_COLUMNS)
+# The driver's own executemany: SQLAlchemy's per-row bind processing cost more than the rest
+# of the ingest together (see BENCHMARKS.md). Values are prepared here as the column types
+# would; ON CONFLICT / OR IGNORE covers a concurrent worker storing the same id meanwhile.
+_SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({_COLS}) VALUES ({', '.join('?' * 10)})"
+_PG_INSERT = (
+    f"INSERT INTO events ({_COLS}) VALUES ({', '.join(['%s'] * 10)}) ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _sqlite_time(ts: datetime) -> str:
+    # the storage format of SQLAlchemy's SQLite DATETIME, in UTC, so that ranges compare
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _write_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        received = _sqlite_time(rows[0]["received_at"])  # one per batch
+        params = [
+            (r["id"], r["kind"], r["source"], _sqlite_time(r["ts"]), r["lat"], r["lon"],
+             r["cell"], r["value"], r["data"], received)
+            for r in rows
+        ]  # fmt: skip
+        conn.exec_driver_sql(_SQLITE_INSERT, params)
+    elif dialect == "postgresql":
+        params = [tuple(r[c] for c in _EVENT_COLUMNS) for r in rows]
+        conn.exec_driver_sql(_PG_INSERT, params)
+    else:
+        stmt = _insert(conn, events).on_conflict_do_nothing(index_elements=["id"])
+        conn.execute(stmt, [{**r, "data": orjson.loads(r["data"])} for r in rows])
 
 
 def insert_dead_letters(conn: Connection, items: Iterable[tuple[str, bytes, str]]) -> int:
