@@ -115,9 +115,7 @@ class Fetched(Generic[T]):
 
 def empty_town() -> Town:
     """A town with nothing in it."""
-    return Town(
-        lake=[], streets=[], buildings=[], places=[], stops=[], routes=[], cameras=[]
-    )
+    return Town(lake=[], streets=[], buildings=[], places=[], stops=[], routes=[], cameras=[])
 
 
 class ApiClient:

@@ -42,14 +42,14 @@ def _layout() -> html.Div:
                     html.Div(
                         [
                             html.Span("AQKOL", className="brand-name"),
-                            html.Span("command center · educational sandbox", className="brand-sub"),
+                            html.Span(
+                                "command center · educational sandbox", className="brand-sub"
+                            ),
                         ],
                         className="brand",
                     ),
                     _navigation(),
-                    html.Div(
-                        "Synthetic town, synthetic people", className="sandbox-note"
-                    ),
+                    html.Div("Synthetic town, synthetic people", className="sandbox-note"),
                 ],
                 className="topbar",
             ),
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, *, api: ApiClient | None = None
 
 
 def make_server(settings: Settings | None = None) -> Any:
-    """The Flask server of a new app, for WSGI hosts (``gunicorn 'dashboard.app:make_server()'``)."""
+    """The Flask server of a new app, for WSGI hosts (gunicorn)."""
     return create_app(settings).server
 
 

@@ -70,6 +70,7 @@ BUILDING_STYLE: dict[str, tuple[str, str]] = {  # kind -> (fill, outline)
     "market": ("#5a3b1a", "#d9934a"),
 }
 DEFAULT_BUILDING_STYLE = ("#2b3648", "#46556e")
+LABELLED_PLACES = {"school", "hospital", "akimat", "market", "station"}
 BUILDING_ORDER = ("house", "block")  # drawn first, the public buildings on top
 
 STREET_STYLE: dict[str, tuple[str, float]] = {  # class -> (colour, width)
@@ -213,7 +214,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
                 type="scatter", name=f"{kind.capitalize()}s ({len(by_kind[kind])})",
                 x=x, y=y, mode="lines", fill="toself", fillcolor=fill,
                 line={"color": outline, "width": 0.6 if common else 1.5},
-                hoveron="fills", hoverinfo="skip" if common else "name",
+                hoveron="fills", hoverinfo="skip" if common else "name", showlegend=False,
                 meta={"layer": "buildings", "kind": kind}, **group,
             )
         )  # fmt: skip
@@ -240,7 +241,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
             dict(
                 type="scatter", name=cls.capitalize() if cls != "street" else "Streets",
                 x=x, y=y, text=names, mode="lines", line={"color": colour, "width": width},
-                hovertemplate="%{text}<extra></extra>",
+                hovertemplate="%{text}<extra></extra>", showlegend=False,
                 meta={"layer": "streets", "class": cls}, **group,
             )
         )  # fmt: skip
@@ -289,17 +290,28 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
             dict(
                 type="scatter", name="Places", mode="markers+text",
                 x=[p.get("x") for p in places], y=[p.get("y") for p in places],
-                text=[p.get("name") or p.get("id") for p in places],
-                customdata=[p.get("kind") or "" for p in places],
+                text=[
+                    (p.get("name") or p.get("id")) if p.get("kind") in LABELLED_PLACES else ""
+                    for p in places
+                ],
+                customdata=[[p.get("kind") or "", p.get("name") or p.get("id")] for p in places],
                 textposition="top center",
-                textfont={"size": 15, "color": TEXT},
+                textfont={"size": 14, "color": TEXT},
                 marker={"symbol": "diamond", "size": 11, "color": TEXT,
                         "line": {"color": BACKGROUND, "width": 1}},
-                hovertemplate="<b>%{text}</b><br>%{customdata}<extra></extra>", **group,
+                hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[0]}<extra></extra>",
+                **group,
             )
         )  # fmt: skip
 
-    return _Base(tuple(traces), _bounds(traces))
+    town_only = [t for t in traces if t.get("name") != "Lake"]
+    bounds = _bounds(town_only) or _bounds(traces)
+    if bounds and lake:
+        # show the lake shore east of the town, not the whole lake
+        lake_x = [p[0] for p in lake]
+        shore = min(lake_x)
+        bounds = (bounds[0], max(bounds[1], shore + (bounds[1] - bounds[0]) * 0.25), *bounds[2:])
+    return _Base(tuple(traces), bounds)
 
 
 def _open_path(path: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
@@ -338,7 +350,7 @@ def level_edges(values: Iterable[float], n_levels: int = N_LEVELS) -> list[float
         return [lo, hi]
     inner: set[float] = set()
     for i in range(1, n_levels):
-        q = vals[min(len(vals) - 1, int(round(i * (len(vals) - 1) / n_levels)))]
+        q = vals[min(len(vals) - 1, round(i * (len(vals) - 1) / n_levels))]
         edge = _nice(q)
         if lo < edge < hi:
             inner.add(edge)
@@ -382,9 +394,7 @@ def heat_traces(
     colors = level_colors(n, layer.colors)
     rings: list[list[tuple[list[float], list[float]]]] = [[] for _ in range(n)]
     for cell in cells:
-        rings[level_of(float(cell.get("value") or 0), edges)].append(
-            _latlon_ring(cell["boundary"])
-        )
+        rings[level_of(float(cell.get("value") or 0), edges)].append(_latlon_ring(cell["boundary"]))
     group_title = title or f"{layer.label} ({layer.unit})"
     traces: list[dict[str, Any]] = []
     for level in range(n - 1, -1, -1):  # legend reads high to low, like a colour bar
@@ -436,9 +446,7 @@ def _alpha(hex_colour: str, alpha: float) -> str:
 # -- live layers -----------------------------------------------------------------------------
 
 
-def vehicle_traces(
-    vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()
-) -> list[dict[str, Any]]:
+def vehicle_traces(vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
     """Vehicles from /events/latest: one trace per vehicle type, arrows along the bearing."""
     route_names = {str(r.get("id")): r.get("name") or r.get("id") for r in routes}
     by_type: dict[str, list[tuple[tuple[float, float], dict[str, Any]]]] = {}
@@ -470,7 +478,11 @@ def vehicle_traces(
         ]
         hover = (
             "<b>%{customdata[0]}</b>"
-            + ("<br>route %{customdata[1]}<br>%{customdata[2]} · %{customdata[3]}" if is_bus else "")
+            + (
+                "<br>route %{customdata[1]}<br>%{customdata[2]} · %{customdata[3]}"
+                if is_bus
+                else ""
+            )
             + "<br>%{customdata[4]} km/h · %{customdata[5]}<extra></extra>"
         )
         traces.append(
@@ -569,17 +581,24 @@ def town_map(
         paper_bgcolor=BACKGROUND,
         plot_bgcolor=BACKGROUND,
         font={"color": TEXT, "size": 16, "family": "system-ui, sans-serif"},
-        margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        margin={"l": 0, "r": 0, "t": 0, "b": 0, "autoexpand": True},
         xaxis=xaxis,
         yaxis=yaxis,
         showlegend=True,
         legend={
-            "x": 0.005, "y": 0.995, "xanchor": "left", "yanchor": "top",
-            "bgcolor": "rgba(11,18,32,0.82)", "bordercolor": "#334155", "borderwidth": 1,
-            "font": {"size": 15, "color": TEXT}, "groupclick": "toggleitem",
-            "itemsizing": "constant", "tracegroupgap": 10,
+            "x": 1.0,
+            "y": 1.0,
+            "xanchor": "left",
+            "yanchor": "top",
+            "bgcolor": "rgba(11,18,32,0.82)",
+            "bordercolor": "#334155",
+            "borderwidth": 1,
+            "font": {"size": 15, "color": TEXT},
+            "groupclick": "toggleitem",
+            "itemsizing": "constant",
+            "tracegroupgap": 10,
             "grouptitlefont": {"size": 16, "color": TEXT},
-        },  # fmt: skip
+        },
         hovermode="closest",
         hoverlabel={"font": {"size": 16}, "bgcolor": "#111827", "bordercolor": "#475569"},
         dragmode="pan",

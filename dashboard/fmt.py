@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from services.geo import UTC_OFFSET_HOURS
 
@@ -26,7 +26,7 @@ def parse_ts(ts: str | None) -> datetime | None:
         when = datetime.fromisoformat(ts.replace("Z", "+00:00"))
     except (TypeError, ValueError):
         return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def local(ts: str | None) -> datetime | None:
@@ -41,6 +41,12 @@ def clock(ts: str | None) -> str:
     return when.strftime("%a %d %b %Y %H:%M:%S") if when else "--:--:--"
 
 
+def day(ts: str | None) -> str:
+    """The simulated date, e.g. ``Thu 15 Jan 2026``."""
+    when = local(ts)
+    return when.strftime("%a %d %b %Y") if when else ""
+
+
 def time_of_day(ts: str | None) -> str:
     """``HH:MM:SS`` in Aqkol time."""
     when = local(ts)
@@ -51,7 +57,7 @@ def count(n: float | int | None) -> str:
     """A count with thin thousands separators (``12 345``)."""
     if n is None:
         return "–"
-    return f"{int(round(n)):,}".replace(",", "\u202f")
+    return f"{round(n):,}".replace(",", "\u202f")
 
 
 def number(value: float | None) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from dash import html
@@ -22,7 +22,7 @@ SEVERITY_CLASS = {
     "low": "info",
     "notice": "info",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def severity_class(severity: str | None) -> str:
@@ -32,9 +32,7 @@ def severity_class(severity: str | None) -> str:
 
 def newest_first(alerts: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """Alerts sorted by ``last_seen``, newest first (alerts without a time last)."""
-    return sorted(
-        alerts, key=lambda a: fmt.parse_ts(a.get("last_seen")) or _EPOCH, reverse=True
-    )
+    return sorted(alerts, key=lambda a: fmt.parse_ts(a.get("last_seen")) or _EPOCH, reverse=True)
 
 
 def alert_item(alert: Mapping[str, Any]) -> html.Div:
@@ -55,7 +53,9 @@ def alert_item(alert: Mapping[str, Any]) -> html.Div:
             html.Span((alert.get("severity") or sev).upper(), className="alert-sev"),
             html.Div(
                 [
-                    html.Div(alert.get("title") or alert.get("rule") or "alert", className="alert-title"),
+                    html.Div(
+                        alert.get("title") or alert.get("rule") or "alert", className="alert-title"
+                    ),
                     html.Div(meta, className="alert-meta"),
                 ],
                 className="alert-body",

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import time
 
 from amqtt.broker import Broker
 
@@ -47,18 +45,3 @@ def run(host: str = "127.0.0.1", port: int = 1883) -> None:
     for name in ("amqtt", "transitions"):
         logging.getLogger(name).setLevel(logging.WARNING)
     asyncio.run(serve(host, port))
-
-
-def wait_for_port(host: str, port: int, deadline_s: float = 30.0) -> None:
-    """Wait until something accepts TCP connections on host:port."""
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            with socket.create_connection((host, port), timeout=1):
-                return
-        except OSError:
-            if time.monotonic() > end:
-                raise TimeoutError(
-                    f"nothing listening on {host}:{port} after {deadline_s}s"
-                ) from None
-            time.sleep(0.1)

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -217,7 +218,6 @@ def up(
     ] = None,
 ) -> None:
     """Run the whole town: broker, ingest, API, dashboard and simulator."""
-    from services.broker import wait_for_port
     from services.config import DEFAULT_MQTT_URL
     from services.store.db import migrate
 
@@ -228,6 +228,21 @@ def up(
         embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
     else:
         embedded = embedded_broker
+    for what, host, port, var in (
+        ("API", settings.api_host, settings.api_port, "AQKOL_API_PORT"),
+        ("dashboard", settings.dashboard_host, settings.dashboard_port, "AQKOL_DASHBOARD_PORT"),
+    ):
+        if _port_busy(host, port):
+            console.print(f"[red]port {port} for the {what} is in use[/]; set {var} to another")
+            raise typer.Exit(1)
+    if embedded and _port_busy(settings.mqtt.host, settings.mqtt.port):
+        # another broker (often a system Mosquitto) has 1883: the embedded one takes any port
+        port = _free_port(settings.mqtt.host)
+        console.print(f"port {settings.mqtt.port} is in use; the embedded broker takes {port}")
+        settings.mqtt_url = f"mqtt://{settings.mqtt.host}:{port}"
+        env["AQKOL_MQTT_URL"] = settings.mqtt_url
+    if embedded:
+        env["AQKOL_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks only 3.1.1: no need to probe
     env["AQKOL_API_URL"] = f"http://{settings.api_host}:{settings.api_port}"
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
@@ -252,7 +267,7 @@ def up(
         target = settings.mqtt
         if embedded:
             launch("broker", "broker", "--host", target.host, "--port", str(target.port))
-        wait_for_port(target.host, target.port)
+        _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
         migrate(settings.effective_database_url)
         ready = settings.var_dir / "ingest.ready"
         ready.unlink(missing_ok=True)
@@ -287,6 +302,29 @@ def up(
     finally:
         console.print("stopping...")
         stop_all()
+
+
+def _broker_ok(settings: Settings) -> bool:
+    from services.mqtt import plain_client
+
+    client = plain_client(settings)
+    try:
+        client.connect(settings.mqtt.host, settings.mqtt.port, keepalive=5)
+        client.disconnect()
+        return True
+    except OSError:
+        return False
+
+
+def _port_busy(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) == 0
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def _http_ok(url: str) -> bool:

@@ -169,7 +169,10 @@ def refresh(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
     )
     items = alerts.data.get("items") or []
     return (
-        fmt.clock(s.get("sim_time")),
+        [
+            html.Span(fmt.time_of_day(s.get("sim_time"))),
+            html.Span(fmt.day(s.get("sim_time")), className="clock-date"),
+        ],
         fmt.count(s.get("events")) if stats.ok else "–",
         fmt.count(s.get("alerts_active")) if stats.ok else "–",
         fmt.count(s.get("dead_letters")) if stats.ok else "–",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
+import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -72,6 +73,10 @@ _child: Ingest | None = None
 
 def _child_init(settings_json: str) -> None:
     global _child
+    # the parent decides when the writer stops (after the last batch); a Ctrl+C or SIGTERM
+    # sent to the whole process group must not kill it mid-batch
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     _child = Ingest(Settings.model_validate_json(settings_json))
 
