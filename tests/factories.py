@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -37,7 +38,7 @@ def make_event(
 ) -> dict[str, Any]:
     """A valid event of ``kind``."""
     eid = event_id or str(ULID.from_datetime(ts))
-    return event_dict(kind, source, ts, data or DEFAULT_DATA[kind], eid, geo)
+    return event_dict(kind, source, ts, copy.deepcopy(data or DEFAULT_DATA[kind]), eid, geo)
 
 
 def message(event: dict[str, Any], prefix: str = "") -> tuple[str, bytes]:

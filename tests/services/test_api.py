@@ -140,3 +140,13 @@ def test_openapi_docs_are_served(client):
     assert client.get("/docs").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/health", "/events", "/heatmap", "/alerts", "/stats"} <= set(paths)
+
+
+def test_town_map_layers_for_the_offline_dashboard(client):
+    town = client.get("/town").json()
+    assert {"lake", "streets", "buildings", "places", "stops", "routes", "cameras"} <= set(town)
+    kinds = {p["kind"] for p in town["places"]}
+    assert {"school", "hospital", "akimat", "market"} <= kinds
+    assert len(town["cameras"]) >= 100
+    lake_west = min(x for x, _y in town["lake"])
+    assert all(x < lake_west for b in town["buildings"] for x, _y in b["polygon"])  # lake east
