@@ -5,4 +5,5 @@ import logging
 from dashboard.app import run
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per API request
 run()

@@ -26,6 +26,7 @@ BACKGROUND = "#0b1220"
 TEXT = "#e5e7eb"
 MUTED = "#94a3b8"
 ALERT_RED = "#ff3b3b"
+TEXT_SHADOW = "1px 1px 2px #000, -1px -1px 2px #000, 1px -1px 2px #000, -1px 1px 2px #000"
 UIREVISION = "aqkol-town"  # constant, so zoom and pan survive every refresh
 
 HEAT_TRACE_NAME = "heatmap"
@@ -296,7 +297,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
                 ],
                 customdata=[[p.get("kind") or "", p.get("name") or p.get("id")] for p in places],
                 textposition="top center",
-                textfont={"size": 14, "color": TEXT},
+                textfont={"size": 15, "color": TEXT, "shadow": TEXT_SHADOW},
                 marker={"symbol": "diamond", "size": 11, "color": TEXT,
                         "line": {"color": BACKGROUND, "width": 1}},
                 hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[0]}<extra></extra>",
@@ -310,7 +311,8 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
         # show the lake shore east of the town, not the whole lake
         lake_x = [p[0] for p in lake]
         shore = min(lake_x)
-        bounds = (bounds[0], max(bounds[1], shore + (bounds[1] - bounds[0]) * 0.25), *bounds[2:])
+        # and leave room there for the legend, which sits over the lake
+        bounds = (bounds[0], max(bounds[1], shore + (bounds[1] - bounds[0]) * 0.6), *bounds[2:])
     return _Base(tuple(traces), bounds)
 
 
@@ -406,7 +408,7 @@ def heat_traces(
         traces.append(
             dict(
                 type="scatter", name=label, x=x, y=y, mode="lines", fill="toself",
-                fillcolor=_alpha(colors[level], 0.45 + 0.4 * level / max(1, n - 1)),
+                fillcolor=_alpha(colors[level], 0.35 + 0.4 * level / max(1, n - 1)),
                 line={"color": colors[level], "width": 1}, hoverinfo="skip",
                 legendgroup=HEAT_GROUP, legendgrouptitle={"text": group_title},
                 legendrank=100 + (n - level),
@@ -491,7 +493,7 @@ def vehicle_traces(vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()) -> l
                 x=[round(p[0], 1) for p, _ in rows], y=[round(p[1], 1) for p, _ in rows],
                 mode="markers+text" if is_bus else "markers",
                 text=route_ids if is_bus else None, textposition="top center",
-                textfont={"size": 15, "color": colour},
+                textfont={"size": 16, "color": colour, "shadow": TEXT_SHADOW},
                 marker={"symbol": "arrow-wide", "size": size, "color": colour,
                         "angle": [float(d.get("bearing") or 0) for d in data],
                         "line": {"color": BACKGROUND, "width": 1.5}},
@@ -529,13 +531,13 @@ def alert_traces(alerts: Any) -> list[dict[str, Any]]:
             type="scatter", name="alert halo", x=x, y=y, mode="markers", showlegend=False,
             marker={"size": 46, "color": _alpha(ALERT_RED, 0.22),
                     "line": {"color": ALERT_RED, "width": 2}},
-            hoverinfo="skip", legendgroup="alerts",
+            hoverinfo="skip", legendgroup="live",
         ),
         dict(
             type="scatter", name=f"Active alerts ({len(rows)})", x=x, y=y, mode="markers",
             marker={"symbol": "circle", "size": 16,
                     "color": ALERT_RED, "line": {"color": "#ffffff", "width": 2}},
-            customdata=custom, legendgroup="alerts", legendgrouptitle={"text": "Live"},
+            customdata=custom, legendgroup="live", legendgrouptitle={"text": "Live"},
             hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]} · %{customdata[2]}"
                            "<br>×%{customdata[3]}, last %{customdata[4]}<extra></extra>"),
             meta={"layer": "alerts"},
@@ -586,11 +588,12 @@ def town_map(
         yaxis=yaxis,
         showlegend=True,
         legend={
-            "x": 1.0,
-            "y": 1.0,
-            "xanchor": "left",
-            "yanchor": "top",
-            "bgcolor": "rgba(11,18,32,0.82)",
+            # bottom right, over the lake east of the town, clear of the mode bar at the top
+            "x": 0.995,
+            "y": 0.01,
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "bgcolor": "rgba(11,18,32,0.88)",
             "bordercolor": "#334155",
             "borderwidth": 1,
             "font": {"size": 15, "color": TEXT},

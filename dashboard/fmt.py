@@ -54,10 +54,10 @@ def time_of_day(ts: str | None) -> str:
 
 
 def count(n: float | int | None) -> str:
-    """A count with thin thousands separators (``12 345``)."""
+    """A count with thousands separators (``12,345``)."""
     if n is None:
         return "–"
-    return f"{round(n):,}".replace(",", "\u202f")
+    return f"{round(n):,}"
 
 
 def number(value: float | None) -> str:

@@ -10,11 +10,13 @@ from dash import html
 
 from dashboard import fmt
 
-SEVERITY_CLASS = {
+SEVERITY_CLASS = {  # X.733-like levels (the starter rule says "major") and common synonyms
     "critical": "critical",
-    "high": "critical",
-    "error": "critical",
-    "alarm": "critical",
+    "high": "major",
+    "major": "major",
+    "error": "major",
+    "alarm": "major",
+    "minor": "warning",
     "warning": "warning",
     "warn": "warning",
     "medium": "warning",
@@ -26,7 +28,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def severity_class(severity: str | None) -> str:
-    """``critical``, ``warning`` or ``info``: the colour an alert gets."""
+    """``critical``, ``major``, ``warning`` or ``info``: the colour an alert gets."""
     return SEVERITY_CLASS.get((severity or "").lower(), "info")
 
 

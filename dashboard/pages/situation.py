@@ -99,6 +99,7 @@ def layout(**_query: Any) -> html.Div:
                         id="situation-map",
                         figure=figures.town_map(None),
                         className="map",
+                        responsive=True,
                         config={
                             "displaylogo": False,
                             "scrollZoom": True,

@@ -1,0 +1,60 @@
+"""The API client: typed answers, and empty data (not exceptions) when the API is away."""
+
+from __future__ import annotations
+
+import httpx
+
+from dashboard.api_client import ApiClient
+from tests.dashboard.fakes import FakeApi, unreachable
+
+
+def test_calls_send_the_contract_parameters():
+    fake = FakeApi()
+    api = ApiClient("http://api.test/", transport=httpx.MockTransport(fake))
+    heat = api.heatmap("camera.crowd", agg="sum", window_s=900, res=9)
+    assert heat.ok and len(heat.data["cells"]) == 4
+    params = fake.requests[-1].url.params
+    assert (params["kind"], params["agg"], params["window_s"], params["res"]) == (
+        "camera.crowd", "sum", "900", "9",
+    )  # fmt: skip
+    api.heatmap(None)  # all events: no kind parameter at all
+    assert "kind" not in fake.requests[-1].url.params
+    assert api.stats().data["events"] == 12345
+    assert api.latest("vehicle.position").data["items"][0]["source"] == "bus-01"
+    assert len(api.alerts(limit=5).data["items"]) == 2
+    assert fake.requests[-1].url.params["limit"] == "5"
+
+
+def test_town_is_fetched_once_and_cached():
+    fake = FakeApi()
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(fake))
+    first, second = api.town(), api.town()
+    assert first.ok and second.data is first.data
+    assert fake.paths().count("/town") == 1
+
+
+def test_unreachable_api_gives_empty_data_and_an_error():
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(unreachable))
+    for fetched in (
+        api.stats(),
+        api.town(),
+        api.heatmap("gas.reading"),
+        api.latest(),
+        api.alerts(),
+    ):
+        assert not fetched.ok and "unreachable" in (fetched.error or "")
+    assert api.stats().data["events"] == 0
+    assert api.heatmap().data["cells"] == []
+    assert api.alerts().data["items"] == []
+    assert api.town().data["buildings"] == []
+
+
+def test_http_errors_and_bad_json_are_reported_not_raised():
+    def broken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/stats":
+            return httpx.Response(500, text="boom")
+        return httpx.Response(200, text="not json")
+
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(broken))
+    assert api.stats().error == "API error 500 on /stats"
+    assert "invalid JSON" in (api.alerts().error or "")
