@@ -51,3 +51,30 @@ def test_every_published_event_is_stored_exactly_once(broker, database, tmp_path
         assert crowd_alerts, "the school-gate crowds of 07:45-08:00 raise the starter alert"
     finally:
         ingest.stop()
+
+
+def test_events_published_while_the_ingest_is_down_are_stored_when_it_returns(
+    tmp_path, mosquitto_port, sqlite_url
+):
+    """The persistent session: the broker keeps QoS 1 events for the ingest while it is away."""
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url=sqlite_url)
+    first = Ingest(settings)
+    first.start()
+    wait_until(first.ready.is_set, 30, "the ingest subscription")
+    simulate(settings, seed=5, hours=0.1, speed=None, start=START, run_id="before")
+    before = (settings.runs_dir / "before" / "published.ids").read_text().split()
+    wait_until(lambda: first.stats.stored == len(before), 60, "the first stretch stored")
+    first.stop()
+
+    simulate(settings, seed=6, hours=0.1, speed=None, start=START, run_id="during")
+    during = (settings.runs_dir / "during" / "published.ids").read_text().split()
+
+    second = Ingest(settings)
+    second.start()
+    try:
+        wait_until(lambda: second.stats.stored >= len(during), 60, "the backlog stored")
+        with second.engine.connect() as c:
+            ids = c.execute(select(events.c.id)).scalars().all()
+        assert sorted(ids) == sorted(before + during)
+    finally:
+        second.stop()
