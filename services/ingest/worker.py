@@ -230,10 +230,13 @@ class Ingest:
                 try:
                     opened = self._write([(m.topic, m.payload) for m in batch])
                     break
-                except (SQLAlchemyError, DatabaseError) as exc:
+                except Exception as exc:
                     # keep the batch unacknowledged and retry; the broker keeps the rest
                     self.stats.db_errors += 1
-                    log.error("database write failed (%s); retrying in %.1fs", exc, delay)
+                    if isinstance(exc, SQLAlchemyError | DatabaseError):
+                        log.error("database write failed (%s); retrying in %.1fs", exc, delay)
+                    else:
+                        log.exception("batch failed; retrying in %.1fs", delay)
                     if self._stop.wait(delay):
                         log.warning("stopping with %d messages unacknowledged", len(batch))
                         return
