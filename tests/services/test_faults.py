@@ -1,0 +1,133 @@
+"""Faults the ingest survives without losing or duplicating an event (Mosquitto: QoS 1,
+persistent session; acknowledgements only after the commit; idempotent writes)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from services.config import Settings
+from services.ingest import Ingest
+from services.store.db import make_engine, migrate
+from services.store.models import events
+from simulator.publisher import run as simulate
+from tests.conftest import make_settings
+from tests.support import TcpProxy, stop, wait_until
+
+START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "AQKOL_MQTT_URL": settings.mqtt_url,
+        "AQKOL_DATABASE_URL": settings.effective_database_url,
+        "AQKOL_MQTT_PREFIX": settings.mqtt_prefix,
+        "AQKOL_INGEST_CLIENT_ID": settings.ingest_client_id,
+        "AQKOL_VAR_DIR": str(settings.var_dir),
+    }
+
+
+def _start_ingest(settings: Settings, workdir: Path, name: str) -> subprocess.Popen:
+    """`aqkol ingest` as its own process, returned once it is subscribed."""
+    ready = workdir / f"{name}.ready"
+    log = open(workdir / f"{name}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "ingest", "--ready-file", str(ready)],
+        env=_env(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError((workdir / f"{name}.log").read_text()[-2000:])
+        return ready.exists()
+
+    wait_until(up, 60, f"{name} to subscribe")
+    return proc
+
+
+def _stored_ids(url: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return list(c.execute(select(events.c.id)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _count(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return c.execute(select(func.count()).select_from(events)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def test_ingest_killed_mid_stream_then_restarted_stores_every_event_once(
+    tmp_path, mosquitto_port, sqlite_url
+):
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url=sqlite_url)
+    migrate(sqlite_url)
+    first = _start_ingest(settings, tmp_path, "ingest-1")
+    publisher = threading.Thread(
+        target=simulate,
+        args=(settings,),
+        kwargs={"seed": 21, "hours": 0.5, "speed": None, "start": START, "run_id": "kill"},
+    )
+    publisher.start()
+    try:
+        wait_until(lambda: _count(sqlite_url) > 1000, 60, "the first thousand events stored")
+        first.send_signal(signal.SIGKILL)  # mid-stream: batches in flight, unacknowledged
+        first.wait(10)
+        second = _start_ingest(settings, tmp_path, "ingest-2")
+        publisher.join(120)
+        assert not publisher.is_alive()
+        published = (settings.runs_dir / "kill" / "published.ids").read_text().split()
+        wait_until(lambda: _count(sqlite_url) >= len(published), 120, "every event stored")
+        assert sorted(_stored_ids(sqlite_url)) == sorted(published)
+    finally:
+        stop(first)
+        if "second" in locals():
+            stop(second)
+
+
+def test_database_away_for_30_seconds_loses_nothing(tmp_path, mosquitto_port, postgres_url):
+    host_port = postgres_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    proxy = TcpProxy(host, int(port))
+    via_proxy = postgres_url.replace(f"@{host_port}/", f"@127.0.0.1:{proxy.port}/")
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url=via_proxy)
+    ingest = Ingest(settings)
+    ingest.start()
+    try:
+        wait_until(ingest.ready.is_set, 30, "the ingest subscription")
+        simulate(settings, seed=22, hours=0.1, speed=None, start=START, run_id="before")
+        before = (settings.runs_dir / "before" / "published.ids").read_text().split()
+        wait_until(lambda: _count(postgres_url) == len(before), 60, "the first stretch stored")
+
+        proxy.cut()
+        outage_started = time.monotonic()
+        simulate(settings, seed=23, hours=0.2, speed=None, start=START, run_id="during")
+        during = (settings.runs_dir / "during" / "published.ids").read_text().split()
+        wait_until(lambda: ingest.stats.db_errors > 0, 30, "the ingest to notice the outage")
+        # the fault lasts 30 seconds by definition; nothing may be written meanwhile
+        time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))
+        assert _count(postgres_url) == len(before)
+        proxy.restore()
+
+        wait_until(lambda: _count(postgres_url) == len(before) + len(during), 120, "the catch-up")
+        assert sorted(_stored_ids(postgres_url)) == sorted(before + during)
+    finally:
+        ingest.stop()
+        proxy.close()
