@@ -7,6 +7,7 @@ tests that need it are skipped with the reason.
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import socket
@@ -91,17 +92,31 @@ def mosquitto_binary() -> str | None:
     )
 
 
-def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
-    """A private Mosquitto with the project's settings on a free port."""
+def start_mosquitto(
+    workdir: Path, port: int | None = None, persistence: bool = False
+) -> tuple[subprocess.Popen, int]:
+    """A private Mosquitto with the project's settings (on a free port unless given).
+
+    With ``persistence`` it saves sessions and queued messages to ``workdir`` on shutdown
+    and loads them on start, as a deployed broker does across a restart.
+    """
     binary = mosquitto_binary()
     if binary is None:
         missing("Mosquitto (apt-get install mosquitto)")
-    port = free_port()
+    port = port or free_port()
     conf = workdir / "mosquitto.conf"
+    persist = (
+        f"persistence true\npersistence_location {workdir}/\n"
+        if persistence
+        else "persistence false\n"
+    )
     conf.write_text(
         f"listener {port} 127.0.0.1\n"
+        # run as ourselves: as root, Mosquitto would switch to the user 'mosquitto', which
+        # may not write its log and persistence file in our scratch folder
+        f"user {getpass.getuser()}\n"
         "allow_anonymous true\n"
-        "persistence false\n"
+        f"{persist}"
         # the default of 1000 queued messages per client silently drops QoS 1 beyond it
         "max_queued_messages 1000000\n"
         "max_inflight_messages 0\n"
@@ -109,7 +124,7 @@ def start_mosquitto(workdir: Path) -> tuple[subprocess.Popen, int]:
         f"log_dest file {workdir / 'mosquitto.log'}\n"
     )
     proc = subprocess.Popen(
-        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        [binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_port(port, proc)
     return proc, port

@@ -20,7 +20,7 @@ from services.store.db import make_engine, migrate
 from services.store.models import events
 from simulator.publisher import run as simulate
 from tests.conftest import make_settings
-from tests.support import TcpProxy, stop, wait_until
+from tests.support import TcpProxy, start_mosquitto, stop, wait_until
 
 START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
 
@@ -131,3 +131,31 @@ def test_database_away_for_30_seconds_loses_nothing(tmp_path, mosquitto_port, po
     finally:
         ingest.stop()
         proxy.close()
+
+
+def test_broker_restart_mid_stream_loses_nothing(tmp_path, sqlite_url):
+    broker_dir = tmp_path / "broker"
+    broker_dir.mkdir()
+    broker, port = start_mosquitto(broker_dir, persistence=True)
+    settings = make_settings(tmp_path, port=port, database_url=sqlite_url)
+    ingest = Ingest(settings)
+    ingest.start()
+    publisher = threading.Thread(
+        target=simulate,
+        args=(settings,),
+        kwargs={"seed": 24, "hours": 0.5, "speed": None, "start": START, "run_id": "restart"},
+    )
+    try:
+        wait_until(ingest.ready.is_set, 30, "the ingest subscription")
+        publisher.start()
+        wait_until(lambda: ingest.stats.stored > 1000, 60, "the first thousand events stored")
+        stop(broker)  # SIGTERM: Mosquitto saves sessions and queued messages, then exits
+        broker, _ = start_mosquitto(broker_dir, port=port, persistence=True)
+        publisher.join(120)
+        assert not publisher.is_alive()
+        published = (settings.runs_dir / "restart" / "published.ids").read_text().split()
+        wait_until(lambda: _count(sqlite_url) >= len(published), 120, "every event stored")
+        assert sorted(_stored_ids(sqlite_url)) == sorted(published)
+    finally:
+        ingest.stop()
+        stop(broker)
