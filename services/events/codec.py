@@ -65,7 +65,7 @@ def decode(payload: bytes, topic: str | None = None, prefix: str = "") -> EventB
     if not isinstance(raw, dict):
         raise ContractError(f"invalid event: expected a JSON object, got {type(raw).__name__}")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ContractError(f"unknown kind: {kind!r}")
     try:
         event: EventBase = _adapter().validate_python(raw)

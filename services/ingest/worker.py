@@ -198,6 +198,10 @@ class Ingest:
             except ContractError as exc:
                 dead.append((topic, payload, exc.reason))
                 continue
+            except Exception as exc:  # a decoder bug must not stall the ingest on one payload
+                log.exception("decoder failed on a payload from %s", topic)
+                dead.append((topic, payload, f"decoder error: {type(exc).__name__}: {exc}"))
+                continue
             rows.append(event_row(ev, received_at))
             events_by_id[ev.id] = ev
         with self.engine.begin() as conn:
