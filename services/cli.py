@@ -152,18 +152,35 @@ def dashboard(
 @app.command()
 def simulate(
     seed: Annotated[int, typer.Option(help="same seed, same events")] = 1,
-    hours: Annotated[float, typer.Option(help="simulated hours to run", min=0.01)] = 24.0,
+    hours: Annotated[
+        float | None,
+        typer.Option(help="simulated hours to run (default: the scenario's, or 24)", min=0.01),
+    ] = None,
     speed: Annotated[str, typer.Option(help="simulated seconds per second, or 'max'")] = "60",
     start: Annotated[str | None, typer.Option(help="simulated start, ISO with offset")] = None,
     run_id: Annotated[str | None, typer.Option(help="folder name under runs/")] = None,
+    scenario: Annotated[
+        str | None, typer.Option(help="scenario name in scenarios/ or a YAML path")
+    ] = None,
 ) -> None:
     """Run the town and publish its events over MQTT (QoS 1)."""
     from simulator.publisher import run
+    from simulator.scenarios import ScenarioError, load_scenario
 
     _logging()
     started = datetime.fromisoformat(start) if start else None
     if started is not None and started.tzinfo is None:
         raise typer.BadParameter("--start needs a UTC offset, e.g. 2026-01-15T06:30+06:00")
+    plan = None
+    if scenario is not None:
+        try:
+            plan = load_scenario(scenario)
+        except ScenarioError as exc:
+            console.print(f"[red]scenario refused:[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
+        started = started or plan.start
+    if hours is None:
+        hours = plan.hours if plan is not None and plan.hours else 24.0
     summary = run(
         Settings(),
         seed=seed,
@@ -172,6 +189,7 @@ def simulate(
         start=started,
         run_id=run_id,
         progress=True,
+        scenario=plan,
     )
     console.print(summary)
 

@@ -56,7 +56,7 @@ def build_watchlist(pop: Population, rng: np.random.Generator) -> list[Enrollmen
         if wl == "wanted":
             pool = np.flatnonzero(adult & (pop.role != ROLE_RETIREE))
         elif wl == "missing":
-            pool = np.flatnonzero((pop.role == ROLE_PUPIL) & (pop.age >= 13) | (pop.age >= 70))
+            pool = np.flatnonzero((pop.role == ROLE_PUPIL) & (pop.age >= 9))  # a missing child
         else:
             pool = np.flatnonzero(adult & (pop.age >= 20) & (pop.age <= 55))
         pool = np.array([i for i in pool if int(i) not in taken])

@@ -1,38 +1,117 @@
 """Household gas meters: one reading per 30-minute interval.
 
-m3 per interval = heating + cooking:
+Daily demand of a household, in kWh (converted to m3 at ``KWH_PER_M3``):
 
-- heating (houses with their own gas boiler only; flats have district heating):
-  ``HEATING_K * max(0, 15.5 - T) * insulation * floor_area``, turned down a little at night
-  and when nobody is home, with some boiler-cycling noise (15.5 C: the usual heating
-  degree-day base);
-- cooking (every metered household, only when someone is home): peaks in the morning,
-  at midday and in the evening, none at night, more with more people at home.
+    k x max(0, 15.5 - T_eff) + base load per person
 
-A few readings are lost in transmission. The meter id follows the household
-(``gas-0042`` belongs to ``hh-0042``).
+- ``T_eff`` is the BDEW four-day weighted temperature
+  ``(T + 0.5 T-1 + 0.25 T-2 + 0.125 T-3) / 1.875`` of the daily means
+  (:meth:`simulator.weather.Weather.t_eff`); 15.5 C is the usual heating base.
+- ``k`` (kWh per degree-day) heats only houses with their own gas boiler (flats have district
+  heating, some houses burn coal). It follows the hidden insulation class: about 7 for a
+  poorly insulated house, 4-5 average, 2.5-3.5 well insulated (``K_RANGE_KWH``), higher
+  within the range for a larger house.
+- base load: cooking for every metered household, plus hot water where a gas boiler makes
+  it (``BASE_KWH_PER_PERSON``).
+
+Intraday shape: the day's heating is spread over the 48 intervals in proportion to the
+heating need of each half hour (colder nights, with a night setback), with boiler-cycling
+noise; cooking and hot water follow meal times and only when someone is home. Daily totals
+vary a little from day to day (behaviour), with mean 1, so the slope of daily consumption
+against ``T_eff`` recovers ``k``.
+
+Only gas households have a meter (fuel ``gas``); a few readings are lost in transmission.
+Meters are prepaid: where a bank account is linked, the bank tops the balance up
+automatically (``payment.gas``) a few minutes after a reading takes it below
+``TOPUP_BELOW_KZT`` (tariff ``TARIFF_KZT_PER_M3``; balances start at random from their own
+stream, so payments never change the readings).
+The meter id follows the household (``gas-0042`` belongs to ``hh-0042``). A scenario's gas
+leak adds a steady flow to one meter from its start.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
-from simulator.geography import TownMap
+from simulator.clock import DAY_MS, MINUTE_MS
+from simulator.geography import Households, TownMap
 from simulator.people import DayPlan
 from simulator.weather import Weather
 
 INTERVAL_MIN = 30
 INTERVAL_MS = INTERVAL_MIN * MINUTE_MS
+INTERVALS_PER_DAY = DAY_MS // INTERVAL_MS
 HEATING_BASE_C = 15.5
-HEATING_K = 1.4e-4  # m3 per half hour per m2 per kelvin at insulation factor 1
+KWH_PER_M3 = 10.5  # natural gas, lower calorific value
 MISSED = 0.004  # share of readings lost
+INSULATION_CLASSES = ("good", "average", "poor")
+# kWh per degree-day by insulation class (the issue's figures)
+K_RANGE_KWH: dict[str, tuple[float, float]] = {
+    "good": (2.5, 3.5),
+    "average": (4.0, 5.0),
+    "poor": (6.5, 7.5),
+}
+# heat-loss factor thresholds (Households.insulation) between the classes
+GOOD_BELOW, POOR_ABOVE = 0.95, 1.3
+BASE_KWH_PER_PERSON = {"boiler": 4.5, "cooking": 2.2}  # per day (KZ norms: ~0.2-0.4 m3)
+DAY_NOISE_SD = 0.06
+TARIFF_KZT_PER_M3 = 27.5  # household gas tariff, about (Akmola region)
+TOPUP_BELOW_KZT = 1500.0
+TOPUP_KZT = {"boiler": 15_000.0, "cooking": 3_000.0}
+READING_NOISE_SD = 0.12
+
+
+def insulation_class(hh: Households) -> np.ndarray:
+    """0 = good, 1 = average, 2 = poor (index into ``INSULATION_CLASSES``), per household."""
+    return np.digitize(hh.insulation, [GOOD_BELOW, POOR_ABOVE]).astype(np.int8)
+
+
+def heating_k(hh: Households) -> np.ndarray:
+    """kWh per degree-day of every household's dwelling (used only where gas heats it)."""
+    cls = insulation_class(hh)
+    lo = np.array([K_RANGE_KWH[c][0] for c in INSULATION_CLASSES])[cls]
+    hi = np.array([K_RANGE_KWH[c][1] for c in INSULATION_CLASSES])[cls]
+    size = np.clip((hh.floor_area - 55.0) / 75.0, 0, 1)  # houses are 55-130 m2
+    return np.round(lo + (hi - lo) * size, 3)
+
+
+def fuel(hh: Households) -> list[str]:
+    """``gas`` where the household burns gas (and so has a meter), else ``electric``."""
+    return ["gas" if m else "electric" for m in hh.gas_meter]
+
+
+def household_truth(hh: Households, rows: np.ndarray) -> list[dict]:
+    """The hidden household attributes of the simulated households (for the run folder)."""
+    cls = insulation_class(hh)
+    k = heating_k(hh)
+    fuels = fuel(hh)
+    out = []
+    for r in rows:
+        r = int(r)
+        gas_heated = bool(hh.heating[r] == 0)
+        out.append(
+            {
+                "household": hh.id(r),
+                "residents": int(hh.residents[r]),
+                "dwelling": "house" if hh.dwelling[r] == 0 else "flat",
+                "floor_area_m2": float(hh.floor_area[r]),
+                "heating": Households.HEATING_NAMES[int(hh.heating[r])],
+                "fuel": fuels[r],
+                "gas_meter": bool(hh.gas_meter[r]),
+                "insulation_class": INSULATION_CLASSES[int(cls[r])],
+                "k_kwh_per_degree_day": float(k[r]) if gas_heated else 0.0,
+                "account": hh.account[r],
+            }
+        )
+    return out
 
 
 def cooking_rate(hour: float) -> float:
-    """m3 per half hour for a household cooking with gas, by hour of the day."""
+    """Relative gas use for cooking and hot water, by hour of the day."""
     if 6.25 <= hour < 8.75:
         return 0.07
     if 12 <= hour < 14:
@@ -50,6 +129,22 @@ def night_setback(hour: float) -> float:
     return 0.85 if (hour >= 23 or hour < 6) else 1.0
 
 
+_HOURS = (np.arange(INTERVALS_PER_DAY) + 0.5) * INTERVAL_MIN / 60
+_COOK = np.array([cooking_rate(h) for h in _HOURS])
+COOK_SHAPE = _COOK / _COOK.sum()  # share of the day's base load in each interval
+SETBACK = np.array([night_setback(h) for h in _HOURS])
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A scenario's gas leak: ``m3`` extra per interval at household row ``row``."""
+
+    row: int
+    t0: int
+    t1: int
+    m3: float
+
+
 class GasMeters:
     def __init__(
         self,
@@ -58,6 +153,8 @@ class GasMeters:
         weather: Weather,
         plan_for: Callable[[int], DayPlan],
         rng: np.random.Generator,
+        leaks: tuple[Leak, ...] = (),
+        pay_rng: np.random.Generator | None = None,
     ):
         hh = town.households
         self.town, self.weather, self.plan_for, self.rng = town, weather, plan_for, rng
@@ -66,43 +163,92 @@ class GasMeters:
         order = np.argsort(offsets, kind="stable")
         self.rows, self.offsets = self.rows[order], offsets[order]
         self.gas_heated = hh.heating[self.rows] == 0
-        self.heat_coeff = HEATING_K * hh.insulation[self.rows] * hh.floor_area[self.rows]
+        self.k = np.where(self.gas_heated, heating_k(hh)[self.rows], 0.0)
         self.residents = hh.residents[self.rows]
+        per_person = np.where(
+            self.gas_heated, BASE_KWH_PER_PERSON["boiler"], BASE_KWH_PER_PERSON["cooking"]
+        )
+        self.base_kwh = per_person * self.residents
         self.sources = [f"gas-{r + 1:04d}" for r in self.rows]
         self.households = [hh.id(int(r)) for r in self.rows]
         self.accounts = [hh.account[int(r)] for r in self.rows]
         self.xy = [(float(hh.x[r]), float(hh.y[r])) for r in self.rows]
+        where = {int(r): i for i, r in enumerate(self.rows)}
+        self.leaks = [(where[lk.row], lk) for lk in leaks if lk.row in where]
+        self.topup = np.where(self.gas_heated, TOPUP_KZT["boiler"], TOPUP_KZT["cooking"])
+        self.linked = np.array([a is not None for a in self.accounts], dtype=bool)
+        pay_rng = pay_rng or np.random.default_rng(0)
+        self.balance = TOPUP_BELOW_KZT + pay_rng.random(len(self.rows)) * self.topup
+        self.pay_lag = pay_rng.integers(60_000, 300_000, len(self.rows))  # bank processing
+        self._day: int | None = None
+        self._heat_kwh = self._base_kwh = self._heat_shape = np.zeros(0)
+
+    def _start_day(self, day: int) -> None:
+        """The day's demand per meter (kWh) and the heating share of each interval."""
+        n = len(self.rows)
+        t_eff = self.weather.t_eff(day)
+        s = DAY_NOISE_SD
+        behaviour = self.rng.lognormal(-s * s / 2, s, n)
+        self._heat_kwh = self.k * max(0.0, HEATING_BASE_C - t_eff) * behaviour
+        self._base_kwh = self.base_kwh * self.rng.lognormal(-s * s / 2, s, n)
+        mids = day * DAY_MS + (np.arange(INTERVALS_PER_DAY) + 0.5) * INTERVAL_MS
+        need = SETBACK * np.maximum(1.0, HEATING_BASE_C - self.weather.temperature(mids))
+        self._heat_shape = need / need.sum()
+        self._day = day
 
     def interval_m3(self, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
         """(m3, residents at home) of every meter for the interval ending at ``end_ms``."""
         rng = self.rng
         n = len(self.rows)
         start = end_ms - INTERVAL_MS
-        temp = float(
-            np.mean(self.weather.temperature(start + np.array([0, 1, 2]) * INTERVAL_MS / 2))
-        )
+        day, slot = divmod(start, DAY_MS)
+        slot //= INTERVAL_MS
+        if self._day != day:
+            self._start_day(day)
         mid = start + INTERVAL_MS // 2
-        hour = (mid % DAY_MS) / HOUR_MS
         home = self.plan_for(mid // DAY_MS).home_counts(mid, self.rows)
-        someone = home > 0
-        demand = max(0.0, HEATING_BASE_C - temp)
-        setback = night_setback(hour) * np.where(someone, 1.0, 0.9)
-        heat = self.gas_heated * self.heat_coeff * demand * setback * rng.lognormal(0, 0.1, n)
-        cook = cooking_rate(hour) * (0.4 + 0.25 * home) * rng.gamma(2.0, 0.5, n) * someone
-        return np.clip(heat + cook, 0, 100), home
+        s = READING_NOISE_SD
+        heat = self._heat_kwh * self._heat_shape[slot] * rng.lognormal(-s * s / 2, s, n)
+        cook = self._base_kwh * COOK_SHAPE[slot] * rng.gamma(4.0, 0.25, n) * (home > 0)
+        m3 = (heat + cook) / KWH_PER_M3
+        for i, lk in self.leaks:
+            if lk.t0 <= end_ms and start < lk.t1:
+                m3[i] += lk.m3
+        return np.clip(m3, 0, 100), home
 
     def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
         """(t_ms, kind, source, data, (x, y), truth) in time order within [t_start, t_end)."""
         k = -(-t_start // INTERVAL_MS)
+        pending: list[tuple[int, int, tuple]] = []  # payments due: (t, meter, event)
         while True:
             end = k * INTERVAL_MS
             if end >= t_end:
+                while pending and pending[0][0] < t_end:
+                    yield heapq.heappop(pending)[2]
                 return
             k += 1
             m3, home = self.interval_m3(end)
             missed = self.rng.random(len(self.rows)) < MISSED
+            self.balance -= m3 * TARIFF_KZT_PER_M3  # the meter measures, sent or not
+            for i in np.flatnonzero(self.linked & (self.balance < TOPUP_BELOW_KZT)):
+                self.balance[i] += self.topup[i]
+                t = end + int(self.offsets[i]) + int(self.pay_lag[i])
+                data = {
+                    "account": self.accounts[i],
+                    "household": self.households[i],
+                    "amount_kzt": float(self.topup[i]),
+                    "balance_kzt": round(float(self.balance[i]), 2),
+                    "method": "auto",
+                }
+                heapq.heappush(
+                    pending, (t, int(i), (t, "payment.gas", "gas-billing", data, None, None))
+                )
             for i in range(len(self.rows)):
                 t = end + int(self.offsets[i])
+                while pending and pending[0][0] <= t and pending[0][0] < t_end:
+                    p = heapq.heappop(pending)[2]
+                    if p[0] >= t_start:
+                        yield p
                 if missed[i] or t < t_start:
                     continue
                 if t >= t_end:

@@ -1,13 +1,19 @@
 """The seeded model of Aqkol: :class:`Town` turns a seed into a stream of contract events.
 
 Randomness: ``SeedSequence(seed).spawn(N)`` gives one independent stream per subsystem
-(weather, gas, people, vehicles, cameras, environment stations), and each subsystem draws
+(weather, gas and payments, people, vehicles, cameras, environment stations, scenario
+incidents, school absences, municipal devices, the turnstile), and each subsystem draws
 its event ids from its own child stream. So adding a camera changes neither the gas
 readings nor their ids; the same seed and parameters give a byte-identical event stream,
 and a longer run starts with exactly the events of a shorter one.
 
 Scheduling is by simulated time, not threads: each subsystem yields its events in time
 order and a heap merges them (ties broken by subsystem, then by order within it).
+
+A scenario (:mod:`simulator.scenarios`) adds incidents: cold snaps change the weather,
+gatherings and a missing child's walk change the day's people plan (so cameras and meters
+see them), a gas leak adds flow at one meter; each incident's truth record is handed to the
+``truth`` callback before the first event.
 
 Ground truth (who really passed the camera, was the match true, who was at home) never
 goes into an event; :meth:`Town.events` hands it to a separate ``truth`` callback, which the
@@ -26,24 +32,50 @@ from ulid import ULID
 
 from services.events import KINDS, event_dict
 from services.geo import to_latlon
+from simulator.access import Turnstile
 from simulator.cameras import CameraSystem
-from simulator.clock import DEFAULT_START, HOUR_MS, Clock
+from simulator.clock import DAY_MS, DEFAULT_START, HOUR_MS, Clock
+from simulator.devices import Devices
 from simulator.faces import Enrollment, Recognition, build_watchlist
-from simulator.gas import GasMeters
+from simulator.gas import GasMeters, Leak
 from simulator.geography import TownMap, build_town
-from simulator.people import DayPlan, Population, child_seq, plan_day
+from simulator.people import (
+    ROLE_HOME,
+    ROLE_RETIREE,
+    DayPlan,
+    ExtraOuting,
+    Population,
+    child_seq,
+    plan_day,
+    with_outings,
+)
+from simulator.scenarios import (
+    GasLeak,
+    MarketDay,
+    MissingChild,
+    Protest,
+    Scenario,
+    incident_records,
+)
+from simulator.schools import Schools
 from simulator.vehicles import Fleet
 from simulator.weather import EnvStations, Weather
 
 # Subsystem streams, in spawn order: never reorder, only append (it would change every run).
-STREAMS = ("weather", "gas", "people", "vehicles", "cameras", "env")
+STREAMS = (
+    "weather", "gas", "people", "vehicles", "cameras", "env", "scenario", "schools", "devices",
+    "access",
+)  # fmt: skip
 SIM_KINDS = {
     "env": ("env.reading",),
-    "gas": ("gas.reading",),
+    "gas": ("gas.reading", "payment.gas"),
     "vehicles": ("vehicle.position",),
     "cameras": ("camera.crowd", "camera.face_match", "camera.object"),
+    "schools": ("school.attendance",),
+    "devices": ("stop.status", "streetlight.status", "solar.output"),
+    "access": ("access.entry",),
 }
-MERGE_ORDER = ("env", "gas", "vehicles", "cameras")
+MERGE_ORDER = ("env", "gas", "vehicles", "cameras", "schools", "devices", "access")
 ID_STREAM_KEY = 0xFFFF_FFFF  # child of a subsystem seed sequence that draws its event ids
 
 TruthSink = Callable[[dict[str, Any]], None]
@@ -61,6 +93,8 @@ class Town:
         kinds: only produce these event kinds (default: all). Filtering never changes the
             events of the kinds kept.
         town_map: the map (default: :func:`build_town`).
+        scenario: incidents to play (:mod:`simulator.scenarios`); its temperature offset is
+            added to ``temperature_offset_c``. The incidents draw from their own stream.
     """
 
     def __init__(
@@ -76,6 +110,7 @@ class Town:
         true_match_rate: float = 0.9,
         kinds: Iterable[str] | None = None,
         town_map: TownMap | None = None,
+        scenario: Scenario | None = None,
     ):
         if not 0 < population_scale <= 1:
             raise ValueError("population_scale must be in (0, 1]")
@@ -83,6 +118,9 @@ class Town:
         self.clock, self.t_start = Clock.starting(start)
         self.start = self.clock.dt(self.t_start)
         self.population_scale = population_scale
+        self.scenario = scenario
+        if scenario is not None:
+            temperature_offset_c += scenario.temperature_offset_c
         self.temperature_offset_c = temperature_offset_c
         self.kinds = frozenset(kinds) if kinds is not None else frozenset(KINDS)
         unknown = self.kinds - {k for ks in SIM_KINDS.values() for k in ks}
@@ -103,10 +141,20 @@ class Town:
         people_rng = np.random.default_rng(child_seq(self._ss["people"], 0))
         self.population = Population.generate(self.map, self.household_rows, people_rng)
         self.watchlist: list[Enrollment] = build_watchlist(self.population, people_rng)
+        snaps = tuple(
+            (i.t0, i.end(), i.depth_c)
+            for i in (scenario.incidents if scenario else ())
+            if i.type == "cold_snap"
+        )
         self.weather = Weather(
-            np.random.default_rng(child_seq(self._ss["weather"], 0)), temperature_offset_c
+            np.random.default_rng(child_seq(self._ss["weather"], 0)), temperature_offset_c, snaps
+        )
+        self.schools = Schools(
+            self.map, self.population, self.weather, self.clock, self._ss["schools"]
         )
         self._plans: dict[int, DayPlan] = {}
+        self._incident_detail: dict[int, dict[str, Any]] = {}
+        self.leaks = self._leaks()
 
     # --- parameters and shared state ---------------------------------------------------
 
@@ -123,6 +171,7 @@ class Town:
             "capture_rate": r.capture_rate,
             "true_match_rate": r.true_match_rate,
             "kinds": sorted(self.kinds),
+            "scenario": None if self.scenario is None else self.scenario.name,
             "households": len(self.household_rows),
             "residents": len(self.population),
         }
@@ -133,10 +182,131 @@ class Town:
             if len(self._plans) > 2:  # keep memory flat on long runs
                 self._plans.pop(min(self._plans))
             rng = np.random.default_rng(child_seq(self._ss["people"], 1000 + day))
-            self._plans[day] = plan_day(
-                self.map, self.population, day, self.clock.weekday(day), rng
-            )
+            plan = plan_day(self.map, self.population, day, self.clock.weekday(day), rng)
+            absent = self.schools.absent_residents(day)  # pupils kept home: no walk to school
+            plan = with_outings(self.map, self.population, plan, [], rng, drop=absent)
+            if self.scenario is not None:
+                plan = self._scenario_day(day, plan)
+            self._plans[day] = plan
         return self._plans[day]
+
+    # --- scenario incidents ----------------------------------------------------------------
+
+    def _watchlisted(self, watchlist: str) -> list[int]:
+        return [e.resident for e in self.watchlist if e.watchlist == watchlist and e.resident]
+
+    def _leaks(self) -> tuple[Leak, ...]:
+        if self.scenario is None:
+            return ()
+        hh = self.map.households
+        rows = self.household_rows
+        candidates = rows[hh.gas_meter[rows] & (hh.heating[rows] == 0)]
+        leaks = []
+        for n, inc in enumerate(self.scenario.incidents):
+            if not isinstance(inc, GasLeak):
+                continue
+            if inc.household is None:
+                rng = np.random.default_rng(child_seq(self._ss["scenario"], 100_000 + n))
+                row = int(rng.choice(candidates))
+            else:
+                row = int(inc.household[3:]) - 1
+                if row not in set(rows.tolist()) or not hh.gas_meter[row]:
+                    raise ValueError(f"{inc.household} has no gas meter in this town")
+            leaks.append(Leak(row, inc.t0, inc.end(), inc.m3_per_interval))
+            self._incident_detail[n] = {"household": hh.id(row), "meter": f"gas-{row + 1:04d}"}
+        return tuple(leaks)
+
+    def _scenario_day(self, day: int, plan: DayPlan) -> DayPlan:
+        """The day's plan with the scenario's gatherings and walks in it."""
+        assert self.scenario is not None
+        rng = np.random.default_rng(child_seq(self._ss["scenario"], day))
+        pop, places = self.population, {p.id: i for i, p in enumerate(self.map.places)}
+        free = (plan.away_start < 0) & (pop.age >= 16)  # at home all day: can join in
+        # market day: anyone at home in the day (not at work or school) who is not going anyway
+        shopper = (pop.age >= 16) & np.isin(pop.role, (ROLE_HOME, ROLE_RETIREE))
+        shopper[plan.visit_person[np.isin(plan.visit_place, [places["market"]])]] = False
+        outings: list[ExtraOuting] = []
+        for n, inc in enumerate(self.scenario.incidents):
+            if inc.day != day:
+                continue
+            t0 = inc.t0 - day * DAY_MS
+            if isinstance(inc, MissingChild):
+                child = self._watchlisted("missing")[:1]
+                route = [np.full(len(child), places[p]) for p in inc.route]
+                dwell = [np.full(len(child), round(inc.dwell_min * 60_000))] * len(route)
+                who = np.array(child, dtype=np.int64)
+                outings.append(ExtraOuting(who, route, dwell, np.array([t0]), "depart"))
+                free[child] = False
+                self._incident_detail[n] = {
+                    "resident": None if not child else Population.id(child[0]),
+                    "enrollment_id": next(
+                        (e.id for e in self.watchlist if e.resident in child), None
+                    ),
+                }
+            elif isinstance(inc, Protest | MarketDay):
+                dur = inc.end() - inc.t0
+                forced: list[int] = []
+                if isinstance(inc, Protest) and inc.activists_attend:
+                    forced = self._watchlisted("activist")
+                pool = np.flatnonzero(free if isinstance(inc, Protest) else shopper)
+                pool = pool[~np.isin(pool, forced)]
+                want = (inc.crowd if isinstance(inc, Protest) else inc.extra_visitors) - len(forced)
+                join = rng.choice(pool, size=min(max(want, 0), len(pool)), replace=False)
+                join.sort()
+                k = len(join)
+                if isinstance(inc, Protest):  # arrivals spread over 2/3: the crowd grows
+                    arrive = t0 + rng.uniform(0, 2 / 3, k) * dur
+                    leave = t0 + dur + rng.normal(0, 5, k) * 60_000
+                else:  # market: come and go through the window
+                    arrive = t0 + rng.uniform(0, 1, k) * dur
+                    leave = arrive + rng.uniform(20, 70, k) * 60_000
+                persons = np.concatenate([np.array(forced, dtype=np.int64), join])
+                arrive = np.concatenate([t0 + rng.uniform(0, 10, len(forced)) * 60_000, arrive])
+                leave = np.concatenate([np.full(len(forced), t0 + dur, dtype=float), leave])
+                dwell = np.maximum(leave - arrive, 5 * 60_000).astype(np.int64)
+                where = np.full(len(persons), places[inc.place])
+                outings.append(ExtraOuting(persons, [where], [dwell], arrive.astype(np.int64)))
+                free[persons] = False
+                shopper[persons] = False
+                self._incident_detail[n] = {
+                    "participants": len(persons),
+                    "activists_attending": [Population.id(int(p)) for p in forced],
+                    "activist_list_note": "MISUSE demo: a watch list of people's opinions"
+                    if forced
+                    else None,
+                }
+        return with_outings(self.map, pop, plan, outings, rng)
+
+    def incidents(self, t_end: int) -> list[dict[str, Any]]:
+        """Ground-truth records of the scenario's incidents that start before ``t_end``."""
+        if self.scenario is None:
+            return []
+        iso = lambda t: self.clock.dt(t).isoformat()  # noqa: E731
+        out = []
+        for n, (inc, rec) in enumerate(
+            zip(self.scenario.incidents, incident_records(self.scenario, iso), strict=True)
+        ):
+            if inc.t0 >= t_end:
+                continue
+            if isinstance(inc, Protest | MarketDay | MissingChild):
+                plan = self.plan(inc.day)
+            if isinstance(inc, MissingChild):
+                child = self._watchlisted("missing")[:1]
+                sel = np.isin(plan.visit_person, child)
+                rec["visits"] = [
+                    {"place": self.map.places[int(p)].id, "arrive": iso(a), "leave": iso(b)}
+                    for p, a, b in zip(
+                        plan.visit_place[sel],
+                        plan.visit_arrive[sel],
+                        plan.visit_leave[sel],
+                        strict=True,
+                    )
+                ]
+                if child:
+                    rec["end"] = iso(int(plan.away_end[child[0]]))
+            rec.update(self._incident_detail.get(n, {}))
+            out.append(rec)
+        return out
 
     # --- events ---------------------------------------------------------------------------
 
@@ -148,13 +318,15 @@ class Town:
                 self.map.env_stations, self.weather, np.random.default_rng(child_seq(ss["env"], 0))
             )
             out["env"] = env.stream(t_start, t_end)
-        if "gas.reading" in self.kinds:
+        if self.kinds & set(SIM_KINDS["gas"]):
             gas = GasMeters(
                 self.map,
                 self.household_rows,
                 self.weather,
                 self.plan,
                 np.random.default_rng(child_seq(ss["gas"], 0)),
+                self.leaks,
+                np.random.default_rng(child_seq(ss["gas"], 1)),
             )
             out["gas"] = gas.stream(t_start, t_end)
         if "vehicle.position" in self.kinds:
@@ -169,6 +341,14 @@ class Town:
                 ss["cameras"],
             )
             out["cameras"] = cams.stream(t_start, t_end)
+        if "school.attendance" in self.kinds:
+            out["schools"] = self.schools.stream(t_start, t_end)
+        if self.kinds & set(SIM_KINDS["devices"]):
+            rng = np.random.default_rng(child_seq(ss["devices"], 0))
+            out["devices"] = Devices(self.map, self.weather, self.clock, rng).stream(t_start, t_end)
+        if "access.entry" in self.kinds:
+            gate = Turnstile(self.map, self.population, self.plan, ss["access"])
+            out["access"] = gate.stream(t_start, t_end)
         return out
 
     def _tagged(self, name: str, rank: int, stream: Iterator[tuple]) -> Iterator[tuple]:
@@ -198,6 +378,9 @@ class Town:
             if name in streams
         ]
         dt = self.clock.dt
+        if truth is not None:
+            for rec in self.incidents(t_end):
+                truth(rec)
         for t, _rank, _seq, kind, source, data, xy, tr, eid in heapq.merge(*tagged):
             ts = dt(t)
             geo = to_latlon(float(xy[0]), float(xy[1])) if xy is not None else None

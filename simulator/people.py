@@ -442,3 +442,65 @@ def camera_passes(plan: DayPlan, cameras: list[Camera], gate_place: list[int]) -
         return Passes(e, e, e, e, e)
     cols = [np.concatenate([o[i] for o in out]) for i in range(5)]
     return Passes(*cols)
+
+
+@dataclass(frozen=True)
+class ExtraOuting:
+    """Outings a scenario adds to a day: ``persons`` go home -> ``places`` -> home.
+
+    ``time_ms`` (time of day) is each person's arrival at the first place (``anchor``
+    "arrive") or departure from home ("depart"); ``dwell_ms`` one array per place. Whatever
+    else these persons had planned that day is dropped.
+    """
+
+    persons: np.ndarray
+    places: list[np.ndarray]
+    dwell_ms: list[np.ndarray]
+    time_ms: np.ndarray
+    anchor: str = "arrive"
+
+
+def with_outings(
+    town: TownMap,
+    pop: Population,
+    plan: DayPlan,
+    outings: list[ExtraOuting],
+    rng: np.random.Generator,
+    drop: np.ndarray | None = None,
+) -> DayPlan:
+    """``plan`` with ``outings`` in place of those persons' own plans; ``drop``: stay home."""
+    outings = [o for o in outings if len(o.persons)]
+    dropped = np.zeros(0, dtype=np.int64) if drop is None else np.asarray(drop, dtype=np.int64)
+    if not outings and not len(dropped):
+        return plan
+    moved = np.unique(np.concatenate([dropped, *(o.persons for o in outings)]))
+    b = _LegBuilder(town, pop, rng, plan.day)
+    for o in outings:
+        b.outing(o.persons, o.places, o.dwell_ms, o.time_ms, o.anchor)
+    extra = b.plan()
+    keep = ~np.isin(plan.legs.person, moved)
+    old = plan.legs
+    legs = Legs(
+        *(
+            np.concatenate([getattr(old, f)[keep], getattr(extra.legs, f)])
+            for f in ("person", "t0", "t1", "dest_place", "orig_place", "linger_ms", "speed")
+        ),
+        paths=np.concatenate([old.paths[keep], extra.legs.paths]),
+    )
+    vkeep = ~np.isin(plan.visit_person, moved)
+    away_start = plan.away_start.copy()
+    away_end = plan.away_end.copy()
+    away_start[moved], away_end[moved] = extra.away_start[moved], extra.away_end[moved]
+    out = DayPlan(
+        day=plan.day,
+        legs=legs,
+        visit_person=np.concatenate([plan.visit_person[vkeep], extra.visit_person]),
+        visit_place=np.concatenate([plan.visit_place[vkeep], extra.visit_place]),
+        visit_arrive=np.concatenate([plan.visit_arrive[vkeep], extra.visit_arrive]),
+        visit_leave=np.concatenate([plan.visit_leave[vkeep], extra.visit_leave]),
+        away_start=away_start,
+        away_end=away_end,
+    )
+    out.n_households = plan.n_households
+    out._household = plan._household
+    return out

@@ -7,8 +7,10 @@ broker. With a ``speed`` the publisher paces by simulated time: ``speed`` simula
 per real second.
 
 The run folder ``runs/<run-id>/`` holds what the command center never sees:
-``truth.jsonl`` (ground truth per event), ``published.ids`` (ids handed to the broker) and
-``run.json`` (seed, parameters, counts).
+``truth.jsonl`` (ground truth per event, and first a record per scenario incident, kind
+``incident``), ``households.jsonl`` (the hidden household attributes: insulation class,
+heating, fuel, k), ``published.ids`` (ids handed to the broker) and ``run.json`` (seed,
+parameters, scenario, counts).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import paho.mqtt.client as mqtt
 from services.config import Settings
 from services.events import topic_for
 from simulator.clock import DEFAULT_START
+from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
 
@@ -287,12 +290,20 @@ def run(
 ) -> PublishSummary:
     """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
 
-    ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``).
+    ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``,
+    ``scenario``).
     """
     town = Town(seed=seed, start=start or DEFAULT_START, **town_params)
-    run_id = run_id or default_run_id(seed, town.start)
+    if run_id is None:
+        run_id = default_run_id(seed, town.start)
+        if town.scenario is not None:
+            run_id = f"{town.scenario.name}-{run_id}"
     run_dir = Path(settings.runs_dir) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
+    households = household_truth(town.map.households, town.household_rows)
+    with open(run_dir / "households.jsonl", "wb") as hf:
+        for rec in households:
+            hf.write(orjson.dumps(rec) + b"\n")
     generated: Counter[str] = Counter()
     truth_records = 0
     with open(run_dir / "truth.jsonl", "wb") as tf:
@@ -323,6 +334,11 @@ def run(
         "mqtt_prefix": settings.mqtt_prefix,
         "generated_by_kind": dict(sorted(generated.items())),
         "truth_records": truth_records,
+        "scenario": None if town.scenario is None else town.scenario.model_dump(mode="json"),
+        "households_file": "households.jsonl",
+        "households_by_insulation": dict(
+            sorted(Counter(h["insulation_class"] for h in households).items())
+        ),
         "watchlist": [
             {
                 "enrollment_id": e.id,

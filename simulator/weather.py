@@ -3,6 +3,7 @@
 Temperature = January mean (-15.2 C, Astana as proxy) + a diurnal swing (warmest mid
 afternoon) + a slow synoptic anomaly (hourly AR(1)) + occasional cold snaps of several days.
 Days are generated in order from one random stream, so a longer run extends a shorter one.
+A scenario's cold snaps (``snaps``) are added on top without touching the random stream.
 """
 
 from __future__ import annotations
@@ -33,12 +34,21 @@ def diurnal(hour_of_day: np.ndarray | float) -> np.ndarray | float:
 class Weather:
     """Town-wide air temperature and humidity, generated lazily day by day."""
 
-    def __init__(self, rng: np.random.Generator, offset_c: float = 0.0):
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        offset_c: float = 0.0,
+        snaps: tuple[tuple[int, int, float], ...] = (),
+    ):
         self._rng = rng
         self.offset_c = offset_c
+        # scenario cold snaps: (start_ms, end_ms, depth_c), ramped in and out over 6 hours
+        self.snaps = tuple(snaps)
         self._hourly: list[float] = []  # synoptic anomaly + snaps, one value per hour from day 0
         self._humid: list[float] = []
         self._ar = float(rng.normal(0, AR_SD / math.sqrt(1 - AR_PHI**2)))
+        self._initial_anomaly = self._ar
+        self._daily: dict[int, float] = {}
         self._snap_left_h = 0
         self._snap_len_h = 0
         self._snap_depth = 0.0
@@ -70,7 +80,11 @@ class Weather:
         hours = t / HOUR_MS
         self._extend(int(np.max(hours)) + 2)
         base = np.interp(hours, np.arange(len(self._hourly)), self._hourly)
-        return JANUARY_MEAN_C + self.offset_c + base + diurnal(hours % 24)
+        out = JANUARY_MEAN_C + self.offset_c + base + diurnal(hours % 24)
+        for t0, t1, depth in self.snaps:
+            ramp = np.clip(np.minimum(t - t0, t1 - t) / (6 * HOUR_MS), 0, 1)
+            out = out - depth * ramp
+        return out
 
     def humidity(self, t_ms: float) -> float:
         hours = t_ms / HOUR_MS
@@ -84,7 +98,22 @@ class Weather:
         return min(100.0, max(35.0, rh))
 
     def daily_mean(self, day: int) -> float:
-        return float(np.mean(self.temperature(day * DAY_MS + np.arange(24) * HOUR_MS)))
+        """Mean of the 24 hourly temperatures of simulated day ``day``.
+
+        Days before the first simulated day (``day < 0``, needed for the BDEW temperature)
+        are taken at the January mean plus the run's offset and its initial anomaly.
+        """
+        if day < 0:
+            return JANUARY_MEAN_C + self.offset_c + self._initial_anomaly
+        if day not in self._daily:
+            hours = day * DAY_MS + np.arange(24) * HOUR_MS
+            self._daily[day] = float(np.mean(self.temperature(hours)))
+        return self._daily[day]
+
+    def t_eff(self, day: int) -> float:
+        """BDEW four-day weighted temperature: (T + 0.5 T-1 + 0.25 T-2 + 0.125 T-3) / 1.875."""
+        w = (1.0, 0.5, 0.25, 0.125)
+        return sum(wi * self.daily_mean(day - i) for i, wi in enumerate(w)) / 1.875
 
 
 def heating_smoke(hour: float) -> float:

@@ -24,6 +24,11 @@ def test_required_kinds_are_registered_with_a_privacy_category_per_field():
         assert set(cls.privacy()) == set(cls.model_fields)
     assert KINDS["gas.reading"].privacy()["account"] is Privacy.IDENTIFIER
     assert KINDS["camera.face_match"].privacy()["watchlist"] is Privacy.SENSITIVE
+    added = {"school.attendance", "payment.gas", "access.entry", "stop.status", "solar.output",
+             "streetlight.status"}  # fmt: skip
+    assert set(KINDS) >= added
+    assert KINDS["payment.gas"].privacy()["account"] is Privacy.IDENTIFIER
+    assert KINDS["access.entry"].privacy()["badge"] is Privacy.IDENTIFIER
 
 
 @pytest.mark.parametrize("kind", sorted(REQUIRED))

@@ -78,3 +78,34 @@ def test_paced_run_follows_simulated_time(tmp_path: Path, mosquitto_port: int) -
     summary = run(settings, seed=4, hours=0.025, speed=60, population_scale=0.05, run_id="paced")
     assert summary.published == summary.acked > 0
     assert 1.3 < summary.seconds < 10
+
+
+def test_scenario_run_records_incidents_and_households_in_the_run_folder(
+    tmp_path: Path, mosquitto_port: int
+) -> None:
+    from datetime import datetime
+
+    from simulator.clock import AQKOL_TZ
+    from simulator.scenarios import load_scenario
+
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
+    summary = run(
+        settings,
+        seed=3,
+        hours=0.05,
+        speed=None,
+        start=datetime(2026, 1, 15, 12, 30, tzinfo=AQKOL_TZ),
+        population_scale=0.1,
+        scenario=load_scenario("protest"),
+    )
+    assert summary.published == summary.acked > 0
+    run_dir = settings.runs_dir / "protest-seed3-20260115T1230"
+    info = orjson.loads((run_dir / "run.json").read_bytes())
+    assert info["scenario"]["name"] == "protest" and info["params"]["scenario"] == "protest"
+    first = orjson.loads((run_dir / "truth.jsonl").read_bytes().splitlines()[0])
+    assert first["kind"] == "incident" and first["type"] == "protest"
+    assert first["start"] == "2026-01-15T12:00:00+06:00" and first["activists_attending"]
+    households = [orjson.loads(x) for x in (run_dir / "households.jsonl").read_bytes().split()]
+    assert len(households) == info["params"]["households"]
+    assert sum(info["households_by_insulation"].values()) == len(households)
+    assert {"insulation_class", "fuel", "k_kwh_per_degree_day"} <= set(households[0])

@@ -258,4 +258,4 @@ def test_start_must_be_aware() -> None:
     with pytest.raises(ValueError):
         Town(start=datetime(2026, 1, 15, 6, 30))
     with pytest.raises(ValueError):
-        Town(kinds={"access.entry"})
+        Town(kinds={"toaster.status"})  # not a kind the town produces

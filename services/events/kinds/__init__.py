@@ -1,3 +1,14 @@
 """Event kinds: one module per device family; importing this package registers them all."""
 
-from services.events.kinds import camera, env, gas, vehicle  # noqa: F401  (registration)
+from services.events.kinds import (  # noqa: F401  (registration)
+    access,
+    camera,
+    env,
+    gas,
+    payment,
+    school,
+    solar,
+    stop,
+    streetlight,
+    vehicle,
+)
