@@ -163,7 +163,12 @@ def simulate(
         str | None, typer.Option(help="scenario name in scenarios/ or a YAML path")
     ] = None,
 ) -> None:
-    """Run the town and publish its events over MQTT (QoS 1)."""
+    """Run the town and publish its events over MQTT (QoS 1).
+
+    While it runs: pause, resume or change speed by publishing {"command": "pause"},
+    {"command": "resume"} or {"command": "speed", "value": 600} to aqkol/control/simulator
+    (acknowledged on aqkol/control/simulator/status). Ground truth goes to runs/<run-id>/.
+    """
     from simulator.publisher import run
     from simulator.scenarios import ScenarioError, load_scenario
 

@@ -80,6 +80,7 @@ class CameraSystem:
             if e.resident is not None:
                 self.enrolled[e.resident] = k
         self.fmr = recognition.false_match_rate(pop)
+        self.miss = recognition.miss_rate(np.array([c.quality for c in self.cameras]))
         self.age_group = age_group(pop.age)
 
     def day_events(self, day: int) -> _DayEvents:
@@ -116,7 +117,8 @@ class CameraSystem:
         person, nf = ps.person[f], len(f)
         captured = rng.random(nf) < self.recognition.capture_rate
         own = self.enrolled[person]
-        true_hit = captured & (own >= 0) & (rng.random(nf) < self.recognition.true_match_rate)
+        hit_rate = 1 - self.miss[ps.camera[f]]
+        true_hit = captured & (own >= 0) & (rng.random(nf) < hit_rate)
         false_hit = captured & ~true_hit & (rng.random(nf) < self.fmr[person])
         w = len(self.watchlist)
         other = rng.integers(0, max(w - 1, 1), size=nf)

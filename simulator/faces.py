@@ -4,8 +4,9 @@ Each time a person passes a recognition camera, the camera may capture a usable 
 (``capture_rate``, cf. NIST IR 8173: identification in video ranges from ~60% to >99% by
 quality) and search it against the watch list:
 
-- a watch-listed person is matched to their own entry with ``true_match_rate``
-  (likelihood 0.80-0.99);
+- a watch-listed person is matched to their own entry unless the search misses: the miss
+  rate runs from 0.40 at the poorest to 0.05 at the best camera image quality (or a fixed
+  ``true_match_rate``) (likelihood 0.80-0.99);
 - anyone may be matched wrongly to a random entry (likelihood 0.60-0.80) with a false-positive
   identification rate of about ``fpir`` per search (NIST FRVT 1:N reports miss rates at
   FPIR = 0.003), ``female_fp_ratio`` times higher for women than for men (NIST IR 8280:
@@ -88,7 +89,17 @@ class Recognition:
     child_fp_factor: float = 1.5
     elderly_fp_factor: float = 1.3
     capture_rate: float = 0.7  # a searchable face per pass of a recognition camera
-    true_match_rate: float = 0.9  # 1 - FNIR for a captured watch-listed face
+    # 1 - FNIR for a captured watch-listed face; None: from the camera's image quality
+    true_match_rate: float | None = None
+    miss_rate_best: float = 0.05  # FNIR at image quality 1
+    miss_rate_worst: float = 0.40  # FNIR at image quality 0
+
+    def miss_rate(self, quality: np.ndarray | float) -> np.ndarray:
+        """Miss rate (FNIR) of a captured watch-listed face at cameras of ``quality`` (0-1)."""
+        q = np.clip(np.asarray(quality, dtype=float), 0, 1)
+        if self.true_match_rate is not None:
+            return np.full(q.shape, 1 - self.true_match_rate)
+        return self.miss_rate_worst - (self.miss_rate_worst - self.miss_rate_best) * q
 
     def false_match_rate(self, pop: Population) -> np.ndarray:
         """Per-search false-match probability for each resident."""

@@ -12,6 +12,7 @@ cached), so every run of the sandbox shares the same town and the same device id
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -122,6 +123,12 @@ class Camera:
     site: str  # "place", "stop" or "intersection"
     face: bool  # runs (simulated) face recognition
     radius: float = 20.0  # metres of street in view
+    quality: float = 0.7  # image quality 0 (poor) - 1 (good): sets the face miss rate
+
+
+def camera_quality(camera_id: str) -> float:
+    """A fixed image-quality score per camera (0.0-1.0), from its id alone."""
+    return round((zlib.crc32(camera_id.encode()) % 1001) / 1000, 3)
 
 
 @dataclass(frozen=True)
@@ -440,9 +447,10 @@ def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[C
     inters.sort()
     for _, x, y, vn, hn, main in inters[: total - len(sites)]:
         sites.append((x, y, f"{hn} / {vn}", "intersection", main, 20.0))
+    ids = [f"cam-{k + 1:03d}" for k in range(len(sites))]
     return [
-        Camera(f"cam-{k + 1:03d}", x, y, place, site, face, radius)
-        for k, (x, y, place, site, face, radius) in enumerate(sites)
+        Camera(cid, x, y, place, site, face, radius, camera_quality(cid))
+        for cid, (x, y, place, site, face, radius) in zip(ids, sites, strict=True)
     ]
 
 

@@ -107,7 +107,7 @@ class Town:
         fpir: float = 0.003,
         female_fp_ratio: float = 3.0,
         capture_rate: float = 0.7,
-        true_match_rate: float = 0.9,
+        true_match_rate: float | None = None,
         kinds: Iterable[str] | None = None,
         town_map: TownMap | None = None,
         scenario: Scenario | None = None,

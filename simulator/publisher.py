@@ -8,9 +8,14 @@ per real second.
 
 The run folder ``runs/<run-id>/`` holds what the command center never sees:
 ``truth.jsonl`` (ground truth per event, and first a record per scenario incident, kind
-``incident``), ``households.jsonl`` (the hidden household attributes: insulation class,
-heating, fuel, k), ``published.ids`` (ids handed to the broker) and ``run.json`` (seed,
-parameters, scenario, counts).
+``incident``), ``truth.sqlite`` (residents, households, every resident's stays and camera
+sightings over the run, incidents: :mod:`simulator.truth`), ``households.jsonl`` (the
+hidden household attributes: insulation class, heating, fuel, k), ``published.ids`` (ids
+handed to the broker) and ``run.json`` (seed, parameters, scenario, counts).
+
+While it runs, the publisher obeys ``{"command": "pause" | "resume" | "speed"}`` on
+``<prefix>aqkol/control/simulator`` (outside ``aqkol/v1/``: the ingest never stores it) and
+acknowledges each on ``.../status`` (:class:`Control`).
 """
 
 from __future__ import annotations
@@ -35,9 +40,11 @@ from simulator.clock import DEFAULT_START
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
+from simulator.truth import write_truth_db
 
 log = logging.getLogger(__name__)
 
+CONTROL_ROOT = "aqkol/control/simulator"
 MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
 CONNECT_TIMEOUT_S = 10.0
 ACK_TIMEOUT_S = 60.0
@@ -57,10 +64,71 @@ class PublishSummary:
         return asdict(self)
 
 
+def control_topic(prefix: str = "") -> str:
+    """Where the simulator takes commands: outside ``aqkol/v1/``, so the ingest never sees it."""
+    return f"{prefix}{CONTROL_ROOT}"
+
+
+def control_status_topic(prefix: str = "") -> str:
+    """Where the simulator acknowledges commands (``{"state": ..., "published": n, ...}``)."""
+    return f"{prefix}{CONTROL_ROOT}/status"
+
+
+class Control:
+    """Pause, resume and speed commands received over MQTT, applied between two events.
+
+    Commands (JSON on :func:`control_topic`): ``{"command": "pause"}``, ``{"command":
+    "resume"}``, ``{"command": "speed", "value": 600}`` (simulated seconds per real second,
+    or ``"max"``). Each is acknowledged on :func:`control_status_topic` once in force: a
+    pause after the last event before it, with the count published so far.
+    """
+
+    def __init__(self, speed: float | None):
+        self.cond = threading.Condition()
+        self.paused = False
+        self.speed = speed
+        self.version = 0  # bumped by every command: the publish loop re-anchors its pacing
+        self.pending: list[dict[str, Any]] = []  # acknowledgements to send from the loop
+
+    def on_message(self, client, userdata, msg) -> None:
+        try:
+            cmd = orjson.loads(msg.payload)
+            name = cmd["command"]
+            if name == "speed":
+                value = cmd.get("value")
+                speed = None if value in (None, "max") else float(value)
+                if speed is not None and speed <= 0:
+                    raise ValueError("speed must be positive")
+            elif name not in ("pause", "resume"):
+                raise ValueError(f"unknown command {name!r}")
+        except Exception as exc:  # a bad command is reported, never fatal
+            log.warning("simulator control: ignoring %r: %s", msg.payload[:200], exc)
+            with self.cond:
+                self.pending.append({"state": "error", "error": str(exc)})
+                self.cond.notify_all()
+            return
+        with self.cond:
+            if name == "pause":
+                self.paused = True
+            elif name == "resume":
+                self.paused = False
+            else:
+                self.speed = speed
+            self.version += 1
+            self.pending.append({"command": name})
+            self.cond.notify_all()
+
+
 class _Conn:
     """One paho client with a count of unacknowledged publishes."""
 
-    def __init__(self, settings: Settings, index: int, tag: str):
+    def __init__(
+        self,
+        settings: Settings,
+        index: int,
+        tag: str,
+        control: Control | None = None,
+    ):
         target = settings.mqtt
         self.cond = threading.Condition()
         self.sent = 0
@@ -79,6 +147,12 @@ class _Conn:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
         self.host, self.port = target.host, target.port
+        self.control = control
+        self.control_topic = control_topic(settings.mqtt_prefix)
+        self.subscribed = threading.Event()
+        if control is not None:
+            self.client.on_message = control.on_message
+            self.client.on_subscribe = lambda *a: self.subscribed.set()
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         with self.cond:
@@ -86,6 +160,8 @@ class _Conn:
                 self.error = f"connection refused: {reason_code}"
             else:
                 self.connected = True
+                if self.control is not None:
+                    client.subscribe(self.control_topic, qos=1)
             self.cond.notify_all()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -117,6 +193,9 @@ class _Conn:
             raise ConnectionError(
                 self.error or f"no CONNACK from {self.host}:{self.port} in {CONNECT_TIMEOUT_S}s"
             )
+        if self.control is not None and not self.subscribed.wait(CONNECT_TIMEOUT_S):
+            self.stop()
+            raise ConnectionError(f"no SUBACK for {self.control_topic}")
 
     def publish(self, topic: str, payload: bytes) -> None:
         with self.cond:
@@ -160,41 +239,85 @@ def publish(
     clients: int = 2,
     progress: bool = False,
     progress_total_s: float | None = None,
+    control: bool = True,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
     ``speed=None`` publishes as fast as the broker acknowledges; otherwise ``speed``
     simulated seconds pass per real second. The ids handed to the broker are written to
     ``run_dir/published.ids``. ``progress_total_s`` (simulated seconds) sizes the progress bar.
+    With ``control`` the run obeys pause, resume and speed commands (:class:`Control`).
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
     run_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}{threading.get_ident() % 1000:03d}"
     pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
+    ctl = Control(speed) if control else None
+    ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
+    status_topic = control_status_topic(settings.mqtt_prefix)
     started: list[_Conn] = []
     summary = PublishSummary()
     kinds: Counter[str] = Counter()
     prefix = settings.mqtt_prefix
     t_wall0 = time.monotonic()
     bar = _Progress(progress, progress_total_s)
+    n = 0
+    cur_speed = speed
+    paused = False
+
+    def status(state: dict[str, Any]) -> Any:
+        assert ctl_conn is not None
+        body = {
+            **state,
+            "state": state.get("state") or ("paused" if paused else "running"),
+            "speed": cur_speed,
+            "published": n,
+        }
+        return ctl_conn.client.publish(status_topic, orjson.dumps(body), qos=1)
+
     try:
         for conn in pool:
             conn.start()
             started.append(conn)
+        if ctl_conn is not None:
+            ctl_conn.start()
+            started.append(ctl_conn)
+            status({"state": "running"})
         sim0: float | None = None
-        n = 0
+        anchor_wall, anchor_sim, seen = t_wall0, 0.0, 0
         with open(run_dir / "published.ids", "w", encoding="ascii") as ids, bar:
             for event in town_events:
-                sim_t = _parse_ts(event["ts"]) if (speed is not None or bar.on) else 0.0
+                sim_t = _parse_ts(event["ts"]) if (ctl or speed is not None or bar.on) else 0.0
                 if sim0 is None:
-                    sim0 = sim_t
+                    sim0 = anchor_sim = sim_t
                     summary.first_ts = event["ts"]
-                if speed is not None:
-                    due = t_wall0 + (sim_t - sim0) / speed
-                    delay = due - time.monotonic()
-                    if delay > 0:
+                while True:  # wait for this event's turn: pacing, pause, commands
+                    if ctl is not None:
+                        with ctl.cond:
+                            acks, ctl.pending = ctl.pending, []
+                            paused, cur_speed, version = ctl.paused, ctl.speed, ctl.version
+                        for ack in acks:
+                            status(ack)
+                        if version != seen:  # a command: pace on from this event
+                            seen = version
+                            anchor_wall, anchor_sim = time.monotonic(), sim_t
+                        if paused:
+                            with ctl.cond:
+                                while ctl.paused and not ctl.pending:
+                                    ctl.cond.wait()
+                            continue
+                    if cur_speed is None:
+                        break
+                    delay = anchor_wall + (sim_t - anchor_sim) / cur_speed - time.monotonic()
+                    if delay <= 0:
+                        break
+                    if ctl is None:
                         time.sleep(delay)
+                        break
+                    with ctl.cond:
+                        if ctl.version == seen and not ctl.pending:
+                            ctl.cond.wait(delay)
                 topic = topic_for(event["kind"], event["source"], prefix)
                 pool[n % len(pool)].publish(topic, orjson.dumps(event))
                 ids.write(event["id"] + "\n")
@@ -209,6 +332,8 @@ def publish(
                 log.warning("not every publish was acknowledged within %ss", ACK_TIMEOUT_S)
             if bar.on and sim0 is not None and summary.last_ts is not None:
                 bar.update(_parse_ts(summary.last_ts) - sim0, n)
+            if ctl_conn is not None:
+                status({"state": "finished"}).wait_for_publish(5)
     finally:
         for conn in started:
             conn.stop()
@@ -323,6 +448,7 @@ def run(
             progress=progress,
             progress_total_s=hours * 3600,
         )
+    truth_db = write_truth_db(town, run_dir / "truth.sqlite", hours)
     info = {
         "run_id": run_id,
         "seed": seed,
@@ -334,6 +460,7 @@ def run(
         "mqtt_prefix": settings.mqtt_prefix,
         "generated_by_kind": dict(sorted(generated.items())),
         "truth_records": truth_records,
+        "truth_db": {"file": "truth.sqlite", "rows": truth_db},
         "scenario": None if town.scenario is None else town.scenario.model_dump(mode="json"),
         "households_file": "households.jsonl",
         "households_by_insulation": dict(

@@ -259,3 +259,22 @@ def test_start_must_be_aware() -> None:
         Town(start=datetime(2026, 1, 15, 6, 30))
     with pytest.raises(ValueError):
         Town(kinds={"toaster.status"})  # not a kind the town produces
+
+
+def test_weekends_differ_from_weekdays() -> None:
+    """Thursday 15 January vs Sunday 18 January: no school on Sunday, far fewer commuters."""
+    from simulator.people import ROLE_COMMUTER, ROLE_PUPIL
+
+    town = Town(seed=3, population_scale=0.3)
+    assert town.clock.weekday(0) == 3 and town.clock.weekday(3) == 6
+    pop = town.population
+    schools = [i for i, p in enumerate(town.map.places) if p.kind == "school"]
+    out = {}
+    for day in (0, 3):
+        plan = town.plan(day)
+        at_school = np.isin(plan.visit_place, schools) & (pop.role[plan.visit_person] == ROLE_PUPIL)
+        commuting = np.isin(plan.visit_person, np.flatnonzero(pop.role == ROLE_COMMUTER))
+        at_work = plan.visit_place[commuting] == pop.day_place[plan.visit_person[commuting]]
+        out[day] = (int(at_school.sum()), int(at_work.sum()))
+    assert out[0][0] > 300 and out[3][0] == 0
+    assert out[3][1] < 0.3 * out[0][1]

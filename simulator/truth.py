@@ -1,0 +1,227 @@
+"""Ground truth of a run in SQLite: who lived where, who was where when, who passed which camera.
+
+Written to ``runs/<run-id>/truth.sqlite`` next to ``truth.jsonl``; never sent over MQTT.
+
+Tables:
+
+- ``residents`` (id, name, sex, age, age_group, role, household, day_place): ``day_place`` is
+  the place of work or school (NULL for those who stay at home);
+- ``households`` (id, dwelling, floor_area_m2, heating, fuel, gas_meter, insulation_class,
+  k_kwh_per_degree_day, residents, account): the hidden attributes;
+- ``stays`` (resident, place, kind, t_from, t_to, t_from_ms, t_to_ms): every resident's
+  place over the run, without gaps: ``home``, a place id (kind ``school``, ``work``,
+  ``shop``, ``market``, ...) or ``street`` (walking between places, past cameras);
+- ``sightings`` (camera, resident, ts, ts_ms, t_in_ms, t_out_ms): every time a resident
+  truly passed through a camera's view, ``ts`` the closest approach (when a face would be
+  captured);
+- ``incidents`` (n, type, start, end, record): the scenario's incidents (``record`` JSON).
+
+Times: ``*_ms`` are Unix milliseconds, text times are ISO 8601 in +06:00 like the events.
+The content is recomputed from the same seeded day plans the events come from, so it
+matches them exactly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from simulator.cameras import CameraSystem
+from simulator.clock import DAY_MS, HOUR_MS
+from simulator.gas import household_truth
+from simulator.model import Town
+from simulator.names import NameMaker
+from simulator.people import AGE_GROUPS, HOME, Population, age_group, camera_passes, child_seq
+
+ROLE_NAMES = ("small child", "pupil", "commuter", "at home", "retiree")
+NAME_STREAM_KEY = 0xA11CE  # a child of the people stream used only for residents' names
+
+SCHEMA = """
+CREATE TABLE residents (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, sex TEXT NOT NULL, age INTEGER NOT NULL,
+    age_group TEXT NOT NULL, role TEXT NOT NULL, household TEXT NOT NULL, day_place TEXT
+);
+CREATE TABLE households (
+    id TEXT PRIMARY KEY, dwelling TEXT, floor_area_m2 REAL, heating TEXT, fuel TEXT,
+    gas_meter INTEGER, insulation_class TEXT, k_kwh_per_degree_day REAL, residents INTEGER,
+    account TEXT
+);
+CREATE TABLE stays (
+    resident TEXT NOT NULL, place TEXT NOT NULL, kind TEXT NOT NULL,
+    t_from TEXT NOT NULL, t_to TEXT NOT NULL, t_from_ms INTEGER NOT NULL, t_to_ms INTEGER NOT NULL
+);
+CREATE TABLE sightings (
+    camera TEXT NOT NULL, resident TEXT NOT NULL, ts TEXT NOT NULL, ts_ms INTEGER NOT NULL,
+    t_in_ms INTEGER NOT NULL, t_out_ms INTEGER NOT NULL
+);
+CREATE TABLE incidents (
+    n INTEGER PRIMARY KEY, type TEXT NOT NULL, start TEXT, "end" TEXT, record TEXT NOT NULL
+);
+"""
+INDEXES = """
+CREATE INDEX stays_resident ON stays (resident, t_from_ms);
+CREATE INDEX sightings_camera ON sightings (camera, ts_ms);
+CREATE INDEX sightings_resident ON sightings (resident, ts_ms);
+"""
+
+
+def _place_kind(kind: str, role_place: bool, role: int) -> str:
+    if role_place:
+        return "school" if role == 1 else "work"
+    return kind
+
+
+def write_truth_db(town: Town, path: Path, hours: float) -> dict[str, int]:
+    """Write the ground truth of ``hours`` from the town's start to ``path``; row counts."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    t_start = town.t_start
+    t_end = t_start + round(hours * HOUR_MS)
+    clock = town.clock
+    unix0 = clock.unix_ms(0)
+    iso = lambda t: clock.dt(int(t)).isoformat()  # noqa: E731
+    pop, tmap = town.population, town.map
+    places = tmap.places
+    hh = tmap.households
+    counts: dict[str, int] = {}
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(SCHEMA)
+        # residents
+        names = NameMaker(np.random.default_rng(child_seq(town._ss["people"], NAME_STREAM_KEY)))
+        groups = age_group(pop.age)
+        rows = []
+        for i in range(len(pop)):
+            dp = int(pop.day_place[i])
+            rows.append(
+                (
+                    Population.id(i),
+                    names.name(bool(pop.sex[i])),
+                    "MF"[int(pop.sex[i])],
+                    int(pop.age[i]),
+                    AGE_GROUPS[int(groups[i])],
+                    ROLE_NAMES[int(pop.role[i])],
+                    hh.id(int(pop.household[i])),
+                    None if dp == HOME else places[dp].id,
+                )
+            )
+        db.executemany("INSERT INTO residents VALUES (?,?,?,?,?,?,?,?)", rows)
+        counts["residents"] = len(rows)
+        # households
+        hrows = [
+            (
+                h["household"],
+                h["dwelling"],
+                h["floor_area_m2"],
+                h["heating"],
+                h["fuel"],
+                int(h["gas_meter"]),
+                h["insulation_class"],
+                h["k_kwh_per_degree_day"],
+                h["residents"],
+                h["account"],
+            )
+            for h in household_truth(hh, town.household_rows)
+        ]
+        db.executemany("INSERT INTO households VALUES (?,?,?,?,?,?,?,?,?,?)", hrows)
+        counts["households"] = len(hrows)
+        # incidents
+        irows = [
+            (n, rec["type"], rec.get("start"), rec.get("end"), orjson.dumps(rec).decode())
+            for n, rec in enumerate(town.incidents(t_end))
+        ]
+        db.executemany("INSERT INTO incidents VALUES (?,?,?,?,?)", irows)
+        counts["incidents"] = len(irows)
+        # stays and sightings, day by day from the same plans the events come from
+        cams = CameraSystem(
+            tmap, pop, town.watchlist, town.recognition, town.plan, town._ss["cameras"]
+        )
+        n_stays = n_sight = 0
+        for day in range(t_start // DAY_MS, (t_end - 1) // DAY_MS + 1):
+            lo, hi = max(t_start, day * DAY_MS), min(t_end, (day + 1) * DAY_MS)
+            plan = town.plan(day)
+            srows = _stays(plan, pop, places, lo, hi, unix0, iso)
+            db.executemany("INSERT INTO stays VALUES (?,?,?,?,?,?,?)", srows)
+            n_stays += len(srows)
+            ps = camera_passes(plan, tmap.cameras, cams.gate_place)
+            early = lo - 3000 if lo == t_start else lo  # a capture just after the start
+            sel = np.flatnonzero((ps.t_pass >= early) & (ps.t_pass < hi))
+            sel = sel[np.lexsort((ps.camera[sel], ps.t_pass[sel]))]
+            db.executemany(
+                "INSERT INTO sightings VALUES (?,?,?,?,?,?)",
+                (
+                    (
+                        tmap.cameras[int(ps.camera[j])].id,
+                        Population.id(int(ps.person[j])),
+                        iso(ps.t_pass[j]),
+                        unix0 + int(ps.t_pass[j]),
+                        unix0 + int(ps.t_in[j]),
+                        unix0 + int(ps.t_out[j]),
+                    )
+                    for j in sel
+                ),
+            )
+            n_sight += len(sel)
+        counts["stays"], counts["sightings"] = n_stays, n_sight
+        db.executescript(INDEXES)
+        db.commit()
+    finally:
+        db.close()
+    return counts
+
+
+def _stays(plan, pop: Population, places, lo: int, hi: int, unix0: int, iso) -> list[tuple]:
+    """Each resident's places within [lo, hi): visits, walks between them, home in the gaps."""
+    legs = plan.legs
+    person = np.concatenate([legs.person, plan.visit_person]).astype(np.int64)
+    t0 = np.concatenate([legs.t0, plan.visit_arrive]).astype(np.int64)
+    t1 = np.concatenate([legs.t1, plan.visit_leave]).astype(np.int64)
+    where = np.concatenate([np.full(len(legs), -2), plan.visit_place]).astype(np.int64)
+    keep = (t1 > lo) & (t0 < hi)
+    person, t0, t1, where = person[keep], t0[keep], t1[keep], where[keep]
+    order = np.lexsort((where, t0, person))
+    person, t0, t1, where = person[order], t0[order], t1[order], where[order]
+    out: list[tuple] = []
+
+    def add(p: int, place: str, kind: str, a: int, b: int) -> None:
+        a, b = max(a, lo), min(b, hi)
+        if b > a:
+            out.append((Population.id(p), place, kind, iso(a), iso(b), unix0 + a, unix0 + b))
+
+    j, n = 0, len(person)
+    for p in range(len(pop)):
+        cursor = lo
+        role = int(pop.role[p])
+        day_place = int(pop.day_place[p])
+        while j < n and person[j] == p:
+            a, b, w = int(t0[j]), int(t1[j]), int(where[j])
+            if a > cursor:
+                add(p, "home", "home", cursor, a)
+            if w == -2:
+                add(p, "street", "street", a, b)
+            else:
+                pl = places[w]
+                add(p, pl.id, _place_kind(pl.kind, w == day_place, role), a, b)
+            cursor = max(cursor, b)
+            j += 1
+        add(p, "home", "home", cursor, hi)
+    return out
+
+
+def stays_at(path: Path, resident: str, ts_ms: int) -> list[dict[str, Any]]:
+    """Where ``resident`` was at ``ts_ms`` (a convenience for tests and the privacy lab)."""
+    db = sqlite3.connect(path)
+    try:
+        cur = db.execute(
+            "SELECT place, kind, t_from, t_to FROM stays"
+            " WHERE resident = ? AND t_from_ms <= ? AND ? < t_to_ms",
+            (resident, ts_ms, ts_ms),
+        )
+        return [dict(zip(("place", "kind", "t_from", "t_to"), r, strict=True)) for r in cur]
+    finally:
+        db.close()
