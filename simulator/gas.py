@@ -8,9 +8,10 @@ Daily demand of a household, in kWh (converted to m3 at ``KWH_PER_M3``):
   ``(T + 0.5 T-1 + 0.25 T-2 + 0.125 T-3) / 1.875`` of the daily means
   (:meth:`simulator.weather.Weather.t_eff`); 15.5 C is the usual heating base.
 - ``k`` (kWh per degree-day) heats only houses with their own gas boiler (flats have district
-  heating, some houses burn coal). It follows the hidden insulation class: about 7 for a
-  poorly insulated house, 4-5 average, 2.5-3.5 well insulated (``K_RANGE_KWH``), higher
-  within the range for a larger house.
+  heating, some houses burn coal), and only in the heating season
+  (:meth:`simulator.weather.Weather.heating_on`, the five-day +10 C rule). It follows the
+  hidden insulation class: about 7 for a poorly insulated house, 4-5 average, 2.5-3.5 well
+  insulated (``K_RANGE_KWH``), higher within the range for a larger house.
 - base load: cooking for every metered household, plus hot water where a gas boiler makes
   it (``BASE_KWH_PER_PERSON``).
 
@@ -27,6 +28,11 @@ automatically (``payment.gas``) a few minutes after a reading takes it below
 stream, so payments never change the readings).
 The meter id follows the household (``gas-0042`` belongs to ``hh-0042``). A scenario's gas
 leak adds a steady flow to one meter from its start.
+
+Each reading also carries the inlet pressure (``pressure_kpa``, see ``PRESSURE_*``): nominal
+2 kPa, lower when the town draws a lot and lower at a meter with a large flow of its own,
+which makes a leak visible as a pressure drop at its meter. The pressure of every other
+meter does not depend on a leak.
 """
 
 from __future__ import annotations
@@ -63,6 +69,14 @@ TARIFF_KZT_PER_M3 = 27.5  # household gas tariff, about (Akmola region)
 TOPUP_BELOW_KZT = 1500.0
 TOPUP_KZT = {"boiler": 15_000.0, "cooking": 3_000.0}
 READING_NOISE_SD = 0.12
+# inlet pressure (kPa gauge) of the low-pressure network: it sags town-wide with the town's
+# draw and at a meter with that meter's own flow through its service line (so a leak behind
+# a meter shows as a pressure drop there). Offsets and noise come from their own stream.
+PRESSURE_NOMINAL_KPA = 2.0
+PRESSURE_SITE_SD_KPA = 0.05  # position along the main
+PRESSURE_TOWN_KPA_PER_M3 = 0.25  # per m3 of mean draw per meter per interval
+PRESSURE_LINE_KPA_PER_M3 = 0.3  # per m3 through the meter in the interval
+PRESSURE_NOISE_SD_KPA = 0.01
 
 
 def insulation_class(hh: Households) -> np.ndarray:
@@ -180,6 +194,9 @@ class GasMeters:
         pay_rng = pay_rng or np.random.default_rng(0)
         self.balance = TOPUP_BELOW_KZT + pay_rng.random(len(self.rows)) * self.topup
         self.pay_lag = pay_rng.integers(60_000, 300_000, len(self.rows))  # bank processing
+        p_rng = np.random.default_rng(pay_rng.integers(2**62))
+        self.p_site = PRESSURE_NOMINAL_KPA + p_rng.normal(0, PRESSURE_SITE_SD_KPA, len(self.rows))
+        self.p_seed = int(p_rng.integers(2**62))
         self._day: int | None = None
         self._heat_kwh = self._base_kwh = self._heat_shape = np.zeros(0)
 
@@ -189,15 +206,17 @@ class GasMeters:
         t_eff = self.weather.t_eff(day)
         s = DAY_NOISE_SD
         behaviour = self.rng.lognormal(-s * s / 2, s, n)
-        self._heat_kwh = self.k * max(0.0, HEATING_BASE_C - t_eff) * behaviour
+        heating = self.weather.heating_on(day)  # outside the season: cooking/hot water only
+        self._heat_kwh = self.k * max(0.0, HEATING_BASE_C - t_eff) * behaviour * heating
         self._base_kwh = self.base_kwh * self.rng.lognormal(-s * s / 2, s, n)
         mids = day * DAY_MS + (np.arange(INTERVALS_PER_DAY) + 0.5) * INTERVAL_MS
         need = SETBACK * np.maximum(1.0, HEATING_BASE_C - self.weather.temperature(mids))
         self._heat_shape = need / need.sum()
         self._day = day
 
-    def interval_m3(self, end_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        """(m3, residents at home) of every meter for the interval ending at ``end_ms``."""
+    def interval_m3(self, end_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(m3, residents at home, inlet kPa) of every meter for the interval ending at
+        ``end_ms``."""
         rng = self.rng
         n = len(self.rows)
         start = end_ms - INTERVAL_MS
@@ -211,10 +230,19 @@ class GasMeters:
         heat = self._heat_kwh * self._heat_shape[slot] * rng.lognormal(-s * s / 2, s, n)
         cook = self._base_kwh * COOK_SHAPE[slot] * rng.gamma(4.0, 0.25, n) * (home > 0)
         m3 = (heat + cook) / KWH_PER_M3
+        town_draw = float(m3.mean()) if n else 0.0  # before any leak: leaks stay local
         for i, lk in self.leaks:
             if lk.t0 <= end_ms and start < lk.t1:
                 m3[i] += lk.m3
-        return np.clip(m3, 0, 100), home
+        m3 = np.clip(m3, 0, 100)
+        noise = np.random.default_rng((self.p_seed, end_ms // INTERVAL_MS)).normal(0, 1, n)
+        kpa = (
+            self.p_site
+            - PRESSURE_TOWN_KPA_PER_M3 * town_draw
+            - PRESSURE_LINE_KPA_PER_M3 * m3
+            + PRESSURE_NOISE_SD_KPA * noise
+        )
+        return m3, home, np.maximum(kpa, 0.0)
 
     def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
         """(t_ms, kind, source, data, (x, y), truth) in time order within [t_start, t_end)."""
@@ -227,7 +255,7 @@ class GasMeters:
                     yield heapq.heappop(pending)[2]
                 return
             k += 1
-            m3, home = self.interval_m3(end)
+            m3, home, kpa = self.interval_m3(end)
             missed = self.rng.random(len(self.rows)) < MISSED
             self.balance -= m3 * TARIFF_KZT_PER_M3  # the meter measures, sent or not
             for i in np.flatnonzero(self.linked & (self.balance < TOPUP_BELOW_KZT)):
@@ -254,6 +282,7 @@ class GasMeters:
                 if t >= t_end:
                     break
                 data = {"m3": round(float(m3[i]), 3), "interval_min": INTERVAL_MIN}
+                data["pressure_kpa"] = round(float(kpa[i]), 3)
                 data["household"] = self.households[i]
                 if self.accounts[i] is not None:
                     data["account"] = self.accounts[i]

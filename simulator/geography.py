@@ -122,8 +122,31 @@ class Camera:
     place: str  # place id, stop id, or "Street A / Street B" for an intersection
     site: str  # "place", "stop" or "intersection"
     face: bool  # runs (simulated) face recognition
-    radius: float = 20.0  # metres of street in view
+    radius: float = 20.0  # metres of street in view (the range of the field of view)
     quality: float = 0.7  # image quality 0 (poor) - 1 (good): sets the face miss rate
+    heading_deg: float = 0.0  # where the lens points, compass degrees (0 north, 90 east)
+    fov_deg: float = 360.0  # horizontal view angle
+
+    @property
+    def range_m(self) -> float:
+        return self.radius
+
+
+# Field of view by site. An intersection or a stop has a dome camera that sees every
+# approach (passes within ``radius`` are what it captures); a place's entrance camera
+# looks along the street in front of the gate with a wide lens, out to ``radius``, which
+# covers the gate and both approaches.
+FOV_DEG = {"intersection": 360.0, "stop": 360.0, "place": 180.0}
+
+
+def camera_heading(camera_id: str, x: float, y: float, toward: tuple[float, float] | None) -> float:
+    """A fixed heading per camera: away from the building it is mounted on (toward the
+    street) for a place's entrance camera, else a direction from its id alone."""
+    if toward is not None and (toward[0], toward[1]) != (x, y):
+        # mounted on the place's facade, looking out over the street
+        dx, dy = x - toward[0], y - toward[1]
+        return round(math.degrees(math.atan2(dx, dy)) % 360, 1)
+    return round(float(zlib.crc32(f"{camera_id}:heading".encode()) % 3600) / 10, 1)
 
 
 def camera_quality(camera_id: str) -> float:
@@ -215,7 +238,17 @@ class TownMap:
                 for r in self.routes
             ],
             "cameras": [
-                {"id": c.id, "x": c.x, "y": c.y, "place": c.place, "site": c.site, "face": c.face}
+                {
+                    "id": c.id,
+                    "x": c.x,
+                    "y": c.y,
+                    "place": c.place,
+                    "site": c.site,
+                    "face": c.face,
+                    "heading_deg": c.heading_deg,
+                    "fov_deg": c.fov_deg,
+                    "range_m": c.range_m,
+                }
                 for c in self.cameras
             ],
             "env_stations": [{"id": s.id, "x": s.x, "y": s.y} for s in self.env_stations],
@@ -423,10 +456,12 @@ def build_households(buildings: list[Building], rng: np.random.Generator) -> Hou
 
 def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[Camera]:
     sites: list[tuple[float, float, str, str, bool, float]] = []
+    centres: dict[str, tuple[float, float]] = {}  # entrance cameras look away from these
     for p in places:
         if p.kind in ("school", "market", "akimat", "square", "hospital", "station", "police"):
             radius = 30.0 if p.kind in ("school", "market", "square") else 20.0
             sites.append((p.entrance[0], p.entrance[1], p.id, "place", True, radius))
+            centres[p.id] = (p.x, p.y)
     # the market and the square have a second camera looking over the inside
     for pid in ("market", "square"):
         p = next(q for q in places if q.id == pid)
@@ -449,7 +484,18 @@ def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[C
         sites.append((x, y, f"{hn} / {vn}", "intersection", main, 20.0))
     ids = [f"cam-{k + 1:03d}" for k in range(len(sites))]
     return [
-        Camera(cid, x, y, place, site, face, radius, camera_quality(cid))
+        Camera(
+            cid,
+            x,
+            y,
+            place,
+            site,
+            face,
+            radius,
+            camera_quality(cid),
+            camera_heading(cid, x, y, centres.get(place) if site == "place" else None),
+            FOV_DEG[site],
+        )
         for cid, (x, y, place, site, face, radius) in zip(ids, sites, strict=True)
     ]
 

@@ -147,7 +147,10 @@ class Town:
             if i.type == "cold_snap"
         )
         self.weather = Weather(
-            np.random.default_rng(child_seq(self._ss["weather"], 0)), temperature_offset_c, snaps
+            np.random.default_rng(child_seq(self._ss["weather"], 0)),
+            temperature_offset_c,
+            snaps,
+            start_doy=self.clock.epoch.timetuple().tm_yday - 1,
         )
         self.schools = Schools(
             self.map, self.population, self.weather, self.clock, self._ss["schools"]

@@ -14,7 +14,9 @@ Tables:
 - ``sightings`` (camera, resident, ts, ts_ms, t_in_ms, t_out_ms): every time a resident
   truly passed through a camera's view, ``ts`` the closest approach (when a face would be
   captured);
-- ``incidents`` (n, type, start, end, record): the scenario's incidents (``record`` JSON).
+- ``incidents`` (n, type, start, end, record): the scenario's incidents (``record`` JSON);
+- ``cameras`` (id, place, site, x, y, face, quality, heading_deg, fov_deg, range_m): every
+  camera and its field of view (a sighting is a pass within ``range_m`` inside the view).
 
 Times: ``*_ms`` are Unix milliseconds, text times are ISO 8601 in +06:00 like the events.
 The content is recomputed from the same seeded day plans the events come from, so it
@@ -60,6 +62,11 @@ CREATE TABLE sightings (
 );
 CREATE TABLE incidents (
     n INTEGER PRIMARY KEY, type TEXT NOT NULL, start TEXT, "end" TEXT, record TEXT NOT NULL
+);
+CREATE TABLE cameras (
+    id TEXT PRIMARY KEY, place TEXT NOT NULL, site TEXT NOT NULL, x REAL NOT NULL,
+    y REAL NOT NULL, face INTEGER NOT NULL, quality REAL NOT NULL, heading_deg REAL NOT NULL,
+    fov_deg REAL NOT NULL, range_m REAL NOT NULL
 );
 """
 INDEXES = """
@@ -137,6 +144,23 @@ def write_truth_db(town: Town, path: Path, hours: float) -> dict[str, int]:
         ]
         db.executemany("INSERT INTO incidents VALUES (?,?,?,?,?)", irows)
         counts["incidents"] = len(irows)
+        crows = [
+            (
+                c.id,
+                c.place,
+                c.site,
+                c.x,
+                c.y,
+                int(c.face),
+                c.quality,
+                c.heading_deg,
+                c.fov_deg,
+                c.range_m,
+            )
+            for c in tmap.cameras
+        ]
+        db.executemany("INSERT INTO cameras VALUES (?,?,?,?,?,?,?,?,?,?)", crows)
+        counts["cameras"] = len(crows)
         # stays and sightings, day by day from the same plans the events come from
         cams = CameraSystem(
             tmap, pop, town.watchlist, town.recognition, town.plan, town._ss["cameras"]

@@ -1,7 +1,10 @@
-"""A January-like weather series for Aqkol and the environment stations' readings.
+"""The weather series for Aqkol (Akmola climate) and the environment stations' readings.
 
-Temperature = January mean (-15.2 C, Astana as proxy) + a diurnal swing (warmest mid
-afternoon) + a slow synoptic anomaly (hourly AR(1)) + occasional cold snaps of several days.
+Temperature = the seasonal mean for the calendar date (Astana as proxy: a smooth annual
+cosine from -15.2 C in mid January to +20.9 C in mid July) + a diurnal swing (warmest mid
+afternoon) + a slow synoptic anomaly (hourly AR(1)) + occasional winter cold snaps of several
+days (deep in January, none in summer: cold nights of about -35 C are possible in winter).
+The heating season follows the five-day rule (:meth:`Weather.heating_on`).
 Days are generated in order from one random stream, so a longer run extends a shorter one.
 A scenario's cold snaps (``snaps``) are added on top without touching the random stream.
 """
@@ -17,13 +20,35 @@ import numpy as np
 from simulator.clock import DAY_MS, HOUR_MS, MINUTE_MS
 from simulator.geography import EnvStation
 
-JANUARY_MEAN_C = -15.2
+JANUARY_MEAN_C = -15.2  # Astana, climatological mean of January
+JULY_MEAN_C = 20.9  # and of July
+ANNUAL_MEAN_C = (JANUARY_MEAN_C + JULY_MEAN_C) / 2
+# a month's mean of the cosine is sinc(month / year) = 0.988 of its peak: scaled so the
+# January and July means come out at the climatological values
+ANNUAL_AMPLITUDE_C = (JULY_MEAN_C - JANUARY_MEAN_C) / 2 / 0.988
+COLDEST_DOY = 15.0  # day of the year (0 = 1 January, fractional) of the seasonal minimum
+YEAR_DAYS = 365.25
+SNAP_MEAN_C = 2.2  # what random snaps take off a winter's mean on average (added back)
+HEATING_THRESHOLD_C = 10.0  # heating on after 5 days at or below, off after 5 days above
+HEATING_RULE_DAYS = 5
 DIURNAL_AMPLITUDE_C = 4.0
 WARMEST_HOUR = 14.5
 AR_PHI = 0.97
 AR_SD = 0.75  # stationary sd ~3 C
 SNAP_PROB_PER_DAY = 0.12
 ENV_INTERVAL_MS = 5 * MINUTE_MS
+
+
+def seasonal_mean(doy: np.ndarray | float) -> np.ndarray | float:
+    """Climatological mean temperature (C) on day of the year ``doy`` (0 = 1 January)."""
+    phase = 2 * np.pi * (np.asarray(doy, dtype=float) - COLDEST_DOY) / YEAR_DAYS
+    return ANNUAL_MEAN_C - ANNUAL_AMPLITUDE_C * np.cos(phase)
+
+
+def winterness(doy: np.ndarray | float) -> np.ndarray | float:
+    """1 in mid January, 0 from late spring to early autumn: scales random cold snaps."""
+    c = np.cos(2 * np.pi * (np.asarray(doy, dtype=float) - COLDEST_DOY) / YEAR_DAYS)
+    return np.maximum(0.0, (c - 0.2) / 0.8)
 
 
 def diurnal(hour_of_day: np.ndarray | float) -> np.ndarray | float:
@@ -39,8 +64,12 @@ class Weather:
         rng: np.random.Generator,
         offset_c: float = 0.0,
         snaps: tuple[tuple[int, int, float], ...] = (),
+        start_doy: float = 0.0,
     ):
+        """``start_doy``: day of the year of simulated day 0 (0 = 1 January)."""
         self._rng = rng
+        self.start_doy = float(start_doy)
+        self._heating: dict[int, bool] = {}
         self.offset_c = offset_c
         # scenario cold snaps: (start_ms, end_ms, depth_c), ramped in and out over 6 hours
         self.snaps = tuple(snaps)
@@ -59,7 +88,9 @@ class Weather:
             if self._snap_left_h <= 0 and rng.random() < SNAP_PROB_PER_DAY:
                 self._snap_len_h = int(rng.integers(36, 97))
                 self._snap_left_h = self._snap_len_h
-                self._snap_depth = float(rng.uniform(8, 14))
+                day = len(self._hourly) // 24
+                winter = float(winterness(self.start_doy + day))
+                self._snap_depth = float(rng.uniform(8, 14)) * winter
             noise = rng.normal(0, AR_SD, size=24)
             hum = rng.normal(0, 4, size=24)
             for h in range(24):
@@ -80,7 +111,9 @@ class Weather:
         hours = t / HOUR_MS
         self._extend(int(np.max(hours)) + 2)
         base = np.interp(hours, np.arange(len(self._hourly)), self._hourly)
-        out = JANUARY_MEAN_C + self.offset_c + base + diurnal(hours % 24)
+        doy = self.start_doy + hours / 24
+        season = seasonal_mean(doy) + SNAP_MEAN_C * winterness(doy)
+        out = season + self.offset_c + base + diurnal(hours % 24)
         for t0, t1, depth in self.snaps:
             ramp = np.clip(np.minimum(t - t0, t1 - t) / (6 * HOUR_MS), 0, 1)
             out = out - depth * ramp
@@ -100,15 +133,40 @@ class Weather:
     def daily_mean(self, day: int) -> float:
         """Mean of the 24 hourly temperatures of simulated day ``day``.
 
-        Days before the first simulated day (``day < 0``, needed for the BDEW temperature)
-        are taken at the January mean plus the run's offset and its initial anomaly.
+        Days before the first simulated day (``day < 0``, needed for the BDEW temperature
+        and the heating season) are taken at the seasonal mean of their date plus the run's
+        offset and its initial anomaly.
         """
         if day < 0:
-            return JANUARY_MEAN_C + self.offset_c + self._initial_anomaly
+            season = float(seasonal_mean(self.start_doy + day + 0.5))
+            return season + self.offset_c + self._initial_anomaly
         if day not in self._daily:
             hours = day * DAY_MS + np.arange(24) * HOUR_MS
             self._daily[day] = float(np.mean(self.temperature(hours)))
         return self._daily[day]
+
+    def heating_on(self, day: int) -> bool:
+        """Whether the heating season is on during simulated day ``day``.
+
+        Five-day rule on the daily means of the five days before: it switches on when all
+        five were at or below +10 C and off when all five were above. The state before the
+        first day is that of the day before it (on if at or below +10 C).
+        """
+        if day < 0:
+            return self.daily_mean(-1) <= HEATING_THRESHOLD_C
+        if day in self._heating:
+            return self._heating[day]
+        d = len(self._heating)  # days 0 .. d-1 are known
+        state = self._heating[d - 1] if d else self.daily_mean(-1) <= HEATING_THRESHOLD_C
+        while d <= day:
+            means = [self.daily_mean(d - i) for i in range(1, HEATING_RULE_DAYS + 1)]
+            if not state and all(m <= HEATING_THRESHOLD_C for m in means):
+                state = True
+            elif state and all(m > HEATING_THRESHOLD_C for m in means):
+                state = False
+            self._heating[d] = state
+            d += 1
+        return self._heating[day]
 
     def t_eff(self, day: int) -> float:
         """BDEW four-day weighted temperature: (T + 0.5 T-1 + 0.25 T-2 + 0.125 T-3) / 1.875."""

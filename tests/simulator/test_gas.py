@@ -96,8 +96,35 @@ def test_household_truth_is_kept_out_of_events() -> None:
     assert all(0.1 < s < 0.7 for s in share.values())
     events = list(Town(seed=2, population_scale=0.05, kinds={"gas.reading"}).events(1.0))
     assert events and all(
-        set(e["data"]) <= {"m3", "interval_min", "household", "account"} for e in events
+        set(e["data"]) <= {"m3", "interval_min", "household", "account", "pressure_kpa"}
+        for e in events
     )
+
+
+def test_readings_carry_inlet_pressure_that_sags_with_the_flow() -> None:
+    from services.events import decode, topic_for
+    from simulator.gas import PRESSURE_NOMINAL_KPA
+
+    def readings(offset_c: float) -> list[dict]:
+        town = Town(
+            seed=6,
+            start=START,
+            population_scale=0.1,
+            kinds={"gas.reading"},
+            temperature_offset_c=offset_c,
+        )
+        return list(town.events(6))
+
+    normal, colder = readings(0.0), readings(-12.0)
+    for e in normal:
+        event = decode(orjson.dumps(e), topic_for(e["kind"], e["source"]))
+        assert event.data.pressure_kpa == e["data"]["pressure_kpa"]
+        assert 0.5 * PRESSURE_NOMINAL_KPA < e["data"]["pressure_kpa"] < 1.2 * PRESSURE_NOMINAL_KPA
+    kpa = np.array([e["data"]["pressure_kpa"] for e in normal])
+    m3 = np.array([e["data"]["m3"] for e in normal])
+    assert np.corrcoef(kpa, m3)[0, 1] < -0.3  # a meter's own flow lowers its inlet pressure
+    # a colder day: the whole town draws more and the network pressure sags
+    assert np.mean([e["data"]["pressure_kpa"] for e in colder]) < kpa.mean() - 0.02
 
 
 def test_linked_accounts_top_up_prepaid_meters_automatically() -> None:

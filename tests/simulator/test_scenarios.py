@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from simulator.clock import AQKOL_TZ
+from simulator.gas import PRESSURE_LINE_KPA_PER_M3
 from simulator.model import Town
 from simulator.scenarios import (
     ScenarioError,
@@ -207,6 +208,20 @@ def test_gas_leak_adds_a_steady_flow_to_one_meter_only() -> None:
     after = [a - b for a, b, ts in pairs if ts > at(10, 31)]
     assert before and all(abs(d) < 1e-9 for d in before)
     assert after and all(abs(d - 0.8) < 0.002 for d in after)
+    # the leak's flow through the service line drops the pressure at that meter only
+    kpa = [
+        (a["data"]["pressure_kpa"], b["data"]["pressure_kpa"], datetime.fromisoformat(a["ts"]))
+        for a, b in zip(
+            [e for e in leak if e["source"] == meter],
+            [e for e in normal if e["source"] == meter],
+            strict=True,
+        )
+    ]
+    assert all(a == b for a, b, ts in kpa if ts < at(10))
+    drops = [b - a for a, b, ts in kpa if ts > at(10, 31)]
+    assert drops and all(abs(d - 0.8 * PRESSURE_LINE_KPA_PER_M3) < 0.002 for d in drops)
+    others = [e["data"]["pressure_kpa"] for e in leak if e["source"] != meter]
+    assert min(a for a, _, ts in kpa if ts > at(10, 31)) < np.percentile(others, 5)
 
 
 def test_market_day_brings_more_people_to_the_market() -> None:

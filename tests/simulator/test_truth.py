@@ -165,3 +165,50 @@ def test_miss_rate_depends_on_camera_image_quality() -> None:
     hit_low = sum(hits[int(c)] for c in np.flatnonzero(low)) / n_pass[low].sum()
     hit_high = sum(hits[int(c)] for c in np.flatnonzero(high)) / n_pass[high].sum()
     assert hit_high - hit_low > 0.1
+
+
+def test_cameras_have_a_fixed_field_of_view_in_the_map_and_the_truth(run) -> None:
+    town, _, _, path = run
+    doc = build_town().to_json()
+    assert len(doc["cameras"]) == 150
+    for c in doc["cameras"]:
+        assert 0 <= c["heading_deg"] < 360 and 0 < c["fov_deg"] <= 360 and c["range_m"] > 0
+    gates = [c for c in doc["cameras"] if c["site"] == "place" and c["fov_deg"] < 360]
+    assert gates and {round(c["heading_deg"]) for c in doc["cameras"]} != {0}
+    # deterministic: the same map gives the same fields of view
+    assert [(c.heading_deg, c.fov_deg) for c in build_town().cameras] == [
+        (c["heading_deg"], c["fov_deg"]) for c in doc["cameras"]
+    ]
+    # an entrance camera looks out from its building over the street
+    places = {p["id"]: p for p in doc["places"]}
+    for c in gates:
+        p = places[c["place"]]
+        if (c["x"], c["y"]) == (p["x"], p["y"]):
+            continue  # an overview camera inside the market or the square
+        out = math.degrees(math.atan2(c["x"] - p["x"], c["y"] - p["y"])) % 360
+        assert abs((c["heading_deg"] - out + 180) % 360 - 180) < 0.1
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute("SELECT id, heading_deg, fov_deg, range_m FROM cameras").fetchall()
+        sighted = {r for (r,) in db.execute("SELECT DISTINCT camera FROM sightings")}
+    finally:
+        db.close()
+    assert rows == [(c.id, c.heading_deg, c.fov_deg, c.range_m) for c in town.map.cameras]
+    assert sighted <= {r[0] for r in rows}
+
+
+def test_hospital_visits_are_stays_in_the_truth(run) -> None:
+    _, _, _, path = run
+    db = sqlite3.connect(path)
+    try:
+        visits = db.execute(
+            "SELECT r.role, s.t_from_ms, s.t_to_ms FROM stays s JOIN residents r"
+            " ON r.id = s.resident WHERE s.place = 'hospital' AND s.kind = 'hospital'"
+        ).fetchall()
+        staff = db.execute(
+            "SELECT count(*) FROM stays WHERE place = 'hospital' AND kind = 'work'"
+        ).fetchone()[0]
+    finally:
+        db.close()
+    assert len(visits) > 10 and staff > 10  # patients (not the staff who work there)
+    assert all(t1 > t0 for _, t0, t1 in visits)

@@ -15,3 +15,10 @@ class GasReading(EventData):
     account: str | None = field(
         Privacy.IDENTIFIER, "Bank account linked for automatic payment", default=None, max_length=64
     )
+    pressure_kpa: float | None = field(
+        Privacy.TELEMETRY,
+        "Gas pressure at the meter inlet, kPa gauge (low-pressure distribution)",
+        default=None,
+        ge=0,
+        le=1000,
+    )
