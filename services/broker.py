@@ -25,15 +25,11 @@ def broker_config(host: str, port: int) -> dict:
     }
 
 
-async def serve(
-    host: str = "127.0.0.1", port: int = 1883, started: asyncio.Event | None = None
-) -> None:
+async def serve(host: str = "127.0.0.1", port: int = 1883) -> None:
     """Run the broker until cancelled."""
     broker = Broker(broker_config(host, port))
     await broker.start()
     log.info("embedded MQTT broker on %s:%d", host, port)
-    if started is not None:
-        started.set()
     try:
         await asyncio.Event().wait()
     finally:

@@ -22,17 +22,13 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
-def _new_client(
-    settings: Settings, client_id: str, protocol: int, manual_ack: bool = False
-) -> mqtt.Client:
-    kwargs: dict = {"client_id": client_id, "protocol": protocol, "manual_ack": manual_ack}
-    if protocol != mqtt.MQTTv5:
-        kwargs["clean_session"] = False
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, **kwargs)
+def _client(settings: Settings, client_id: str, protocol: int, **kwargs: object) -> mqtt.Client:
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **kwargs
+    )
     target = settings.mqtt
     # amqtt keeps sessions only for clients that give a user name
     client.username_pw_set(target.username or "aqkol", target.password)
-    client.reconnect_delay_set(min_delay=1, max_delay=5)
     return client
 
 
@@ -103,13 +99,14 @@ def persistent_client(
     settings: Settings, client_id: str, protocol: int, manual_ack: bool = True
 ) -> mqtt.Client:
     """A client whose session (subscriptions, queued QoS 1 messages) outlives disconnects."""
-    return _new_client(settings, client_id, protocol, manual_ack=manual_ack)
+    # MQTT 5 asks for the lasting session at connect (clean_start=False, session expiry)
+    session = {} if protocol == mqtt.MQTTv5 else {"clean_session": False}
+    client = _client(settings, client_id, protocol, manual_ack=manual_ack, **session)
+    client.reconnect_delay_set(min_delay=1, max_delay=5)
+    return client
 
 
 def plain_client(settings: Settings, client_id: str | None = None) -> mqtt.Client:
     """A 3.1.1 client for publishing (works with amqtt and Mosquitto)."""
     cid = client_id or f"aqkol-{uuid.uuid4().hex[:10]}"
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid, protocol=mqtt.MQTTv311)
-    target = settings.mqtt
-    client.username_pw_set(target.username or "aqkol", target.password)
-    return client
+    return _client(settings, cid, mqtt.MQTTv311)

@@ -55,6 +55,15 @@ class IngestStats:
     db_errors: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
+    def add(self, other: IngestStats) -> None:
+        """Add another worker's (or the writer process's) counts to these."""
+        for name in ("received", "stored", "duplicates", "dead_letters", "alerts_opened"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.batches += other.batches
+        self.db_errors += other.db_errors
+        for k, v in other.reasons.items():
+            self.reasons[k] = self.reasons.get(k, 0) + v
+
 
 @dataclass(frozen=True)
 class _Msg:
@@ -81,16 +90,15 @@ def _child_init(settings_json: str) -> None:
     _child = Ingest(Settings.model_validate_json(settings_json))
 
 
-def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], IngestStats]:
+    """process() one batch in the writer process; returns the alerts opened and its counts."""
     assert _child is not None
-    before = _child.stats
-    _child.stats = IngestStats()
+    _child.stats = IngestStats()  # the parent keeps the totals
     try:
         opened = _child.process(batch)
     except SQLAlchemyError as exc:
         raise DatabaseError(str(exc).splitlines()[0]) from None
-    delta, _child.stats = _child.stats, before
-    return opened, delta.__dict__
+    return opened, _child.stats
 
 
 class Ingest:
@@ -130,11 +138,7 @@ class Ingest:
             log.error("the writer process died; starting a new one")
             self._pool = self._new_pool()
             raise DatabaseError("writer process died") from None
-        s = self.stats
-        for name in ("stored", "duplicates", "dead_letters", "alerts_opened", "batches"):
-            setattr(s, name, getattr(s, name) + delta[name])
-        for k, v in delta["reasons"].items():
-            s.reasons[k] = s.reasons.get(k, 0) + v
+        self.stats.add(delta)
         return opened
 
     # -- MQTT side (network thread) -------------------------------------------------------
