@@ -16,9 +16,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
+from sqlalchemy import Engine, func, select
+
+from services.store.db import make_engine
+from services.store.models import events
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -201,3 +205,28 @@ class TcpProxy:
         self.cut()
         self._closed = True
         self._server.close()
+
+
+def published_ids(runs_dir: Path, run_id: str) -> list[str]:
+    """The ids a simulator run published, in order (its ``published.ids``)."""
+    return (runs_dir / run_id / "published.ids").read_text().split()
+
+
+def _fetch(db: str | Engine, query: Any, fetch: Callable[[Any], T]) -> T:
+    engine = make_engine(db) if isinstance(db, str) else db
+    try:
+        with engine.connect() as conn:
+            return fetch(conn.execute(query))
+    finally:
+        if isinstance(db, str):
+            engine.dispose()
+
+
+def stored_ids(db: str | Engine) -> list[str]:
+    """Every event id in the store (a URL or an engine)."""
+    return _fetch(db, select(events.c.id), lambda r: list(r.scalars()))
+
+
+def stored_count(db: str | Engine) -> int:
+    """How many events the store holds (a URL or an engine)."""
+    return _fetch(db, select(func.count()).select_from(events), lambda r: r.scalar_one())

@@ -11,7 +11,7 @@ from services.ingest import Ingest
 from services.store.models import alerts, dead_letters, events
 from simulator.publisher import run as simulate
 from tests.conftest import make_settings
-from tests.support import wait_until
+from tests.support import published_ids, stored_count, stored_ids, wait_until
 
 START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
 
@@ -30,16 +30,16 @@ def test_every_published_event_is_stored_exactly_once(broker, database, tmp_path
     try:
         wait_until(ingest.ready.is_set, 30, "the ingest subscription")
         simulate(settings, seed=11, hours=0.5, speed=None, start=START, run_id="e2e")
-        published = (settings.runs_dir / "e2e" / "published.ids").read_text().split()
+        published = published_ids(settings.runs_dir, "e2e")
         assert len(published) > 4000 and len(set(published)) == len(published)
 
-        def stored() -> int:
-            with ingest.engine.connect() as c:
-                return c.execute(select(func.count()).select_from(events)).scalar_one()
-
-        wait_until(lambda: stored() >= len(published), 120, f"{len(published)} stored events")
+        wait_until(
+            lambda: stored_count(ingest.engine) >= len(published),
+            120,
+            f"{len(published)} stored events",
+        )
+        ids = stored_ids(ingest.engine)
         with ingest.engine.connect() as c:
-            ids = c.execute(select(events.c.id)).scalars().all()
             kinds = dict(
                 c.execute(select(events.c.kind, func.count()).group_by(events.c.kind)).all()
             )
@@ -62,19 +62,17 @@ def test_events_published_while_the_ingest_is_down_are_stored_when_it_returns(
     first.start()
     wait_until(first.ready.is_set, 30, "the ingest subscription")
     simulate(settings, seed=5, hours=0.1, speed=None, start=START, run_id="before")
-    before = (settings.runs_dir / "before" / "published.ids").read_text().split()
+    before = published_ids(settings.runs_dir, "before")
     wait_until(lambda: first.stats.stored == len(before), 60, "the first stretch stored")
     first.stop()
 
     simulate(settings, seed=6, hours=0.1, speed=None, start=START, run_id="during")
-    during = (settings.runs_dir / "during" / "published.ids").read_text().split()
+    during = published_ids(settings.runs_dir, "during")
 
     second = Ingest(settings)
     second.start()
     try:
         wait_until(lambda: second.stats.stored >= len(during), 60, "the backlog stored")
-        with second.engine.connect() as c:
-            ids = c.execute(select(events.c.id)).scalars().all()
-        assert sorted(ids) == sorted(before + during)
+        assert sorted(stored_ids(second.engine)) == sorted(before + during)
     finally:
         second.stop()

@@ -12,15 +12,20 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from services.config import Settings
 from services.ingest import Ingest
-from services.store.db import make_engine, migrate
-from services.store.models import events
+from services.store.db import migrate
 from simulator.publisher import run as simulate
 from tests.conftest import make_settings
-from tests.support import TcpProxy, start_mosquitto, stop, wait_until
+from tests.support import (
+    TcpProxy,
+    published_ids,
+    start_mosquitto,
+    stop,
+    stored_count,
+    stored_ids,
+    wait_until,
+)
 
 START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
 
@@ -56,24 +61,6 @@ def _start_ingest(settings: Settings, workdir: Path, name: str) -> subprocess.Po
     return proc
 
 
-def _stored_ids(url: str) -> list[str]:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            return list(c.execute(select(events.c.id)).scalars())
-    finally:
-        engine.dispose()
-
-
-def _count(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with engine.connect() as c:
-            return c.execute(select(func.count()).select_from(events)).scalar_one()
-    finally:
-        engine.dispose()
-
-
 def test_ingest_killed_mid_stream_then_restarted_stores_every_event_once(
     tmp_path, mosquitto_port, sqlite_url
 ):
@@ -87,15 +74,15 @@ def test_ingest_killed_mid_stream_then_restarted_stores_every_event_once(
     )
     publisher.start()
     try:
-        wait_until(lambda: _count(sqlite_url) > 1000, 60, "the first thousand events stored")
+        wait_until(lambda: stored_count(sqlite_url) > 1000, 60, "the first thousand events stored")
         first.send_signal(signal.SIGKILL)  # mid-stream: batches in flight, unacknowledged
         first.wait(10)
         second = _start_ingest(settings, tmp_path, "ingest-2")
         publisher.join(120)
         assert not publisher.is_alive()
-        published = (settings.runs_dir / "kill" / "published.ids").read_text().split()
-        wait_until(lambda: _count(sqlite_url) >= len(published), 120, "every event stored")
-        assert sorted(_stored_ids(sqlite_url)) == sorted(published)
+        published = published_ids(settings.runs_dir, "kill")
+        wait_until(lambda: stored_count(sqlite_url) >= len(published), 120, "every event stored")
+        assert sorted(stored_ids(sqlite_url)) == sorted(published)
     finally:
         stop(first)
         if "second" in locals():
@@ -113,21 +100,23 @@ def test_database_away_for_30_seconds_loses_nothing(tmp_path, mosquitto_port, po
     try:
         wait_until(ingest.ready.is_set, 30, "the ingest subscription")
         simulate(settings, seed=22, hours=0.1, speed=None, start=START, run_id="before")
-        before = (settings.runs_dir / "before" / "published.ids").read_text().split()
-        wait_until(lambda: _count(postgres_url) == len(before), 60, "the first stretch stored")
+        before = published_ids(settings.runs_dir, "before")
+        first_stretch = len(before)
+        wait_until(lambda: stored_count(postgres_url) == first_stretch, 60, "the first stretch")
 
         proxy.cut()
         outage_started = time.monotonic()
         simulate(settings, seed=23, hours=0.2, speed=None, start=START, run_id="during")
-        during = (settings.runs_dir / "during" / "published.ids").read_text().split()
+        during = published_ids(settings.runs_dir, "during")
         wait_until(lambda: ingest.stats.db_errors > 0, 30, "the ingest to notice the outage")
         # the fault lasts 30 seconds by definition; nothing may be written meanwhile
         time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))
-        assert _count(postgres_url) == len(before)
+        assert stored_count(postgres_url) == len(before)
         proxy.restore()
 
-        wait_until(lambda: _count(postgres_url) == len(before) + len(during), 120, "the catch-up")
-        assert sorted(_stored_ids(postgres_url)) == sorted(before + during)
+        total = len(before) + len(during)
+        wait_until(lambda: stored_count(postgres_url) == total, 120, "the catch-up")
+        assert sorted(stored_ids(postgres_url)) == sorted(before + during)
     finally:
         ingest.stop()
         proxy.close()
@@ -153,9 +142,9 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, sqlite_url):
         broker, _ = start_mosquitto(broker_dir, port=port, persistence=True)
         publisher.join(120)
         assert not publisher.is_alive()
-        published = (settings.runs_dir / "restart" / "published.ids").read_text().split()
-        wait_until(lambda: _count(sqlite_url) >= len(published), 120, "every event stored")
-        assert sorted(_stored_ids(sqlite_url)) == sorted(published)
+        published = published_ids(settings.runs_dir, "restart")
+        wait_until(lambda: stored_count(sqlite_url) >= len(published), 120, "every event stored")
+        assert sorted(stored_ids(sqlite_url)) == sorted(published)
     finally:
         ingest.stop()
         stop(broker)
