@@ -621,3 +621,56 @@ def heat_cell_count(fig: go.Figure) -> int:
         if trace.name == HEAT_TRACE_NAME:
             return len(trace.x or ())
     return 0
+
+
+# -- the rule timeline -----------------------------------------------------------------------
+
+TRUE_GREEN = "#34d399"
+UNJUDGED = "#94a3b8"
+
+
+def alert_timeline(alerts: Any, incidents: Iterable[Mapping[str, Any]] = ()) -> go.Figure:
+    """Alerts on a time axis, one row per rule; incidents of the truth as shaded spans.
+
+    Alerts carrying ``true`` (from ``aqkol rules test``) are green when true and red when
+    false; the others grey. Each alert is a bar from first to last seen.
+    """
+    rows = _items(alerts)
+    fig = go.Figure()
+    for inc in incidents:
+        fig.add_vrect(
+            x0=inc["start"], x1=inc["end"], fillcolor="#38bdf8", opacity=0.12, line_width=0,
+            annotation_text=inc.get("type", ""), annotation_position="top left",
+            annotation_font_color=MUTED,
+        )  # fmt: skip
+    groups = (
+        ("true alarm", TRUE_GREEN, lambda a: a.get("true") is True),
+        ("false alarm", ALERT_RED, lambda a: a.get("true") is False),
+        ("alert", UNJUDGED, lambda a: a.get("true") is None),
+    )
+    for name, colour, pick in groups:
+        chosen = [a for a in rows if pick(a)]
+        if not chosen:
+            continue
+        fig.add_trace(
+            go.Scatter(
+                name=f"{name} ({len(chosen)})",
+                x=[str(a["first_seen"]) for a in chosen],
+                y=[a["rule"] for a in chosen],
+                mode="markers",
+                marker={"color": colour, "size": 11, "symbol": "line-ns-open",
+                        "line": {"width": 3, "color": colour}},
+                customdata=[[a.get("title", ""), a.get("count", 1), a.get("why", "")]
+                            for a in chosen],
+                hovertemplate="<b>%{customdata[0]}</b><br>%{x}<br>×%{customdata[1]}"
+                              " %{customdata[2]}<extra></extra>",
+            )
+        )  # fmt: skip
+    n_rules = len({a["rule"] for a in rows})
+    fig.update_layout(
+        paper_bgcolor=BACKGROUND, plot_bgcolor=BACKGROUND, font={"color": TEXT},
+        margin={"l": 10, "r": 10, "t": 30, "b": 30}, height=120 + 40 * n_rules,
+        legend={"orientation": "h", "y": 1.08}, xaxis={"gridcolor": "#1f2937"},
+        yaxis={"gridcolor": "#1f2937", "automargin": True},
+    )  # fmt: skip
+    return fig

@@ -29,6 +29,8 @@ events_app = typer.Typer(help="The event contract.", no_args_is_help=True)
 db_app = typer.Typer(help="The database.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
+rules_app = typer.Typer(help="Alert rules: check them, test them on a simulated day.")
+app.add_typer(rules_app, name="rules", no_args_is_help=True)
 console = Console(stderr=True)
 
 
@@ -224,6 +226,149 @@ def db_upgrade() -> None:
     settings = Settings()
     migrate(settings.effective_database_url)
     console.print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
+
+
+def _rule_paths(paths: list[Path] | None) -> list[Path]:
+    from services.rules.book import RULES_DIR
+
+    out: list[Path] = []
+    for p in paths or [Settings().rules_dir or RULES_DIR]:
+        out.extend(sorted(p.glob("*.yaml")) if p.is_dir() else [p])
+    return out
+
+
+@rules_app.command("check")
+def rules_check(
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="rule files or folders (default: rules/)")
+    ] = None,
+) -> None:
+    """Validate rule files; print each error with its file and line. Exit 1 if any fails."""
+    from services.rules.book import load_rule_file
+    from services.rules.spec import RuleError
+
+    files = _rule_paths(paths)
+    if not files:
+        console.print("[red]no rule files found[/]")
+        raise typer.Exit(2)
+    failed = 0
+    seen: dict[str, Path] = {}
+    for f in files:
+        try:
+            rule = load_rule_file(f)
+        except RuleError as exc:
+            failed += 1
+            console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
+            continue
+        if rule.id in seen:
+            failed += 1
+            console.print(f"[red]✗[/] {f}:1: id {rule.id!r} is already used by {seen[rule.id]}")
+            continue
+        seen[rule.id] = f
+        tag = " [magenta](misuse demonstration)[/]" if rule.spec.misuse else ""
+        needs = ", ".join(rule.needs) or "-"
+        console.print(
+            f"[green]✓[/] {f}: {rule.id} ({rule.spec.severity}; needs {needs}){tag}", soft_wrap=True
+        )
+    console.print(f"{len(files) - failed} ok, {failed} refused")
+    if failed:
+        raise typer.Exit(1)
+
+
+@rules_app.command("test")
+def rules_test(
+    rule: Annotated[
+        list[str], typer.Argument(help="rule ids (in rules/) or rule files; 'all' for every rule")
+    ],
+    scenario: Annotated[str, typer.Option(help="scenario name or YAML path")] = "normal-winter-day",
+    seed: Annotated[int, typer.Option(help="seed of the town")] = 1,
+    hours: Annotated[
+        float | None, typer.Option(help="simulated hours (default: the scenario's)", min=0.01)
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="folder for summary/alerts CSV and timeline.html")
+    ] = None,
+) -> None:
+    """Replay a simulated day through rules; score the alerts against the ground truth."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.table import Table
+
+    from services.rules.book import RuleBook, load_rule_file
+    from services.rules.replay import replay_scenario, write_outputs
+    from services.rules.spec import RuleError
+    from simulator.scenarios import ScenarioError, load_scenario
+
+    book = RuleBook(Settings().rules_dir or RuleBook().folder)
+    chosen = []
+    try:
+        for r in rule:
+            if r == "all":
+                chosen.extend(book.rules)
+            elif r.endswith((".yaml", ".yml")) or Path(r).is_file():
+                chosen.append(load_rule_file(Path(r)))
+            else:
+                found = book.get(r)
+                if found is None:
+                    known = ", ".join(x.id for x in book.rules)
+                    raise RuleError(r, None, f"no such rule (known: {known})")
+                if found[2] is not None:
+                    raise found[2]
+                chosen.append(found[1])
+        sc = load_scenario(scenario)
+    except (RuleError, ScenarioError) as exc:
+        console.print(f"[red]refused:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    total_h = hours or sc.hours or 24.0
+    with Progress(
+        TextColumn("[bold]replaying {task.fields[scenario]}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}% of {task.fields[hours]:g} h"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replay", total=total_h * 3600, scenario=sc.name, hours=total_h)
+        state = {"last": 0.0}
+
+        def progress(sim_s: float) -> None:
+            if sim_s - state["last"] >= 300:
+                state["last"] = sim_s
+                bar.update(task, completed=sim_s)
+
+        result = replay_scenario(chosen, scenario, seed=seed, hours=total_h, progress=progress)
+    table = Table(title=f"{sc.name}, seed {seed}, {total_h:g} h: {result.events:,} events")
+    for col in ("rule", "alerts", "false", "precision", "recall", "detect (min)", "innocent hit"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    fmt = lambda v: "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
+    for rep in result.reports.values():
+        s = rep.summary()
+        name = s["rule"] + (" [magenta](MISUSE)[/]" if s["misuse"] else "")
+        if s["state"] != "active":
+            name += f" [yellow]({s['state']})[/]"
+        table.add_row(
+            name,
+            str(s["alerts"]),
+            str(s["false_alerts"]),
+            fmt(s["precision"]),
+            fmt(s["recall"]) + (f" ({s['detected']}/{s['incidents']})" if s["incidents"] else ""),
+            fmt(s["median_minutes_to_detect"]),
+            str(s["innocent_people_matched"]),
+        )
+    Console().print(table)
+    for rep in result.reports.values():
+        if rep.false_matches:
+            groups = ", ".join(
+                f"{sex} {age}: {n}" for (sex, age), n in sorted(rep.false_matches.items())
+            )
+            Console().print(f"{rep.rule.id}: false face matches by group: {groups}")
+        if rep.status.get("errors"):
+            Console().print(
+                f"[yellow]{rep.rule.id}: {rep.status['errors']} evaluation errors; last: "
+                f"{rep.status['last_error']}[/]"
+            )
+    folder = out or Settings().runs_dir / f"rules-test-{sc.name}-seed{seed}"
+    for p in write_outputs(result, folder):
+        console.print(f"wrote {p}")
 
 
 @app.command()

@@ -46,7 +46,9 @@ class Settings(BaseSettings):
     dashboard_port: int = 8050
     dashboard_refresh_ms: int = Field(default=2000, ge=250)
     runs_dir: Path = Path("runs")
-    crowd_threshold: int = Field(default=25, ge=1, description="Starter rule: people per minute.")
+    rules_dir: Path | None = Field(
+        default=None, description="Folder of alert rules (*.yaml); default: rules/ of the project"
+    )
 
     @property
     def effective_database_url(self) -> str:

@@ -34,8 +34,9 @@ from services.config import Settings
 from services.events import ContractError, alert_topic, decode, subscription
 from services.events.topics import is_alert_topic
 from services.mqtt import connect_properties, detect_protocol, persistent_client
-from services.rules.alerts import apply_candidates
-from services.rules.starter import Candidate, CrowdRule
+from services.rules.alerts import apply_candidates, auto_clear
+from services.rules.book import RULES_DIR, RuleBook
+from services.rules.engine import Candidate, Event, RuleEngine
 from services.store.db import make_engine, migrate
 from services.store.repo import event_row, insert_dead_letters, insert_new_events, now_utc
 
@@ -51,13 +52,21 @@ class IngestStats:
     duplicates: int = 0
     dead_letters: int = 0
     alerts_opened: int = 0
+    alerts_cleared: int = 0
     batches: int = 0
     db_errors: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: IngestStats) -> None:
         """Add another worker's (or the writer process's) counts to these."""
-        for name in ("received", "stored", "duplicates", "dead_letters", "alerts_opened"):
+        for name in (
+            "received",
+            "stored",
+            "duplicates",
+            "dead_letters",
+            "alerts_opened",
+            "alerts_cleared",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.batches += other.batches
         self.db_errors += other.db_errors
@@ -109,7 +118,10 @@ class Ingest:
         self.engine = engine or make_engine(settings.effective_database_url)
         self.share = share
         self.stats = IngestStats()
-        self.rules = [CrowdRule(threshold=settings.crowd_threshold)]
+        self.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
+        self.rules = RuleEngine(self.rulebook.rules)
+        self._refused: set[str] = set()
+        self._log_refused()
         self.ready = threading.Event()  # set once the subscription is granted
         self._queue: queue.Queue[_Msg] = queue.Queue(maxsize=settings.ingest_queue_size)
         self._stop = threading.Event()
@@ -192,7 +204,7 @@ class Ingest:
         """
         received_at = now_utc()
         prefix = self.settings.mqtt_prefix
-        rows, dead, candidates = [], [], []
+        rows, dead = [], []
         events_by_id = {}
         for topic, payload in batch:
             if is_alert_topic(topic, prefix):
@@ -208,16 +220,24 @@ class Ingest:
                 continue
             rows.append(event_row(ev, received_at))
             events_by_id[ev.id] = ev
+        self.reload_rules()
+        rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
             insert_dead_letters(conn, dead)
-            for r in new:
-                ev = events_by_id[r["id"]]
-                for rule in self.rules:
-                    cand: Candidate | None = rule.evaluate(ev)
-                    if cand:
-                        candidates.append(cand)
-            opened = apply_candidates(conn, candidates) if candidates else []
+            # the rules see each new event once (a redelivered duplicate is not new), in
+            # event-time order
+            fresh = [events_by_id[r["id"]] for r in new if rules.wants(r["kind"])]
+            fresh.sort(key=lambda e: e.ts)
+            candidates: list[Candidate] = []
+            for ev in fresh:
+                candidates.extend(rules.process(Event.from_model(ev)))
+            candidates.extend(rules.tick())
+            opened = apply_candidates(conn, candidates, rules.alert_meta()) if candidates else []
+            if rules.watermark is not None:
+                self.stats.alerts_cleared += auto_clear(
+                    conn, rules.quiet_periods(), rules.watermark
+                )
         self.stats.stored += len(new)
         self.stats.duplicates += len(rows) - len(new)
         self.stats.dead_letters += len(dead)
@@ -227,6 +247,19 @@ class Ingest:
             self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
         self.stats.batches += 1
         return opened
+
+    def reload_rules(self) -> None:
+        """Take up saved rule files; a refused file leaves its last good version in force."""
+        if self.rulebook.refresh():
+            self.rules = RuleEngine(self.rulebook.rules, self.rules.policy, previous=self.rules)
+            log.info("rules in force: %s", ", ".join(r.id for r in self.rulebook.rules))
+        self._log_refused()
+
+    def _log_refused(self) -> None:
+        errors = {str(e) for e in self.rulebook.errors()}
+        for e in sorted(errors - self._refused):
+            log.error("rule file refused (the previous version stays in force): %s", e)
+        self._refused = errors
 
     def _writer_loop(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):

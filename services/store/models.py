@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Float,
     Index,
@@ -13,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from services.store.types import UTCDateTime
@@ -65,8 +67,17 @@ alerts = Table(
     Column("count", Integer, nullable=False),
     Column("first_seen", UTCDateTime(), nullable=False, comment="simulated time"),
     Column("last_seen", UTCDateTime(), nullable=False, comment="simulated time"),
-    Column("event_id", String(64), nullable=False, comment="the event that opened it"),
+    Column("event_id", String(64), comment="the event that opened it (none for silence)"),
     Column("details", JSON, nullable=False),
+    Column("assignee", String(64)),
+    Column("acknowledged_at", UTCDateTime(), comment="wall clock"),
+    Column("acknowledged_by", String(64)),
+    Column("cleared_at", UTCDateTime(), comment="wall clock"),
+    Column("cleared_by", String(64), comment="a user, or 'auto'"),
+    Column("clear_reason", String(256)),
+    Column("purpose", String(32)),
+    Column("misuse", Boolean, nullable=False, server_default=false()),
     Index("ix_alerts_rule_key_state", "rule", "dedup_key", "state"),
     Index("ix_alerts_last_seen", "last_seen"),
+    Index("ix_alerts_state_rule", "state", "rule"),
 )

@@ -53,24 +53,56 @@ def test_stored_event_keeps_contract_fields(tmp_path, sqlite_url):
     assert row.cell and row.data["household"] == "hh-0001"
 
 
-def test_crowd_over_threshold_opens_one_alert_and_counts_repeats(tmp_path, sqlite_url):
-    ing = _ingest(tmp_path, sqlite_url, crowd_threshold=25)
+def test_starter_rule_opens_one_alert_and_counts_repeats(tmp_path, sqlite_url):
+    ing = _ingest(tmp_path, sqlite_url)
     quiet = make_event("camera.crowd", "cam-001", data={"count": 10, "window_s": 60})
     crowd = [
         make_event(
             "camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 30 + i, "window_s": 60}
         )
-        for i in range(3)
-    ]
-    ing.process([message(quiet), *map(message, crowd[:2])])
-    ing.process([message(crowd[2]), message(crowd[2])])  # the duplicate does not count twice
+        for i in range(13)
+    ]  # large-group: over 25 at every count for 10 minutes
+    ing.process([message(quiet), *map(message, crowd[:11])])
+    ing.process([message(crowd[11]), message(crowd[12]), message(crowd[12])])  # a duplicate
     with ing.engine.connect() as c:
-        rows = c.execute(select(alerts)).all()
+        rows = c.execute(select(alerts).where(alerts.c.rule == "large-group")).all()
     assert len(rows) == 1
     a = rows[0]
     assert (a.rule, a.source, a.state, a.count) == ("large-group", "cam-002", "active", 3)
-    assert a.value == 32 and a.first_seen == T0
-    assert a.last_seen == T0 + timedelta(minutes=2)
+    assert a.value == 42 and a.first_seen == T0 + timedelta(minutes=10)
+    assert a.last_seen == T0 + timedelta(minutes=12)
+
+
+def test_a_saved_rule_takes_effect_and_a_broken_save_keeps_the_old_one(tmp_path, sqlite_url):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    text = (
+        "id: busy\ntitle: Busy\nseverity: minor\npurpose: other\nkinds: [camera.crowd]\n"
+        "when: data.count > {n}\n"
+    )
+    (rules / "busy.yaml").write_text(text.format(n=50))
+    ing = _ingest(tmp_path, sqlite_url, rules_dir=rules)
+
+    def crowd(minute, count):
+        ev = make_event(
+            "camera.crowd",
+            "cam-9",
+            T0 + timedelta(minutes=minute),
+            {"count": count, "window_s": 60},
+        )
+        return message(ev)
+
+    ing.process([crowd(0, 30)])
+    assert _count(ing, alerts) == 0
+    (rules / "busy.yaml").write_text(text.format(n=20) + "# saved\n")
+    ing.process([crowd(1, 30)])
+    assert _count(ing, alerts) == 1  # no restart
+    (rules / "busy.yaml").write_text(text.format(n="__import__('os')") + "# broken\n")
+    ing.process([crowd(2, 31)])  # the ingest goes on with the last good version
+    with ing.engine.connect() as c:
+        assert c.execute(select(alerts.c.count)).scalar_one() == 2
+    (err,) = ing.rulebook.errors()
+    assert err.line == 6 and "busy.yaml" in err.file
 
 
 @pytest.mark.parametrize("broker", ["amqtt", "mosquitto"])

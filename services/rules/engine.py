@@ -1,0 +1,503 @@
+"""Evaluate compiled rules on a stream of events, in event time.
+
+The engine is pure (no database, no clock): the ingest feeds it the events it has just
+stored, ``aqkol rules test`` feeds it a simulated day, the Rules page feeds it the day so
+far. It returns :class:`Candidate` alerts; :mod:`services.rules.alerts` turns them into the
+alert lifecycle. Time is the events' own ``ts``, so a replay raises the same alerts as the
+live run did, at any speed.
+
+A rule whose needed fields the active data-minimization policy removes is *blinded*: it is
+not evaluated at all (it never fires on partial data) and :meth:`RuleEngine.status` says
+why. An expression that fails on one event (a field missing, a type mismatch) counts as an
+evaluation error of the rule, shown with the last reason; the ingest goes on.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import cel
+import shapely
+from shapely.geometry import Point, Polygon
+
+from services.geo import cell_of, to_xy
+from services.rules.expr import ExpressionError, evaluate
+from services.rules.spec import CompiledRule
+
+
+@dataclass(frozen=True)
+class Event:
+    """What a rule sees of an event."""
+
+    id: str | None
+    kind: str
+    source: str
+    ts: datetime
+    data: dict[str, Any]
+    lat: float | None = None
+    lon: float | None = None
+    truth: dict[str, Any] | None = None  # ground truth, in replays only; rules never see it
+
+    @classmethod
+    def from_dict(cls, ev: dict[str, Any], truth: dict[str, Any] | None = None) -> Event:
+        """From an event as JSON-ready data (the simulator's, or a stored row's)."""
+        ts = ev["ts"]
+        geo = ev.get("geo") or {}
+        data = {k: v for k, v in ev["data"].items() if v is not None}
+        return cls(
+            ev.get("id"),
+            ev["kind"],
+            ev["source"],
+            datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
+            data,
+            geo.get("lat"),
+            geo.get("lon"),
+            truth,
+        )
+
+    @classmethod
+    def from_model(cls, ev: Any) -> Event:
+        """From a decoded :class:`services.events.contract.EventBase`."""
+        data = ev.data.model_dump(exclude_none=True)
+        geo = ev.geo
+        return cls(ev.id, ev.kind, ev.source, ev.ts, data, geo and geo.lat, geo and geo.lon)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An alert the rules raise (or repeat) at ``ts``."""
+
+    rule: str
+    dedup_key: str
+    title: str
+    severity: str
+    ts: datetime
+    kind: str
+    source: str
+    lat: float | None
+    lon: float | None
+    value: float | None
+    event_id: str | None
+    details: dict[str, Any] = field(default_factory=dict)
+    truth: dict[str, Any] | None = None
+
+
+TICK_S = 30.0  # silence is checked every 30 s of event time
+
+
+class FieldPolicy(Protocol):
+    """What the active data-minimization policy does to a contract field."""
+
+    def removed(self, kind: str, field: str) -> str | None:
+        """Why ``field`` of ``kind`` no longer reaches the rules, or None if it does."""
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return float(v)
+    if isinstance(v, int | float):
+        return float(v)
+    return None
+
+
+class _Window:
+    """Values of one group over the last ``span`` of event time."""
+
+    __slots__ = ("items", "span", "sum", "values")
+
+    def __init__(self, span: float):
+        self.span = span
+        self.items: deque[tuple[float, Any]] = deque()
+        self.sum = 0.0
+        self.values: Counter[Any] = Counter()
+
+    def add(self, t: float, v: Any) -> None:
+        self.items.append((t, v))
+        n = _num(v)
+        if n is not None:
+            self.sum += n
+        self.values[v] += 1
+        cut = t - self.span
+        while self.items and self.items[0][0] <= cut:
+            _, old = self.items.popleft()
+            n = _num(old)
+            if n is not None:
+                self.sum -= n
+            self.values[old] -= 1
+            if not self.values[old]:
+                del self.values[old]
+
+    def value(self, agg: str) -> float:
+        if agg == "count":
+            return float(len(self.items))
+        if agg == "distinct":
+            return float(len(self.values))
+        nums = [x for x in (_num(v) for _, v in self.items) if x is not None]
+        if not nums:
+            return 0.0
+        if agg == "sum":
+            return round(self.sum, 9)
+        if agg == "avg":
+            return self.sum / len(nums)
+        return float(min(nums) if agg == "min" else max(nums))
+
+
+class _RuleState:
+    def __init__(self, rule: CompiledRule, blinded: str | None):
+        self.rule = rule
+        self.blinded = blinded
+        self.evaluations = 0
+        self.matches = 0
+        self.errors = 0
+        self.last_error: str | None = None
+        self.windows: dict[str, _Window] = {}
+        self.cell_of_group: dict[str, str] = {}
+        self.cell_sum: dict[str, float] = {}
+        self.cell_groups: dict[str, dict[str, float]] = {}
+        self.streak: dict[str, tuple[float, int]] = {}  # key -> (since, count)
+        self.last_seen: dict[str, tuple[float, Event]] = {}  # silence rules
+        self.silent: set[str] = set()
+        self.fence: Any = None
+        self.fence_circle: tuple[float, float, float] | None = None
+        fence = rule.spec.where
+        if fence is not None and fence.polygon is not None:
+            poly = Polygon([to_xy(lat, lon) for lat, lon in fence.polygon])
+            shapely.prepare(poly)
+            self.fence = poly
+        elif fence is not None and fence.place is not None:
+            from simulator.geography import build_town
+
+            place = next(p for p in build_town().places if p.id == fence.place)
+            self.fence_circle = (place.x, place.y, fence.radius_m)
+
+    def inside(self, ev: Event) -> bool:
+        if self.fence is None and self.fence_circle is None:
+            return True
+        if ev.lat is None or ev.lon is None:
+            return False
+        x, y = to_xy(ev.lat, ev.lon)
+        if self.fence_circle is not None:
+            cx, cy, r = self.fence_circle
+            return (x - cx) ** 2 + (y - cy) ** 2 <= r * r
+        return bool(self.fence.contains(Point(x, y)))
+
+    def status(self) -> dict[str, Any]:
+        spec = self.rule.spec
+        state = "blinded" if self.blinded else ("active" if spec.enabled else "disabled")
+        return {
+            "id": spec.id,
+            "state": state,
+            "reason": self.blinded,
+            "evaluations": self.evaluations,
+            "matches": self.matches,
+            "errors": self.errors,
+            "last_error": self.last_error,
+        }
+
+
+def blinded_reason(rule: CompiledRule, policy: FieldPolicy | None) -> str | None:
+    """Why the policy blinds ``rule`` (the first field it removes), or None."""
+    if policy is None:
+        return None
+    for kind in rule.spec.kinds + rule.spec.context:
+        for f in rule.needs:
+            why = policy.removed(kind, f)
+            if why:
+                return f"the active policy removes {f} of {kind}: {why}"
+    return None
+
+
+class RuleEngine:
+    """All enabled rules; feed events in time order with :meth:`process`."""
+
+    def __init__(
+        self,
+        rules: Iterable[CompiledRule],
+        policy: FieldPolicy | None = None,
+        previous: RuleEngine | None = None,
+    ):
+        """``previous``: an engine whose state (windows, streaks) carries over to the rules
+        that did not change (a reload keeps a half-full window of an untouched rule)."""
+        self.rules = list(rules)
+        self.policy = policy
+        old = previous.states if previous is not None else {}
+        self.states = {}
+        for r in self.rules:
+            st = old.get(r.id)
+            blind = blinded_reason(r, policy)
+            if st is not None and st.rule.spec == r.spec and st.blinded == blind:
+                st.rule = r
+            else:
+                st = _RuleState(r, blind)
+            self.states[r.id] = st
+        self.by_kind: dict[str, list[_RuleState]] = {}
+        self.context_kinds: set[str] = set()
+        for st in self.states.values():
+            if st.blinded or not st.rule.spec.enabled:
+                continue
+            for k in st.rule.spec.kinds:
+                self.by_kind.setdefault(k, []).append(st)
+            self.context_kinds.update(st.rule.spec.context)
+        self._names: dict[str, frozenset[str]] = {
+            kind: frozenset().union(*(st.rule.variables for st in states))
+            for kind, states in self.by_kind.items()
+        }
+        self.latest: dict[str, dict[str, Any]] = previous.latest if previous else {}
+        self.watermark: datetime | None = previous.watermark if previous else None
+        self._silence = [
+            st
+            for st in self.states.values()
+            if st.rule.spec.silent_for_minutes is not None
+            and not st.blinded
+            and st.rule.spec.enabled
+        ]
+        self._ticked = float("-inf")
+
+    def quiet_periods(self) -> dict[str, float]:
+        """Rule id -> minutes without a repeat after which its alerts clear themselves."""
+        return {r.id: r.spec.clear_after_minutes for r in self.rules if r.spec.clear_after_minutes}
+
+    def alert_meta(self) -> dict[str, tuple[str, bool]]:
+        """Rule id -> (purpose, misuse), stored with each alert."""
+        return {r.id: (r.spec.purpose, r.spec.misuse) for r in self.rules}
+
+    def wants(self, kind: str) -> bool:
+        """Whether any rule looks at events of ``kind`` (the ingest skips the others)."""
+        return kind in self.by_kind or kind in self.context_kinds
+
+    def status(self) -> list[dict[str, Any]]:
+        return [st.status() for st in self.states.values()]
+
+    def process(self, ev: Event) -> list[Candidate]:
+        """The alerts ``ev`` raises or repeats."""
+        if self.watermark is None or ev.ts > self.watermark:
+            self.watermark = ev.ts
+        if ev.kind in self.context_kinds:
+            self.latest[ev.kind] = ev.data
+        states = self.by_kind.get(ev.kind)
+        if not states:
+            return []
+        out: list[Candidate] = []
+        act: Any = None
+        for st in states:
+            if not st.inside(ev):
+                continue
+            if act is None:  # converted to CEL values once, shared by the kind's rules
+                act = self._activation(ev, self._names[ev.kind])
+            try:
+                c = self._evaluate(st, ev, act)
+            except ExpressionError as exc:
+                st.errors += 1
+                st.last_error = f"{ev.kind} from {ev.source}: {exc.reason}"
+                continue
+            if c is not None:
+                out.append(c)
+        return out
+
+    def tick(self, now: datetime | None = None) -> list[Candidate]:
+        """Alerts of silence (sources quiet too long) as of ``now`` (default: the watermark)."""
+        now = now or self.watermark
+        if now is None or not self._silence:
+            return []
+        t = now.timestamp()
+        if t - self._ticked < TICK_S:
+            return []
+        self._ticked = t
+        out = []
+        for st in self._silence:
+            quiet = st.rule.spec.silent_for_minutes
+            assert quiet is not None
+            for src, (last, ev) in st.last_seen.items():
+                if t - last >= quiet * 60:  # repeated every tick while it stays quiet
+                    if src not in st.silent:
+                        st.silent.add(src)
+                        st.matches += 1
+                    out.append(
+                        self._candidate(
+                            st,
+                            ev,
+                            src,
+                            now,
+                            round((t - last) / 60, 1),
+                            {
+                                "silent_since": ev.ts.isoformat(),
+                                "silent_for_minutes": quiet,
+                            },
+                        )
+                    )
+        return out
+
+    # -- internals ---------------------------------------------------------------------
+    def _activation(self, ev: Event, names: frozenset[str]) -> Any:
+        """The CEL context of ``ev`` with only the variables the kind's rules read."""
+        v: dict[str, Any] = {}
+        if "data" in names:
+            v["data"] = ev.data
+        if "source" in names:
+            v["source"] = ev.source
+        if "kind" in names:
+            v["kind"] = ev.kind
+        if "ts" in names:
+            v["ts"] = ev.ts
+        if "geo" in names:
+            v["geo"] = {"lat": ev.lat, "lon": ev.lon} if ev.lat is not None else {}
+        if "cell" in names:
+            v["cell"] = cell_of(ev.lat, ev.lon) if ev.lat is not None else ""
+        if "latest" in names:
+            v["latest"] = self.latest
+        return cel.Context(variables=v)
+
+    def _evaluate(self, st: _RuleState, ev: Event, act: dict[str, Any]) -> Candidate | None:
+        rule, spec = st.rule, st.rule.spec
+        st.evaluations += 1
+        ok = True if rule.when is None else evaluate(rule.when, act)
+        if not isinstance(ok, bool):
+            raise ExpressionError(f"'when' gave {type(ok).__name__} {ok!r}, not true/false")
+        t = ev.ts.timestamp()
+        if spec.silent_for_minutes is not None:
+            if ok:
+                st.last_seen[ev.source] = (t, ev)
+                st.silent.discard(ev.source)
+            return None
+        value: float | None
+        details: dict[str, Any] = {}
+        if spec.window is not None:
+            if not ok:
+                return None
+            key, value, fire, details = self._window(st, ev, act, t)
+        else:
+            persistent = spec.for_minutes is not None or spec.in_a_row is not None
+            if not ok and not persistent:
+                return None
+            try:
+                key = self._key(rule.key, act, ev)
+            except ExpressionError:
+                if ok:
+                    raise
+                return None  # a non-match without a key: nothing to reset
+            fire = ok
+            if not fire:
+                self._persists(st, key, False, t)
+                return None
+            if rule.value is not None:
+                value = _num(evaluate(rule.value, act))
+            else:
+                value = _num(ev.data.get(_headline(ev.kind))) if _headline(ev.kind) else None
+        if not self._persists(st, key, fire, t):
+            return None
+        st.matches += 1
+        return self._candidate(st, ev, key, ev.ts, value, details)
+
+    def _key(self, expr: Any, act: dict[str, Any], ev: Event) -> str:
+        if expr is None:
+            return ev.source
+        k = evaluate(expr, act)
+        return str(k)[:200]
+
+    def _window(
+        self, st: _RuleState, ev: Event, act: dict[str, Any], t: float
+    ) -> tuple[str, float, bool, dict[str, Any]]:
+        rule, w = st.rule, st.rule.spec.window
+        assert w is not None
+        if w.by == "source":
+            group = ev.source
+        elif w.by == "town":
+            group = "town"
+        elif w.by == "cell":
+            group = cell_of(ev.lat, ev.lon, w.cell_res) if ev.lat is not None else "no-position"
+        else:
+            group = self._key(rule.by, act, ev)
+        v = evaluate(rule.of, act) if rule.of is not None else 1
+        win = st.windows.get(group)
+        if win is None:
+            win = st.windows[group] = _Window(w.minutes * 60)
+        win.add(t, v)
+        value = win.value(w.aggregate)
+        wact: dict[str, Any] = {"value": value, "latest": self.latest, "source": ev.source}
+        wact["cell"] = cell_of(ev.lat, ev.lon, w.cell_res) if ev.lat is not None else ""
+        details: dict[str, Any] = {"window_minutes": w.minutes, "aggregate": w.aggregate}
+        if w.neighbours:
+            wact["neighbours"] = nb = self._neighbours(st, group, wact["cell"], value)
+            details["neighbours"] = None if nb is None else round(nb, 3)
+            if nb is None:  # nobody to compare with
+                return group, value, False, details
+        wanted = rule.alert_when.program.variables()
+        wact = {k: v for k, v in wact.items() if k in wanted}
+        fire = evaluate(rule.alert_when, cel.Context(variables=wact))
+        if not isinstance(fire, bool):
+            raise ExpressionError(f"'alert_when' gave {type(fire).__name__}, not true/false")
+        return group, value, fire, details
+
+    def _neighbours(self, st: _RuleState, group: str, cell: str, value: float) -> float | None:
+        old_cell = st.cell_of_group.get(group)
+        if old_cell is not None:
+            old = st.cell_groups[old_cell].pop(group)
+            st.cell_sum[old_cell] -= old
+        st.cell_of_group[group] = cell
+        members = st.cell_groups.setdefault(cell, {})
+        members[group] = value
+        st.cell_sum[cell] = st.cell_sum.get(cell, 0.0) + value
+        n = len(members) - 1
+        return (st.cell_sum[cell] - value) / n if n > 0 else None
+
+    def _persists(self, st: _RuleState, key: str, fire: bool, t: float) -> bool:
+        spec = st.rule.spec
+        if spec.for_minutes is None and spec.in_a_row is None:
+            return fire
+        if not fire:
+            st.streak.pop(key, None)
+            return False
+        since, n = st.streak.get(key, (t, 0))
+        st.streak[key] = (since, n + 1)
+        if spec.in_a_row is not None:
+            return n + 1 >= spec.in_a_row
+        return t - since >= spec.for_minutes * 60  # type: ignore[operator]
+
+    def _candidate(
+        self,
+        st: _RuleState,
+        ev: Event,
+        key: str,
+        ts: datetime,
+        value: float | None,
+        details: dict[str, Any],
+    ) -> Candidate:
+        spec = st.rule.spec
+        shown = f"{value:g}" if isinstance(value, float) else ""
+        title = f"{spec.title}: {key}" + (f" ({shown})" if shown else "")
+        if spec.misuse:
+            details = {**details, "misuse": True}
+        return Candidate(
+            rule=spec.id,
+            dedup_key=key,
+            title=title,
+            severity=spec.severity,
+            ts=ts,
+            kind=ev.kind,
+            source=ev.source,
+            lat=ev.lat,
+            lon=ev.lon,
+            value=value,
+            event_id=ev.id,
+            details=details,
+            truth=ev.truth,
+        )
+
+
+def _headline(kind: str) -> str | None:
+    from services.events.contract import KINDS
+
+    return KINDS[kind].VALUE_FIELD
+
+
+def run(engine: RuleEngine, events: Iterable[Event], sink: Callable[[Candidate], None]) -> None:
+    """Feed ``events`` (in time order) and pass every candidate, silence included, to sink."""
+    for ev in events:
+        for c in engine.process(ev):
+            sink(c)
+        for c in engine.tick():
+            sink(c)

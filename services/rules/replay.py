@@ -1,0 +1,359 @@
+"""``aqkol rules test``: replay a simulated day through rules and score them against the truth.
+
+The town is simulated in-process (same seed and scenario, same events as ``aqkol simulate``
+would publish), every event goes through the rule engine in time order, and the alerts go
+through the same lifecycle code the ingest uses (into a throw-away SQLite file), so the
+alerts counted are the alerts the live system would have opened.
+
+Each alert is then judged against the simulator's ground truth:
+
+- where the event itself has a truth (a face match is true or false, a detected object is
+  real or not), by that;
+- otherwise by the scenario's incidents of the types the rule says it ``detects``: an alert
+  is true if it starts while such an incident runs (or up to 30 minutes after) and, where
+  the incident has a place, a meter or a watch-list entry, at or about it.
+
+Reported: the alerts; precision (true alerts / alerts); recall (incidents detected /
+incidents); time to detect; and who was stopped wrongly: the false face matches by sex and
+age group.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from services.geo import to_xy
+from services.rules.alerts import apply_candidates, auto_clear
+from services.rules.engine import Candidate, Event, RuleEngine
+from services.rules.spec import CompiledRule
+from services.store.db import make_engine, migrate
+from services.store.models import alerts
+
+GRACE = timedelta(minutes=30)
+NEAR_M = 400.0
+BATCH = timedelta(seconds=15)  # the ingest writes a batch about this often at demo speed
+
+
+@dataclass
+class Judged:
+    alert: dict[str, Any]
+    true: bool | None  # None: nothing in the truth to judge it by
+    why: str
+    incident: str | None = None
+
+
+@dataclass
+class RuleReport:
+    rule: CompiledRule
+    alerts: list[Judged] = field(default_factory=list)
+    incidents: list[dict[str, Any]] = field(default_factory=list)  # of the types it detects
+    detected: dict[str, datetime] = field(default_factory=dict)  # incident id -> first alert
+    false_matches: Counter[tuple[str, str]] = field(default_factory=Counter)
+    innocent_people: set[str] = field(default_factory=set)
+    matches: int = 0
+    status: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float | None:
+        judged = [j for j in self.alerts if j.true is not None]
+        return sum(j.true for j in judged) / len(judged) if judged else None
+
+    @property
+    def recall(self) -> float | None:
+        if not self.incidents:
+            return None
+        return len(self.detected) / len(self.incidents)
+
+    def time_to_detect(self) -> dict[str, float]:
+        """Minutes from each detected incident's start to its first true alert."""
+        starts = {i["id"]: datetime.fromisoformat(i["start"]) for i in self.incidents}
+        return {k: (t - starts[k]).total_seconds() / 60 for k, t in self.detected.items()}
+
+    def summary(self) -> dict[str, Any]:
+        ttd = list(self.time_to_detect().values())
+        p, r = self.precision, self.recall
+        return {
+            "rule": self.rule.id,
+            "misuse": self.rule.spec.misuse,
+            "alerts": len(self.alerts),
+            "true_alerts": sum(1 for j in self.alerts if j.true),
+            "false_alerts": sum(1 for j in self.alerts if j.true is False),
+            "precision": None if p is None else round(p, 3),
+            "incidents": len(self.incidents),
+            "detected": len(self.detected),
+            "recall": None if r is None else round(r, 3),
+            "median_minutes_to_detect": None if not ttd else round(sorted(ttd)[len(ttd) // 2], 1),
+            "false_face_matches": sum(self.false_matches.values()),
+            "innocent_people_matched": len(self.innocent_people),
+            "state": self.status.get("state"),
+            "errors": self.status.get("errors", 0),
+        }
+
+
+@dataclass
+class ReplayResult:
+    scenario: str
+    seed: int
+    start: datetime
+    hours: float
+    events: int
+    reports: dict[str, RuleReport]
+    incidents: list[dict[str, Any]]
+
+
+def _place_xy() -> dict[str, tuple[float, float]]:
+    from simulator.geography import build_town
+
+    return {p.id: (p.x, p.y) for p in build_town().places}
+
+
+def _markers(inc: dict[str, Any], places: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    params = inc.get("params") or {}
+    m: dict[str, Any] = {}
+    if inc.get("meter"):
+        m["source"] = inc["meter"]
+    if inc.get("enrollment_id"):
+        m["key"] = inc["enrollment_id"]
+    place = params.get("place")
+    if place in places:
+        m["xy"] = places[place]
+    return m
+
+
+def _judge_by_incident(
+    a: dict[str, Any], incs: list[dict[str, Any]], places: dict[str, tuple[float, float]]
+) -> tuple[bool, str, str | None]:
+    t = a["first_seen"]
+    for inc in incs:
+        start = datetime.fromisoformat(inc["start"])
+        end = datetime.fromisoformat(inc["end"])
+        if not (start <= t <= end + GRACE):
+            continue
+        m = _markers(inc, places)
+        if "source" in m and a["source"] != m["source"]:
+            continue
+        if "key" in m and a["dedup_key"] != m["key"]:
+            continue
+        if "xy" in m and "source" not in m and "key" not in m:
+            if a.get("lat") is None:
+                continue
+            x, y = to_xy(a["lat"], a["lon"])
+            if math.dist((x, y), m["xy"]) > NEAR_M:
+                continue
+        return True, f"during {inc['type']} ({inc['id']})", inc["id"]
+    return False, "no incident of the kinds the rule detects at that time and place", None
+
+
+class _Collector:
+    """Runs the lifecycle on a throw-away database, one batch per BATCH of event time."""
+
+    def __init__(self, rules: list[CompiledRule], db_file: Path):
+        url = f"sqlite:///{db_file}"
+        migrate(url)
+        self.engine = make_engine(url)
+        self.pending: list[Candidate] = []
+        self.truth: dict[tuple[str, str, datetime], dict[str, Any] | None] = {}
+        self.batch_end: datetime | None = None
+        self.quiet = {r.id: r.spec.clear_after_minutes for r in rules if r.spec.clear_after_minutes}
+        self.meta = {r.id: (r.spec.purpose, r.spec.misuse) for r in rules}
+        self.matches: list[Candidate] = []
+
+    def add(self, c: Candidate) -> None:
+        self.matches.append(c)
+        self.pending.append(c)
+
+    def advance(self, now: datetime) -> None:
+        if self.batch_end is None:
+            self.batch_end = now + BATCH
+        if now >= self.batch_end:
+            self.flush(now)
+            self.batch_end = now + BATCH
+
+    def flush(self, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            if self.pending:
+                apply_candidates(conn, self.pending, self.meta)
+                self.pending = []
+            auto_clear(conn, self.quiet, now)
+
+    def alerts(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(alerts).order_by(alerts.c.first_seen, alerts.c.id))
+            return [dict(r._mapping) for r in rows]
+
+
+def replay_events(
+    rules: list[CompiledRule],
+    events: Iterable[Event],
+    incidents: Callable[[], list[dict[str, Any]]] | list[dict[str, Any]],
+    policy: Any = None,
+    workdir: Path | None = None,
+) -> tuple[dict[str, RuleReport], int]:
+    """Run ``events`` through ``rules`` and judge the alerts; returns reports and event count."""
+    engine = RuleEngine(rules, policy)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        col = _Collector(rules, Path(tmp) / "replay.sqlite")
+        n = 0
+        last: datetime | None = None
+        for ev in events:
+            n += 1
+            last = ev.ts
+            for c in engine.process(ev):
+                col.add(c)
+            for c in engine.tick():
+                col.add(c)
+            col.advance(ev.ts)
+        if last is not None:
+            col.flush(last)
+        opened = col.alerts()
+        col.engine.dispose()
+    incs = incidents() if callable(incidents) else incidents
+    places = _place_xy()
+    # the first candidate of each alert carries the truth of the event that opened it
+    first: dict[tuple[str, str, datetime], Candidate] = {}
+    for c in col.matches:
+        first.setdefault((c.rule, c.dedup_key, c.ts), c)
+    reports: dict[str, RuleReport] = {}
+    for st in engine.status():
+        rule = next(r for r in rules if r.id == st["id"])
+        detects = set(rule.spec.detects)
+        rep = reports[rule.id] = RuleReport(rule, status=st)
+        rep.incidents = [i for i in incs if i["type"] in detects]
+    for c in col.matches:
+        rep = reports[c.rule]
+        rep.matches += 1
+        tr = c.truth or {}
+        if c.kind == "camera.face_match" and tr and not tr.get("true_match", True):
+            rep.false_matches[(tr.get("sex", "?"), tr.get("age_group", "?"))] += 1
+            rep.innocent_people.add(tr.get("resident", "?"))
+    for a in opened:
+        rep = reports[a["rule"]]
+        c = first.get((a["rule"], a["dedup_key"], a["first_seen"]))
+        tr = (c.truth if c else None) or {}
+        if "true_match" in tr:
+            ok = bool(tr["true_match"])
+            why = (
+                "a true match"
+                if ok
+                else (
+                    f"a false match: {tr.get('resident')} ({tr.get('sex')}, {tr.get('age_group')})"
+                )
+            )
+            j = Judged(a, ok, why)
+            if ok:
+                for inc in rep.incidents:
+                    if inc.get("enrollment_id") == a["dedup_key"]:
+                        j.incident = inc["id"]
+        elif "true_object" in tr:
+            ok = bool(tr["true_object"])
+            j = Judged(a, ok, "a real object" if ok else f"a false detection ({tr.get('cause')})")
+        elif rep.incidents or rule_has_detects(rep.rule):
+            ok, why, inc_id = _judge_by_incident(a, rep.incidents, places)
+            j = Judged(a, ok, why, inc_id)
+        else:
+            j = Judged(a, None, "the rule names no incident type it detects")
+        rep.alerts.append(j)
+        if j.true and j.incident and j.incident not in rep.detected:
+            rep.detected[j.incident] = a["first_seen"]
+    return reports, n
+
+
+def rule_has_detects(rule: CompiledRule) -> bool:
+    return bool(rule.spec.detects)
+
+
+def replay_scenario(
+    rules: list[CompiledRule],
+    scenario: str,
+    seed: int = 1,
+    hours: float | None = None,
+    start: datetime | None = None,
+    progress: Callable[[float], None] | None = None,
+    policy: Any = None,
+) -> ReplayResult:
+    """Simulate ``scenario`` in-process and replay it through ``rules``."""
+    from simulator.clock import AQKOL_TZ
+    from simulator.model import Town
+    from simulator.scenarios import load_scenario
+
+    sc = load_scenario(scenario)
+    start = start or sc.start or datetime(2026, 1, 15, 6, 30, tzinfo=AQKOL_TZ)
+    hours = hours or sc.hours or 24.0
+    engine_probe = RuleEngine(rules, policy)
+    kinds = set(engine_probe.by_kind) | engine_probe.context_kinds
+    town = Town(seed=seed, start=start, scenario=sc, kinds=kinds or None)
+    truths: dict[str, dict[str, Any]] = {}
+    incidents: list[dict[str, Any]] = []
+
+    def on_truth(rec: dict[str, Any]) -> None:
+        if rec.get("kind") == "incident":
+            incidents.append(rec)
+        else:
+            truths[rec["id"]] = rec
+
+    t0 = start.timestamp()
+
+    def events() -> Iterable[Event]:
+        for ev in town.events(hours, truth=on_truth):
+            e = Event.from_dict(ev, truths.pop(ev["id"], None))
+            if progress is not None:
+                progress(e.ts.timestamp() - t0)
+            yield e
+
+    reports, n = replay_events(rules, events(), lambda: incidents, policy)
+    return ReplayResult(sc.name, seed, start, hours, n, reports, incidents)
+
+
+def write_outputs(result: ReplayResult, out: Path) -> list[Path]:
+    """alerts.csv, summary.csv, false_matches.csv and timeline.html in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    p = out / "summary.csv"
+    rows = [r.summary() for r in result.reports.values()]
+    with p.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["rule"])
+        w.writeheader()
+        w.writerows(rows)
+    paths.append(p)
+    p = out / "alerts.csv"
+    cols = ["rule", "id", "dedup_key", "first_seen", "last_seen", "count", "state", "value"]
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*cols, "true", "why", "incident"])
+        for rep in result.reports.values():
+            for j in rep.alerts:
+                a = j.alert
+                w.writerow([*(a.get(c) for c in cols), j.true, j.why, j.incident])
+    paths.append(p)
+    p = out / "false_matches.csv"
+    with p.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["rule", "sex", "age_group", "false_matches"])
+        for rep in result.reports.values():
+            for (sex, age), n in sorted(rep.false_matches.items()):
+                w.writerow([rep.rule.id, sex, age, n])
+    paths.append(p)
+    from dashboard.figures import alert_timeline
+
+    fig = alert_timeline(
+        [
+            {**j.alert, "true": j.true, "why": j.why}
+            for rep in result.reports.values()
+            for j in rep.alerts
+        ],
+        result.incidents,
+    )
+    p = out / "timeline.html"
+    fig.write_html(p, include_plotlyjs=True, full_html=True)
+    paths.append(p)
+    return paths
