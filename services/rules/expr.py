@@ -28,10 +28,64 @@ _MACRO = re.compile(r"\b(map|filter|all|exists|exists_one)\b")
 _FIELD = re.compile(r"\b(data|geo)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*)")
 OPERATORS = frozenset(
-    ["!_", "-_", "@in", "@not_strictly_false", "_!=_", "_%_", "_&&_", "_*_", "_+_", "_-_", "_/_", "_<=_", "_<_", "_==_", "_>=_", "_>_", "_?_:_", "_||_", "_[_]", "_in_"]
+    [
+        "!_",
+        "-_",
+        "@in",
+        "@not_strictly_false",
+        "_!=_",
+        "_%_",
+        "_&&_",
+        "_*_",
+        "_+_",
+        "_-_",
+        "_/_",
+        "_<=_",
+        "_<_",
+        "_==_",
+        "_>=_",
+        "_>_",
+        "_?_:_",
+        "_||_",
+        "_[_]",
+        "_in_",
+    ]
 )
 FUNCTIONS = frozenset(
-    ["size", "contains", "startsWith", "endsWith", "matches", "int", "uint", "double", "string", "bool", "bytes", "timestamp", "duration", "type", "dyn", "max", "min", "getFullYear", "getMonth", "getDayOfYear", "getDayOfMonth", "getDate", "getDayOfWeek", "getHours", "getMinutes", "getSeconds", "getMilliseconds", "map", "filter", "all", "exists", "exists_one"]
+    [
+        "size",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bool",
+        "bytes",
+        "timestamp",
+        "duration",
+        "type",
+        "dyn",
+        "max",
+        "min",
+        "getFullYear",
+        "getMonth",
+        "getDayOfYear",
+        "getDayOfMonth",
+        "getDate",
+        "getDayOfWeek",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+        "map",
+        "filter",
+        "all",
+        "exists",
+        "exists_one",
+    ]
 )
 VARIABLES = ("kind", "source", "ts", "data", "geo", "cell", "value", "neighbours", "latest")
 
