@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.api.routes import alerts, dead_letters, events, health, heatmap, stats, town
+from services.api.routes import (
+    alerts,
+    dead_letters,
+    events,
+    health,
+    heatmap,
+    rules,
+    stats,
+    town,
+)
 from services.config import Settings, get_settings
 from services.store.db import make_engine
 
@@ -19,6 +28,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
-    for module in (health, events, heatmap, alerts, stats, dead_letters, town):
+    for module in (health, events, heatmap, alerts, rules, stats, dead_letters, town):
         app.include_router(module.router)
     return app

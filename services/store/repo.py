@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -254,11 +254,40 @@ def dead_letter_rows(conn: Connection, limit: int) -> list[Any]:
     return list(conn.execute(q))
 
 
-def alert_rows(conn: Connection, state: str | None, limit: int) -> list[Any]:
-    """Alerts, newest last_seen first."""
+def alert_rows(
+    conn: Connection, state: str | None, limit: int, rule: str | None = None
+) -> list[Any]:
+    """Alerts, newest last_seen first; ``state`` may be ``open`` (active or acknowledged)."""
     q = select(alerts)
-    if state:
+    if state == "open":
+        q = q.where(alerts.c.state.in_(("active", "acknowledged")))
+    elif state:
         q = q.where(alerts.c.state == state)
+    if rule:
+        q = q.where(alerts.c.rule == rule)
     return list(
         conn.execute(q.order_by(alerts.c.last_seen.desc(), alerts.c.id.desc()).limit(limit))
     )
+
+
+def alert_counts_by_rule(conn: Connection) -> dict[str, dict[str, int]]:
+    """rule -> {state: number of alerts}."""
+    out: dict[str, dict[str, int]] = {}
+    q = select(alerts.c.rule, alerts.c.state, func.count()).group_by(alerts.c.rule, alerts.c.state)
+    for rule, state, n in conn.execute(q):
+        out.setdefault(rule, {})[state] = n
+    return out
+
+
+def iter_events(
+    conn: Connection, kinds: list[str], since: datetime, until: datetime, limit: int
+) -> Iterator[Any]:
+    """Stored events of ``kinds`` in [since, until), in time order, at most ``limit``."""
+    q = (
+        select(events.c.id, events.c.kind, events.c.source, events.c.ts, events.c.lat,
+               events.c.lon, events.c.data)
+        .where(events.c.kind.in_(kinds), events.c.ts >= since, events.c.ts < until)
+        .order_by(events.c.ts, events.c.id)
+        .limit(limit)
+    )  # fmt: skip
+    yield from conn.execute(q)

@@ -16,9 +16,25 @@ from tests.conftest import make_settings
 from tests.factories import T0, make_event, message
 
 
+CROWD_RULE = """\
+id: large-group
+title: Large group
+severity: major
+purpose: public_safety
+kinds: [camera.crowd]
+when: data.count > 25
+value: data.count
+"""
+
+
 @pytest.fixture
 def client(tmp_path, sqlite_url):
-    settings = make_settings(tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "large-group.yaml").write_text(CROWD_RULE)
+    settings = make_settings(
+        tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", rules_dir=rules
+    )
     migrate(sqlite_url)
     ing = Ingest(settings)
     evs = []
@@ -150,3 +166,69 @@ def test_town_map_layers_for_the_offline_dashboard(client):
     assert len(town["cameras"]) >= 100
     lake_west = min(x for x, _y in town["lake"])
     assert all(x < lake_west for b in town["buildings"] for x, _y in b["polygon"])  # lake east
+
+
+def test_acknowledge_assign_and_clear_alerts(client):
+    (a,) = client.get("/alerts", params={"state": "active"}).json()["items"]
+    r = client.post("/alerts/acknowledge", json={"ids": [a["id"]], "by": "duty", "assignee": "ops"})
+    assert r.json() == {"changed": [a["id"]]}
+    (b,) = client.get("/alerts", params={"state": "open"}).json()["items"]
+    assert (b["state"], b["acknowledged_by"], b["assignee"]) == ("acknowledged", "duty", "ops")
+    assert b["acknowledged_at"] is not None
+    r = client.post("/alerts/clear", json={"rule": "large-group", "by": "duty", "reason": "gone"})
+    assert r.json() == {"changed": [a["id"]]}
+    (c,) = client.get("/alerts", params={"state": "cleared"}).json()["items"]
+    assert (c["cleared_by"], c["clear_reason"]) == ("duty", "gone")
+    assert client.post("/alerts/clear", json={"ids": [a["id"]]}).json() == {"changed": []}
+
+
+def test_rules_list_with_state_counts_and_refusals(client, tmp_path):
+    (tmp_path / "rules" / "broken.yaml").write_text(CROWD_RULE.replace("major", "huge"))
+    items = {r["id"]: r for r in client.get("/rules").json()["items"]}
+    lg = items["large-group"]
+    assert lg["state"] == "active" and lg["alerts"] == {"active": 1}
+    assert lg["needs"] == ["data.count"]
+    bad = items["broken"]
+    assert bad["state"] == "refused"
+    assert (
+        bad["error"]
+        == {
+            "file": "broken.yaml",
+            "line": 3,
+            "message": bad["error"]["message"],
+        }
+        and "severity" in bad["error"]["message"]
+    )
+
+
+def test_validate_as_you_type(client):
+    ok = client.post("/rules/validate", content=CROWD_RULE, headers={"content-type": "text/plain"})
+    assert ok.json() == {"ok": True, "error": None, "needs": ["data.count"]}
+    bad = client.post(
+        "/rules/validate",
+        content=CROWD_RULE.replace("data.count > 25", "data.count >"),
+        headers={"content-type": "text/plain"},
+    ).json()
+    assert bad["ok"] is False and bad["error"]["line"] == 6
+
+
+def test_saving_a_rule_writes_it_and_a_bad_save_changes_nothing(client, tmp_path):
+    path = tmp_path / "rules" / "large-group.yaml"
+    h = {"content-type": "text/plain"}
+    bad = client.put("/rules/large-group", content="id: large-group\n", headers=h)
+    assert bad.status_code == 422 and "missing 'title'" in bad.json()["detail"]["message"]
+    assert path.read_text() == CROWD_RULE
+    new = CROWD_RULE.replace("> 25", "> 35")
+    r = client.put("/rules/large-group", content=new, headers=h)
+    assert r.status_code == 200 and r.json()["text"] == new
+    assert path.read_text() == new
+
+
+def test_preview_shows_what_a_rule_would_have_done_today(client):
+    h = {"content-type": "text/plain"}
+    strict = client.post("/rules/preview", content=CROWD_RULE.replace("> 25", "> 36"), headers=h)
+    p = strict.json()
+    assert p["events"] == 5 and p["truncated"] is False
+    assert [(a["source"], a["count"], a["value"]) for a in p["alerts"]] == [("cam-007", 1, 40)]
+    loose = client.post("/rules/preview", content=CROWD_RULE.replace("> 25", "> 0"), headers=h)
+    assert [(a["count"], a["value"]) for a in loose.json()["alerts"]] == [(5, 40)]

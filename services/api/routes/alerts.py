@@ -1,14 +1,17 @@
-"""Alerts raised by the rules."""
+"""Alerts raised by the rules, and their lifecycle: acknowledge, assign, clear."""
 
 from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
 
 from services.api.deps import ConnDep
-from services.api.schemas import AlertList, AlertOut
+from services.api.schemas import AlertAction, AlertActionResult, AlertList, AlertOut
+from services.rules import alerts as lifecycle
 from services.store import repo
+from services.store.models import alerts
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -16,14 +19,54 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 @router.get("", response_model=AlertList)
 def list_alerts(
     conn: ConnDep,
-    state: Literal["active", "acknowledged", "cleared"] | None = None,
+    state: Literal["active", "acknowledged", "cleared", "open"] | None = None,
+    rule: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> AlertList:
-    """Retrieve alerts, most recently seen first."""
+    """Retrieve alerts, most recently seen first (``open``: active or acknowledged)."""
     items = []
-    for r in repo.alert_rows(conn, state, limit):
+    for r in repo.alert_rows(conn, state, limit, rule):
         m = dict(r._mapping)
         geo = {"lat": m.pop("lat"), "lon": m.pop("lon")}
-        m.pop("dedup_key")
         items.append(AlertOut(**m, geo=geo if geo["lat"] is not None else None))
     return AlertList(items=items)
+
+
+def _targets(request: Request, action: AlertAction) -> list[int]:
+    ids = list(action.ids)
+    if action.rule:
+        with request.app.state.engine.connect() as conn:
+            ids += conn.execute(
+                select(alerts.c.id).where(
+                    alerts.c.rule == action.rule, alerts.c.state.in_(lifecycle.OPEN_STATES)
+                )
+            ).scalars().all()  # fmt: skip
+    return ids
+
+
+@router.post("/acknowledge", response_model=AlertActionResult)
+def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
+    """Acknowledge active alerts (by ids, or all open alerts of a rule); sets the assignee
+    if given. Alerts already acknowledged or cleared are left as they are."""
+    ids = _targets(request, action)
+    with request.app.state.engine.begin() as conn:
+        changed = lifecycle.acknowledge(conn, ids, action.by, action.assignee)
+    return AlertActionResult(changed=changed)
+
+
+@router.post("/clear", response_model=AlertActionResult)
+def clear(request: Request, action: AlertAction) -> AlertActionResult:
+    """Clear open alerts (by ids, or all open alerts of a rule), with an optional reason."""
+    ids = _targets(request, action)
+    with request.app.state.engine.begin() as conn:
+        changed = lifecycle.clear(conn, ids, action.by, action.reason)
+    return AlertActionResult(changed=changed)
+
+
+@router.post("/assign", response_model=AlertActionResult)
+def assign(request: Request, action: AlertAction) -> AlertActionResult:
+    """Set (or with no assignee, remove) the assignee of open alerts."""
+    ids = _targets(request, action)
+    with request.app.state.engine.begin() as conn:
+        changed = lifecycle.assign(conn, ids, action.assignee)
+    return AlertActionResult(changed=changed)

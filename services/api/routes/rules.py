@@ -1,0 +1,222 @@
+"""Alert rules: list them with their state, read and save a rule's YAML, validate as you type,
+and see what a rule would have done today (a replay of the stored day through it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from services.api.deps import ConnDep
+from services.rules.book import RULES_DIR, RuleBook
+from services.rules.engine import Event, RuleEngine
+from services.rules.replay import replay_events
+from services.rules.spec import CompiledRule, RuleError, parse_rule
+from services.store import repo
+
+router = APIRouter(prefix="/rules", tags=["rules"])
+PREVIEW_LIMIT = 400_000  # events replayed by a preview, at most
+AQKOL_TZ_OFFSET = timedelta(hours=6)
+
+
+class RuleProblem(BaseModel):
+    file: str
+    line: int | None
+    message: str
+
+
+class RuleOut(BaseModel):
+    id: str
+    file: str
+    title: str | None = None
+    description: str | None = None
+    severity: str | None = None
+    purpose: str | None = None
+    misuse: bool = False
+    kinds: list[str] = Field(default_factory=list)
+    needs: list[str] = Field(default_factory=list)
+    state: str = Field(description="active, disabled, blinded (by the policy) or refused")
+    reason: str | None = Field(None, description="why blinded")
+    error: RuleProblem | None = Field(
+        None, description="why the file is refused (the last good version stays in force)"
+    )
+    alerts: dict[str, int] = Field(default_factory=dict, description="alerts by state")
+    text: str | None = None
+
+
+class RuleList(BaseModel):
+    items: list[RuleOut]
+
+
+class Validation(BaseModel):
+    ok: bool
+    error: RuleProblem | None = None
+    needs: list[str] = Field(default_factory=list)
+
+
+class PreviewAlert(BaseModel):
+    rule: str
+    dedup_key: str
+    title: str
+    severity: str
+    state: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    value: float | None
+    source: str
+
+
+class Preview(BaseModel):
+    rule: str
+    since: datetime | None
+    until: datetime | None
+    events: int
+    truncated: bool
+    alerts: list[PreviewAlert]
+    state: str
+    reason: str | None = None
+    errors: int = 0
+    last_error: str | None = None
+
+
+def _book(request: Request) -> RuleBook:
+    book: RuleBook | None = getattr(request.app.state, "rulebook", None)
+    if book is None:
+        settings = request.app.state.settings
+        book = request.app.state.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
+    book.refresh()
+    return book
+
+
+def _problem(exc: RuleError) -> RuleProblem:
+    return RuleProblem(file=Path(exc.file).name, line=exc.line, message=exc.reason)
+
+
+def _out(
+    path: Path, rule: CompiledRule | None, error: RuleError | None, counts: dict, status: dict
+) -> RuleOut:
+    if rule is None:
+        return RuleOut(
+            id=path.stem, file=path.name, state="refused", error=error and _problem(error)
+        )
+    spec = rule.spec
+    st = status.get(rule.id, {})
+    return RuleOut(
+        id=rule.id,
+        file=path.name,
+        title=spec.title,
+        description=spec.description,
+        severity=spec.severity,
+        purpose=spec.purpose,
+        misuse=spec.misuse,
+        kinds=spec.kinds,
+        needs=rule.needs,
+        state=st.get("state", "active" if spec.enabled else "disabled"),
+        reason=st.get("reason"),
+        error=error and _problem(error),
+        alerts=counts.get(rule.id, {}),
+    )
+
+
+@router.get("", response_model=RuleList)
+def list_rules(request: Request, conn: ConnDep) -> RuleList:
+    """Every rule file: its rule in force, state, alerts by state, and any refusal."""
+    book = _book(request)
+    counts = repo.alert_counts_by_rule(conn)
+    status = {s["id"]: s for s in RuleEngine(book.rules).status()}
+    return RuleList(
+        items=[_out(f["path"], f["rule"], f["error"], counts, status) for f in book.files()]
+    )
+
+
+@router.get("/{rule_id}", response_model=RuleOut)
+def get_rule(rule_id: str, request: Request, conn: ConnDep) -> RuleOut:
+    """One rule, with the YAML text of its file."""
+    book = _book(request)
+    found = book.get(rule_id)
+    if found is None:
+        raise HTTPException(404, f"no rule {rule_id!r}")
+    path, rule, error = found
+    status = {s["id"]: s for s in RuleEngine([rule] if rule else []).status()}
+    out = _out(path, rule, error, repo.alert_counts_by_rule(conn), status)
+    out.text = path.read_text(encoding="utf-8")
+    return out
+
+
+@router.post("/validate", response_model=Validation)
+def validate(text: str = Body(..., media_type="text/plain")) -> Validation:
+    """Check a rule's YAML as it is typed: the first problem with its line, or ok."""
+    try:
+        rule = parse_rule(text, "editor")
+    except RuleError as exc:
+        return Validation(ok=False, error=_problem(exc))
+    return Validation(ok=True, needs=rule.needs)
+
+
+@router.put("/{rule_id}", response_model=RuleOut)
+def save_rule(
+    rule_id: str, request: Request, conn: ConnDep, text: str = Body(..., media_type="text/plain")
+) -> RuleOut:
+    """Save a rule's YAML (new or changed). The ingest takes it up at its next batch.
+
+    A text that does not validate is refused (422, with line and reason) and nothing is
+    written: the version in force stays.
+    """
+    book = _book(request)
+    try:
+        book.save(rule_id, text)
+    except RuleError as exc:
+        raise HTTPException(422, _problem(exc).model_dump()) from None
+    return get_rule(rule_id, request, conn)
+
+
+@router.post("/preview", response_model=Preview)
+def preview(
+    conn: ConnDep,
+    text: str = Body(..., media_type="text/plain"),
+    day: datetime | None = None,
+) -> Preview:
+    """What this rule (YAML, saved or not) would have done today: the stored events of the
+    simulated day so far (or of ``day``), replayed through it, and the alerts it raises."""
+    try:
+        rule = parse_rule(text, "editor")
+    except RuleError as exc:
+        raise HTTPException(422, _problem(exc).model_dump()) from None
+    until = day or repo.sim_time(conn)
+    if until is None:
+        return Preview(rule=rule.id, since=None, until=None, events=0, truncated=False,
+                       alerts=[], state="active")  # fmt: skip
+    local = until + AQKOL_TZ_OFFSET  # the town's day runs from local midnight
+    since = datetime.combine(local.date(), time(0), tzinfo=until.tzinfo) - AQKOL_TZ_OFFSET
+    until = until + timedelta(microseconds=1)
+    engine = RuleEngine([rule])
+    kinds = sorted(set(engine.by_kind) | engine.context_kinds)
+    rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
+    truncated = len(rows) > PREVIEW_LIMIT
+    events = (
+        Event(r.id, r.kind, r.source, r.ts, {k: v for k, v in r.data.items() if v is not None},
+              r.lat, r.lon)
+        for r in rows[:PREVIEW_LIMIT]
+    )  # fmt: skip
+    reports, n = replay_events([rule], events, [])
+    rep = reports[rule.id]
+    return Preview(
+        rule=rule.id,
+        since=since,
+        until=until,
+        events=n,
+        truncated=truncated,
+        alerts=[PreviewAlert(**_alert_fields(j.alert)) for j in rep.alerts],
+        state=rep.status["state"],
+        reason=rep.status.get("reason"),
+        errors=rep.status["errors"],
+        last_error=rep.status["last_error"],
+    )
+
+
+def _alert_fields(a: dict[str, Any]) -> dict[str, Any]:
+    return {k: a[k] for k in PreviewAlert.model_fields}
