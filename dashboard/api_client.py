@@ -11,7 +11,8 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Generic, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypedDict, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -21,6 +22,7 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 3.0
 TOWN_TTL_S = 300.0  # the town is static; refetch now and then in case the simulator changed
+PREVIEW_TIMEOUT_S = 120.0  # a preview replays the whole stored day through one rule
 
 
 class Point(TypedDict):
@@ -92,6 +94,59 @@ class Alerts(TypedDict):
     items: list[Alert]
 
 
+class RuleProblem(TypedDict):
+    file: str
+    line: int | None
+    message: str
+
+
+class Rule(TypedDict, total=False):
+    id: str
+    file: str
+    title: str | None
+    description: str | None
+    severity: str | None
+    purpose: str | None
+    misuse: bool
+    kinds: list[str]
+    needs: list[str]
+    state: str  # active, disabled, blinded (by the policy) or refused
+    reason: str | None
+    error: RuleProblem | None
+    alerts: dict[str, int]
+    text: str | None
+
+
+class Rules(TypedDict):
+    items: list[Rule]
+
+
+class Validation(TypedDict, total=False):
+    ok: bool
+    error: RuleProblem | None
+    needs: list[str]
+
+
+class Preview(TypedDict, total=False):
+    rule: str
+    since: str | None
+    until: str | None
+    events: int
+    truncated: bool
+    alerts: list[dict[str, Any]]
+    state: str
+    reason: str | None
+    errors: int
+    last_error: str | None
+
+
+class ActionResult(TypedDict):
+    changed: list[Any]
+
+
+AlertAction = Literal["acknowledge", "clear", "assign"]
+
+
 class Stats(TypedDict, total=False):
     events: int
     dead_letters: int
@@ -106,6 +161,7 @@ class Fetched(Generic[T]):
 
     data: T
     error: str | None = None
+    problem: RuleProblem | None = None  # a rule refused by the API (422): file, line, message
 
     @property
     def ok(self) -> bool:
@@ -143,17 +199,48 @@ class ApiClient:
         """Close the connection pool."""
         self._http.close()
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def _request(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        text: str | None = None,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> httpx.Response:
         clean = {k: v for k, v in (params or {}).items() if v is not None}
-        response = self._http.get(path, params=clean)
+        kwargs: dict[str, Any] = {"params": clean}
+        if text is not None:
+            kwargs["content"] = text.encode("utf-8")
+            kwargs["headers"] = {"content-type": "text/plain; charset=utf-8"}
+        elif json is not None:
+            kwargs["json"] = json
+        if timeout is not None:
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        response = self._http.request(method, path, **kwargs)
         response.raise_for_status()
-        return response.json()
+        return response
 
-    def _fetch(self, path: str, empty: T, params: dict[str, Any] | None = None) -> Fetched[T]:
+    def _fetch(
+        self,
+        path: str,
+        empty: T,
+        params: dict[str, Any] | None = None,
+        *,
+        method: str = "GET",
+        text: str | None = None,
+        json: Any = None,
+        timeout: float | None = None,
+    ) -> Fetched[T]:
+        problem: RuleProblem | None = None
         try:
-            body = self._get(path, params)
+            body = self._request(method, path, params, text=text, json=json, timeout=timeout).json()
         except httpx.HTTPStatusError as exc:
             error = f"API error {exc.response.status_code} on {path}"
+            problem = _problem_of(exc.response)
+            if problem is not None:  # a refusal is an answer, not a failing API
+                return Fetched(empty, problem["message"], problem)
         except httpx.HTTPError as exc:
             error = f"API unreachable at {self.base_url} ({type(exc).__name__})"
         except ValueError:
@@ -202,12 +289,80 @@ class ApiClient:
         params = {"kind": kind, "within_s": within_s}
         return self._fetch("/events/latest", Latest(as_of=None, items=[]), params)
 
-    def alerts(self, state: str | None = None, *, limit: int = 50) -> Fetched[Alerts]:
-        """GET /alerts, newest ``last_seen`` first."""
-        params = {"state": state, "limit": limit}
+    def alerts(
+        self, state: str | None = None, *, rule: str | None = None, limit: int = 50
+    ) -> Fetched[Alerts]:
+        """GET /alerts, newest ``last_seen`` first (``state``: active, acknowledged, cleared,
+        or open for active and acknowledged)."""
+        params = {"state": state, "rule": rule, "limit": limit}
         return self._fetch("/alerts", Alerts(items=[]), params)
+
+    def alert_action(
+        self,
+        action: AlertAction,
+        ids: list[Any] | tuple[Any, ...] = (),
+        *,
+        rule: str | None = None,
+        by: str = "analyst",
+        assignee: str | None = None,
+        reason: str | None = None,
+    ) -> Fetched[ActionResult]:
+        """POST /alerts/{acknowledge,clear,assign}: by ids, or every open alert of ``rule``."""
+        body: dict[str, Any] = {"ids": list(ids), "by": by}
+        for key, value in (("rule", rule), ("assignee", assignee), ("reason", reason)):
+            if value:
+                body[key] = value
+        return self._fetch(f"/alerts/{action}", ActionResult(changed=[]), method="POST", json=body)
+
+    def rules(self) -> Fetched[Rules]:
+        """GET /rules: every rule file with its state and its alerts by state."""
+        return self._fetch("/rules", Rules(items=[]))
+
+    def rule(self, rule_id: str) -> Fetched[Rule]:
+        """GET /rules/{id}: one rule with the YAML ``text`` of its file."""
+        return self._fetch(f"/rules/{_quote(rule_id)}", Rule(id=rule_id, text=None))
+
+    def validate_rule(self, text: str) -> Fetched[Validation]:
+        """POST /rules/validate: the first problem of a rule's YAML, or ok and its needs."""
+        empty = Validation(ok=False, error=None, needs=[])
+        return self._fetch("/rules/validate", empty, method="POST", text=text)
+
+    def save_rule(self, rule_id: str, text: str) -> Fetched[Rule]:
+        """PUT /rules/{id}; a refused text gives ``problem`` (file, line, message)."""
+        empty = Rule(id=rule_id, text=None)
+        return self._fetch(f"/rules/{_quote(rule_id)}", empty, method="PUT", text=text)
+
+    def preview_rule(self, text: str) -> Fetched[Preview]:
+        """POST /rules/preview: what this rule would have done on the stored day so far."""
+        empty = Preview(events=0, truncated=False, alerts=[], errors=0)
+        return self._fetch(
+            "/rules/preview", empty, method="POST", text=text, timeout=PREVIEW_TIMEOUT_S
+        )
 
     def stats(self) -> Fetched[Stats]:
         """GET /stats: counters and the simulated clock."""
         empty = Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
         return self._fetch("/stats", empty)
+
+
+def _quote(segment: str) -> str:
+    """A rule id as one path segment."""
+    return quote(segment, safe="")
+
+
+def _problem_of(response: httpx.Response) -> RuleProblem | None:
+    """The ``{file, line, message}`` of a 422 refusal of a rule, if that is what it is."""
+    if response.status_code != 422:
+        return None
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(detail, dict) and isinstance(detail.get("message"), str):
+        line = detail.get("line")
+        return RuleProblem(
+            file=str(detail.get("file") or ""),
+            line=line if isinstance(line, int) else None,
+            message=detail["message"],
+        )
+    return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from services.geo import UTC_OFFSET_HOURS
 
@@ -84,3 +86,14 @@ def occupancy(status: str | None) -> str:
     if not status:
         return "unknown"
     return OCCUPANCY.get(status, status.replace("_", " ").lower())
+
+
+def problem(p: Mapping[str, Any] | None, *, with_file: bool = False) -> str:
+    """A rule's problem as ``line 3: message`` (or ``file.yaml:3: message``)."""
+    if not p:
+        return ""
+    line, message = p.get("line"), p.get("message") or "invalid"
+    if with_file and p.get("file"):
+        where = f"{p['file']}:{line}" if line is not None else str(p["file"])
+        return f"{where}: {message}"
+    return f"line {line}: {message}" if line is not None else str(message)

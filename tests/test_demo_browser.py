@@ -115,6 +115,8 @@ def test_situation_room_shows_town_heatmap_buses_and_alerts(demo):
             expect(page.locator("#alerts-feed .alert-item").first).to_be_visible(timeout=90_000)
             assert int(page.locator("#kpi-events").inner_text().replace(",", "").split()[0]) > 0
             page.screenshot(path=str(log.parent / "situation-room.png"))
+            page.goto(f"{dash_url}rules")  # the Rules page lists the starter rules
+            expect(page.locator("#rules-list")).to_contain_text("large-group", timeout=30_000)
         finally:
             browser.close()
     assert outside == [], f"the page asked for outside addresses: {outside[:5]}"

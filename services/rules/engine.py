@@ -24,8 +24,8 @@ import cel
 import shapely
 from shapely.geometry import Point, Polygon
 
-from services.geo import cell_of, to_xy
-from services.rules.expr import ExpressionError, evaluate
+from services.geo import STORE_H3_RES, cell_of, to_xy
+from services.rules.expr import MEMO_SIZE, Expression, ExpressionError, evaluate
 from services.rules.spec import CompiledRule
 
 
@@ -62,7 +62,7 @@ class Event:
     @classmethod
     def from_model(cls, ev: Any) -> Event:
         """From a decoded :class:`services.events.contract.EventBase`."""
-        data = ev.data.model_dump(exclude_none=True)
+        data = {k: v for k, v in ev.data.__dict__.items() if v is not None}  # flat primitives
         geo = ev.geo
         return cls(ev.id, ev.kind, ev.source, ev.ts, data, geo and geo.lat, geo and geo.lon)
 
@@ -105,44 +105,53 @@ def _num(v: Any) -> float | None:
 
 
 class _Window:
-    """Values of one group over the last ``span`` of event time."""
+    """Values of one group over the last ``span`` seconds of event time.
 
-    __slots__ = ("items", "span", "sum", "values")
+    Keeps a running sum and count of the numeric values, and a tally of distinct values
+    only for ``distinct``; min and max look at the (short) window itself.
+    """
 
-    def __init__(self, span: float):
+    __slots__ = ("distinct", "items", "nums", "span", "sum")
+
+    def __init__(self, span: float, distinct: bool):
         self.span = span
-        self.items: deque[tuple[float, Any]] = deque()
+        self.items: deque[tuple[float, Any, float | None]] = deque()
         self.sum = 0.0
-        self.values: Counter[Any] = Counter()
+        self.nums = 0
+        self.distinct: Counter[Any] | None = Counter() if distinct else None
 
     def add(self, t: float, v: Any) -> None:
-        self.items.append((t, v))
         n = _num(v)
+        self.items.append((t, v, n))
         if n is not None:
             self.sum += n
-        self.values[v] += 1
+            self.nums += 1
+        if self.distinct is not None:
+            self.distinct[v] += 1
         cut = t - self.span
-        while self.items and self.items[0][0] <= cut:
-            _, old = self.items.popleft()
-            n = _num(old)
+        items = self.items
+        while items[0][0] <= cut:
+            _, old, n = items.popleft()
             if n is not None:
                 self.sum -= n
-            self.values[old] -= 1
-            if not self.values[old]:
-                del self.values[old]
+                self.nums -= 1
+            if self.distinct is not None:
+                self.distinct[old] -= 1
+                if not self.distinct[old]:
+                    del self.distinct[old]
 
     def value(self, agg: str) -> float:
         if agg == "count":
             return float(len(self.items))
         if agg == "distinct":
-            return float(len(self.values))
-        nums = [x for x in (_num(v) for _, v in self.items) if x is not None]
-        if not nums:
+            return float(len(self.distinct or ()))
+        if not self.nums:
             return 0.0
         if agg == "sum":
             return round(self.sum, 9)
         if agg == "avg":
-            return self.sum / len(nums)
+            return self.sum / self.nums
+        nums = [n for _, _, n in self.items if n is not None]
         return float(min(nums) if agg == "min" else max(nums))
 
 
@@ -162,6 +171,8 @@ class _RuleState:
         self.last_seen: dict[str, tuple[float, Event]] = {}  # silence rules
         self.silent: set[str] = set()
         self.fence: Any = None
+        self.wctx: Any = None  # the window's CEL context, kept between events
+        self.wctx_version = -1
         self.fence_circle: tuple[float, float, float] | None = None
         fence = rule.spec.where
         if fence is not None and fence.polygon is not None:
@@ -211,6 +222,53 @@ def blinded_reason(rule: CompiledRule, policy: FieldPolicy | None) -> str | None
     return None
 
 
+_MISS = object()
+
+
+class _Act:
+    """One event as the expressions see it: fields read directly where an expression is a
+    shortcut, else a CEL context built on first use and shared by the kind's rules."""
+
+    __slots__ = ("_ctx", "engine", "ev", "fields", "names")
+
+    def __init__(self, engine: RuleEngine, ev: Event):
+        self.engine, self.ev = engine, ev
+        self.names, self.fields = engine._names[ev.kind], engine._fields[ev.kind]
+        self._ctx: Any = None
+
+    def eval(self, expr: Expression) -> Any:
+        cut = expr.shortcut
+        if cut is not None:
+            how, arg = cut
+            if how == "const":
+                return arg
+            if how == "attr":
+                return getattr(self.ev, arg)
+            try:
+                return self.ev.data[arg]
+            except KeyError:
+                raise ExpressionError(f"no field {arg!r} in this event") from None
+        key = None
+        if expr.memo_fields is not None:
+            data = self.ev.data
+            try:
+                key = tuple([data[f] for f in expr.memo_fields])
+            except KeyError:
+                key = None  # a missing field: evaluate, so that has() and errors are CEL's
+            else:
+                hit = expr.memo.get(key, _MISS)
+                if hit is not _MISS:
+                    return hit
+        if self._ctx is None:
+            self._ctx = self.engine._activation(self.ev, self.names, self.fields)
+        out = evaluate(expr, self._ctx)
+        if key is not None:
+            if len(expr.memo) >= MEMO_SIZE:
+                expr.memo.clear()
+            expr.memo[key] = out
+        return out
+
+
 class RuleEngine:
     """All enabled rules; feed events in time order with :meth:`process`."""
 
@@ -242,11 +300,16 @@ class RuleEngine:
             for k in st.rule.spec.kinds:
                 self.by_kind.setdefault(k, []).append(st)
             self.context_kinds.update(st.rule.spec.context)
-        self._names: dict[str, frozenset[str]] = {
-            kind: frozenset().union(*(st.rule.variables for st in states))
-            for kind, states in self.by_kind.items()
-        }
+        self._names: dict[str, frozenset[str]] = {}
+        self._fields: dict[str, frozenset[str] | None] = {}
+        for kind, states in self.by_kind.items():
+            exprs = [e for st in states for e in st.rule.event_exprs if e.shortcut is None]
+            self._names[kind] = frozenset().union(*(e.program.variables() for e in exprs))
+            wanted = [e.data_fields for e in exprs]
+            self._fields[kind] = None if None in wanted else frozenset().union(*wanted)
         self.latest: dict[str, dict[str, Any]] = previous.latest if previous else {}
+        self._latest_version = 0
+        self._cells: dict[tuple[float, float, int], str] = {}
         self.watermark: datetime | None = previous.watermark if previous else None
         self._silence = [
             st
@@ -278,16 +341,15 @@ class RuleEngine:
             self.watermark = ev.ts
         if ev.kind in self.context_kinds:
             self.latest[ev.kind] = ev.data
+            self._latest_version += 1
         states = self.by_kind.get(ev.kind)
         if not states:
             return []
         out: list[Candidate] = []
-        act: Any = None
+        act = _Act(self, ev)
         for st in states:
             if not st.inside(ev):
                 continue
-            if act is None:  # converted to CEL values once, shared by the kind's rules
-                act = self._activation(ev, self._names[ev.kind])
             try:
                 c = self._evaluate(st, ev, act)
             except ExpressionError as exc:
@@ -332,11 +394,12 @@ class RuleEngine:
         return out
 
     # -- internals ---------------------------------------------------------------------
-    def _activation(self, ev: Event, names: frozenset[str]) -> Any:
-        """The CEL context of ``ev`` with only the variables the kind's rules read."""
+    def _activation(self, ev: Event, names: frozenset[str], fields: frozenset[str] | None) -> Any:
+        """The CEL context of ``ev`` with only the variables (and data fields) rules read."""
         v: dict[str, Any] = {}
         if "data" in names:
-            v["data"] = ev.data
+            data = ev.data
+            v["data"] = data if fields is None else {k: data[k] for k in fields if k in data}
         if "source" in names:
             v["source"] = ev.source
         if "kind" in names:
@@ -346,15 +409,15 @@ class RuleEngine:
         if "geo" in names:
             v["geo"] = {"lat": ev.lat, "lon": ev.lon} if ev.lat is not None else {}
         if "cell" in names:
-            v["cell"] = cell_of(ev.lat, ev.lon) if ev.lat is not None else ""
+            v["cell"] = self._cell(ev, STORE_H3_RES)
         if "latest" in names:
             v["latest"] = self.latest
         return cel.Context(variables=v)
 
-    def _evaluate(self, st: _RuleState, ev: Event, act: dict[str, Any]) -> Candidate | None:
+    def _evaluate(self, st: _RuleState, ev: Event, act: _Act) -> Candidate | None:
         rule, spec = st.rule, st.rule.spec
         st.evaluations += 1
-        ok = True if rule.when is None else evaluate(rule.when, act)
+        ok = True if rule.when is None else act.eval(rule.when)
         if not isinstance(ok, bool):
             raise ExpressionError(f"'when' gave {type(ok).__name__} {ok!r}, not true/false")
         t = ev.ts.timestamp()
@@ -384,7 +447,7 @@ class RuleEngine:
                 self._persists(st, key, False, t)
                 return None
             if rule.value is not None:
-                value = _num(evaluate(rule.value, act))
+                value = _num(act.eval(rule.value))
             else:
                 value = _num(ev.data.get(_headline(ev.kind))) if _headline(ev.kind) else None
         if not self._persists(st, key, fire, t):
@@ -392,14 +455,14 @@ class RuleEngine:
         st.matches += 1
         return self._candidate(st, ev, key, ev.ts, value, details)
 
-    def _key(self, expr: Any, act: dict[str, Any], ev: Event) -> str:
+    def _key(self, expr: Expression | None, act: _Act, ev: Event) -> str:
         if expr is None:
             return ev.source
-        k = evaluate(expr, act)
+        k = act.eval(expr)
         return str(k)[:200]
 
     def _window(
-        self, st: _RuleState, ev: Event, act: dict[str, Any], t: float
+        self, st: _RuleState, ev: Event, act: _Act, t: float
     ) -> tuple[str, float, bool, dict[str, Any]]:
         rule, w = st.rule, st.rule.spec.window
         assert w is not None
@@ -408,29 +471,50 @@ class RuleEngine:
         elif w.by == "town":
             group = "town"
         elif w.by == "cell":
-            group = cell_of(ev.lat, ev.lon, w.cell_res) if ev.lat is not None else "no-position"
+            group = self._cell(ev, w.cell_res) or "no-position"
         else:
             group = self._key(rule.by, act, ev)
-        v = evaluate(rule.of, act) if rule.of is not None else 1
+        v = act.eval(rule.of) if rule.of is not None else 1
         win = st.windows.get(group)
         if win is None:
-            win = st.windows[group] = _Window(w.minutes * 60)
+            win = st.windows[group] = _Window(w.minutes * 60, w.aggregate == "distinct")
         win.add(t, v)
         value = win.value(w.aggregate)
-        wact: dict[str, Any] = {"value": value, "latest": self.latest, "source": ev.source}
-        wact["cell"] = cell_of(ev.lat, ev.lon, w.cell_res) if ev.lat is not None else ""
+        wanted = rule.alert_when.program.variables()
+        # one context per rule, kept: "latest" is converted again only when it changed
+        if st.wctx is None or st.wctx_version != self._latest_version:
+            st.wctx = cel.Context(variables={"latest": self.latest} if "latest" in wanted else {})
+            st.wctx_version = self._latest_version
+        wact: dict[str, Any] = {"value": value}
+        cell = self._cell(ev, w.cell_res)
+        if "cell" in wanted:
+            wact["cell"] = cell
+        if "source" in wanted:
+            wact["source"] = ev.source
         details: dict[str, Any] = {"window_minutes": w.minutes, "aggregate": w.aggregate}
         if w.neighbours:
-            wact["neighbours"] = nb = self._neighbours(st, group, wact["cell"], value)
+            wact["neighbours"] = nb = self._neighbours(st, group, cell, value)
             details["neighbours"] = None if nb is None else round(nb, 3)
             if nb is None:  # nobody to compare with
                 return group, value, False, details
-        wanted = rule.alert_when.program.variables()
-        wact = {k: v for k, v in wact.items() if k in wanted}
-        fire = evaluate(rule.alert_when, cel.Context(variables=wact))
+        for name, v in wact.items():
+            st.wctx.add_variable(name, v)
+        fire = evaluate(rule.alert_when, st.wctx)
         if not isinstance(fire, bool):
             raise ExpressionError(f"'alert_when' gave {type(fire).__name__}, not true/false")
         return group, value, fire, details
+
+    def _cell(self, ev: Event, res: int) -> str:
+        """The H3 cell of the event's position ("" without one); cached, as sensors stay put."""
+        if ev.lat is None or ev.lon is None:
+            return ""
+        key = (ev.lat, ev.lon, res)
+        cell = self._cells.get(key)
+        if cell is None:
+            if len(self._cells) >= 100_000:
+                self._cells.clear()
+            cell = self._cells[key] = cell_of(ev.lat, ev.lon, res)
+        return cell
 
     def _neighbours(self, st: _RuleState, group: str, cell: str, value: float) -> float | None:
         old_cell = st.cell_of_group.get(group)

@@ -16,7 +16,7 @@ depth ``MAX_DEPTH`` and one list macro.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import cel
@@ -24,6 +24,7 @@ import cel
 MAX_CHARS = 2000
 MAX_DEPTH = 24
 MAX_MACROS = 1
+MEMO_SIZE = 4096
 _MACRO = re.compile(r"\b(map|filter|all|exists|exists_one)\b")
 _FIELD = re.compile(r"\b(data|geo)\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
 _WHERE = re.compile(r"<input>:(\d+):(\d+): (.*)")
@@ -109,12 +110,27 @@ def _depth(text: str) -> int:
     return deepest
 
 
+_PATH = re.compile(r"^\s*(?:data\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)|(source|kind))\s*$")
+_CONST = {"true": True, "false": False}
+_DATA_WORD = re.compile(r"\bdata\b")
+
+
 @dataclass(frozen=True)
 class Expression:
-    """A compiled, bounded CEL expression."""
+    """A compiled, bounded CEL expression.
+
+    ``shortcut`` marks the commonest expressions, a constant (``true``) or one field
+    (``data.count``, ``source``), which the engine reads straight from the event instead
+    of converting the event to CEL values: same result, a fraction of the cost.
+    """
 
     source: str
     program: Any
+    shortcut: tuple[str, Any] | None = None
+    # CEL is deterministic and free of side effects: an expression that reads only data
+    # fields gives the same result for the same values, so results are remembered (bounded)
+    memo_fields: tuple[str, ...] | None = None
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __call__(self, activation: dict[str, Any]) -> Any:
         return self.program.execute(activation)
@@ -123,6 +139,24 @@ class Expression:
     def fields(self) -> set[str]:
         """The contract fields it reads: ``data.<name>`` and ``geo``."""
         return {f"{a}.{b}" if a == "data" else "geo" for a, b in _FIELD.findall(self.source)}
+
+    @property
+    def data_fields(self) -> frozenset[str] | None:
+        """The ``data`` fields it reads, or None if it may read any (``data["x"]``, ...)."""
+        named = [b for a, b in _FIELD.findall(self.source) if a == "data"]
+        if len(_DATA_WORD.findall(self.source)) > len(named):
+            return None
+        return frozenset(named)
+
+
+def _shortcut(text: str) -> tuple[str, Any] | None:
+    t = text.strip()
+    if t in _CONST:
+        return ("const", _CONST[t])
+    m = _PATH.match(text)
+    if m:
+        return ("data", m.group(1)) if m.group(1) else ("attr", m.group(2))
+    return None
 
 
 def compile_expression(text: str, allowed: tuple[str, ...] = VARIABLES) -> Expression:
@@ -157,7 +191,10 @@ def compile_expression(text: str, allowed: tuple[str, ...] = VARIABLES) -> Expre
         raise ExpressionError(
             f"unknown name {unknown[0]!r} (an expression can use: {', '.join(allowed)})"
         )
-    return Expression(text, program)
+    expr = Expression(text, program, _shortcut(text))
+    if set(program.variables()) == {"data"} and expr.data_fields is not None:
+        expr = Expression(text, program, expr.shortcut, tuple(sorted(expr.data_fields)))
+    return expr
 
 
 def evaluate(expr: Expression, activation: dict[str, Any]) -> Any:

@@ -194,13 +194,8 @@ class CompiledRule:
         if spec.where is not None:
             needs.add("geo")
         self.needs = sorted(needs)
-        # variables the event-level expressions read (the engine converts only these)
-        self.variables = frozenset(
-            v
-            for path, e in exprs.items()
-            if path != ("window", "alert_when")
-            for v in e.program.variables()
-        ) | ({"source"} if self.key is None else set())
+        # the expressions evaluated on each event (alert_when sees the window's value)
+        self.event_exprs = [e for p, e in exprs.items() if p != ("window", "alert_when")]
 
     def __repr__(self) -> str:
         return f"CompiledRule({self.id!r}, {self.file!r})"

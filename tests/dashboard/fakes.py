@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 from typing import Any
 
 import h3
@@ -83,12 +85,140 @@ STATS = {
 }
 
 
+LARGE_GROUP_YAML = """id: large-group
+title: Large group
+severity: major
+purpose: public_safety
+kinds: [camera.crowd]
+when: data.count > 25
+for_minutes: 10
+"""
+
+RULES: list[dict[str, Any]] = [
+    {
+        "id": "large-group",
+        "file": "large-group.yaml",
+        "title": "Large group",
+        "description": "More than 25 people",
+        "severity": "major",
+        "purpose": "public_safety",
+        "misuse": False,
+        "kinds": ["camera.crowd"],
+        "needs": ["data.count"],
+        "state": "active",
+        "reason": None,
+        "error": None,
+        "alerts": {"active": 1, "cleared": 4},
+    },
+    {
+        "id": "watchlist-activist",
+        "file": "watchlist-activist.yaml",
+        "title": "Watch-list match: activist",
+        "description": "",
+        "severity": "minor",
+        "purpose": "public_safety",
+        "misuse": True,
+        "kinds": ["camera.face"],
+        "needs": ["data.face_id"],
+        "state": "blinded",
+        "reason": "policy 'minimal' removes data.face_id",
+        "error": None,
+        "alerts": {},
+    },
+    {
+        "id": "broken",
+        "file": "broken.yaml",
+        "state": "refused",
+        "misuse": False,
+        "kinds": [],
+        "needs": [],
+        "alerts": {},
+        "error": {"file": "broken.yaml", "line": 7, "message": "unknown field 'wen'"},
+    },
+]
+
+PREVIEW = {
+    "rule": "large-group", "since": "2026-01-14T18:00:00+00:00", "until": NOW,
+    "events": 4321, "truncated": False, "state": "active", "reason": None, "errors": 0,
+    "last_error": None,
+    "alerts": [
+        {"rule": "large-group", "dedup_key": "cam-001", "title": "Large group at cam-001",
+         "severity": "major", "state": "active", "first_seen": "2026-01-15T01:30:00+00:00",
+         "last_seen": "2026-01-15T01:50:00+00:00", "count": 4, "value": 40.0,
+         "source": "cam-001"},
+        {"rule": "large-group", "dedup_key": "cam-007", "title": "Large group at cam-007",
+         "severity": "major", "state": "cleared", "first_seen": "2026-01-15T00:10:00+00:00",
+         "last_seen": "2026-01-15T00:20:00+00:00", "count": 1, "value": 27.0,
+         "source": "cam-007"},
+    ],
+}  # fmt: skip
+
+BAD_MARK = "((("  # a rule text containing this is refused by the fake
+BAD_PROBLEM = {"file": "editor", "line": 5, "message": "unbalanced parenthesis"}
+OPEN_STATES = ("active", "acknowledged")
+
+
 class FakeApi:
-    """Answers like the API; counts the requests it saw."""
+    """Answers like the API; counts the requests it saw. Alert actions change its alerts."""
 
     def __init__(self, heat_values: list[float] | None = None) -> None:
         self.heat_values = [3, 8, 20, 45] if heat_values is None else heat_values
         self.requests: list[httpx.Request] = []
+        self.alerts: list[dict[str, Any]] = copy.deepcopy(ALERTS["items"])
+        self.saved: dict[str, str] = {}
+
+    def _rule_answer(self, request: httpx.Request, path: str) -> httpx.Response:
+        if path == "/rules" and request.method == "GET":
+            return httpx.Response(200, json={"items": RULES})
+        text = request.content.decode("utf-8")
+        if path == "/rules/validate":
+            if BAD_MARK in text:
+                return httpx.Response(200, json={"ok": False, "error": BAD_PROBLEM, "needs": []})
+            return httpx.Response(200, json={"ok": True, "error": None, "needs": ["data.count"]})
+        if path == "/rules/preview":
+            if BAD_MARK in text:
+                return httpx.Response(422, json={"detail": BAD_PROBLEM})
+            return httpx.Response(200, json=PREVIEW)
+        rule_id = path.removeprefix("/rules/")
+        rule = next((r for r in RULES if r["id"] == rule_id), None)
+        if request.method == "PUT":
+            if BAD_MARK in text:
+                return httpx.Response(422, json={"detail": BAD_PROBLEM})
+            self.saved[rule_id] = text
+            return httpx.Response(200, json={**(rule or {"id": rule_id}), "text": text})
+        if rule is None:
+            return httpx.Response(404, json={"detail": f"no rule {rule_id!r}"})
+        return httpx.Response(200, json={**rule, "text": LARGE_GROUP_YAML})
+
+    def _alert_list(self, request: httpx.Request) -> httpx.Response:
+        q = request.url.params
+        state, rule = q.get("state"), q.get("rule")
+        wanted = OPEN_STATES if state == "open" else (state,)
+        items = [
+            a
+            for a in self.alerts
+            if (state is None or a["state"] in wanted) and (rule is None or a["rule"] == rule)
+        ]
+        return httpx.Response(200, json={"items": items})
+
+    def _alert_action(self, action: str, body: dict[str, Any]) -> httpx.Response:
+        ids = set(body.get("ids") or [])
+        if body.get("rule"):
+            ids |= {a["id"] for a in self.alerts if a["rule"] == body["rule"]
+                    and a["state"] in OPEN_STATES}  # fmt: skip
+        changed = []
+        for a in self.alerts:
+            if a["id"] not in ids:
+                continue
+            if action == "acknowledge" and a["state"] == "active":
+                a.update(state="acknowledged", acknowledged_by=body["by"], acknowledged_at=NOW)
+            elif action == "clear" and a["state"] in OPEN_STATES:
+                a.update(state="cleared", cleared_by=body["by"], cleared_at=NOW,
+                         clear_reason=body.get("reason"))  # fmt: skip
+            else:
+                continue
+            changed.append(a["id"])
+        return httpx.Response(200, json={"changed": changed})
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -108,7 +238,11 @@ class FakeApi:
         if path == "/events/latest":
             return httpx.Response(200, json=LATEST)
         if path == "/alerts":
-            return httpx.Response(200, json=ALERTS)
+            return self._alert_list(request)
+        if path in ("/alerts/acknowledge", "/alerts/clear") and request.method == "POST":
+            return self._alert_action(path.rsplit("/", 1)[1], json.loads(request.content))
+        if path == "/rules" or path.startswith("/rules/"):
+            return self._rule_answer(request, path)
         if path == "/stats":
             return httpx.Response(200, json=STATS)
         return httpx.Response(404, json={"detail": "Not Found"})

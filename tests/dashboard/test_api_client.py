@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 
 from dashboard.api_client import ApiClient
-from tests.dashboard.fakes import FakeApi, unreachable
+from tests.dashboard.fakes import BAD_MARK, FakeApi, unreachable
 
 
 def test_calls_send_the_contract_parameters():
@@ -58,3 +60,37 @@ def test_http_errors_and_bad_json_are_reported_not_raised():
     api = ApiClient("http://api.test", transport=httpx.MockTransport(broken))
     assert api.stats().error == "API error 500 on /stats"
     assert "invalid JSON" in (api.alerts().error or "")
+
+
+def test_rule_calls_send_yaml_as_text_and_report_refusals():
+    fake = FakeApi()
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(fake))
+    assert api.rules().data["items"][0]["id"] == "large-group"
+    assert api.rule("large-group").data["text"].startswith("id: large-group")
+    assert api.rule("nope").error == "API error 404 on /rules/nope"
+    assert api.validate_rule("id: x").data["needs"] == ["data.count"]
+    saved = api.save_rule("large-group", "id: large-group\n")
+    assert saved.ok and fake.requests[-1].method == "PUT"
+    assert fake.requests[-1].headers["content-type"].startswith("text/plain")
+    refused = api.save_rule("large-group", BAD_MARK)
+    assert not refused.ok and refused.problem == {
+        "file": "editor", "line": 5, "message": "unbalanced parenthesis",
+    }  # fmt: skip
+    assert api.preview_rule("id: x").data["events"] == 4321
+    assert api.preview_rule(BAD_MARK).problem is not None
+
+
+def test_alert_actions_post_ids_rule_and_who():
+    fake = FakeApi()
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(fake))
+    done = api.alert_action("acknowledge", [2], by="ana", assignee="bo")
+    assert done.data == {"changed": [2]}
+    assert json.loads(fake.requests[-1].content) == {"ids": [2], "by": "ana", "assignee": "bo"}
+    done = api.alert_action("clear", rule="large-group", by="ana")
+    assert done.data == {"changed": [2]}
+    assert api.alerts("cleared", rule="large-group").data["items"][0]["cleared_by"] == "ana"
+    assert fake.requests[-1].url.params["rule"] == "large-group"
+    failed = ApiClient("http://x", transport=httpx.MockTransport(unreachable)).alert_action(
+        "clear", [1]
+    )
+    assert not failed.ok and failed.data == {"changed": []}

@@ -11,13 +11,13 @@ def crowd(source: str, minute: float, count: int):
     return ev("camera.crowd", source, minute, {"count": count, "window_s": 60})
 
 
-def test_large_group_fires_after_ten_minutes_over_25(tmp_path):
-    stream = [crowd("cam-001", m, 30 + m) for m in range(12)]
+def test_large_group_fires_after_ten_minutes_over_40(tmp_path):
+    stream = [crowd("cam-001", m, 45 + m) for m in range(12)]
     stream += [crowd("cam-002", m, 40 if m % 3 else 5) for m in range(12)]  # never 10 min
     rows = alerts_of(starter("large-group"), sorted(stream, key=lambda e: e.ts), tmp_path / "a.db")
     assert [(a["rule"], a["dedup_key"]) for a in rows] == [("large-group", "cam-001")]
     a = rows[0]
-    assert a["count"] == 2 and a["value"] == 41  # minutes 10 and 11; peak count
+    assert a["count"] == 2 and a["value"] == 56  # minutes 10 and 11; peak count
     assert a["state"] == "active" and a["purpose"] == "public_safety"
 
 
