@@ -15,7 +15,6 @@ from services.store.db import migrate
 from tests.conftest import make_settings
 from tests.factories import T0, make_event, message
 
-
 CROWD_RULE = """\
 id: large-group
 title: Large group
