@@ -20,7 +20,16 @@ import numpy as np
 from simulator.clock import DAY_MS, MINUTE_MS
 from simulator.faces import Enrollment, Recognition
 from simulator.geography import TownMap
-from simulator.people import AGE_GROUPS, DayPlan, Population, age_group, camera_passes, child_seq
+from simulator.people import (
+    AGE_GROUPS,
+    DayPlan,
+    Passes,
+    Population,
+    age_group,
+    camera_passes,
+    child_seq,
+    stop_code,
+)
 
 MINUTES = DAY_MS // MINUTE_MS
 WINDOW_S = 60
@@ -64,9 +73,12 @@ class CameraSystem:
         n = len(self.cameras)
         self.offsets = (np.arange(n) * 617) % 3000  # each camera's reporting lag, ms
         place_idx = {p.id: i for i, p in enumerate(town.places)}
+        stop_idx = {s.id: i for i, s in enumerate(town.stops)}
         self.gate_place = [-2] * n
         self.inside_place = [-2] * n
         for i, c in enumerate(self.cameras):
+            if c.site == "stop":  # riders waiting for the bus stay in view
+                self.gate_place[i] = int(stop_code(stop_idx[c.place]))
             if c.site != "place":
                 continue
             p = town.places[place_idx[c.place]]
@@ -83,13 +95,32 @@ class CameraSystem:
         self.miss = recognition.miss_rate(np.array([c.quality for c in self.cameras]))
         self.age_group = age_group(pop.age)
 
+    def passes(self, day: int) -> Passes:
+        """Passes whose closest approach is on ``day``: from that day's plan, and from the
+        walks of the day before that went on past midnight."""
+        base = day * DAY_MS
+        now = camera_passes(self.plan_for(day), self.cameras, self.gate_place)
+        before = camera_passes(self.plan_for(day - 1).spill(base), self.cameras, self.gate_place)
+        a = now.t_pass < base + DAY_MS
+        b = before.t_pass >= base
+        return Passes(
+            *(
+                np.concatenate([getattr(now, f)[a], getattr(before, f)[b]])
+                for f in Passes.__dataclass_fields__
+            )
+        )
+
     def day_events(self, day: int) -> _DayEvents:
         """Everything the cameras report on one day (computed in full, then windowed)."""
         rng = np.random.default_rng(child_seq(self.ss, day))
         plan = self.plan_for(day)
+        spill = self.plan_for(day - 1).spill(day * DAY_MS)
         n_cam = len(self.cameras)
         base = day * DAY_MS
-        ps = camera_passes(plan, self.cameras, self.gate_place)
+        ps = self.passes(day)
+        visit_place = np.concatenate([plan.visit_place, spill.visit_place])
+        visit_arrive = np.concatenate([plan.visit_arrive, spill.visit_arrive])
+        visit_leave = np.concatenate([plan.visit_leave, spill.visit_leave])
 
         # --- crowd: people in view per camera and minute
         m_a = (ps.t_in - base) // MINUTE_MS
@@ -102,9 +133,9 @@ class CameraSystem:
         for ci, pl in enumerate(self.inside_place):
             if pl < 0:
                 continue
-            sel = plan.visit_place == pl
-            a = np.clip((plan.visit_arrive[sel] - base) // MINUTE_MS, 0, MINUTES)
-            b = np.clip((plan.visit_leave[sel] - base) // MINUTE_MS + 1, 0, MINUTES)
+            sel = visit_place == pl
+            a = np.clip((visit_arrive[sel] - base) // MINUTE_MS, 0, MINUTES)
+            b = np.clip((visit_leave[sel] - base) // MINUTE_MS + 1, 0, MINUTES)
             diff = np.bincount(a, minlength=MINUTES + 1) - np.bincount(b, minlength=MINUTES + 1)
             present = np.cumsum(diff)[:MINUTES]
             counts[ci] += rng.binomial(present, INSIDE_VIEW)
@@ -159,8 +190,14 @@ class CameraSystem:
     def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
         """(t_ms, kind, source, data, (x, y), truth) in time order within [t_start, t_end)."""
         hh = self.town.households
+        carry: _DayEvents | None = None  # a face seen just before midnight, reported after
         for day in range(t_start // DAY_MS, (t_end - 1) // DAY_MS + 1):
             ev = self.day_events(day)
+            if carry is not None:
+                ev = _merge(carry, ev)
+            cut = int(np.searchsorted(ev.t, (day + 1) * DAY_MS))
+            carry = _take(ev, slice(cut, None))
+            ev = _take(ev, slice(0, cut))
             lo, hi = np.searchsorted(ev.t, [t_start, t_end])
             for j in range(int(lo), int(hi)):
                 cam = self.cameras[int(ev.cam[j])]
@@ -203,3 +240,14 @@ class CameraSystem:
                     data = {"class_type": name, "likelihood": round(float(ev.like[j]), 3)}
                     truth = {"true_object": real, "cause": real_cause if real else false_cause}
                     yield int(ev.t[j]), "camera.object", cam.id, data, xy, truth
+
+
+def _take(ev: _DayEvents, sel: slice | np.ndarray) -> _DayEvents:
+    return _DayEvents(*(getattr(ev, f)[sel] for f in _DayEvents.__dataclass_fields__))
+
+
+def _merge(a: _DayEvents, b: _DayEvents) -> _DayEvents:
+    both = _DayEvents(
+        *(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _DayEvents.__dataclass_fields__)
+    )
+    return _take(both, np.argsort(both.t, kind="stable"))

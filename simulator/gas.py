@@ -159,6 +159,9 @@ class Leak:
     m3: float
 
 
+EARLY_MS = 6 * 3_600_000  # walks of the evening before may run this far past midnight
+
+
 class GasMeters:
     def __init__(
         self,
@@ -225,7 +228,10 @@ class GasMeters:
         if self._day != day:
             self._start_day(day)
         mid = start + INTERVAL_MS // 2
-        home = self.plan_for(mid // DAY_MS).home_counts(mid, self.rows)
+        d = mid // DAY_MS
+        # in the small hours, someone still out from the evening before is not at home yet
+        before = self.plan_for(d - 1) if mid - d * DAY_MS < EARLY_MS else None
+        home = self.plan_for(d).home_counts(mid, self.rows, before)
         s = READING_NOISE_SD
         heat = self._heat_kwh * self._heat_shape[slot] * rng.lognormal(-s * s / 2, s, n)
         cook = self._base_kwh * COOK_SHAPE[slot] * rng.gamma(4.0, 0.25, n) * (home > 0)

@@ -133,10 +133,11 @@ class Camera:
 
 
 # Field of view by site. An intersection or a stop has a dome camera that sees every
-# approach (passes within ``radius`` are what it captures); a place's entrance camera
-# looks along the street in front of the gate with a wide lens, out to ``radius``, which
-# covers the gate and both approaches.
-FOV_DEG = {"intersection": 360.0, "stop": 360.0, "place": 180.0}
+# approach (passes within ``radius`` are what it captures); a place's entrance camera,
+# on the facade, looks out over the street in front of the gate with a wide lens, out to
+# ``radius``: 200 degrees cover the gate and both approaches along the street (which runs
+# across the heading, at 90 degrees either side) but not the building behind it.
+FOV_DEG = {"intersection": 360.0, "stop": 360.0, "place": 200.0}
 
 
 def camera_heading(camera_id: str, x: float, y: float, toward: tuple[float, float] | None) -> float:

@@ -10,6 +10,13 @@ and a longer run starts with exactly the events of a shorter one.
 Scheduling is by simulated time, not threads: each subsystem yields its events in time
 order and a heap merges them (ties broken by subsystem, then by order within it).
 
+The people plan of a day (:meth:`Town.plan`) is the one account of who is where: cameras see
+the walks that enter their field of view, gas meters the residents at home, the school
+registers the pupils it sends to school in their class's shift, and the buses' occupancy
+the residents it sends by bus (:mod:`simulator.transit`; the buses' timetable does not
+depend on the people, so there is no loop). Walks and visits that run past midnight are
+carried into the next day by cameras, meters and the truth (:meth:`DayPlan.spill`).
+
 A scenario (:mod:`simulator.scenarios`) adds incidents: cold snaps change the weather,
 gatherings and a missing child's walk change the day's people plan (so cameras and meters
 see them), a gas leak adds flow at one meter; each incident's truth record is handed to the
@@ -41,11 +48,13 @@ from simulator.gas import GasMeters, Leak
 from simulator.geography import TownMap, build_town
 from simulator.people import (
     ROLE_HOME,
+    ROLE_PUPIL,
     ROLE_RETIREE,
     DayPlan,
     ExtraOuting,
     Population,
     child_seq,
+    day_key,
     plan_day,
     with_outings,
 )
@@ -58,7 +67,8 @@ from simulator.scenarios import (
     incident_records,
 )
 from simulator.schools import Schools
-from simulator.vehicles import Fleet
+from simulator.transit import riders_by_bus, with_bus_rides
+from simulator.vehicles import Fleet, Riders
 from simulator.weather import EnvStations, Weather
 
 # Subsystem streams, in spawn order: never reorder, only append (it would change every run).
@@ -77,6 +87,7 @@ SIM_KINDS = {
 }
 MERGE_ORDER = ("env", "gas", "vehicles", "cameras", "schools", "devices", "access")
 ID_STREAM_KEY = 0xFFFF_FFFF  # child of a subsystem seed sequence that draws its event ids
+RIDES_KEY = 0xB05_0000  # + day: child of the people stream that picks who rides a bus
 
 TruthSink = Callable[[dict[str, Any]], None]
 
@@ -153,8 +164,9 @@ class Town:
             start_doy=self.clock.epoch.timetuple().tm_yday - 1,
         )
         self.schools = Schools(
-            self.map, self.population, self.weather, self.clock, self._ss["schools"]
+            self.map, self.population, self.weather, self.clock, self._ss["schools"], self.plan
         )
+        self.fleet = Fleet(self.map, self._ss["vehicles"], self.clock)
         self._plans: dict[int, DayPlan] = {}
         self._incident_detail: dict[int, dict[str, Any]] = {}
         self.leaks = self._leaks()
@@ -185,13 +197,26 @@ class Town:
             if len(self._plans) > 2:  # keep memory flat on long runs
                 self._plans.pop(min(self._plans))
             rng = np.random.default_rng(child_seq(self._ss["people"], 1000 + day))
-            plan = plan_day(self.map, self.population, day, self.clock.weekday(day), rng)
+            plan = plan_day(
+                self.map,
+                self.population,
+                day,
+                self.clock.weekday(day),
+                rng,
+                school_shift=self.schools.shift_of,
+            )
             absent = self.schools.absent_residents(day)  # pupils kept home: no walk to school
             plan = with_outings(self.map, self.population, plan, [], rng, drop=absent)
             if self.scenario is not None:
                 plan = self._scenario_day(day, plan)
+            rides_rng = np.random.default_rng(child_seq(self._ss["people"], RIDES_KEY + day))
+            plan = with_bus_rides(self.map, self.population, plan, self.fleet, rides_rng)
             self._plans[day] = plan
         return self._plans[day]
+
+    def riders(self, day: int) -> dict[str, Riders]:
+        """Each bus's riders on ``day`` (from the day's plan): the buses' occupancy."""
+        return riders_by_bus(self.plan(day), self.fleet)
 
     # --- scenario incidents ----------------------------------------------------------------
 
@@ -222,9 +247,10 @@ class Town:
     def _scenario_day(self, day: int, plan: DayPlan) -> DayPlan:
         """The day's plan with the scenario's gatherings and walks in it."""
         assert self.scenario is not None
-        rng = np.random.default_rng(child_seq(self._ss["scenario"], day))
+        rng = np.random.default_rng(child_seq(self._ss["scenario"], day_key(day)))
         pop, places = self.population, {p.id: i for i, p in enumerate(self.map.places)}
-        free = (plan.away_start < 0) & (pop.age >= 16)  # at home all day: can join in
+        # at home all day: can join in (not pupils: a pupil kept home is absent, and home)
+        free = (plan.away_start < 0) & (pop.age >= 16) & (pop.role != ROLE_PUPIL)
         # market day: anyone at home in the day (not at work or school) who is not going anyway
         shopper = (pop.age >= 16) & np.isin(pop.role, (ROLE_HOME, ROLE_RETIREE))
         shopper[plan.visit_person[np.isin(plan.visit_place, [places["market"]])]] = False
@@ -333,7 +359,7 @@ class Town:
             )
             out["gas"] = gas.stream(t_start, t_end)
         if "vehicle.position" in self.kinds:
-            out["vehicles"] = Fleet(self.map, ss["vehicles"], self.clock).stream(t_start, t_end)
+            out["vehicles"] = self.fleet.stream(t_start, t_end, self.riders)
         if self.kinds & set(SIM_KINDS["cameras"]):
             cams = CameraSystem(
                 self.map,

@@ -12,6 +12,7 @@ not day 2 was simulated, and nothing here depends on cameras or meters.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,11 +25,23 @@ AGE_GROUPS = ("0-5", "6-17", "18-64", "65+")
 ROLE_SMALL, ROLE_PUPIL, ROLE_COMMUTER, ROLE_HOME, ROLE_RETIREE = range(5)
 RETIREMENT_AGE = 63
 HOME = -1  # place index meaning "home"
+STOP_BASE = -1000  # leg ends at a bus stop: place code STOP_BASE - stop index
+
+
+def stop_code(stop_index: np.ndarray | int) -> np.ndarray:
+    """The place code of a bus stop in legs (``dest_place``/``orig_place``)."""
+    return STOP_BASE - np.asarray(stop_index)
 
 
 def child_seq(ss: np.random.SeedSequence, key: int) -> np.random.SeedSequence:
     """The ``key``-th child of ``ss`` without depending on how many were spawned before."""
     return np.random.SeedSequence(entropy=ss.entropy, spawn_key=(*ss.spawn_key, key))
+
+
+def day_key(day: int) -> int:
+    """A child key for simulated ``day``: the day itself, or for a day before the run (-1,
+    for walks past midnight) a key of its own that no later day uses."""
+    return day if day >= 0 else (1 << 32) + day
 
 
 def age_group(age: np.ndarray) -> np.ndarray:
@@ -136,12 +149,54 @@ class DayPlan:
     visit_leave: np.ndarray
     away_start: np.ndarray  # per resident; -1 = at home all day
     away_end: np.ndarray
+    # other stays (simulator.transit): waiting at a stop (kind 0, ref = stop index) and
+    # riding a bus (kind 1, ref = index into trip_ids, ride_bus = index of the bus)
+    stay_person: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stay_from: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stay_to: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stay_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    stay_ref: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    ride_bus: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    trip_ids: list[str] = field(default_factory=list)
     n_households: int = 0
     _household: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32), repr=False)
 
-    def home_counts(self, t_ms: int, household_rows: np.ndarray) -> np.ndarray:
-        """Residents at home at ``t_ms`` for each household index in ``household_rows``."""
+    def spill(self, t_ms: int) -> DayPlan:
+        """The part of this plan still going on at ``t_ms`` (the next midnight): the legs
+        and visits that end after it, for the next day's cameras and truth."""
+        lg = self.legs
+        keep = lg.t1 + lg.linger_ms > t_ms
+        legs = Legs(*(getattr(lg, f)[keep] for f in Legs.__dataclass_fields__))
+        v = self.visit_leave > t_ms
+        s = self.stay_to > t_ms
+        out = DayPlan(
+            day=self.day,
+            legs=legs,
+            visit_person=self.visit_person[v],
+            visit_place=self.visit_place[v],
+            visit_arrive=self.visit_arrive[v],
+            visit_leave=self.visit_leave[v],
+            away_start=self.away_start,
+            away_end=self.away_end,
+            stay_person=self.stay_person[s],
+            stay_from=self.stay_from[s],
+            stay_to=self.stay_to[s],
+            stay_kind=self.stay_kind[s],
+            stay_ref=self.stay_ref[s],
+            ride_bus=self.ride_bus[s],
+            trip_ids=self.trip_ids,
+        )
+        out.n_households, out._household = self.n_households, self._household
+        return out
+
+    def home_counts(
+        self, t_ms: int, household_rows: np.ndarray, before: DayPlan | None = None
+    ) -> np.ndarray:
+        """Residents at home at ``t_ms`` for each household index in ``household_rows``;
+        ``before``: the previous day's plan, whose walks may still be going on past midnight."""
         away = (self.away_start <= t_ms) & (t_ms < self.away_end)
+        if before is not None:
+            away |= (before.away_start <= t_ms) & (t_ms < before.away_end)
         present = np.bincount(self._household[~away], minlength=self.n_households)
         return present[household_rows]
 
@@ -274,10 +329,22 @@ def _minutes(rng, lo: float, hi: float, n: int) -> np.ndarray:
     return (rng.uniform(lo, hi, size=n) * MINUTE_MS).astype(np.int64)
 
 
+SHIFTS = ((hm(7, 47), hm(13, 5)), (hm(13, 20), hm(18, 35)))  # school shifts: start, end
+
+
 def plan_day(
-    town: TownMap, pop: Population, day: int, weekday: int, rng: np.random.Generator
+    town: TownMap,
+    pop: Population,
+    day: int,
+    weekday: int,
+    rng: np.random.Generator,
+    school_shift: np.ndarray | None = None,
 ) -> DayPlan:
-    """Every resident's outing for one day (weekday: Monday = 0)."""
+    """Every resident's outing for one day (weekday: Monday = 0).
+
+    ``school_shift`` (per resident, 0 or 1) is each pupil's class's shift; without it a
+    pupil's shift is drawn (70 % in the first).
+    """
     b = _LegBuilder(town, pop, rng, day)
     n = len(pop)
     u = rng.random(n)  # one uniform per resident picks among the optional outings
@@ -293,7 +360,9 @@ def plan_day(
         # pupils: two shifts, as in many Kazakh schools
         pupils = ids[role == ROLE_PUPIL]
         first = rng.random(len(pupils)) < 0.7
-        for sel, arrive, leave in ((first, hm(7, 47), hm(13, 5)), (~first, hm(13, 20), hm(18, 35))):
+        if school_shift is not None:
+            first = school_shift[pupils] == 0
+        for sel, (arrive, leave) in zip((first, ~first), SHIFTS, strict=True):
             p = pupils[sel]
             k = len(p)
             t_arr = _clip_normal(rng, arrive, 6.5, arrive - hm(0, 25), arrive + hm(0, 18), k)
@@ -387,11 +456,77 @@ class Passes:
         return len(self.camera)
 
 
-def camera_passes(plan: DayPlan, cameras: list[Camera], gate_place: list[int]) -> Passes:
-    """Every leg that comes within a camera's radius, with when it is in view.
+def _wedges(cam: Camera) -> list[tuple[float, float]]:
+    """The field of view as convex wedges (compass degrees from, to); [] for a full circle."""
+    fov = float(cam.fov_deg)
+    if fov >= 360:
+        return []
+    lo, hi = cam.heading_deg - fov / 2, cam.heading_deg + fov / 2
+    if fov <= 180:
+        return [(lo, hi)]
+    return [(lo, cam.heading_deg), (cam.heading_deg, hi)]  # each half is convex
 
-    ``gate_place[i]`` is the place whose entrance camera ``i`` watches (or -2): a leg ending
-    there stays in view while the walker lingers at the gate.
+
+def view_intervals(
+    p0: np.ndarray, d: np.ndarray, cam: Camera
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where segments ``p0 + u d`` (u in [0, 1], arrays (..., 2)) lie in the camera's view.
+
+    The view is the sector within ``range_m`` of the camera and within ``fov_deg / 2`` of its
+    heading. Returns (lo, hi, ok): the part ``lo <= u <= hi`` is in view where ``ok``; a
+    segment that only touches the view in one point (e.g. passes right under a camera that
+    looks the other way) is not in view. A view wider than 180 degrees is two convex halves;
+    a segment seen in both is taken as in view from the first point to the last (it can only
+    leave the view behind the camera, within a few metres of it). Vectorised over all
+    leading axes.
+    """
+    w = p0 - np.array([cam.x, cam.y])
+    dx, dy, wx, wy = d[..., 0], d[..., 1], w[..., 0], w[..., 1]
+    a = dx * dx + dy * dy
+    b = wx * dx + wy * dy
+    c = wx * wx + wy * wy - cam.range_m * cam.range_m
+    moving = a > 1e-9
+    min_u = 1e-3 / np.sqrt(np.where(moving, a, 1.0))  # seen for at least a millimetre
+    a_ = np.where(moving, a, 1.0)
+    disc = b * b - a * c
+    sq = np.sqrt(np.maximum(disc, 0.0))
+    lo0 = np.clip((-b - sq) / a_, 0.0, 1.0)
+    hi0 = np.clip((-b + sq) / a_, 0.0, 1.0)
+    ok0 = moving & (disc > 0)
+    wedges = _wedges(cam)
+    if not wedges:
+        return lo0, hi0, ok0 & (hi0 - lo0 > min_u)
+    eps = 1e-6  # metres: a walk along the edge of the view is in view
+    lo_all = np.full(lo0.shape, np.inf)
+    hi_all = np.full(lo0.shape, -np.inf)
+    for left, right in wedges:
+        lo, hi, ok = lo0.copy(), hi0.copy(), ok0.copy()
+        for ang, sign in ((left, -1.0), (right, 1.0)):
+            ex, ey = math.sin(math.radians(ang)), math.cos(math.radians(ang))
+            # sign * cross(e, w + u d) >= 0: on the inner side of this edge of the wedge
+            z0 = sign * (ex * wy - ey * wx) + eps
+            z1 = sign * (ex * dy - ey * dx)
+            flat = np.abs(z1) < 1e-12
+            root = -z0 / np.where(flat, 1.0, z1)
+            lo = np.where(z1 > 0, np.maximum(lo, root), lo)
+            hi = np.where(z1 < 0, np.minimum(hi, root), hi)
+            ok &= ~(flat & (z0 < 0))
+        ok &= hi - lo > min_u
+        lo_all = np.where(ok, np.minimum(lo_all, lo), lo_all)
+        hi_all = np.where(ok, np.maximum(hi_all, hi), hi_all)
+    ok = hi_all - lo_all > min_u
+    return np.where(ok, lo_all, 0.0), np.where(ok, hi_all, 0.0), ok
+
+
+def camera_passes(plan: DayPlan, cameras: list[Camera], gate_place: list[int]) -> Passes:
+    """Every leg that enters a camera's field of view, with when it is in view.
+
+    A leg is seen by a camera when some point of it lies within ``range_m`` of the camera
+    and within ``fov_deg / 2`` of its heading (:func:`view_intervals`). ``t_in`` and ``t_out``
+    are the first and last moments in view; ``t_pass`` the closest approach while in view
+    (when a face would be captured). ``gate_place[i]`` is the place (or stop code) whose
+    entrance camera ``i`` watches (or -2): a leg ending there stays in view while the walker
+    lingers at the gate (or waits at the stop).
     """
     legs = plan.legs
     out: list[tuple[np.ndarray, ...]] = []
@@ -403,39 +538,43 @@ def camera_passes(plan: DayPlan, cameras: list[Camera], gate_place: list[int]) -
     seglen2 = (d**2).sum(axis=2)
     seglen = np.sqrt(seglen2)
     cum = np.concatenate([np.zeros((len(legs), 1)), np.cumsum(seglen, axis=1)[:, :-1]], axis=1)
-    lo = legs.paths.min(axis=1)
-    hi = legs.paths.max(axis=1)
+    lo_xy = legs.paths.min(axis=1)
+    hi_xy = legs.paths.max(axis=1)
     ms_per_m = SECOND_MS / legs.speed
     for ci, cam in enumerate(cameras):
-        r = cam.radius
+        r = cam.range_m
         near = (
-            (lo[:, 0] - r <= cam.x)
-            & (cam.x <= hi[:, 0] + r)
-            & (lo[:, 1] - r <= cam.y)
-            & (cam.y <= hi[:, 1] + r)
+            (lo_xy[:, 0] - r <= cam.x)
+            & (cam.x <= hi_xy[:, 0] + r)
+            & (lo_xy[:, 1] - r <= cam.y)
+            & (cam.y <= hi_xy[:, 1] + r)
         )
         idx = np.flatnonzero(near)
         if len(idx) == 0:
             continue
-        w = np.array([cam.x, cam.y]) - p0[idx]
-        u = np.clip((w * d[idx]).sum(axis=2) / np.maximum(seglen2[idx], 1e-9), 0, 1)
-        q = p0[idx] + u[..., None] * d[idx]
-        dist = np.hypot(q[..., 0] - cam.x, q[..., 1] - cam.y)
-        best = dist.argmin(axis=1)
-        rows = np.arange(len(idx))
-        dmin = dist[rows, best]
-        hit = dmin < r
+        lo, hi, ok = view_intervals(p0[idx], d[idx], cam)
+        hit = ok.any(axis=1)
         if not hit.any():
             continue
-        idx, best, rows = idx[hit], best[hit], rows[hit]
-        dmin, ub = dmin[hit], u[rows, best]
-        along = cum[idx, best] + ub * seglen[idx, best]
-        t_pass = legs.t0[idx] + np.round(along * ms_per_m[idx]).astype(np.int64)
-        half = np.round(np.sqrt(r * r - dmin * dmin) * ms_per_m[idx]).astype(np.int64)
-        t_in = np.maximum(t_pass - half, legs.t0[idx])
-        t_out = np.minimum(t_pass + half, legs.t1[idx])
+        idx, lo, hi, ok = idx[hit], lo[hit], hi[hit], ok[hit]
+        sl, cu = seglen[idx], cum[idx]
+        s_in = np.where(ok, cu + lo * sl, np.inf).min(axis=1)
+        s_out = np.where(ok, cu + hi * sl, -np.inf).max(axis=1)
+        # closest approach within the view
+        w = np.array([cam.x, cam.y]) - p0[idx]
+        dd = d[idx]
+        u = np.clip((w * dd).sum(axis=2) / np.maximum(seglen2[idx], 1e-9), lo, hi)
+        q = p0[idx] + u[..., None] * dd
+        dist = np.where(ok, np.hypot(q[..., 0] - cam.x, q[..., 1] - cam.y), np.inf)
+        best = dist.argmin(axis=1)
+        rows = np.arange(len(idx))
+        along = cu[rows, best] + u[rows, best] * sl[rows, best]
+        t0, t1, mpm = legs.t0[idx], legs.t1[idx], ms_per_m[idx]
+        t_pass = t0 + np.round(along * mpm).astype(np.int64)
+        t_in = np.maximum(t0 + np.round(s_in * mpm).astype(np.int64), t0)
+        t_out = np.minimum(t0 + np.round(s_out * mpm).astype(np.int64), t1)
         ends_here = legs.dest_place[idx] == gate_place[ci]
-        t_out = np.where(ends_here, legs.t1[idx] + legs.linger_ms[idx], t_out)
+        t_out = np.where(ends_here, t1 + legs.linger_ms[idx], t_out)
         out.append((np.full(len(idx), ci), legs.person[idx], t_in, t_out, t_pass))
     if not out:
         e = np.zeros(0, dtype=np.int64)

@@ -22,27 +22,21 @@ Times are ``at`` (HH:MM) on simulated ``day`` (0 = the day the run starts).
 
 from __future__ import annotations
 
-import re
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from services.yamldoc import YamlFileError, compose, describe
 from simulator.clock import DAY_MS, MINUTE_MS
 from simulator.geography import build_town
 
 SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 
-class ScenarioError(ValueError):
+class ScenarioError(YamlFileError):
     """A scenario file that cannot be used: ``file:line: reason``."""
-
-    def __init__(self, file: str, line: int | None, reason: str):
-        self.file, self.line, self.reason = file, line, reason
-        where = f"{file}:{line}" if line is not None else file
-        super().__init__(f"{where}: {reason}")
 
 
 # --- the models ------------------------------------------------------------------------
@@ -129,9 +123,15 @@ class MarketDay(_Incident):
         return self.t0 + self.duration_min * MINUTE_MS
 
 
+INCIDENT_TYPES = (ColdSnap, Protest, MissingChild, GasLeak, MarketDay)
 Incident = Annotated[
     ColdSnap | Protest | MissingChild | GasLeak | MarketDay, Field(discriminator="type")
 ]
+
+
+def incident_type_names() -> list[str]:
+    """The ``type`` values an incident may have, in the order of the docs."""
+    return [c.model_fields["type"].annotation.__args__[0] for c in INCIDENT_TYPES]
 
 
 class Scenario(BaseModel):
@@ -154,82 +154,28 @@ class Scenario(BaseModel):
 # --- loading ---------------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 sexagesimal numbers (``11:00`` is a string)."""
-
-
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
-    for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    _INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*))$"), list("-+0123456789")
-)
-_Loader.add_implicit_resolver(
-    _FLOAT,
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)"
-        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
-        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
-def _node_at(root: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:
-    """The YAML node an error location points at (as deep as the file goes)."""
-    node = root
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == part:
-                    node = v
-                    break
-            # a part that is not a key (e.g. the discriminator tag) is skipped
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            node = node.value[part]
-    return node
-
-
 def parse_scenario(text: str, file: str = "<scenario>") -> Scenario:
     """Validate a scenario's YAML text; raise :class:`ScenarioError` naming file and line."""
     try:
-        root = yaml.compose(text, Loader=_Loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise ScenarioError(file, line, f"not valid YAML: {exc.problem or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(file, None, f"not valid YAML: {exc}") from None
-    if root is None:
-        raise ScenarioError(file, 1, "the file is empty")
-    loader = _Loader("")
-    try:
-        data = loader.construct_document(root)
-    except yaml.constructor.ConstructorError as exc:
-        mark = exc.problem_mark
-        raise ScenarioError(file, mark.line + 1 if mark else None, str(exc.problem)) from None
-    finally:
-        loader.dispose()
+        root, data = compose(text, file)
+    except YamlFileError as exc:
+        raise ScenarioError(exc.file, exc.line, exc.reason) from None
     if not isinstance(data, dict):
         raise ScenarioError(file, root.start_mark.line + 1, "a scenario is a mapping of fields")
     try:
         return Scenario.model_validate({**data, "source": file})
     except ValidationError as exc:
+        line, reason = describe(exc, root)
         err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        node = _node_at(root, loc)
-        where = ".".join(str(p) for p in loc) or "(top level)"
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ScenarioError(file, node.start_mark.line + 1, f"{where}: {msg}{more}") from None
+        types = ", ".join(incident_type_names())
+        if err["type"] == "union_tag_not_found":  # an incident without ``type``
+            reason = f"{where}: missing 'type' (one of: {types}){more}"
+        elif err["type"] == "union_tag_invalid":
+            got = err.get("ctx", {}).get("tag")
+            reason = f"{where}: Input tag {got!r} is not a known 'type' (one of: {types}){more}"
+        raise ScenarioError(file, line, reason) from None
 
 
 def scenario_path(name_or_path: str | Path) -> Path:

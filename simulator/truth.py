@@ -9,11 +9,14 @@ Tables:
 - ``households`` (id, dwelling, floor_area_m2, heating, fuel, gas_meter, insulation_class,
   k_kwh_per_degree_day, residents, account): the hidden attributes;
 - ``stays`` (resident, place, kind, t_from, t_to, t_from_ms, t_to_ms): every resident's
-  place over the run, without gaps: ``home``, a place id (kind ``school``, ``work``,
-  ``shop``, ``market``, ...) or ``street`` (walking between places, past cameras);
+  place over the run, without gaps or overlaps, across midnight too: ``home``, a place id
+  (kind ``school``, ``work``, ``shop``, ``market``, ...), ``street`` (walking between
+  places, past cameras), a bus stop id (kind ``stop``: waiting for the bus) or a bus trip
+  id (kind ``bus``: riding it; the trip id is the ``trip_id`` of ``vehicle.position``);
 - ``sightings`` (camera, resident, ts, ts_ms, t_in_ms, t_out_ms): every time a resident
-  truly passed through a camera's view, ``ts`` the closest approach (when a face would be
-  captured);
+  truly passed through a camera's field of view (a point of the walk within ``range_m`` and
+  within ``fov_deg / 2`` of ``heading_deg``), ``ts`` the closest approach in view (when a
+  face would be captured);
 - ``incidents`` (n, type, start, end, record): the scenario's incidents (``record`` JSON);
 - ``cameras`` (id, place, site, x, y, face, quality, heading_deg, fov_deg, range_m): every
   camera and its field of view (a sighting is a pass within ``range_m`` inside the view).
@@ -37,7 +40,8 @@ from simulator.clock import DAY_MS, HOUR_MS
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.names import NameMaker
-from simulator.people import AGE_GROUPS, HOME, Population, age_group, camera_passes, child_seq
+from simulator.people import AGE_GROUPS, HOME, Population, age_group, child_seq
+from simulator.transit import STAY_BUS
 
 ROLE_NAMES = ("small child", "pupil", "commuter", "at home", "retiree")
 NAME_STREAM_KEY = 0xA11CE  # a child of the people stream used only for residents' names
@@ -169,10 +173,11 @@ def write_truth_db(town: Town, path: Path, hours: float) -> dict[str, int]:
         for day in range(t_start // DAY_MS, (t_end - 1) // DAY_MS + 1):
             lo, hi = max(t_start, day * DAY_MS), min(t_end, (day + 1) * DAY_MS)
             plan = town.plan(day)
-            srows = _stays(plan, pop, places, lo, hi, unix0, iso)
+            prev = town.plan(day - 1).spill(day * DAY_MS)  # walks still going at midnight
+            srows = _stays([prev, plan], town, lo, hi, unix0, iso)
             db.executemany("INSERT INTO stays VALUES (?,?,?,?,?,?,?)", srows)
             n_stays += len(srows)
-            ps = camera_passes(plan, tmap.cameras, cams.gate_place)
+            ps = cams.passes(day)
             early = lo - 3000 if lo == t_start else lo  # a capture just after the start
             sel = np.flatnonzero((ps.t_pass >= early) & (ps.t_pass < hi))
             sel = sel[np.lexsort((ps.camera[sel], ps.t_pass[sel]))]
@@ -199,21 +204,43 @@ def write_truth_db(town: Town, path: Path, hours: float) -> dict[str, int]:
     return counts
 
 
-def _stays(plan, pop: Population, places, lo: int, hi: int, unix0: int, iso) -> list[tuple]:
-    """Each resident's places within [lo, hi): visits, walks between them, home in the gaps."""
-    legs = plan.legs
-    person = np.concatenate([legs.person, plan.visit_person]).astype(np.int64)
-    t0 = np.concatenate([legs.t0, plan.visit_arrive]).astype(np.int64)
-    t1 = np.concatenate([legs.t1, plan.visit_leave]).astype(np.int64)
-    where = np.concatenate([np.full(len(legs), -2), plan.visit_place]).astype(np.int64)
+STREET, STOP, BUS = -2, -3, -4  # codes of ``where`` in :func:`_stays` besides place indices
+
+
+def _stays(plans: list, town: Town, lo: int, hi: int, unix0: int, iso) -> list[tuple]:
+    """Each resident's places within [lo, hi) from the day plans that reach into it (the
+    day's own and the one before, past midnight): visits, walks between them, waits at a
+    stop, bus rides, and home in the gaps."""
+    pop, places, stops = town.population, town.map.places, town.map.stops
+    parts: list[tuple[np.ndarray, ...]] = []
+    for plan in plans:
+        legs = plan.legs
+        ride = plan.stay_kind == STAY_BUS
+        parts.append(
+            (
+                np.concatenate([legs.person, plan.visit_person, plan.stay_person]),
+                np.concatenate([legs.t0, plan.visit_arrive, plan.stay_from]),
+                np.concatenate([legs.t1, plan.visit_leave, plan.stay_to]),
+                np.concatenate(
+                    [np.full(len(legs), STREET), plan.visit_place, np.where(ride, BUS, STOP)]
+                ),
+                np.concatenate(
+                    [np.zeros(len(legs) + len(plan.visit_person), np.int64), plan.stay_ref]
+                ),
+                np.full(len(legs) + len(plan.visit_person) + len(ride), len(parts)),
+            )
+        )
+    person, t0, t1, where, ref, src = (
+        np.concatenate([p[k] for p in parts]).astype(np.int64) for k in range(6)
+    )
     keep = (t1 > lo) & (t0 < hi)
-    person, t0, t1, where = person[keep], t0[keep], t1[keep], where[keep]
+    person, t0, t1, where, ref, src = (a[keep] for a in (person, t0, t1, where, ref, src))
     order = np.lexsort((where, t0, person))
-    person, t0, t1, where = person[order], t0[order], t1[order], where[order]
+    person, t0, t1, where, ref, src = (a[order] for a in (person, t0, t1, where, ref, src))
     out: list[tuple] = []
 
     def add(p: int, place: str, kind: str, a: int, b: int) -> None:
-        a, b = max(a, lo), min(b, hi)
+        a, b = max(a, lo, cursor), min(b, hi)
         if b > a:
             out.append((Population.id(p), place, kind, iso(a), iso(b), unix0 + a, unix0 + b))
 
@@ -226,8 +253,12 @@ def _stays(plan, pop: Population, places, lo: int, hi: int, unix0: int, iso) -> 
             a, b, w = int(t0[j]), int(t1[j]), int(where[j])
             if a > cursor:
                 add(p, "home", "home", cursor, a)
-            if w == -2:
+            if w == STREET:
                 add(p, "street", "street", a, b)
+            elif w == STOP:
+                add(p, stops[int(ref[j])].id, "stop", a, b)
+            elif w == BUS:
+                add(p, plans[int(src[j])].trip_ids[int(ref[j])], "bus", a, b)
             else:
                 pl = places[w]
                 add(p, pl.id, _place_kind(pl.kind, w == day_place, role), a, b)

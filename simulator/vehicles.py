@@ -6,20 +6,25 @@ laying over at the ends; delays build up in the rush hours. Each bus reports eve
 grid during their shifts and report every 30-60 s, without a trip.
 
 Each vehicle-day has its own random stream, so vehicles do not disturb each other.
+
+Occupancy (GTFS-realtime ``OccupancyStatus``) is not drawn at random: it comes from the
+residents really aboard at the time of the report (the people plan sends some residents by
+bus, :mod:`simulator.transit`), relative to a bus of ``BUS_SEATS`` seats and ``BUS_CAPACITY``
+places in all (:func:`occupancy_status`).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from simulator.clock import DAY_MS, HOUR_MS, SECOND_MS, Clock, hm
 from simulator.geography import Route, TownMap, grid_xs, grid_ys
-from simulator.people import child_seq
+from simulator.people import child_seq, day_key
 
 BUS_SCHED_SPEED = 6.0  # m/s between stops, timetabled
 BUS_SCHED_DWELL_S = 25
@@ -33,7 +38,41 @@ OCCUPANCY = (
     "FEW_SEATS_AVAILABLE",
     "STANDING_ROOM_ONLY",
     "CRUSHED_STANDING_ROOM_ONLY",
+    "FULL",
 )
+BUS_SEATS = 22  # a PAZ-type town bus
+BUS_CAPACITY = 45  # seated and standing
+
+
+def occupancy_status(riders: int) -> str:
+    """GTFS-rt OccupancyStatus of a bus with ``riders`` aboard (of BUS_CAPACITY)."""
+    if riders <= 0:
+        return OCCUPANCY[0]
+    if riders <= BUS_SEATS // 2:
+        return OCCUPANCY[1]
+    if riders <= BUS_SEATS:
+        return OCCUPANCY[2]
+    if riders <= round(0.8 * BUS_CAPACITY):
+        return OCCUPANCY[3]
+    if riders < BUS_CAPACITY:
+        return OCCUPANCY[4]
+    return OCCUPANCY[5]
+
+
+@dataclass
+class Riders:
+    """Who rides one bus on one day: boarding and alighting times, each sorted."""
+
+    board: np.ndarray
+    alight: np.ndarray
+
+    def aboard(self, t: int) -> int:
+        return int(np.searchsorted(self.board, t, side="right")) - int(
+            np.searchsorted(self.alight, t, side="right")
+        )
+
+
+NO_RIDERS = Riders(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
 
 def rush(hour: float) -> bool:
@@ -87,7 +126,13 @@ class _Timeline:
     delay0: np.ndarray
     delay1: np.ndarray
     direction: np.ndarray
-    occupancy: list[str]
+    # stop calls: one row per trip and stop (index in the route's stop list)
+    call_trip: np.ndarray  # index into ``trips``
+    call_stop: np.ndarray
+    call_arr: np.ndarray
+    call_dep: np.ndarray
+    trips: list[str]
+    trip_direction: np.ndarray
 
 
 class Bus:
@@ -97,13 +142,24 @@ class Bus:
         self.stops_d = stops_d
         self.source = f"bus-{number:02d}"
         self.plate = plate(rng)
+        self._timelines: dict[int, _Timeline] = {}
 
     def timeline(self, day: int, clock: Clock) -> _Timeline:
-        rng = np.random.default_rng(child_seq(self.ss, day))
+        """The bus's day (cached: the planner and the position reports share it)."""
+        if day not in self._timelines:
+            if len(self._timelines) > 2:
+                self._timelines.pop(min(self._timelines))
+            self._timelines[day] = self._make_timeline(day, clock)
+        return self._timelines[day]
+
+    def _make_timeline(self, day: int, clock: Clock) -> _Timeline:
+        # day -1 (the evening before a run, for walks past midnight) has a key of its own
+        rng = np.random.default_rng(child_seq(self.ss, day_key(day)))
         base = day * DAY_MS
         date = clock.dt(base).strftime("%Y%m%d")
         k = len(self.stops_d)
         cols: dict[str, list] = {n: [] for n in _Timeline.__dataclass_fields__}
+        calls: list[tuple[int, int, int, int]] = []  # trip, stop, arrival, departure
         direction = self.index % 2  # the second bus starts from the other end
         sched = base + SERVICE_START + self.index * 5 * 60 * SECOND_MS
         actual_end = sched
@@ -111,6 +167,9 @@ class Bus:
         while sched <= base + LAST_TRIP:
             n += 1
             trip = f"{self.route.id}-{date}-{self.index + 1}{n:02d}"
+            ti = len(cols["trips"])
+            cols["trips"].append(trip)
+            cols["trip_direction"].append(direction)
             order = list(range(k)) if direction == 0 else list(range(k - 1, -1, -1))
             dep = max(sched, actual_end + 60 * SECOND_MS) + int(abs(rng.normal(0, 15)) * SECOND_MS)
             # layover / boarding at the first stop
@@ -126,8 +185,8 @@ class Bus:
                 0,
                 dep - sched,
                 direction,
-                "EMPTY",
             )
+            calls.append((ti, order[0], actual_end, dep))
             t, s_t = dep, sched
             for j in range(1, k):
                 a, b = order[j - 1], order[j]
@@ -135,13 +194,13 @@ class Bus:
                 hour = ((t - base) % DAY_MS) / HOUR_MS
                 s_run = dist / BUS_SCHED_SPEED * SECOND_MS
                 run = s_run * rng.uniform(0.85, 1.2) * (1.2 if rush(hour) else 1.0)
-                occ = OCCUPANCY[int(rng.choice(5, p=_occupancy_p(hour)))]
                 s_arr = s_t + int(s_run)
                 arr = t + int(run)
                 self._phase(
-                    cols, t, arr, a, b, trip, j + 1, MOVING, t - s_t, arr - s_arr, direction, occ
+                    cols, t, arr, a, b, trip, j + 1, MOVING, t - s_t, arr - s_arr, direction
                 )
                 if j == k - 1:
+                    calls.append((ti, b, arr, arr))  # the terminus: alighting only
                     t, s_t = arr, s_arr
                     break
                 dwell = rng.uniform(15, 45) + (15 if rush(hour) else 0)
@@ -159,8 +218,8 @@ class Bus:
                     arr - s_arr,
                     dep - s_dep,
                     direction,
-                    occ,
                 )
+                calls.append((ti, b, arr, dep))
                 t, s_t = dep, s_dep
             actual_end = t
             sched = s_t + LAYOVER_S * SECOND_MS
@@ -177,10 +236,15 @@ class Bus:
             delay0=np.array(cols["delay0"]),
             delay1=np.array(cols["delay1"]),
             direction=np.array(cols["direction"]),
-            occupancy=cols["occupancy"],
+            call_trip=np.array([c[0] for c in calls], dtype=np.int64),
+            call_stop=np.array([c[1] for c in calls], dtype=np.int64),
+            call_arr=np.array([c[2] for c in calls], dtype=np.int64),
+            call_dep=np.array([c[3] for c in calls], dtype=np.int64),
+            trips=cols["trips"],
+            trip_direction=np.array(cols["trip_direction"], dtype=np.int64),
         )
 
-    def _phase(self, cols, t0, t1, a, b, trip, seq, status, delay0, delay1, direction, occ) -> None:
+    def _phase(self, cols, t0, t1, a, b, trip, seq, status, delay0, delay1, direction) -> None:
         cols["t0"].append(int(t0))
         cols["t1"].append(int(max(t1, t0)))
         cols["d0"].append(self.stops_d[a])
@@ -192,13 +256,19 @@ class Bus:
         cols["delay0"].append(delay0)
         cols["delay1"].append(delay1)
         cols["direction"].append(direction)
-        cols["occupancy"].append(occ)
 
-    def stream(self, t_start: int, t_end: int, clock: Clock) -> Iterator[tuple]:
+    def stream(
+        self,
+        t_start: int,
+        t_end: int,
+        clock: Clock,
+        riders: Callable[[int], dict[str, Riders]] | None = None,
+    ) -> Iterator[tuple]:
         for day in range(t_start // DAY_MS, (t_end - 1) // DAY_MS + 1):
             tl = self.timeline(day, clock)
             if len(tl.t0) == 0:
                 continue
+            aboard = riders(day).get(self.source, NO_RIDERS) if riders else NO_RIDERS
             rng = np.random.default_rng(child_seq(self.ss, 100_000 + day))
             t = int(tl.t0[0]) + int(rng.integers(0, 15_000))
             last = int(tl.t1[-1])
@@ -208,10 +278,10 @@ class Bus:
                 if t >= t_end:
                     return
                 if t >= t_start:
-                    yield self._report(tl, t, jitter)
+                    yield self._report(tl, t, jitter, aboard.aboard(t))
                 t += gap
 
-    def _report(self, tl: _Timeline, t: int, jitter: np.ndarray) -> tuple:
+    def _report(self, tl: _Timeline, t: int, jitter: np.ndarray, riders: int) -> tuple:
         i = max(int(np.searchsorted(tl.t0, t, side="right")) - 1, 0)
         span = max(int(tl.t1[i] - tl.t0[i]), 1)
         f = min(max((t - tl.t0[i]) / span, 0.0), 1.0)
@@ -236,19 +306,11 @@ class Bus:
             "stop_id": tl.stop[i],
             "current_stop_sequence": int(tl.seq[i]),
             "current_status": status,
-            "occupancy_status": tl.occupancy[i],
+            "occupancy_status": occupancy_status(riders),
             "delay_s": round(delay / SECOND_MS),
         }
         xy = (x + float(jitter[0]), y + float(jitter[1]))
         return t, "vehicle.position", self.source, data, xy, None
-
-
-def _occupancy_p(hour: float) -> list[float]:
-    if rush(hour):
-        return [0.02, 0.2, 0.38, 0.3, 0.1]
-    if 9 <= hour < 17:
-        return [0.15, 0.55, 0.25, 0.05, 0.0]
-    return [0.45, 0.45, 0.1, 0.0, 0.0]
 
 
 class ServiceVehicle:
@@ -352,7 +414,13 @@ class Fleet:
             ),
         ]
 
-    def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
-        streams = [b.stream(t_start, t_end, self.clock) for b in self.buses]
+    def stream(
+        self,
+        t_start: int,
+        t_end: int,
+        riders: Callable[[int], dict[str, Riders]] | None = None,
+    ) -> Iterator[tuple]:
+        """Position reports; ``riders(day)`` gives each bus's riders (by source id)."""
+        streams = [b.stream(t_start, t_end, self.clock, riders) for b in self.buses]
         streams += [v.stream(t_start, t_end) for v in self.service]
         return heapq.merge(*streams, key=lambda e: e[0])

@@ -41,12 +41,9 @@ Purpose = Literal[
 
 def incident_types() -> list[str]:
     """The scenario incident types (``type`` of each incident model)."""
-    from typing import get_args
+    from simulator.scenarios import incident_type_names
 
-    from simulator.scenarios import Incident
-
-    union = get_args(Incident)[0]
-    return sorted(get_args(m.model_fields["type"].annotation)[0] for m in get_args(union))
+    return incident_type_names()
 
 
 class RuleError(YamlFileError):

@@ -31,10 +31,12 @@ def test_a_month_of_registers_shows_cold_days_empty_classrooms() -> None:
             continue
         decode(orjson.dumps(e), topic_for(e["kind"], e["source"]))
         assert d["present"] + d["absent"] == d["enrolled"] <= 30
-        assert datetime.fromisoformat(e["ts"]).weekday() < 5 and e["ts"][11:15] == "09:0"
+        assert datetime.fromisoformat(e["ts"]).weekday() < 5
+        # an hour into the class's shift: 09:00 for the first, 14:00 for the second
+        assert e["ts"][11:15] == ("09:0", "14:0")[truth[e["id"]]["shift"] - 1]
+        t = truth[e["id"]]
         absent[d["date"]][0] += d["absent"]
         absent[d["date"]][1] += d["enrolled"]
-        t = truth[e["id"]]
         assert len(t["absent_residents"]) == d["absent"]
         for acc, cls in ((poor, "poor"), (good, "good")):
             acc[d["date"]][0] += t["absent_by_insulation"][cls]
@@ -46,7 +48,12 @@ def test_a_month_of_registers_shows_cold_days_empty_classrooms() -> None:
     t_mean = np.array([np.mean(temp[d]) for d in days])
     rate = np.array([absent[d][0] / absent[d][1] for d in days])
     assert np.ptp(t_mean) > 8
-    assert np.corrcoef(t_mean, rate)[0, 1] < -0.6
+    r = float(np.corrcoef(t_mean, rate)[0, 1])
+    assert r < -0.6
+    # significant: Pearson's t with n - 2 = 18 degrees of freedom beyond the two-sided
+    # 1 % critical value (2.878), so an analyst would not put it down to chance
+    t_stat = r * np.sqrt((len(days) - 2) / (1 - r * r))
+    assert t_stat < -2.878
     # the ground truth says why: children from poorly insulated homes stay away
     cold = t_mean < np.median(t_mean)
     poor_rate = np.array([poor[d][0] / poor[d][1] for d in days])
