@@ -58,10 +58,10 @@ def test_starter_rule_opens_one_alert_and_counts_repeats(tmp_path, sqlite_url):
     quiet = make_event("camera.crowd", "cam-001", data={"count": 10, "window_s": 60})
     crowd = [
         make_event(
-            "camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 30 + i, "window_s": 60}
+            "camera.crowd", "cam-002", T0 + timedelta(minutes=i), {"count": 45 + i, "window_s": 60}
         )
         for i in range(13)
-    ]  # large-group: over 25 at every count for 10 minutes
+    ]  # large-group: over 40 at every count for 10 minutes
     ing.process([message(quiet), *map(message, crowd[:11])])
     ing.process([message(crowd[11]), message(crowd[12]), message(crowd[12])])  # a duplicate
     with ing.engine.connect() as c:
@@ -69,7 +69,7 @@ def test_starter_rule_opens_one_alert_and_counts_repeats(tmp_path, sqlite_url):
     assert len(rows) == 1
     a = rows[0]
     assert (a.rule, a.source, a.state, a.count) == ("large-group", "cam-002", "active", 3)
-    assert a.value == 42 and a.first_seen == T0 + timedelta(minutes=10)
+    assert a.value == 57 and a.first_seen == T0 + timedelta(minutes=10)
     assert a.last_seen == T0 + timedelta(minutes=12)
 
 
@@ -103,6 +103,24 @@ def test_a_saved_rule_takes_effect_and_a_broken_save_keeps_the_old_one(tmp_path,
         assert c.execute(select(alerts.c.count)).scalar_one() == 2
     (err,) = ing.rulebook.errors()
     assert err.line == 6 and "busy.yaml" in err.file
+
+
+def test_a_rule_failing_on_every_event_does_not_stop_the_ingest(tmp_path, sqlite_url):
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "bad.yaml").write_text(
+        "id: bad\ntitle: Bad\nseverity: info\npurpose: other\nkinds: [camera.crowd]\n"
+        'when: data.count / 0 > 1 || "a" * 1000000000 == "b"\n'
+    )
+    ing = _ingest(tmp_path, sqlite_url, rules_dir=rules)
+    crowd = [
+        message(make_event("camera.crowd", "cam-1", T0 + timedelta(minutes=i))) for i in range(20)
+    ]
+    ing.process(crowd)
+    assert _count(ing, events) == 20 and _count(ing, alerts) == 0
+    (st,) = ing.rules.status()
+    assert st["errors"] == 20
+    assert "division by zero" in st["last_error"] or "string * int" in st["last_error"]
 
 
 @pytest.mark.parametrize("broker", ["amqtt", "mosquitto"])

@@ -3,7 +3,7 @@ and see what a rule would have done today (a replay of the stored day through it
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -197,9 +197,10 @@ def preview(
     kinds = sorted(set(engine.by_kind) | engine.context_kinds)
     rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
     truncated = len(rows) > PREVIEW_LIMIT
+    town = timezone(AQKOL_TZ_OFFSET)  # stored in UTC; rules see the town's time, as live
     events = (
-        Event(r.id, r.kind, r.source, r.ts, {k: v for k, v in r.data.items() if v is not None},
-              r.lat, r.lon)
+        Event(r.id, r.kind, r.source, r.ts.astimezone(town),
+              {k: v for k, v in r.data.items() if v is not None}, r.lat, r.lon)
         for r in rows[:PREVIEW_LIMIT]
     )  # fmt: skip
     reports, n = replay_events([rule], events, [])
