@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import cel
 import shapely
@@ -29,9 +29,8 @@ from services.rules.expr import MEMO_SIZE, Expression, ExpressionError, evaluate
 from services.rules.spec import CompiledRule
 
 
-@dataclass(frozen=True)
-class Event:
-    """What a rule sees of an event."""
+class Event(NamedTuple):
+    """What a rule sees of an event (a tuple: cheap to build once per event)."""
 
     id: str | None
     kind: str
@@ -41,6 +40,21 @@ class Event:
     lat: float | None = None
     lon: float | None = None
     truth: dict[str, Any] | None = None  # ground truth, in replays only; rules never see it
+    t: float = 0.0  # ts as Unix seconds
+
+    @classmethod
+    def make(
+        cls,
+        id: str | None,
+        kind: str,
+        source: str,
+        ts: datetime,
+        data: dict[str, Any],
+        lat: float | None = None,
+        lon: float | None = None,
+        truth: dict[str, Any] | None = None,
+    ) -> Event:
+        return cls(id, kind, source, ts, data, lat, lon, truth, ts.timestamp())
 
     @classmethod
     def from_dict(cls, ev: dict[str, Any], truth: dict[str, Any] | None = None) -> Event:
@@ -48,15 +62,9 @@ class Event:
         ts = ev["ts"]
         geo = ev.get("geo") or {}
         data = {k: v for k, v in ev["data"].items() if v is not None}
-        return cls(
-            ev.get("id"),
-            ev["kind"],
-            ev["source"],
-            datetime.fromisoformat(ts) if isinstance(ts, str) else ts,
-            data,
-            geo.get("lat"),
-            geo.get("lon"),
-            truth,
+        ts = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+        return cls.make(
+            ev.get("id"), ev["kind"], ev["source"], ts, data, geo.get("lat"), geo.get("lon"), truth
         )
 
     @classmethod
@@ -64,7 +72,11 @@ class Event:
         """From a decoded :class:`services.events.contract.EventBase`."""
         data = {k: v for k, v in ev.data.__dict__.items() if v is not None}  # flat primitives
         geo = ev.geo
-        return cls(ev.id, ev.kind, ev.source, ev.ts, data, geo and geo.lat, geo and geo.lon)
+        ts = ev.ts
+        return cls(
+            ev.id, ev.kind, ev.source, ts, data, geo and geo.lat, geo and geo.lon, None,
+            ts.timestamp(),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -420,7 +432,7 @@ class RuleEngine:
         ok = True if rule.when is None else act.eval(rule.when)
         if not isinstance(ok, bool):
             raise ExpressionError(f"'when' gave {type(ok).__name__} {ok!r}, not true/false")
-        t = ev.ts.timestamp()
+        t = ev.t
         if spec.silent_for_minutes is not None:
             if ok:
                 st.last_seen[ev.source] = (t, ev)

@@ -199,7 +199,7 @@ def preview(
     truncated = len(rows) > PREVIEW_LIMIT
     town = timezone(AQKOL_TZ_OFFSET)  # stored in UTC; rules see the town's time, as live
     events = (
-        Event(r.id, r.kind, r.source, r.ts.astimezone(town),
+        Event.make(r.id, r.kind, r.source, r.ts.astimezone(town),
               {k: v for k, v in r.data.items() if v is not None}, r.lat, r.lon)
         for r in rows[:PREVIEW_LIMIT]
     )  # fmt: skip
