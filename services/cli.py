@@ -31,6 +31,8 @@ app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
 rules_app = typer.Typer(help="Alert rules: check them, test them on a simulated day.")
 app.add_typer(rules_app, name="rules", no_args_is_help=True)
+policy_app = typer.Typer(help="Data-minimization policies: check, list, switch.")
+app.add_typer(policy_app, name="policy", no_args_is_help=True)
 console = Console(stderr=True)
 
 

@@ -81,3 +81,39 @@ alerts = Table(
     Index("ix_alerts_last_seen", "last_seen"),
     Index("ix_alerts_state_rule", "state", "rule"),
 )
+
+
+policy_history = Table(
+    "policy_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("policy", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False, comment="of the policy file's text"),
+    Column("activated_at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Column("sim_time", UTCDateTime(), comment="simulated time when it took effect"),
+    Column("activated_by", String(64), nullable=False),
+    Column("note", String(256)),
+)
+
+dp_ledger = Table(
+    "dp_ledger",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("released_at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Column("sim_day", String(10), nullable=False, comment="the town's day, YYYY-MM-DD"),
+    Column("policy", String(64), nullable=False),
+    Column("query", String(256), nullable=False),
+    Column("epsilon", Float, nullable=False),
+    Index("ix_dp_ledger_day", "policy", "sim_day"),
+)
+
+# The key holder's vault: pseudonym -> original value, read only through an audited reveal.
+pseudonym_escrow = Table(
+    "pseudonym_escrow",
+    metadata,
+    Column("pseudonym", String(64), primary_key=True),
+    Column("original", String(256), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("period", String(16), nullable=False, comment="salt period, e.g. 2026-01-15"),
+    Column("policy", String(64), nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Data-minimization policies: the gate between the broker and the disk."""
