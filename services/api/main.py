@@ -10,6 +10,7 @@ from services.api.routes import (
     events,
     health,
     heatmap,
+    policy,
     rules,
     stats,
     town,
@@ -28,6 +29,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
-    for module in (health, events, heatmap, alerts, rules, stats, dead_letters, town):
+    for module in (health, events, heatmap, alerts, rules, policy, stats, dead_letters, town):
         app.include_router(module.router)
     return app
