@@ -129,7 +129,7 @@ def list_rules(request: Request, conn: ConnDep) -> RuleList:
     counts = repo.alert_counts_by_rule(conn)
     status = {s["id"]: s for s in RuleEngine(book.rules).status()}
     return RuleList(
-        items=[_out(f["path"], f["rule"], f["error"], counts, status) for f in book.files()]
+        items=[_out(f["path"], f["item"], f["error"], counts, status) for f in book.files()]
     )
 
 
