@@ -46,6 +46,15 @@ class Settings(BaseSettings):
     dashboard_port: int = 8050
     dashboard_refresh_ms: int = Field(default=2000, ge=250)
     runs_dir: Path = Path("runs")
+    policy: str = Field(
+        default="none", description="Policy in force until one is switched at run time"
+    )
+    policies_dir: Path | None = Field(
+        default=None, description="Folder of policies (*.yaml); default: policies/ of the project"
+    )
+    pseudonym_key: str | None = Field(
+        default=None, description="Secret key of pseudonyms; default: generated in var/"
+    )
     rules_dir: Path | None = Field(
         default=None, description="Folder of alert rules (*.yaml); default: rules/ of the project"
     )

@@ -27,15 +27,21 @@ class YamlFileError(ValueError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without YAML 1.1 sexagesimal numbers (``11:00`` is a string)."""
+    """SafeLoader with YAML 1.2 scalars: no sexagesimal numbers (``11:00`` is a string), no
+    yes/no/on/off booleans (``off`` is a string)."""
 
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
 _Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+    ch: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT, _BOOL)]
     for ch, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.2 booleans: true and false only (``mode: off`` stays the string "off")
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 _Loader.add_implicit_resolver(
     _INT, re.compile(r"^(?:[-+]?(?:0|[1-9][0-9_]*))$"), list("-+0123456789")
 )

@@ -40,6 +40,9 @@ class EventData(BaseModel):
     KIND: ClassVar[str]
     DESCRIPTION: ClassVar[str] = ""
     VALUE_FIELD: ClassVar[str | None] = None  # the measure a heatmap sums or averages
+    # what the envelope's ``source`` reveals: a shared device by default; a household's
+    # own meter identifies the household
+    SOURCE_PRIVACY: ClassVar[Privacy] = Privacy.TELEMETRY
 
     @classmethod
     def privacy(cls) -> dict[str, Privacy]:

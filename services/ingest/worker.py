@@ -34,11 +34,21 @@ from services.config import Settings
 from services.events import ContractError, alert_topic, decode, subscription
 from services.events.topics import is_alert_topic
 from services.mqtt import connect_properties, detect_protocol, persistent_client
+from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
+from services.policy.apply import Kept, Minimizer, load_secret
+from services.policy.retention import RetentionSweeper
+from services.policy.spec import KEEP_EVERYTHING, PolicyError
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Candidate, Event, RuleEngine
 from services.store.db import make_engine, migrate
-from services.store.repo import event_row, insert_dead_letters, insert_new_events, now_utc
+from services.store.repo import (
+    insert_dead_letters,
+    insert_escrow,
+    insert_new_events,
+    now_utc,
+    stored_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +63,8 @@ class IngestStats:
     dead_letters: int = 0
     alerts_opened: int = 0
     alerts_cleared: int = 0
+    dropped_by_policy: int = 0
+    expired: int = 0
     batches: int = 0
     db_errors: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
@@ -66,6 +78,8 @@ class IngestStats:
             "dead_letters",
             "alerts_opened",
             "alerts_cleared",
+            "dropped_by_policy",
+            "expired",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.batches += other.batches
@@ -80,6 +94,9 @@ class _Msg:
     payload: bytes
     mid: int
     qos: int
+
+
+POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
 
 
 class DatabaseError(RuntimeError):
@@ -120,6 +137,12 @@ class Ingest:
         self.stats = IngestStats()
         self.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
         self.rules = RuleEngine(self.rulebook.rules)
+        self.policies = PolicyBook(settings.policies_dir or POLICIES_DIR)
+        self.secret = load_secret(settings.var_dir, settings.pseudonym_key)
+        self.minimizer: Minimizer = None  # type: ignore[assignment]  # set by reload_policy
+        self._policy_key: tuple[str, int] | None = None
+        self._policy_checked = float("-inf")
+        self.retention = RetentionSweeper()
         self._refused: set[str] = set()
         self._log_refused()
         self.ready = threading.Event()  # set once the subscription is granted
@@ -204,8 +227,11 @@ class Ingest:
         """
         received_at = now_utc()
         prefix = self.settings.mqtt_prefix
+        self.reload_policy()
+        minimizer = self.minimizer
         rows, dead = [], []
-        events_by_id = {}
+        kept_by_id: dict[str, Kept] = {}
+        dropped = 0
         for topic, payload in batch:
             if is_alert_topic(topic, prefix):
                 continue  # our own announcements
@@ -218,35 +244,74 @@ class Ingest:
                 log.exception("decoder failed on a payload from %s", topic)
                 dead.append((topic, payload, f"decoder error: {type(exc).__name__}: {exc}"))
                 continue
-            rows.append(event_row(ev, received_at))
-            events_by_id[ev.id] = ev
+            k = minimizer.apply(ev)  # what the policy removes goes no further than this
+            if k is None:
+                dropped += 1
+                continue
+            rows.append(stored_row(*k, received_at))
+            kept_by_id[k.id] = k
         self.reload_rules()
         rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
-            insert_dead_letters(conn, dead)
+            insert_dead_letters(conn, dead, minimizer.spec.dead_letter_payloads)
+            insert_escrow(conn, minimizer.take_escrow(), minimizer.spec.id)
             # the rules see each new event once (a redelivered duplicate is not new), in
-            # event-time order
-            fresh = [events_by_id[r["id"]] for r in new if rules.wants(r["kind"])]
+            # event-time order, as the policy left it
+            fresh = [kept_by_id[r["id"]] for r in new if rules.wants(r["kind"])]
             fresh.sort(key=lambda e: e.ts)
             candidates: list[Candidate] = []
-            for ev in fresh:
-                candidates.extend(rules.process(Event.from_model(ev)))
+            for k in fresh:
+                candidates.extend(rules.process(Event.make(k.id, k.kind, k.source, k.ts, k.data,
+                                                           k.lat, k.lon)))  # fmt: skip
             candidates.extend(rules.tick())
             opened = apply_candidates(conn, candidates, rules.alert_meta()) if candidates else []
             if rules.watermark is not None:
                 self.stats.alerts_cleared += auto_clear(
                     conn, rules.quiet_periods(), rules.watermark
                 )
+            newest = max((k.ts for k in kept_by_id.values()), default=None)
+            self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
         self.stats.stored += len(new)
         self.stats.duplicates += len(rows) - len(new)
         self.stats.dead_letters += len(dead)
+        self.stats.dropped_by_policy += dropped
         self.stats.alerts_opened += len(opened)
         for _t, _p, reason in dead:
             key = reason.split(":", 1)[0]
             self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
         self.stats.batches += 1
         return opened
+
+    def reload_policy(self) -> None:
+        """Follow the active policy (switched in the database, or its file saved)."""
+        now = time.monotonic()
+        if now - self._policy_checked < POLICY_CHECK_S and self.minimizer is not None:
+            return
+        self._policy_checked = now
+        self.policies.refresh()
+        with self.engine.connect() as conn:
+            policy_id, _row = active_policy(conn, self.settings.policy)
+        key = (policy_id, self.policies.generation)
+        if key == self._policy_key:
+            return
+        try:
+            spec = self.policies.spec(policy_id)
+        except PolicyError as exc:
+            if self.minimizer is None:
+                log.error(
+                    "policy %s refused (%s); keeping everything until it loads", policy_id, exc
+                )
+                spec = KEEP_EVERYTHING
+            else:
+                log.error("policy %s refused (%s); %s stays in force", policy_id, exc,
+                          self.minimizer.spec.id)  # fmt: skip
+                self._policy_key = key
+                return
+        self._policy_key = key
+        self.minimizer = Minimizer(spec, self.secret)
+        self.rules = RuleEngine(self.rulebook.rules, self.minimizer, previous=self.rules)
+        log.info("policy in force: %s", spec.id)
 
     def reload_rules(self) -> None:
         """Take up saved rule files; a refused file leaves its last good version in force."""

@@ -226,11 +226,25 @@ def blinded_reason(rule: CompiledRule, policy: FieldPolicy | None) -> str | None
     """Why the policy blinds ``rule`` (the first field it removes), or None."""
     if policy is None:
         return None
+    dropped = getattr(policy, "dropped_kind", lambda _k: None)
     for kind in rule.spec.kinds + rule.spec.context:
+        why = dropped(kind)
+        if why:
+            return f"the active policy keeps no {kind} events: {why}"
         for f in rule.needs:
             why = policy.removed(kind, f)
             if why:
                 return f"the active policy removes {f} of {kind}: {why}"
+        masked = getattr(policy, "pseudonymized", lambda _k, _f: None)
+        for f in rule.compares:
+            why = masked(kind, f)
+            if why:
+                return f"{f} of {kind} is only a pseudonym under the active policy ({why})"
+    refused = getattr(policy, "refused_watchlists", lambda: set())()
+    if "camera.face_match" in rule.spec.kinds and rule.when is not None:
+        for name in sorted(refused):
+            if f'"{name}"' in rule.when.source or f"'{name}'" in rule.when.source:
+                return f"the active policy refuses identification against the {name!r} list"
     return None
 
 

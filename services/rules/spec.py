@@ -191,6 +191,16 @@ class CompiledRule:
         if spec.where is not None:
             needs.add("geo")
         self.needs = sorted(needs)
+        # fields whose values the rule compares or computes with (not just groups by): a
+        # pseudonym keeps grouping and deduplication working, not comparisons
+        self.compares = sorted(
+            {
+                f
+                for path in (("when",), ("value",), ("window", "of"), ("window", "alert_when"))
+                if path in exprs and exprs[path].shortcut is None
+                for f in exprs[path].fields
+            }
+        )
         # the expressions evaluated on each event (alert_when sees the window's value)
         self.event_exprs = [e for p, e in exprs.items() if p != ("window", "alert_when")]
 

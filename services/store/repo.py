@@ -11,9 +11,9 @@ from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.events.contract import EventBase
+from services.events.contract import KINDS, EventBase
 from services.geo import STORE_H3_RES, cell_of
-from services.store.models import alerts, dead_letters, events
+from services.store.models import alerts, dead_letters, events, pseudonym_escrow
 
 DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
 _CHUNK = 900  # below SQLite's bound-parameter limits
@@ -25,19 +25,36 @@ def now_utc() -> datetime:
 
 
 def event_row(ev: EventBase, received_at: datetime) -> dict[str, Any]:
-    """The stored form of a validated event (``data`` already serialised as JSON text)."""
+    """The stored form of a validated event, as sent (``data`` serialised as JSON text)."""
     lat = ev.geo.lat if ev.geo else None
     lon = ev.geo.lon if ev.geo else None
+    data = {k: v for k, v in ev.data.__dict__.items() if v is not None}
+    return stored_row(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data, received_at)
+
+
+def stored_row(
+    id: str,
+    kind: str,
+    source: str,
+    ts: datetime,
+    lat: float | None,
+    lon: float | None,
+    data: dict[str, Any],
+    received_at: datetime,
+) -> dict[str, Any]:
+    """The stored form of an event (after the policy): ``data`` as JSON text, its cell, value."""
+    name = KINDS[kind].VALUE_FIELD
+    value = data.get(name) if name else None
     return {
-        "id": ev.id,
-        "kind": ev.kind,
-        "source": ev.source,
-        "ts": ev.ts,
+        "id": id,
+        "kind": kind,
+        "source": source,
+        "ts": ts,
         "lat": lat,
         "lon": lon,
         "cell": cell_of(lat, lon, STORE_H3_RES) if lat is not None and lon is not None else None,
-        "value": ev.value,
-        "data": ev.data.__pydantic_serializer__.to_json(ev.data, exclude_none=True).decode(),
+        "value": float(value) if isinstance(value, int | float) else None,
+        "data": orjson.dumps(data).decode(),
         "received_at": received_at,
     }
 
@@ -119,15 +136,21 @@ def _write_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(stmt, [{**r, "data": orjson.loads(r["data"])} for r in rows])
 
 
-def insert_dead_letters(conn: Connection, items: Iterable[tuple[str, bytes, str]]) -> int:
-    """Store (topic, payload, reason) triples; payloads are truncated, their size kept."""
+def insert_dead_letters(
+    conn: Connection, items: Iterable[tuple[str, bytes, str]], keep_payload: bool = True
+) -> int:
+    """Store (topic, payload, reason) triples; payloads are truncated, their size kept.
+
+    With ``keep_payload`` false (a policy that minimizes), neither the payload nor the
+    device part of the topic is kept: only the reason, the kind and the size.
+    """
     now = now_utc()
     rows = [
         {
             "received_at": now,
-            "topic": topic[:1024],
-            "reason": reason[:2000],
-            "payload": bytes(payload[:DEAD_LETTER_PAYLOAD_MAX]),
+            "topic": topic[:1024] if keep_payload else _withheld(topic),
+            "reason": reason[:2000] if keep_payload else reason.split(":", 1)[0][:200],
+            "payload": bytes(payload[:DEAD_LETTER_PAYLOAD_MAX]) if keep_payload else b"",
             "payload_size": len(payload),
         }
         for topic, payload, reason in items
@@ -135,6 +158,23 @@ def insert_dead_letters(conn: Connection, items: Iterable[tuple[str, bytes, str]
     if rows:
         conn.execute(dead_letters.insert(), rows)
     return len(rows)
+
+
+def _withheld(topic: str) -> str:
+    head, _, _device = topic.rpartition("/")
+    return f"{head[:900]}/(withheld by the policy)"
+
+
+def insert_escrow(conn: Connection, rows: Iterable[tuple[str, str, str, str]], policy: str) -> None:
+    """(pseudonym, original, field, period) into the key holder's escrow, once each."""
+    values = [
+        {"pseudonym": p, "original": o[:256], "field": f, "period": per, "policy": policy}
+        for p, o, f, per in rows
+    ]
+    if not values:
+        return
+    stmt = _insert(conn, pseudonym_escrow).values(values).on_conflict_do_nothing()
+    conn.execute(stmt)
 
 
 def public_event(row: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ class GasReading(EventData):
     """Consumption of one household meter over one interval (30 minutes in Aqkol)."""
 
     VALUE_FIELD = "m3"
+    SOURCE_PRIVACY = Privacy.IDENTIFIER  # one meter per household
 
     m3: float = field(Privacy.TELEMETRY, "Gas used in the interval, cubic metres", ge=0, le=100)
     interval_min: int = field(Privacy.TELEMETRY, "Length of the interval, minutes", gt=0, le=1440)

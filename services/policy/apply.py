@@ -1,0 +1,266 @@
+"""Apply a policy to one event, before anything of it is stored or seen by the rules.
+
+:class:`Minimizer` compiles a :class:`PolicySpec` into a plan per event kind (which fields to
+drop, pseudonymize, generalize) and applies it to decoded events. What it removes never
+leaves this module: the ingest stores, and the rules see, only the :class:`Kept` result.
+
+Pseudonyms are keyed hashes (HMAC-SHA256) of the value, its field and the salt period (the
+town's day, ISO week, or none), with a secret key that never leaves the command center:
+the same household gets the same pseudonym all day (so a day's readings still link) and
+another one tomorrow (so its routine over weeks does not). The pseudonym and its original
+go to the key holder's escrow table, readable only through an audited reveal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import h3
+
+from services.events.contract import KINDS, EventBase, Privacy
+from services.policy.spec import PolicySpec, Transform
+
+AQKOL_TZ = timezone(timedelta(hours=6))
+LOCAL_OFFSET_S = 6 * 3600
+BIOMETRIC_KINDS = ("camera.face_match",)
+
+
+class Kept(NamedTuple):
+    """What is left of an event after the policy: this is what is stored."""
+
+    id: str
+    kind: str
+    source: str
+    ts: datetime
+    lat: float | None
+    lon: float | None
+    data: dict[str, Any]
+
+
+@dataclass
+class _KindPlan:
+    drop_event: str | None = None  # why every event of the kind is dropped
+    ops: list[tuple[str, str, Transform]] = field(default_factory=list)  # (action, field, t)
+    removed: dict[str, str] = field(default_factory=dict)  # field -> why rules cannot use it
+    gone: set[str] = field(default_factory=set)  # data fields already dropped
+    masked: dict[str, str] = field(default_factory=dict)  # field -> pseudonymized (equality only)
+
+
+def load_secret(var_dir: Path, configured: str | None = None) -> bytes:
+    """The pseudonym key: configured (AQKOL_PSEUDONYM_KEY), else kept in var/pseudonym.key."""
+    if configured:
+        return configured.encode()
+    path = var_dir / "pseudonym.key"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
+
+
+def _fields_of(kind: str, t: Transform) -> list[str]:
+    """The fields of ``kind`` that transform ``t`` selects (envelope and data.<name>)."""
+    cls = KINDS[kind]
+    privacy = cls.privacy()
+    picked: list[str] = []
+    for f in t.select.fields:
+        if f in ("source", "geo", "ts") or f.removeprefix("data.") in privacy:
+            picked.append(f)
+    for cat in t.select.categories:
+        if cat == cls.SOURCE_PRIVACY:
+            picked.append("source")
+        if cat == Privacy.QUASI:
+            picked += ["geo", "ts"]
+        picked += [f"data.{n}" for n, c in privacy.items() if c == cat]
+    return list(dict.fromkeys(picked))
+
+
+def _fits(action: str, f: str, t: Transform, kind: str) -> bool:
+    if action == "pseudonymize":
+        return f not in ("geo", "ts")
+    if action == "generalize":
+        if f == "geo":
+            return t.h3_res is not None
+        if f == "ts":
+            return t.minutes is not None
+        if f == "source":
+            return False
+        ann = KINDS[kind].model_fields[f.removeprefix("data.")].annotation
+        return t.round is not None and any(x in str(ann) for x in ("float", "int"))
+    return True
+
+
+class Minimizer:
+    """A compiled policy. ``apply`` each decoded event; ``removed`` tells the rules engine."""
+
+    def __init__(self, spec: PolicySpec, secret: bytes = b""):
+        self.spec = spec
+        self.secret = secret
+        self.passthrough = (
+            not spec.transforms
+            and spec.biometric.mode == "realtime"
+            and set(spec.biometric.watchlists) >= {"wanted", "missing", "activist"}
+        )
+        self.plans: dict[str, _KindPlan] = {k: _KindPlan() for k in KINDS}
+        for t in spec.transforms:
+            for kind in t.select.kinds or sorted(KINDS):
+                plan = self.plans[kind]
+                if plan.drop_event:
+                    continue
+                only_kinds = not t.select.fields and not t.select.categories
+                if t.action == "drop" and only_kinds:
+                    plan.drop_event = f"policy {spec.id} drops {kind} events"
+                    continue
+                fields = _fields_of(kind, t) if not only_kinds else ["source", "geo"]
+                if t.action == "aggregate":
+                    fields = ["source", "geo"] + [
+                        f"data.{n}"
+                        for n, c in KINDS[kind].privacy().items()
+                        if c == Privacy.IDENTIFIER
+                    ]
+                for f in fields:
+                    if f in plan.gone:
+                        continue
+                    if t.action in ("drop", "aggregate") and f.startswith("data."):
+                        plan.gone.add(f)
+                    if _fits(t.action, f, t, kind):
+                        plan.ops.append((t.action, f, t))
+                        if t.action == "drop" or (
+                            t.action == "aggregate" and f.startswith("data.")
+                        ):
+                            verb = "drops" if t.action == "drop" else "drops (aggregate only)"
+                            plan.removed.setdefault(f, f"policy {spec.id} {verb} it")
+                        elif t.action in ("pseudonymize", "aggregate"):
+                            plan.masked.setdefault(f, f"policy {spec.id} pseudonymizes it")
+        bio = spec.biometric
+        self.watchlists = set(bio.watchlists)
+        for kind in BIOMETRIC_KINDS:
+            plan = self.plans[kind]
+            if bio.mode in ("off", "verification") and not plan.drop_event:
+                plan.drop_event = f"biometric mode {bio.mode}: no identification against lists"
+        self.escrow: list[tuple[str, str, str, str]] = []  # pseudonyms made since last taken
+
+    # -- what the rules may rely on ------------------------------------------------------
+    def removed(self, kind: str, field: str) -> str | None:
+        """Why ``field`` of ``kind`` does not reach the rules as sent (None if it does)."""
+        plan = self.plans[kind]
+        if plan.drop_event:
+            return plan.drop_event
+        if kind in BIOMETRIC_KINDS and self.spec.biometric.mode == "retrospective":
+            return "biometric mode retrospective: stored for search, no real-time identification"
+        return plan.removed.get(field)
+
+    def pseudonymized(self, kind: str, field: str) -> str | None:
+        """Why ``field`` of ``kind`` reaches the rules only as a pseudonym (None if not):
+        fine to group or deduplicate by, useless to compare with a value."""
+        return self.plans[kind].masked.get(field)
+
+    def dropped_kind(self, kind: str) -> str | None:
+        """Why no event of ``kind`` is kept, or None."""
+        return self.plans[kind].drop_event
+
+    def refused_watchlists(self) -> set[str]:
+        """Watch lists real-time identification may not match under this policy."""
+        return {"wanted", "missing", "activist"} - self.watchlists
+
+    # -- applying ----------------------------------------------------------------------
+    def period(self, ts: datetime) -> str:
+        local = ts.astimezone(AQKOL_TZ)
+        salt = self.spec.pseudonym_salt
+        if salt == "daily":
+            return local.date().isoformat()
+        if salt == "weekly":
+            year, week, _ = local.isocalendar()
+            return f"{year}-W{week:02d}"
+        return "all"
+
+    def pseudonym(self, value: Any, domain: str, period: str) -> str:
+        msg = f"{domain}|{period}|{value}".encode()
+        return "ps-" + hmac.new(self.secret, msg, hashlib.sha256).hexdigest()[:20]
+
+    def apply(self, ev: EventBase) -> Kept | None:
+        """The event as the policy keeps it, or None if it drops the event."""
+        data = {k: v for k, v in ev.data.__dict__.items() if v is not None}
+        geo = ev.geo
+        lat, lon = (geo.lat, geo.lon) if geo else (None, None)
+        if self.passthrough:
+            return Kept(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data)
+        plan = self.plans[ev.kind]
+        if plan.drop_event:
+            return None
+        if ev.kind in BIOMETRIC_KINDS and data.get("watchlist") not in self.watchlists:
+            return None
+        off = self.spec.biometric.mode == "off"
+        if off and ev.kind == "access.entry" and data.get("method") == "face":
+            return None
+        source, ts = ev.source, ev.ts
+        period = None
+        for action, f, t in plan.ops:
+            if f == "geo":
+                if lat is None:
+                    continue
+                if action == "drop":
+                    lat = lon = None
+                else:  # generalize or aggregate: the centre of the H3 cell
+                    lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, t.h3_res))
+                    lat, lon = round(lat, 6), round(lon, 6)
+            elif f == "ts":
+                step = t.minutes * 60  # type: ignore[operator]
+                local = ts.timestamp() + LOCAL_OFFSET_S  # buckets start at the town's midnight
+                ts = datetime.fromtimestamp(local // step * step - LOCAL_OFFSET_S, AQKOL_TZ)
+            elif f == "source":
+                if action == "aggregate":
+                    if geo is not None:
+                        cell = h3.latlng_to_cell(geo.lat, geo.lon, t.h3_res)
+                        source = f"blk-{cell}"
+                    else:
+                        source = "blk-unknown"
+                else:  # pseudonymize
+                    period = period or self.period(ev.ts)
+                    p = self.pseudonym(source, "source", period)
+                    self.escrow.append((p, source, "source", period))
+                    source = p
+            else:
+                name = f.removeprefix("data.")
+                if name not in data:
+                    continue
+                if action in ("drop", "aggregate"):
+                    del data[name]
+                elif action == "pseudonymize":
+                    period = period or self.period(ev.ts)
+                    p = self.pseudonym(data[name], name, period)
+                    self.escrow.append((p, str(data[name]), name, period))
+                    data[name] = p
+                elif action == "generalize":
+                    step = t.round
+                    v = data[name]
+                    if isinstance(v, int | float) and not isinstance(v, bool):
+                        g = math.floor(v / step + 0.5) * step  # type: ignore[operator]
+                        data[name] = round(g, 9) if isinstance(v, float) else round(g)
+        return Kept(ev.id, ev.kind, source, ts, lat, lon, data)
+
+    def take_escrow(self) -> list[tuple[str, str, str, str]]:
+        """The (pseudonym, original, field, period) made since the last call."""
+        out, self.escrow = self.escrow, []
+        return out
+
+
+def describe_plan(m: Minimizer) -> Iterable[tuple[str, str]]:
+    """(kind, what happens to it), for ``aqkol policy show``."""
+    for kind, plan in sorted(m.plans.items()):
+        if plan.drop_event:
+            yield kind, f"dropped ({plan.drop_event})"
+        elif plan.ops:
+            yield kind, "; ".join(f"{a} {f}" for a, f, _t in plan.ops)
+        else:
+            yield kind, "kept as sent"

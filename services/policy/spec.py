@@ -1,0 +1,163 @@
+"""Data-minimization policies are data: one YAML file per policy in ``policies/``.
+
+A policy is a list of transforms applied, in order, to every event between the broker and
+the disk, plus how long data is kept, what face recognition may do, and what the API may
+release:
+
+```yaml
+id: gdpr-minimal
+title: GDPR data minimisation
+pseudonym_salt: daily                 # daily | weekly | never
+transforms:
+  - select: {categories: [identifier]}   # and/or kinds: [...], fields: [data.x, geo, ts, source]
+    action: pseudonymize                 # drop | pseudonymize | generalize | aggregate
+  - select: {fields: [geo]}
+    action: generalize
+    h3_res: 9
+  - select: {fields: [ts]}
+    action: generalize
+    minutes: 15
+retention: {default_days: 30, kinds: {camera.face_match: 1}}
+biometric: {mode: realtime, watchlists: [missing, wanted]}   # off | verification | ...
+release: {k_min: 5, dp: {epsilon: 0.5, daily_budget: 5}}
+```
+
+A transform acts on the fields its ``select`` picks: the named ``fields``, plus every field
+of the named privacy ``categories`` (the contract gives each field one; ``source`` is an
+identifier for a household's own meter, ``geo`` and ``ts`` are quasi-identifiers), within the
+named ``kinds`` (default: all). ``drop`` with only ``kinds`` drops those events whole.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.events.contract import KINDS, Privacy
+from services.yamldoc import YamlFileError, compose, describe
+
+Action = Literal["drop", "pseudonymize", "generalize", "aggregate"]
+ENVELOPE = ("source", "geo", "ts")
+WATCHLISTS = ("wanted", "missing", "activist")
+
+
+class PolicyError(YamlFileError):
+    """A policy file that is refused: ``file:line: reason``."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Select(_Strict):
+    kinds: list[str] = Field(default_factory=list, description="default: every kind")
+    fields: list[str] = Field(default_factory=list, description="data.<name>, source, geo, ts")
+    categories: list[Privacy] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known(self) -> Select:
+        for k in self.kinds:
+            if k not in KINDS:
+                raise ValueError(f"unknown event kind {k!r} (known: {', '.join(sorted(KINDS))})")
+        kinds = self.kinds or sorted(KINDS)
+        for f in self.fields:
+            if f in ENVELOPE:
+                continue
+            head, _, name = f.partition(".")
+            if head != "data" or not name:
+                raise ValueError(f"{f!r} is not a field (data.<name>, source, geo or ts)")
+            if not any(name in KINDS[k].model_fields for k in kinds):
+                raise ValueError(f"no selected kind has a field {name!r}")
+        return self
+
+
+class Transform(_Strict):
+    select: Select
+    action: Action
+    h3_res: int | None = Field(None, ge=0, le=15, description="generalize/aggregate geo")
+    minutes: int | None = Field(None, ge=1, le=24 * 60, description="generalize ts")
+    round: float | None = Field(None, gt=0, description="generalize numbers to this step")
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _fits(self) -> Transform:
+        sel = self.select
+        if self.action == "generalize" and not (self.h3_res or self.minutes or self.round):
+            raise ValueError("generalize needs h3_res (geo), minutes (ts) or round (numbers)")
+        if self.action == "aggregate" and self.h3_res is None:
+            raise ValueError("aggregate needs h3_res: the block (H3 cell) events report as")
+        if self.action == "drop" and "source" in sel.fields:
+            raise ValueError("source cannot be dropped (every event has one): pseudonymize it")
+        if self.action == "drop" and "ts" in sel.fields:
+            raise ValueError("ts cannot be dropped: generalize it (minutes)")
+        if not (sel.kinds or sel.fields or sel.categories):
+            raise ValueError("select something: kinds, fields or categories")
+        return self
+
+
+class Retention(_Strict):
+    default_days: float | None = Field(None, gt=0, le=3650, description="None: keep")
+    kinds: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known(self) -> Retention:
+        for k, days in self.kinds.items():
+            if k not in KINDS:
+                raise ValueError(f"unknown event kind {k!r}")
+            if not 0 < days <= 3650:
+                raise ValueError(f"{k}: days must be between 0 and 3650")
+        return self
+
+    def days(self, kind: str) -> float | None:
+        return self.kinds.get(kind, self.default_days)
+
+
+class Biometric(_Strict):
+    mode: Literal["off", "verification", "retrospective", "realtime"] = "realtime"
+    watchlists: list[Literal["wanted", "missing", "activist"]] = Field(
+        default_factory=lambda: list(WATCHLISTS),
+        description="the watch-list categories real-time identification may match",
+    )
+
+
+class DP(_Strict):
+    epsilon: float = Field(gt=0, le=10, description="spent by each released count layer")
+    daily_budget: float = Field(gt=0, le=100)
+
+
+class Release(_Strict):
+    k_min: int = Field(1, ge=1, le=1000, description="suppress heatmap cells under k events")
+    dp: DP | None = None
+
+
+class PolicySpec(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    title: str = Field(min_length=1, max_length=120)
+    description: str = ""
+    pseudonym_salt: Literal["daily", "weekly", "never"] = "daily"
+    transforms: list[Transform] = Field(default_factory=list, max_length=100)
+    retention: Retention = Field(default_factory=Retention)
+    biometric: Biometric = Field(default_factory=Biometric)
+    release: Release = Field(default_factory=Release)
+    dead_letter_payloads: bool = Field(
+        True, description="keep the first 4 KiB of a refused payload (it may hold identifiers)"
+    )
+
+
+def parse_policy(text: str, file: str = "<policy>") -> PolicySpec:
+    """Validate one policy file; raise :class:`PolicyError` naming file and line."""
+    try:
+        root, data = compose(text, file)
+    except YamlFileError as exc:
+        raise PolicyError(exc.file, exc.line, exc.reason) from None
+    if not isinstance(data, dict):
+        raise PolicyError(file, root.start_mark.line + 1, "a policy is a mapping of fields")
+    try:
+        return PolicySpec.model_validate(data)
+    except ValidationError as exc:
+        line, reason = describe(exc, root)
+        raise PolicyError(file, line, reason) from None
+
+
+KEEP_EVERYTHING = PolicySpec(id="none", title="Keep everything (built in)")

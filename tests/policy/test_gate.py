@@ -1,0 +1,194 @@
+"""The policy is the gate between the broker and the disk: what it removes is never stored."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import orjson
+import pytest
+from sqlalchemy import func, select, text
+
+from services.events import topic_for
+from services.ingest import Ingest
+from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
+from services.rules.book import RuleBook
+from services.rules.engine import RuleEngine
+from services.rules.spec import parse_rule
+from services.store.db import migrate
+from services.store.models import events, pseudonym_escrow
+from simulator.model import Town
+from simulator.scenarios import load_scenario
+from tests.conftest import make_settings
+from tests.factories import T0, make_event, message
+
+IDENTIFYING = ("household", "account", "name", "enrollment_id", "plate", "badge")
+
+
+@pytest.fixture(scope="module")
+def protest_messages():
+    """Two hours of the protest (face matches of every list, payments, meters, buses)."""
+    sc = load_scenario("protest")
+    town = Town(seed=2, start=sc.start + timedelta(hours=5), scenario=sc)
+    msgs, raw = [], set()
+    for e in town.events(2):
+        msgs.append((topic_for(e["kind"], e["source"]), orjson.dumps(e)))
+        raw |= {str(e["data"][k]) for k in IDENTIFYING if e["data"].get(k) is not None}
+        if e["kind"] == "gas.reading":
+            raw.add(e["source"])  # a meter is its household's
+    return msgs, raw
+
+
+def _ingest(tmp_path, sqlite_url, **kw) -> Ingest:
+    settings = make_settings(tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", **kw)
+    migrate(sqlite_url)
+    return Ingest(settings)
+
+
+def _use(ing: Ingest, policy_id: str) -> None:
+    with ing.engine.begin() as conn:
+        activate(conn, PolicyBook(POLICIES_DIR), policy_id, by="test")
+    ing._policy_checked = float("-inf")  # look again at the next batch, not in 0.5 s
+
+
+def _leaks(ing: Ingest, raw: set[str]) -> list[str]:
+    """Raw identifiers found in any table the command center reads (not the escrow vault):
+    equal to a stored event's source or data value, or inside an alert or a dead letter."""
+    exact: set[str] = set()
+    blobs: list[str] = []
+    with ing.engine.connect() as conn:
+        for source, data in conn.execute(text("SELECT source, data FROM events")):
+            exact.add(source)
+            values = orjson.loads(data) if isinstance(data, str | bytes) else data
+            exact |= {str(v) for v in values.values()}
+        for row in conn.execute(text("SELECT * FROM alerts")):
+            blobs.append(repr(tuple(row)))
+        for row in conn.execute(text("SELECT topic, reason, payload FROM dead_letters")):
+            blobs.append(f"{row.topic} {row.reason} {bytes(row.payload).decode(errors='replace')}")
+    blob = "\n".join(blobs)
+    return sorted(v for v in raw if v in exact or v in blob)
+
+
+def _feed(ing, msgs):
+    for i in range(0, len(msgs), 1000):
+        ing.process(msgs[i : i + 1000])
+
+
+@pytest.mark.parametrize("policy_id", ["gdpr-minimal", "edge-counts"])
+def test_what_the_policy_removes_never_reaches_the_database(
+    policy_id, protest_messages, tmp_path, sqlite_url
+):
+    msgs, raw = protest_messages
+    ing = _ingest(tmp_path, sqlite_url)
+    _use(ing, policy_id)
+    bad = f'{{"kind": "gas.reading", "data": {{"household": "{sorted(raw)[0]}"}}'.encode()
+    _feed(ing, [*msgs, ("aqkol/v1/gas.reading/gas-0001", bad)])
+    assert ing.stats.stored > 10_000 and ing.stats.dead_letters == 1
+    leaked = _leaks(ing, raw)
+    assert leaked == [], f"{len(leaked)} raw identifiers stored, e.g. {leaked[:5]}"
+    assert len(raw) > 1000  # the town did send them
+    if policy_id == "gdpr-minimal":
+        with ing.engine.connect() as conn:  # the key holder can still re-link, when justified
+            n = conn.execute(select(func.count()).select_from(pseudonym_escrow)).scalar_one()
+        assert n > 1000
+
+
+def test_without_a_policy_the_same_scan_finds_them(protest_messages, tmp_path, sqlite_url):
+    msgs, raw = protest_messages
+    ing = _ingest(tmp_path, sqlite_url)
+    _feed(ing, msgs[:5000])
+    assert len(_leaks(ing, raw)) > 100  # so the scan above can fail
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "postgres_url"])
+def test_switching_the_policy_takes_effect_at_the_next_batch_and_is_remembered(
+    db, tmp_path, request
+):
+    ing = _ingest(tmp_path, request.getfixturevalue(db))
+    gas = [make_event("gas.reading", "gas-0042", T0 + timedelta(minutes=30 * i)) for i in range(4)]
+    ing.process([message(gas[0])])
+    _use(ing, "gdpr-minimal")
+    ing.process([message(gas[1])])
+    _use(ing, "none")
+    ing.process([message(gas[2])])
+    with ing.engine.connect() as conn:
+        rows = conn.execute(select(events.c.source).order_by(events.c.ts)).scalars().all()
+        assert active_policy(conn)[0] == "none"
+        assert [h["policy"] for h in history(conn)] == ["none", "gdpr-minimal"]
+        assert all(h["activated_by"] == "test" and h["sha256"] for h in history(conn))
+    assert rows[0] == "gas-0042" and rows[1].startswith("ps-") and rows[2] == "gas-0042"
+    with ing.engine.connect() as conn:  # the escrow holds each pseudonym once
+        esc = conn.execute(select(pseudonym_escrow)).all()
+    expected = {("gas-0042", "source"), ("hh-0001", "household"), ("acc-1", "account")}
+    assert {(e.original, e.field) for e in esc} == expected
+    ing.engine.dispose()
+
+
+def test_a_refused_policy_file_leaves_the_active_one_in_force(tmp_path, sqlite_url):
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    good = (POLICIES_DIR / "gdpr-minimal.yaml").read_text()
+    (pol / "gdpr-minimal.yaml").write_text(good)
+    ing = _ingest(tmp_path, sqlite_url, policies_dir=pol, policy="gdpr-minimal")
+    ing.process([message(make_event("gas.reading", "gas-0042"))])
+    (pol / "gdpr-minimal.yaml").write_text(good.replace("action: pseudonymize", "action: blur"))
+    ing._policy_checked = float("-inf")
+    ing.process([message(make_event("gas.reading", "gas-0043", T0 + timedelta(minutes=30)))])
+    with ing.engine.connect() as conn:
+        sources = conn.execute(select(events.c.source)).scalars().all()
+    assert all(s.startswith("ps-") for s in sources)
+    (err,) = ing.policies.errors()
+    assert err.line is not None and "action" in err.reason
+
+
+def test_retention_deletes_what_is_older_than_the_policy_keeps(tmp_path, sqlite_url):
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "short.yaml").write_text(
+        "id: short\ntitle: Short\nretention:\n  default_days: 1\n  kinds: {camera.crowd: 0.5}\n"
+    )
+    ing = _ingest(tmp_path, sqlite_url, policies_dir=pol, policy="short")
+    day = timedelta(days=1)
+    ing.process([message(make_event("gas.reading", "gas-1", T0)),
+                 message(make_event("camera.crowd", "cam-1", T0))])  # fmt: skip
+    ing.process([message(make_event("gas.reading", "gas-1", T0 + day / 2 + timedelta(hours=1)))])
+    with ing.engine.connect() as conn:
+        kinds = conn.execute(select(events.c.kind).order_by(events.c.ts)).scalars().all()
+    assert kinds == ["gas.reading", "gas.reading"]  # the crowd count is past 12 hours
+    ing.process([message(make_event("gas.reading", "gas-1", T0 + 2 * day))])
+    with ing.engine.connect() as conn:
+        ts = conn.execute(select(events.c.ts).order_by(events.c.ts)).scalars().all()
+    assert ts == [T0 + 2 * day]
+    assert ing.stats.expired == 3
+
+
+def _status(policy_id, *rules):
+    from services.policy.apply import Minimizer
+
+    m = Minimizer(PolicyBook(POLICIES_DIR).spec(policy_id), b"k")
+    return {s["id"]: s for s in RuleEngine(list(rules), m).status()}
+
+
+def test_starter_rules_under_each_policy():
+    starter = RuleBook().rules
+    gdpr = _status("gdpr-minimal", *starter)
+    assert {i for i, s in gdpr.items() if s["state"] == "blinded"} == set()  # dedup on pseudonyms
+    edge = _status("edge-counts", *starter)
+    assert {i for i, s in edge.items() if s["state"] == "blinded"} == {
+        "watchlist-wanted", "watchlist-missing", "watchlist-activist"
+    }  # fmt: skip
+    assert "keeps no camera.face_match events" in edge["watchlist-wanted"]["reason"]
+    ai = _status("eu-ai-act", *starter)
+    assert ai["watchlist-activist"]["state"] == "blinded"
+    assert "'activist' list" in ai["watchlist-activist"]["reason"]
+    assert ai["watchlist-wanted"]["state"] == ai["watchlist-missing"]["state"] == "active"
+
+
+def test_a_rule_comparing_a_pseudonymized_field_is_blinded_not_fooled():
+    r = parse_rule(
+        "id: one-home\ntitle: One home\nseverity: info\npurpose: other\n"
+        'kinds: [gas.reading]\nwhen: data.household == "hh-0042"\n',
+        "x.yaml",
+    )
+    st = _status("gdpr-minimal", r)["one-home"]
+    assert st["state"] == "blinded" and "pseudonym" in st["reason"]
+    assert _status("none", r)["one-home"]["state"] == "active"
