@@ -48,6 +48,9 @@ class Heatmap(BaseModel):
     since: datetime | None
     until: datetime | None
     cells: list[HeatCell]
+    release: dict[str, Any] | None = Field(
+        None, description="how the active policy protected this release (k, DP budget)"
+    )
 
 
 class AlertOut(BaseModel):

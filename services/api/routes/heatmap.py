@@ -6,11 +6,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 import h3
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from services.api.deps import ConnDep
+from services.api.routes.policy import active_spec, releaser
 from services.api.schemas import HeatCell, Heatmap
 from services.geo import STORE_H3_RES
+from services.policy.release import BudgetExceeded, suppress
 from services.store import repo
 
 router = APIRouter(tags=["heatmap"])
@@ -18,6 +20,7 @@ router = APIRouter(tags=["heatmap"])
 
 @router.get("/heatmap", response_model=Heatmap)
 def heatmap(
+    request: Request,
     conn: ConnDep,
     kind: Annotated[str | None, Query(description="event kind; all kinds if omitted")] = None,
     agg: Literal["count", "sum", "avg"] = "count",
@@ -27,7 +30,12 @@ def heatmap(
     ] = None,
     res: Annotated[int, Query(ge=5, le=STORE_H3_RES)] = 9,
 ) -> Heatmap:
-    """Retrieve a layer aggregated per H3 cell over the window ending at ``until``."""
+    """Retrieve a layer aggregated per H3 cell over the window ending at ``until``.
+
+    The active policy may protect the release: cells with fewer than its ``k_min`` events
+    are suppressed; under differential privacy only counts are released, with noise, on
+    window-aligned buckets, each new bucket paid from the day's privacy budget (429 when
+    it is spent)."""
     if until is not None and until.tzinfo is None:
         raise HTTPException(422, "until needs a UTC offset")
     if until is None:
@@ -35,6 +43,16 @@ def heatmap(
         if now is None:
             return Heatmap(kind=kind, agg=agg, res=res, since=None, until=None, cells=[])
         until = now + timedelta(microseconds=1)
+    spec = active_spec(request)
+    dp_cfg = spec.release.dp
+    if dp_cfg is not None:
+        if agg != "count":
+            raise HTTPException(
+                422, f"the active policy ({spec.id}) releases counts only, with noise"
+            )
+        # releases are bucketed on the window, so a released bucket can be served again
+        step = window_s
+        until = datetime.fromtimestamp(until.timestamp() // step * step, until.tzinfo)
     since = until - timedelta(seconds=window_s)
     acc: dict[str, list[float]] = {}
     for cell, total, n_values, n in repo.cell_values(conn, kind, since, until):
@@ -43,6 +61,18 @@ def heatmap(
         a[0] += total
         a[1] += n_values
         a[2] += n
+    if dp_cfg is not None:
+        counts = {c: int(a[2]) for c, a in acc.items()}
+        query = f"heatmap kind={kind} res={res} window_s={window_s}"
+        try:
+            noisy, budget = releaser(request).release_counts(conn, spec, counts, res, query, until)
+        except BudgetExceeded as exc:
+            raise HTTPException(429, str(exc)) from None
+        cells = [_cell(c, float(n), n) for c, n in noisy]
+        release = {"policy": spec.id, "k_min": spec.release.k_min, "dp": budget}
+        return Heatmap(
+            kind=kind, agg=agg, res=res, since=since, until=until, cells=cells, release=release
+        )
     cells = []
     for cell, (total, n_values, n) in sorted(acc.items()):
         if agg == "count":
@@ -53,15 +83,23 @@ def heatmap(
             if not n_values:
                 continue
             value = total / n_values
-        lat, lon = h3.cell_to_latlng(cell)
-        cells.append(
-            HeatCell(
-                cell=cell,
-                lat=lat,
-                lon=lon,
-                value=round(value, 6),
-                n=int(n),
-                boundary=list(h3.cell_to_boundary(cell)),
-            )
-        )
-    return Heatmap(kind=kind, agg=agg, res=res, since=since, until=until, cells=cells)
+        cells.append(_cell(cell, value, int(n)))
+    release = None
+    if spec.release.k_min > 1:
+        cells = suppress(cells, spec.release.k_min)
+        release = {"policy": spec.id, "k_min": spec.release.k_min, "dp": None}
+    return Heatmap(
+        kind=kind, agg=agg, res=res, since=since, until=until, cells=cells, release=release
+    )
+
+
+def _cell(cell: str, value: float, n: int) -> HeatCell:
+    lat, lon = h3.cell_to_latlng(cell)
+    return HeatCell(
+        cell=cell,
+        lat=lat,
+        lon=lon,
+        value=round(value, 6),
+        n=n,
+        boundary=list(h3.cell_to_boundary(cell)),
+    )

@@ -2,6 +2,145 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from services.api.deps import ConnDep
+from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
+from services.policy.apply import Minimizer, describe_plan
+from services.policy.release import Releaser, spent, town_day
+from services.policy.spec import KEEP_EVERYTHING, PolicyError, PolicySpec
+from services.store import repo
 
 router = APIRouter(prefix="/policy", tags=["policy"])
+
+
+class PolicyOut(BaseModel):
+    id: str
+    file: str
+    title: str | None = None
+    description: str | None = None
+    active: bool = False
+    refused: str | None = Field(None, description="file:line: reason, if the file is refused")
+    plan: dict[str, str] = Field(default_factory=dict, description="kind -> what happens")
+    retention: dict[str, Any] | None = None
+    biometric: dict[str, Any] | None = None
+    release: dict[str, Any] | None = None
+
+
+class PolicyList(BaseModel):
+    active: str
+    items: list[PolicyOut]
+
+
+class Switch(BaseModel):
+    policy: str = Field(min_length=1, max_length=64)
+    by: str = Field("teacher", min_length=1, max_length=64)
+    note: str | None = Field(None, max_length=256)
+
+
+class HistoryRow(BaseModel):
+    id: int
+    policy: str
+    sha256: str
+    activated_at: datetime
+    sim_time: datetime | None
+    activated_by: str
+    note: str | None
+
+
+class Budget(BaseModel):
+    policy: str
+    day: str | None
+    epsilon: float | None
+    daily_budget: float | None
+    spent: float
+    left: float | None
+
+
+def book(request: Request) -> PolicyBook:
+    b: PolicyBook | None = getattr(request.app.state, "policybook", None)
+    if b is None:
+        settings = request.app.state.settings
+        b = request.app.state.policybook = PolicyBook(settings.policies_dir or POLICIES_DIR)
+    b.refresh()
+    return b
+
+
+def releaser(request: Request) -> Releaser:
+    r: Releaser | None = getattr(request.app.state, "releaser", None)
+    if r is None:
+        r = request.app.state.releaser = Releaser()
+    return r
+
+
+def active_spec(request: Request) -> PolicySpec:
+    """The policy in force (as the ingest sees it); keep-everything if it cannot load."""
+    with request.app.state.engine.connect() as conn:
+        policy_id, _ = active_policy(conn, request.app.state.settings.policy)
+    try:
+        return book(request).spec(policy_id)
+    except PolicyError:
+        return KEEP_EVERYTHING
+
+
+def _out(path: Path, spec: PolicySpec | None, error: Any, active: str) -> PolicyOut:
+    if spec is None:
+        return PolicyOut(id=path.stem, file=path.name, refused=str(error))
+    plan = {k: what for k, what in describe_plan(Minimizer(spec)) if what != "kept as sent"}
+    return PolicyOut(
+        id=spec.id,
+        file=path.name,
+        title=spec.title,
+        description=spec.description,
+        active=spec.id == active,
+        refused=str(error) if error else None,
+        plan=plan,
+        retention=spec.retention.model_dump(),
+        biometric=spec.biometric.model_dump(),
+        release=spec.release.model_dump(),
+    )
+
+
+@router.get("", response_model=PolicyList)
+def list_policies(request: Request, conn: ConnDep) -> PolicyList:
+    """Every policy file: what it does to each kind, and which one is active."""
+    active, _ = active_policy(conn, request.app.state.settings.policy)
+    items = [_out(f["path"], f["item"], f["error"], active) for f in book(request).files()]
+    return PolicyList(active=active, items=items)
+
+
+@router.get("/history", response_model=list[HistoryRow])
+def policy_history(conn: ConnDep) -> list[HistoryRow]:
+    """Which policy was active when (newest first)."""
+    return [HistoryRow(**h) for h in history(conn)]
+
+
+@router.put("/active", response_model=HistoryRow)
+def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
+    """Make a policy active. Every ingest worker applies it from its next batch."""
+    try:
+        row = activate(conn, book(request), body.policy, body.by, body.note)
+    except PolicyError as exc:
+        raise HTTPException(422, str(exc)) from None
+    conn.commit()
+    return HistoryRow(**row)
+
+
+@router.get("/budget", response_model=Budget)
+def budget(request: Request, conn: ConnDep) -> Budget:
+    """The differential-privacy budget of the active policy for the town's current day."""
+    spec = active_spec(request)
+    now = repo.sim_time(conn)
+    dp = spec.release.dp
+    if dp is None or now is None:
+        return Budget(policy=spec.id, day=None, epsilon=None, daily_budget=None, spent=0.0,
+                      left=None)  # fmt: skip
+    day = town_day(now)
+    used = spent(conn, spec.id, day)
+    return Budget(policy=spec.id, day=day, epsilon=dp.epsilon, daily_budget=dp.daily_budget,
+                  spent=used, left=max(0.0, dp.daily_budget - used))  # fmt: skip
