@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypedDict, TypeVar
 from urllib.parse import quote
@@ -155,6 +156,33 @@ class Stats(TypedDict, total=False):
     sim_time: str | None
 
 
+class Login(TypedDict, total=False):
+    access_token: str
+    expires_in: int
+    username: str
+    role: str
+
+
+class AuditPage(TypedDict, total=False):
+    items: list[dict[str, Any]]
+    total: int
+    next_before: int | None
+
+
+class Chain(TypedDict, total=False):
+    ok: bool
+    entries: int
+    head: str
+    broken_id: int | None
+    reason: str | None
+
+
+class Register(TypedDict, total=False):
+    title: str
+    operator: str
+    devices: list[dict[str, Any]]
+
+
 @dataclass(frozen=True)
 class Fetched(Generic[T]):
     """What one API call gave: ``data`` (empty on failure) and the ``error``, if any."""
@@ -183,8 +211,11 @@ class ApiClient:
         *,
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
+        token: Callable[[], str | None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # the bearer token of whoever is asking (the dashboard: the logged-in user's session)
+        self.token = token
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
@@ -218,6 +249,9 @@ class ApiClient:
             kwargs["json"] = json
         if timeout is not None:
             kwargs["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 2.0))
+        token = self.token() if self.token is not None else None
+        if token:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "authorization": f"Bearer {token}"}
         response = self._http.request(method, path, **kwargs)
         response.raise_for_status()
         return response
@@ -238,6 +272,8 @@ class ApiClient:
             body = self._request(method, path, params, text=text, json=json, timeout=timeout).json()
         except httpx.HTTPStatusError as exc:
             error = f"API error {exc.response.status_code} on {path}"
+            if exc.response.status_code in (401, 403):  # an answer about you, not a failing API
+                return Fetched(empty, _refusal(exc.response))
             problem = _problem_of(exc.response)
             if problem is not None:  # a refusal is an answer, not a failing API
                 return Fetched(empty, problem["message"], problem)
@@ -339,6 +375,35 @@ class ApiClient:
             "/rules/preview", empty, method="POST", text=text, timeout=PREVIEW_TIMEOUT_S
         )
 
+    def login(self, username: str, password: str) -> Fetched[Login]:
+        """POST /auth/token (OAuth2 password flow): a bearer token, or why not."""
+        empty = Login(access_token="", expires_in=0, username=username, role="")
+        try:
+            response = self._http.post(
+                "/auth/token", data={"username": username, "password": password}
+            )
+        except httpx.HTTPError as exc:
+            return Fetched(empty, f"API unreachable at {self.base_url} ({type(exc).__name__})")
+        if response.status_code != 200:
+            return Fetched(empty, _refusal(response))
+        try:
+            return Fetched({**empty, **response.json()})  # type: ignore[typeddict-item]
+        except ValueError:
+            return Fetched(empty, "API sent invalid JSON on /auth/token")
+
+    def audit(self, limit: int = 200, *, before: int | None = None) -> Fetched[AuditPage]:
+        """GET /audit: the newest audit entries (auditor and teacher)."""
+        params = {"limit": limit, "before": before}
+        return self._fetch("/audit", AuditPage(items=[], total=0, next_before=None), params)
+
+    def audit_verify(self) -> Fetched[Chain]:
+        """GET /audit/verify: whether the hash chain holds, and the first broken entry."""
+        return self._fetch("/audit/verify", Chain(ok=False, entries=0, head=""))
+
+    def register(self) -> Fetched[Register]:
+        """GET /register: the sensor register."""
+        return self._fetch("/register", Register(title="", operator="", devices=[]))
+
     def stats(self) -> Fetched[Stats]:
         """GET /stats: counters and the simulated clock."""
         empty = Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
@@ -366,3 +431,14 @@ def _problem_of(response: httpx.Response) -> RuleProblem | None:
             message=detail["message"],
         )
     return None
+
+
+def _refusal(response: httpx.Response) -> str:
+    """The API's reason for a 401 or 403, for the user to read."""
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if response.status_code == 401:
+        return f"not logged in or the login expired ({detail or 'log in again'})"
+    return f"not allowed: {detail}" if detail else "not allowed for your role"

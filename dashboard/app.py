@@ -13,7 +13,7 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard import context
+from dashboard import auth, context
 from dashboard.api_client import ApiClient
 from services.config import Settings, get_settings
 
@@ -29,8 +29,25 @@ def _navigation() -> html.Nav:
     links = [
         dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
         for page in dash.page_registry.values()
+        if page.get("nav", True)
     ]
     return html.Nav(links, className="nav")
+
+
+def _who() -> html.Div:
+    """Who is logged in, and the way out."""
+    user = auth.current_user()
+    if user is None:
+        return html.Div("not logged in", id="topbar-user", className="topbar-user")
+    return html.Div(
+        [
+            html.Span(user["username"], className="topbar-user-name"),
+            html.Span(user["role"], className="topbar-user-role"),
+            html.A("Log out", href="/auth/logout", id="topbar-logout", className="nav-link"),
+        ],
+        id="topbar-user",
+        className="topbar-user",
+    )
 
 
 def _layout() -> html.Div:
@@ -50,6 +67,7 @@ def _layout() -> html.Div:
                     ),
                     _navigation(),
                     html.Div("Synthetic town, synthetic people", className="sandbox-note"),
+                    _who(),
                 ],
                 className="topbar",
             ),
@@ -75,7 +93,9 @@ def create_app(settings: Settings | None = None, *, api: ApiClient | None = None
         suppress_callback_exceptions=True,  # pages' components appear only on their page
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    context.attach(app, context.DashboardContext(settings, api or ApiClient(settings.api_url)))
+    api = api or ApiClient(settings.api_url)
+    auth.install(app.server, settings, api)
+    context.attach(app, context.DashboardContext(settings, api))
     app.layout = _layout
     return app
 

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.panel import Panel
 
+from services.auth.cli import demo_accounts, users_app
 from services.config import Settings
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ rules_app = typer.Typer(help="Alert rules: check them, test them on a simulated 
 app.add_typer(rules_app, name="rules", no_args_is_help=True)
 policy_app = typer.Typer(help="Data-minimization policies: check, list, switch.")
 app.add_typer(policy_app, name="policy", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 console = Console(stderr=True)
 
 
@@ -290,6 +292,9 @@ def rules_test(
     out: Annotated[
         Path | None, typer.Option(help="folder for summary/alerts CSV and timeline.html")
     ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="replay through this data-minimization policy first")
+    ] = None,
 ) -> None:
     """Replay a simulated day through rules; score the alerts against the ground truth."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -298,7 +303,8 @@ def rules_test(
     from services.rules.book import RuleBook, load_rule_file
     from services.rules.replay import replay_scenario, write_outputs
     from services.rules.spec import RuleError
-    from simulator.scenarios import ScenarioError, load_scenario
+    from services.yamldoc import YamlFileError
+    from simulator.scenarios import load_scenario
 
     book = RuleBook(Settings().rules_dir or RuleBook().folder)
     chosen = []
@@ -317,7 +323,15 @@ def rules_test(
                     raise found[2]
                 chosen.append(found[1])
         sc = load_scenario(scenario)
-    except (RuleError, ScenarioError) as exc:
+        minimizer = None
+        if policy is not None:
+            from services.policy.active import POLICIES_DIR, PolicyBook
+            from services.policy.apply import Minimizer, load_secret
+
+            settings = Settings()
+            spec = PolicyBook(settings.policies_dir or POLICIES_DIR).spec(policy)
+            minimizer = Minimizer(spec, load_secret(settings.var_dir, settings.pseudonym_key))
+    except YamlFileError as exc:  # a rule, scenario or policy that cannot be used
         console.print(f"[red]refused:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
     total_h = hours or sc.hours or 24.0
@@ -337,8 +351,13 @@ def rules_test(
                 state["last"] = sim_s
                 bar.update(task, completed=sim_s)
 
-        result = replay_scenario(chosen, scenario, seed=seed, hours=total_h, progress=progress)
-    table = Table(title=f"{sc.name}, seed {seed}, {total_h:g} h: {result.events:,} events")
+        result = replay_scenario(
+            chosen, scenario, seed=seed, hours=total_h, progress=progress, policy=minimizer
+        )
+    under = f", policy {policy}" if policy else ""
+    table = Table(
+        title=f"{sc.name}, seed {seed}, {total_h:g} h{under}: {result.events:,} events kept"
+    )
     for col in ("rule", "alerts", "false", "precision", "recall", "detect (min)", "innocent hit"):
         table.add_column(col, justify="left" if col == "rule" else "right")
     fmt = lambda v: "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)  # noqa: E731
@@ -439,6 +458,7 @@ def up(
             launch("broker", "broker", "--host", target.host, "--port", str(target.port))
         _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
         migrate(settings.effective_database_url)
+        accounts = demo_accounts(settings)
         ready = settings.var_dir / "ingest.ready"
         ready.unlink(missing_ok=True)
         launch("ingest", "ingest", "--ready-file", str(ready))
@@ -448,7 +468,7 @@ def up(
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
         _wait(lambda: _http_ok(api_url + "/health"), 60, "the API", procs)
-        _wait(lambda: _http_ok(dash_url), 60, "the dashboard", procs)
+        _wait(lambda: _http_ok(dash_url + "login"), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
         console.print(
@@ -458,6 +478,7 @@ def up(
                 f"[b]Broker[/]          mqtt://{target.host}:{target.port}"
                 f" ({'embedded amqtt' if embedded else 'external'})\n"
                 f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n\n"
+                f"{accounts}\n\n"
                 "Press Ctrl+C to stop.",
                 title="Aqkol sandbox is running",
             )

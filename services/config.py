@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
@@ -57,6 +57,15 @@ class Settings(BaseSettings):
     )
     rules_dir: Path | None = Field(
         default=None, description="Folder of alert rules (*.yaml); default: rules/ of the project"
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs login tokens and dashboard sessions; default: var/secret.key, "
+        "generated on first use (set it when the API runs without a var folder of its own)",
+    )
+    token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60, description="login lifetime")
+    register_file: Path | None = Field(
+        default=None, description="Sensor register (YAML); default: the one shipped"
     )
 
     @property

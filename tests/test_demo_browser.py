@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -21,6 +22,22 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or next(
         (p for p in ("/usr/bin/chromium", "/usr/bin/chromium-browser") if os.path.exists(p)), None
     )
+
+
+def api_headers(api_url: str, user: str, password: str) -> dict[str, str]:
+    """Log in on the API; the header that carries the token."""
+    r = httpx.post(f"{api_url}/auth/token", data={"username": user, "password": password})
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def log_in(page, dash_url: str, user: str, password: str) -> None:
+    """Fill in the dashboard's login form."""
+    page.goto(f"{dash_url}login")
+    page.fill("#login-username", user)
+    page.fill("#login-password", password)
+    page.click("#login-submit")
+    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
 
 
 @pytest.fixture
@@ -45,11 +62,20 @@ def demo(tmp_path: Path):
         stderr=subprocess.STDOUT,
     )
 
+    accounts = tmp_path / "var" / "demo-accounts.json"
+    headers: dict[str, str] = {}
+
     def ready() -> bool:
         if proc.poll() is not None:
             raise AssertionError((tmp_path / "up.log").read_text()[-3000:])
         try:
-            return httpx.get(f"http://127.0.0.1:{api}/stats", timeout=1).json()["events"] > 0
+            if not headers:
+                if not accounts.exists():
+                    return False
+                password = json.loads(accounts.read_text())["analyst"]["password"]
+                headers.update(api_headers(f"http://127.0.0.1:{api}", "analyst", password))
+            r = httpx.get(f"http://127.0.0.1:{api}/stats", headers=headers, timeout=1)
+            return r.json()["events"] > 0
         except (httpx.HTTPError, ValueError, KeyError):
             return False
 
@@ -68,6 +94,9 @@ def test_situation_room_shows_town_heatmap_buses_and_alerts(demo):
     from playwright.sync_api import expect, sync_playwright
 
     dash_url, api_url, log = demo
+    accounts = json.loads((log.parent / "var" / "demo-accounts.json").read_text())
+    up_log = log.read_text()
+    assert all(a["password"] in up_log for a in accounts.values())  # `aqkol up` printed them
     outside: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -84,7 +113,10 @@ def test_situation_room_shows_town_heatmap_buses_and_alerts(demo):
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             page.on("request", lambda r: None if LOCAL.match(r.url) else outside.append(r.url))
-            page.goto(dash_url)
+            page.goto(dash_url)  # not logged in: the login form first
+            expect(page.locator("#login-form")).to_be_visible(timeout=30_000)
+            log_in(page, dash_url, "analyst", accounts["analyst"]["password"])
+            expect(page.locator("#topbar-user")).to_contain_text("analyst")
             expect(page.locator("#situation-map .main-svg").first).to_be_visible(timeout=60_000)
             # the town is drawn: lake, streets and buildings traces in the figure
             names = page.wait_for_function(
@@ -117,8 +149,20 @@ def test_situation_room_shows_town_heatmap_buses_and_alerts(demo):
             page.screenshot(path=str(log.parent / "situation-room.png"))
             page.goto(f"{dash_url}rules")  # the Rules page lists the starter rules
             expect(page.locator("#rules-list")).to_contain_text("large-group", timeout=30_000)
+            # the auditor reads the audit log (the analyst's queries are in it) and the register
+            page.goto(f"{dash_url}auth/logout")
+            log_in(page, dash_url, "auditor", accounts["auditor"]["password"])
+            page.goto(f"{dash_url}transparency")
+            expect(page.locator("#transparency-chain")).to_contain_text(
+                "Chain intact", timeout=30_000
+            )
+            expect(page.locator("#transparency-audit")).to_contain_text("analyst")
+            expect(page.locator("#transparency-register")).to_contain_text("gas meters")
+            page.screenshot(path=str(log.parent / "transparency.png"))
         finally:
             browser.close()
     assert outside == [], f"the page asked for outside addresses: {outside[:5]}"
-    alerts = httpx.get(f"{api_url}/alerts").json()["items"]
-    assert alerts and alerts[0]["rule"] == "large-group"
+    assert httpx.get(f"{api_url}/alerts").status_code == 401
+    headers = api_headers(api_url, "student", accounts["student"]["password"])
+    alerts = httpx.get(f"{api_url}/alerts", headers=headers).json()["items"]
+    assert any(a["rule"] == "large-group" for a in alerts)  # newest first: others may follow

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from services.api.deps import authorize
 from services.api.routes import (
     alerts,
+    audit,
+    auth,
     dead_letters,
     events,
     health,
     heatmap,
     policy,
+    register,
+    reveal,
     rules,
     stats,
     town,
@@ -18,17 +23,35 @@ from services.api.routes import (
 from services.config import Settings, get_settings
 from services.store.db import make_engine
 
+ROUTERS = (
+    health,
+    auth,
+    events,
+    heatmap,
+    alerts,
+    rules,
+    policy,
+    stats,
+    dead_letters,
+    town,
+    reveal,
+    audit,
+    register,
+)
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """The API bound to the settings' database."""
+    """The API bound to the settings' database; every route goes through the role matrix."""
     settings = settings or get_settings()
     app = FastAPI(
         title="Aqkol command center API",
-        description="What the simulated command center stores about the town (never ground truth).",
+        description="What the simulated command center stores about the town (never ground truth). "
+        "Log in with POST /auth/token; services/auth/roles.py says which role may call what.",
         version="0.1.0",
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
-    for module in (health, events, heatmap, alerts, rules, policy, stats, dead_letters, town):
+    for module in ROUTERS:
         app.include_router(module.router)
     return app

@@ -88,7 +88,7 @@ class AlertAction(BaseModel):
 
     ids: list[int] = Field(default_factory=list, max_length=10_000)
     rule: str | None = None
-    by: str = Field("analyst", min_length=1, max_length=64, description="who acts")
+    by: str = Field("analyst", min_length=1, max_length=64, description="who acts, without a login")
     assignee: str | None = Field(None, max_length=64)
     reason: str | None = Field(None, max_length=256)
 

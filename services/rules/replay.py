@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from services.events import event_models
 from services.geo import to_xy
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.engine import Candidate, Event, RuleEngine
@@ -281,7 +282,12 @@ def replay_scenario(
     progress: Callable[[float], None] | None = None,
     policy: Any = None,
 ) -> ReplayResult:
-    """Simulate ``scenario`` in-process and replay it through ``rules``."""
+    """Simulate ``scenario`` in-process and replay it through ``rules``.
+
+    With ``policy`` (a :class:`services.policy.apply.Minimizer`), the events first go
+    through it, as through the ingest: the rules see only what it keeps, and the rules it
+    blinds raise nothing.
+    """
     from simulator.clock import AQKOL_TZ
     from simulator.model import Town
     from simulator.scenarios import load_scenario
@@ -303,11 +309,21 @@ def replay_scenario(
 
     t0 = start.timestamp()
 
+    models = event_models()
+
     def events() -> Iterable[Event]:
         for ev in town.events(hours, truth=on_truth):
-            e = Event.from_dict(ev, truths.pop(ev["id"], None))
+            tr = truths.pop(ev["id"], None)
+            if policy is None:
+                e = Event.from_dict(ev, tr)
+            else:  # as the ingest would: validate, then keep what the policy keeps
+                k = policy.apply(models[ev["kind"]].model_validate(ev))
+                policy.take_escrow()
+                if k is None:
+                    continue
+                e = Event.make(k.id, k.kind, k.source, k.ts, k.data, k.lat, k.lon, tr)
             if progress is not None:
-                progress(e.ts.timestamp() - t0)
+                progress(e.t - t0)
             yield e
 
     reports, n = replay_events(rules, events(), lambda: incidents, policy)

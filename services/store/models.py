@@ -117,3 +117,48 @@ pseudonym_escrow = Table(
     Column("period", String(16), nullable=False, comment="salt period, e.g. 2026-01-15"),
     Column("policy", String(64), nullable=False),
 )
+
+
+# Local accounts of the command center (issue 5): one role each, see services/auth/roles.py.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(256), nullable=False, comment="argon2 via pwdlib"),
+    Column("role", String(16), nullable=False, comment="teacher | analyst | auditor | student"),
+    Column("created_at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Column("demo", Boolean, nullable=False, server_default=false(), comment="made by aqkol up"),
+)
+
+# Append-only and hash-chained: each row's hash covers the previous row's hash and its own
+# content (services/transparency/audit.py). Triggers refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Column("actor", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("action", String(32), nullable=False, comment="query | reveal | reveal.read | ..."),
+    Column("target", String(256), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("prev_hash", String(64), nullable=False, unique=True),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+
+# Identity reveals granted: who, why, on what legal basis, until when (never the original).
+reveal_grants = Table(
+    "reveal_grants",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("created_at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Column("requested_by", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("pseudonym", String(64), nullable=False),
+    Column("justification", Text, nullable=False),
+    Column("legal_basis", String(32), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("audit_id", Integer, nullable=False, comment="the audit_log row of the reveal"),
+    Index("ix_reveal_grants_by", "requested_by", "created_at"),
+)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 import h3
 import httpx
@@ -153,6 +154,39 @@ PREVIEW = {
     ],
 }  # fmt: skip
 
+PASSWORD = "right-password"  # the fake API's password for any user name
+ROLES = ("teacher", "analyst", "auditor", "student")
+CHAIN_OK = {"ok": True, "entries": 3, "head": "ab" * 32, "broken_id": None, "reason": None}
+CHAIN_BROKEN = {"ok": False, "entries": 2, "head": "cd" * 32, "broken_id": 2,
+                "reason": "content changed after it was written"}  # fmt: skip
+AUDIT = [
+    {"id": 3, "at": "2026-01-15T02:05:00+00:00", "actor": "analyst", "role": "analyst",
+     "action": "reveal", "target": "ps-4f2a",
+     "detail": {"legal_basis": "missing_person", "justification": "Child missing since 08:10",
+                "expires_at": "2026-01-15T06:00:00+00:00"}, "prev_hash": "1" * 64,
+     "hash": "2" * 64},
+    {"id": 2, "at": "2026-01-15T02:01:00+00:00", "actor": "student", "role": "student",
+     "action": "query", "target": "GET /alerts", "detail": {}, "prev_hash": "0" * 64,
+     "hash": "1" * 64},
+    {"id": 1, "at": "2026-01-15T02:00:00+00:00", "actor": "analyst", "role": "analyst",
+     "action": "query", "target": "GET /events", "detail": {"params": {"kind": "gas.reading"}},
+     "prev_hash": "0" * 64, "hash": "0" * 64},
+]  # fmt: skip
+REGISTER = {
+    "title": "Aqkol sensor register", "operator": "Aqkol akimat (simulated)",
+    "devices": [
+        {"id": "cctv", "name": "Street cameras", "technology": "CCTV", "count": "about 150",
+         "sources": ["cam-"], "kinds": ["camera.face_match"], "purpose": "public_safety",
+         "purpose_text": "Match faces against watch lists", "retention": "30 days",
+         "accountable": {"body": "Police (simulated)", "contact": "police@aqkol.example"},
+         "access": "police", "storage": "data center", "notes": None,
+         "data": [{"kind": "camera.face_match", "description": "", "source_category": "telemetry",
+                   "fields": [{"name": "likelihood", "category": "telemetry", "description": ""},
+                              {"name": "enrollment_id", "category": "identifier",
+                               "description": "watch-list entry"}]}]},
+    ],
+}  # fmt: skip
+
 BAD_MARK = "((("  # a rule text containing this is refused by the fake
 BAD_PROBLEM = {"file": "editor", "line": 5, "message": "unbalanced parenthesis"}
 OPEN_STATES = ("active", "acknowledged")
@@ -166,6 +200,7 @@ class FakeApi:
         self.requests: list[httpx.Request] = []
         self.alerts: list[dict[str, Any]] = copy.deepcopy(ALERTS["items"])
         self.saved: dict[str, str] = {}
+        self.chain: dict[str, Any] = dict(CHAIN_OK)
 
     def _rule_answer(self, request: httpx.Request, path: str) -> httpx.Response:
         if path == "/rules" and request.method == "GET":
@@ -220,9 +255,29 @@ class FakeApi:
             changed.append(a["id"])
         return httpx.Response(200, json={"changed": changed})
 
+    def _transparency(self, request: httpx.Request, path: str) -> httpx.Response:
+        if path == "/auth/token":
+            form = dict(parse_qsl(request.content.decode()))
+            if form.get("password") != PASSWORD:
+                return httpx.Response(401, json={"detail": "wrong user name or password"})
+            role = form["username"] if form["username"] in ROLES else "analyst"
+            body = {"access_token": f"token-of-{form['username']}", "token_type": "bearer",
+                    "expires_in": 3600, "username": form["username"], "role": role}  # fmt: skip
+            return httpx.Response(200, json=body)
+        who = request.headers.get("authorization", "").removeprefix("Bearer token-of-")
+        if path.startswith("/audit") and who in ("analyst", "student"):
+            return httpx.Response(403, json={"detail": f"role '{who}' may not GET {path}"})
+        if path == "/audit":
+            return httpx.Response(200, json={"items": AUDIT, "total": 3, "next_before": None})
+        if path == "/audit/verify":
+            return httpx.Response(200, json=self.chain)
+        return httpx.Response(200, json=REGISTER)
+
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         path = request.url.path
+        if path.startswith(("/auth/", "/audit")) or path == "/register":
+            return self._transparency(request, path)
         if path == "/health":
             return httpx.Response(200, json={"status": "ok"})
         if path == "/town":

@@ -14,6 +14,7 @@ from dashboard.api_client import ApiClient
 from dashboard.app import create_app
 from services.config import Settings
 from tests.dashboard.fakes import FakeApi, unreachable
+from tests.dashboard.test_login import log_in
 
 
 def _client(transport) -> tuple:
@@ -46,6 +47,7 @@ def _refresh(client, layer: str = "people", window: int = 3600) -> dict:
 
 def test_index_uses_no_outside_address():
     _, client = _client(httpx.MockTransport(FakeApi()))
+    log_in(client)
     html = client.get("/").get_data(as_text=True)
     assert "/assets/style.css" in html
     urls = re.findall(r"""(?:src|href)=["']([^"']+)""", html)

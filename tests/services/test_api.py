@@ -12,6 +12,7 @@ from services.api.main import create_app
 from services.geo import to_latlon
 from services.ingest import Ingest
 from services.store.db import migrate
+from tests.accounts import add_accounts, bearer, token_for
 from tests.conftest import make_settings
 from tests.factories import T0, make_event, message
 
@@ -57,7 +58,10 @@ def client(tmp_path, sqlite_url):
     evs.append(make_event("vehicle.position", "bus-02", T0 + timedelta(minutes=4, seconds=5)))
     ing.process([message(e) for e in evs])
     ing.process([("aqkol/v1/gas.reading/gas-0001", b"nope")])
-    with TestClient(create_app(settings)) as c:
+    app = create_app(settings)
+    add_accounts(app.state.engine, ("teacher",))
+    with TestClient(app) as c:
+        c.headers.update(bearer(token_for(c, "teacher")))  # the teacher may call everything
         c.events = evs  # type: ignore[attr-defined]
         yield c
 
@@ -172,12 +176,13 @@ def test_acknowledge_assign_and_clear_alerts(client):
     r = client.post("/alerts/acknowledge", json={"ids": [a["id"]], "by": "duty", "assignee": "ops"})
     assert r.json() == {"changed": [a["id"]]}
     (b,) = client.get("/alerts", params={"state": "open"}).json()["items"]
-    assert (b["state"], b["acknowledged_by"], b["assignee"]) == ("acknowledged", "duty", "ops")
+    # the logged-in user acts: a body's "by" cannot speak for someone else
+    assert (b["state"], b["acknowledged_by"], b["assignee"]) == ("acknowledged", "teacher", "ops")
     assert b["acknowledged_at"] is not None
     r = client.post("/alerts/clear", json={"rule": "large-group", "by": "duty", "reason": "gone"})
     assert r.json() == {"changed": [a["id"]]}
     (c,) = client.get("/alerts", params={"state": "cleared"}).json()["items"]
-    assert (c["cleared_by"], c["clear_reason"]) == ("duty", "gone")
+    assert (c["cleared_by"], c["clear_reason"]) == ("teacher", "gone")
     assert client.post("/alerts/clear", json={"ids": [a["id"]]}).json() == {"changed": []}
 
 

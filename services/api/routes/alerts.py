@@ -32,6 +32,12 @@ def list_alerts(
     return AlertList(items=items)
 
 
+def _actor(request: Request, action: AlertAction) -> str:
+    """Who acts: the logged-in user (a body's ``by`` cannot speak for someone else)."""
+    user = getattr(request.state, "user", None)
+    return user.username if user is not None else action.by
+
+
 def _targets(request: Request, action: AlertAction) -> list[int]:
     ids = list(action.ids)
     if action.rule:
@@ -50,7 +56,7 @@ def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
     if given. Alerts already acknowledged or cleared are left as they are."""
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
-        changed = lifecycle.acknowledge(conn, ids, action.by, action.assignee)
+        changed = lifecycle.acknowledge(conn, ids, _actor(request, action), action.assignee)
     return AlertActionResult(changed=changed)
 
 
@@ -59,7 +65,7 @@ def clear(request: Request, action: AlertAction) -> AlertActionResult:
     """Clear open alerts (by ids, or all open alerts of a rule), with an optional reason."""
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
-        changed = lifecycle.clear(conn, ids, action.by, action.reason)
+        changed = lifecycle.clear(conn, ids, _actor(request, action), action.reason)
     return AlertActionResult(changed=changed)
 
 

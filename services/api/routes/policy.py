@@ -123,8 +123,10 @@ def policy_history(conn: ConnDep) -> list[HistoryRow]:
 @router.put("/active", response_model=HistoryRow)
 def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
     """Make a policy active. Every ingest worker applies it from its next batch."""
+    user = getattr(request.state, "user", None)
+    by = user.username if user is not None else body.by
     try:
-        row = activate(conn, book(request), body.policy, body.by, body.note)
+        row = activate(conn, book(request), body.policy, by, body.note)
     except PolicyError as exc:
         raise HTTPException(422, str(exc)) from None
     conn.commit()

@@ -11,6 +11,8 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services.api.deps import ConnDep
+from services.api.routes.policy import active_spec
+from services.policy.apply import Minimizer
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Event, RuleEngine
 from services.rules.replay import replay_events
@@ -92,6 +94,11 @@ def _book(request: Request) -> RuleBook:
     return book
 
 
+def _policy(request: Request) -> Minimizer:
+    """The active policy, as the ingest applies it (rules it blinds are shown so)."""
+    return Minimizer(active_spec(request))
+
+
 def _problem(exc: RuleError) -> RuleProblem:
     return RuleProblem(file=Path(exc.file).name, line=exc.line, message=exc.reason)
 
@@ -127,7 +134,7 @@ def list_rules(request: Request, conn: ConnDep) -> RuleList:
     """Every rule file: its rule in force, state, alerts by state, and any refusal."""
     book = _book(request)
     counts = repo.alert_counts_by_rule(conn)
-    status = {s["id"]: s for s in RuleEngine(book.rules).status()}
+    status = {s["id"]: s for s in RuleEngine(book.rules, _policy(request)).status()}
     return RuleList(
         items=[_out(f["path"], f["item"], f["error"], counts, status) for f in book.files()]
     )
@@ -141,7 +148,7 @@ def get_rule(rule_id: str, request: Request, conn: ConnDep) -> RuleOut:
     if found is None:
         raise HTTPException(404, f"no rule {rule_id!r}")
     path, rule, error = found
-    status = {s["id"]: s for s in RuleEngine([rule] if rule else []).status()}
+    status = {s["id"]: s for s in RuleEngine([rule] if rule else [], _policy(request)).status()}
     out = _out(path, rule, error, repo.alert_counts_by_rule(conn), status)
     out.text = path.read_text(encoding="utf-8")
     return out
@@ -176,6 +183,7 @@ def save_rule(
 
 @router.post("/preview", response_model=Preview)
 def preview(
+    request: Request,
     conn: ConnDep,
     text: str = Body(..., media_type="text/plain"),
     day: datetime | None = None,
@@ -193,7 +201,8 @@ def preview(
     local = until + AQKOL_TZ_OFFSET  # the town's day runs from local midnight
     since = datetime.combine(local.date(), time(0), tzinfo=until.tzinfo) - AQKOL_TZ_OFFSET
     until = until + timedelta(microseconds=1)
-    engine = RuleEngine([rule])
+    policy = _policy(request)
+    engine = RuleEngine([rule], policy)
     kinds = sorted(set(engine.by_kind) | engine.context_kinds)
     rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
     truncated = len(rows) > PREVIEW_LIMIT
@@ -203,7 +212,7 @@ def preview(
               {k: v for k, v in r.data.items() if v is not None}, r.lat, r.lon)
         for r in rows[:PREVIEW_LIMIT]
     )  # fmt: skip
-    reports, n = replay_events([rule], events, [])
+    reports, n = replay_events([rule], events, [], policy)
     rep = reports[rule.id]
     return Preview(
         rule=rule.id,

@@ -1,0 +1,87 @@
+"""Login on the dashboard: a form posts to ``/auth/login``, which asks the API for a token and
+keeps it in the signed session cookie; the API client forwards it on every call.
+
+Pages are sent only to a logged-in browser; anything else goes to ``/login``. The API
+applies the role matrix, so the dashboard holds no privilege of its own.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import flask
+
+from dashboard.api_client import ApiClient
+from services.auth.tokens import derived_secret
+from services.config import Settings
+
+LOGIN_PATH = "/login"
+OPEN_PREFIXES = ("/assets/", "/_dash-", "/_favicon", "/_reload-hash", "/auth/")
+SESSION_KEYS = ("token", "username", "role", "expires")
+
+
+def session_token() -> str | None:
+    """The logged-in user's API token, in a request; None outside one or when logged out."""
+    if not flask.has_request_context():
+        return None
+    return flask.session.get("token")
+
+
+def current_user() -> dict[str, Any] | None:
+    """``{username, role}`` of the logged-in user, if any."""
+    if not flask.has_request_context() or not flask.session.get("token"):
+        return None
+    return {"username": flask.session.get("username"), "role": flask.session.get("role")}
+
+
+def _logged_in() -> bool:
+    return bool(flask.session.get("token")) and flask.session.get("expires", 0) > time.time()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path of this site (no //host, no scheme): no open redirect."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
+    """Add login and logout to the dashboard's Flask server and keep pages behind them."""
+    server.secret_key = derived_secret(settings, "dashboard-session")
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    if api.token is None:
+        api.token = session_token
+
+    @server.before_request
+    def _require_login() -> Any:
+        path = flask.request.path
+        if path == LOGIN_PATH or path.startswith(OPEN_PREFIXES) or flask.request.method != "GET":
+            return None
+        if _logged_in():
+            return None
+        query = urlencode({"next": flask.request.full_path.rstrip("?")})
+        return flask.redirect(f"{LOGIN_PATH}?{query}")
+
+    @server.post("/auth/login")
+    def _login() -> Any:
+        form = flask.request.form
+        target = _safe_next(form.get("next"))
+        got = api.login(form.get("username", "").strip(), form.get("password", ""))
+        if not got.ok:
+            why = "unreachable" if "unreachable" in (got.error or "") else "credentials"
+            return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': why, 'next': target})}")
+        flask.session.clear()
+        flask.session.update(
+            token=got.data["access_token"],
+            username=got.data["username"],
+            role=got.data["role"],
+            expires=time.time() + int(got.data.get("expires_in") or 0),
+        )
+        return flask.redirect(target)
+
+    @server.get("/auth/logout")
+    def _logout() -> Any:
+        flask.session.clear()
+        return flask.redirect(LOGIN_PATH)

@@ -1,0 +1,63 @@
+"""Log in: a plain form that posts to the dashboard's ``/auth/login`` (see dashboard/auth.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import dcc, html
+
+dash.register_page(__name__, path="/login", name="Log in", title="Aqkol · log in", nav=False)
+
+ERRORS = {
+    "credentials": "Wrong user name or password.",
+    "unreachable": "The API does not answer; is it running?",
+}
+
+
+def layout(error: str | None = None, next: str | None = None, **_query: Any) -> html.Div:
+    """The login form; ``error`` and ``next`` come from the query string."""
+    return html.Div(
+        html.Form(
+            [
+                html.H1("Log in"),
+                html.Div(ERRORS.get(error or "", ""), id="login-error", className="login-error"),
+                html.Label(
+                    [
+                        "User name",
+                        dcc.Input(
+                            id="login-username",
+                            name="username",
+                            type="text",
+                            autoComplete="username",
+                            required=True,
+                        ),
+                    ]
+                ),
+                html.Label(
+                    [
+                        "Password",
+                        dcc.Input(
+                            id="login-password",
+                            name="password",
+                            type="password",
+                            autoComplete="current-password",
+                            required=True,
+                        ),
+                    ]
+                ),
+                dcc.Input(id="login-next", name="next", type="hidden", value=next or "/"),
+                html.Button("Log in", id="login-submit", type="submit"),
+                html.Div(
+                    "`aqkol up` prints the demo accounts (teacher, analyst, auditor, student); "
+                    "`aqkol users add` makes more.",
+                    className="login-hint",
+                ),
+            ],
+            action="/auth/login",
+            method="POST",
+            id="login-form",
+            className="login",
+        ),
+        className="page",
+    )

@@ -1,0 +1,93 @@
+"""Transparency, for the auditor: the audit log with the state of its hash chain, the grants of
+identity reveals, and the sensor register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, dash_table, dcc, html
+
+from dashboard import context
+from dashboard import transparency_views as tv
+from dashboard.pages.rules import TABLE_STYLE
+
+dash.register_page(
+    __name__, path="/transparency", name="Transparency", title="Aqkol · transparency"
+)
+
+AUDIT_LIMIT = 200
+MIN_REFRESH_MS = 5000
+COLUMNS = [
+    {"name": "#", "id": "id"},
+    {"name": "when (UTC+6)", "id": "at"},
+    {"name": "who", "id": "actor"},
+    {"name": "role", "id": "role"},
+    {"name": "action", "id": "action"},
+    {"name": "what", "id": "target"},
+    {"name": "why / parameters", "id": "why"},
+]
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page; the log refreshes every few seconds."""
+    refresh_ms = max(context.current().settings.dashboard_refresh_ms, MIN_REFRESH_MS)
+    return html.Div(
+        [
+            html.H2("Audit log"),
+            html.P(
+                "Every identity reveal and every query of personal data, hash-chained: "
+                "each entry's hash covers the one before, so an edited or removed entry shows.",
+                className="login-hint",
+            ),
+            html.Div("checking…", id="transparency-chain", className="chain unknown"),
+            html.Div(id="transparency-audit-status", className="status"),
+            dash_table.DataTable(
+                id="transparency-audit",
+                columns=COLUMNS,
+                data=[],
+                page_size=25,
+                sort_action="native",
+                filter_action="native",
+                **TABLE_STYLE,
+            ),
+            html.H2("Sensor register"),
+            html.Div(id="transparency-register-title", className="login-hint"),
+            html.Div(id="transparency-register", className="register"),
+            dcc.Interval(id="transparency-interval", interval=refresh_ms),
+        ],
+        className="page transparency",
+    )
+
+
+@dash.callback(
+    Output("transparency-chain", "children"),
+    Output("transparency-chain", "className"),
+    Output("transparency-audit", "data"),
+    Output("transparency-audit-status", "children"),
+    Input("transparency-interval", "n_intervals"),
+)
+def refresh_audit(_n: int | None) -> tuple[Any, ...]:
+    """The chain verdict and the newest audit entries."""
+    api = context.current().api
+    log = api.audit(AUDIT_LIMIT)
+    if not log.ok:
+        return "Chain not checked", "chain unknown", [], log.error
+    text, css = tv.chain_status(api.audit_verify())
+    total = log.data.get("total", 0)
+    shown = len(log.data.get("items", []))
+    return text, css, tv.audit_rows(log.data.get("items", [])), f"{shown} newest of {total:,}"
+
+
+@dash.callback(
+    Output("transparency-register", "children"),
+    Output("transparency-register-title", "children"),
+    Input("transparency-interval", "id"),
+)
+def show_register(_id: str) -> tuple[Any, ...]:
+    """The register, once per page load."""
+    reg = context.current().api.register()
+    if not reg.ok:
+        return [], reg.error
+    title = f"{reg.data.get('title', '')} · operated by {reg.data.get('operator', '')}"
+    return [tv.device_card(d) for d in reg.data.get("devices", [])], title

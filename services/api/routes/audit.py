@@ -1,0 +1,65 @@
+"""The audit log of reveals and queries of personal data, and the check of its hash chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from services.api.deps import ConnDep
+from services.transparency import audit
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+class AuditEntry(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    total: int
+    next_before: int | None
+
+
+class ChainOut(BaseModel):
+    ok: bool
+    entries: int
+    head: str
+    broken_id: int | None = None
+    reason: str | None = None
+
+
+@router.get("", response_model=AuditPage)
+def list_entries(
+    conn: ConnDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before: Annotated[int | None, Query(description="ids below this one (paging)")] = None,
+    actor: str | None = None,
+    action: str | None = None,
+) -> AuditPage:
+    """Retrieve audit entries, newest first; follow next_before for older ones."""
+    rows = audit.entries(conn, limit=limit + 1, before=before, actor=actor, action=action)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        items=[AuditEntry(**r) for r in rows],
+        total=audit.count(conn),
+        next_before=rows[-1]["id"] if more else None,
+    )
+
+
+@router.get("/verify", response_model=ChainOut)
+def verify(conn: ConnDep) -> ChainOut:
+    """Check the hash chain from the first entry; name the first broken one."""
+    return ChainOut(**audit.verify(conn).__dict__)

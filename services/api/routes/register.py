@@ -1,0 +1,22 @@
+"""The sensor register: each kind of device, its purpose, data, retention and who answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from services.transparency.register import load_register, register_json
+from services.yamldoc import YamlFileError
+
+router = APIRouter(tags=["register"])
+
+
+@router.get("/register")
+def register(request: Request) -> dict[str, Any]:
+    """Retrieve the sensor register, with each device's fields and privacy categories."""
+    try:
+        reg = load_register(request.app.state.settings.register_file)
+    except YamlFileError as exc:
+        raise HTTPException(500, f"the sensor register is refused: {exc}") from None
+    return register_json(reg)

@@ -1,0 +1,81 @@
+"""Signed login tokens (JWT, HS256) and the secret that signs them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import jwt
+
+from services.config import Settings
+
+ALGORITHM = "HS256"
+ISSUER = "aqkol"
+SECRET_FILE = "secret.key"
+
+
+class TokenError(ValueError):
+    """A token that is malformed, forged or expired."""
+
+
+def secret(settings: Settings) -> str:
+    """``AQKOL_SECRET_KEY``, or ``var_dir/secret.key``, created at first use.
+
+    The file is written aside and linked into place, so that the API and the dashboard
+    starting together agree on one secret.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value()
+    path = settings.var_dir / SECRET_FILE
+    if not path.exists():
+        settings.var_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # someone else won: theirs it is
+        finally:
+            tmp.unlink()
+    return Path(path).read_text().strip()
+
+
+def derived_secret(settings: Settings, purpose: str) -> str:
+    """A key for one purpose (e.g. the dashboard's session cookie), derived from the secret."""
+    return hmac.new(secret(settings).encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def issue(settings: Settings, username: str, role: str, now: datetime | None = None) -> str:
+    """A bearer token for the user, valid ``settings.token_minutes``."""
+    now = now or datetime.now(UTC)
+    claims = {
+        "sub": username,
+        "role": role,
+        "iss": ISSUER,
+        "iat": now,
+        "exp": now + timedelta(minutes=settings.token_minutes),
+    }
+    return jwt.encode(claims, secret(settings), algorithm=ALGORITHM)
+
+
+def read(settings: Settings, token: str) -> str:
+    """The user name a valid token was issued to."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret(settings),
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise TokenError("token expired: log in again") from None
+    except jwt.PyJWTError as exc:
+        raise TokenError(f"invalid token ({exc})") from None
+    return str(claims["sub"])

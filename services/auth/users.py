@@ -1,0 +1,150 @@
+"""Local accounts with argon2-hashed passwords (pwdlib), and the demo accounts of ``aqkol up``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from pwdlib import PasswordHash
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from services.auth.roles import Role
+from services.store.models import users
+
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 8
+DEMO_FILE = "demo-accounts.json"
+
+
+class AccountError(ValueError):
+    """A refused account: bad name, role or password, or a name already taken."""
+
+
+@dataclass(frozen=True)
+class User:
+    """An account as the API sees it (never the hash)."""
+
+    username: str
+    role: Role
+    demo: bool = False
+
+
+@lru_cache
+def hasher() -> PasswordHash:
+    """pwdlib's recommended hasher (argon2id)."""
+    return PasswordHash.recommended()
+
+
+@lru_cache
+def _dummy_hash() -> str:
+    return hasher().hash(secrets.token_urlsafe(16))
+
+
+def new_password() -> str:
+    """A random password that reads out loud well enough for a classroom."""
+    return secrets.token_urlsafe(12)
+
+
+def check_new(username: str, role: str, password: str) -> Role:
+    """Refuse a bad user name, role or password; the role as a :class:`Role`."""
+    if not USERNAME.match(username):
+        raise AccountError(
+            f"user name {username!r}: 2-64 characters, lower-case letters, digits, '.', '_', '-'"
+        )
+    try:
+        r = Role(role)
+    except ValueError:
+        raise AccountError(f"role {role!r}: one of {', '.join(r.value for r in Role)}") from None
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"password: at least {MIN_PASSWORD} characters")
+    return r
+
+
+def add_user(
+    conn: Connection,
+    username: str,
+    role: str,
+    password: str,
+    *,
+    replace: bool = False,
+    demo: bool = False,
+) -> User:
+    """Create an account (or with ``replace``, set its role and password)."""
+    r = check_new(username, role, password)
+    row = {"password_hash": hasher().hash(password), "role": r.value, "demo": demo}
+    exists = conn.execute(select(users.c.id).where(users.c.username == username)).first()
+    if exists and not replace:
+        raise AccountError(f"user {username!r} exists")
+    if exists:
+        conn.execute(update(users).where(users.c.username == username).values(**row))
+    else:
+        conn.execute(insert(users).values(username=username, created_at=datetime.now(UTC), **row))
+    return User(username, r, demo)
+
+
+def remove_user(conn: Connection, username: str) -> bool:
+    """Delete an account; False if there was none."""
+    return conn.execute(delete(users).where(users.c.username == username)).rowcount > 0
+
+
+def get_user(conn: Connection, username: str) -> User | None:
+    """The account of that name, if any."""
+    row = conn.execute(
+        select(users.c.username, users.c.role, users.c.demo).where(users.c.username == username)
+    ).first()
+    return User(row.username, Role(row.role), bool(row.demo)) if row else None
+
+
+def list_users(conn: Connection) -> list[tuple[User, datetime]]:
+    """Every account with its creation time, by name."""
+    rows = conn.execute(
+        select(users.c.username, users.c.role, users.c.demo, users.c.created_at).order_by(
+            users.c.username
+        )
+    )
+    return [(User(r.username, Role(r.role), bool(r.demo)), r.created_at) for r in rows]
+
+
+def authenticate(conn: Connection, username: str, password: str) -> User | None:
+    """The user if the password is right; None otherwise (as slow either way)."""
+    row = conn.execute(
+        select(users.c.password_hash, users.c.role, users.c.demo).where(
+            users.c.username == username
+        )
+    ).first()
+    if row is None:
+        hasher().verify(password, _dummy_hash())  # no shortcut that tells names apart
+        return None
+    ok, updated = hasher().verify_and_update(password, row.password_hash)
+    if not ok:
+        return None
+    if updated:  # parameters got stronger since: store the new hash
+        conn.execute(
+            update(users).where(users.c.username == username).values(password_hash=updated)
+        )
+    return User(username, Role(row.role), bool(row.demo))
+
+
+def make_demo_accounts(engine: Engine, var_dir: Path) -> dict[str, tuple[str, str]]:
+    """One account per role, named after it, with a fresh random password on every call.
+
+    Returns name -> (role, password) and writes it to ``var_dir/demo-accounts.json``
+    (readable by the owner only) for scripts and tests.
+    """
+    accounts = {role.value: (role.value, new_password()) for role in Role}
+    with engine.begin() as conn:
+        for name, (role, password) in accounts.items():
+            add_user(conn, name, role, password, replace=True, demo=True)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / DEMO_FILE
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({n: {"role": r, "password": p} for n, (r, p) in accounts.items()}, f, indent=1)
+    return accounts

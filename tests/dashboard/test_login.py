@@ -1,0 +1,94 @@
+"""Login on the dashboard: pages only after login, the token forwarded to the API, logout."""
+
+from __future__ import annotations
+
+import httpx
+
+from dashboard.api_client import ApiClient
+from dashboard.app import create_app
+from services.config import Settings
+from tests.dashboard.fakes import PASSWORD, FakeApi, unreachable
+
+
+def _client(transport) -> tuple:
+    settings = Settings(
+        _env_file=None, api_url="http://api.test", secret_key="dashboard-test-secret-0123456789"
+    )
+    app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
+    return app, app.server.test_client()
+
+
+def log_in(client, username: str = "analyst", password: str = PASSWORD, next_: str = "/"):
+    """Post the login form the way the browser does; the response (a redirect)."""
+    return client.post(
+        "/auth/login", data={"username": username, "password": password, "next": next_}
+    )
+
+
+def test_pages_redirect_to_login_until_logged_in():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    r = client.get("/rules")
+    assert r.status_code == 302 and r.headers["location"] == "/login?next=%2Frules"
+    login = client.get("/login")
+    assert login.status_code == 200  # the Dash page that holds the form
+    assert client.get("/assets/style.css").status_code == 200
+    r = log_in(client, next_="/rules")
+    assert r.status_code == 302 and r.headers["location"] == "/rules"
+    assert client.get("/rules").status_code == 200
+
+
+def test_wrong_password_or_api_away_go_back_to_the_form_with_a_reason():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    r = log_in(client, password="nope")
+    assert r.status_code == 302 and "error=credentials" in r.headers["location"]
+    assert client.get("/").status_code == 302
+    _, away = _client(httpx.MockTransport(unreachable))
+    assert "error=unreachable" in log_in(away).headers["location"]
+
+
+def test_next_cannot_send_the_user_to_another_site():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    for target in ("//evil.example/", "https://evil.example/", "evil"):
+        assert log_in(client, next_=target).headers["location"] == "/"
+
+
+def test_the_token_goes_with_every_api_call_and_logout_forgets_it():
+    fake = FakeApi()
+    _, client = _client(httpx.MockTransport(fake))
+    log_in(client, username="auditor")
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "auditor" in layout and "Log out" in layout
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if "transparency-chain.children" in d["output"])
+    body = {
+        "output": dep["output"],
+        "outputs": [
+            {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]}
+            for p in dep["output"].strip(".").split("...")
+        ],
+        "inputs": [{**i, "value": 1} for i in dep["inputs"]],
+        "changedPropIds": ["transparency-interval.n_intervals"],
+        "state": [],
+    }
+    assert client.post("/_dash-update-component", json=body).status_code == 200
+    sent = [r for r in fake.requests if r.url.path == "/audit"]
+    assert sent and sent[-1].headers["authorization"] == "Bearer token-of-auditor"
+    assert client.get("/auth/logout").headers["location"] == "/login"
+    assert client.get("/").status_code == 302
+
+
+def test_the_login_page_has_the_form_and_is_not_in_the_navigation():
+    import json
+
+    import dash
+    import plotly.utils
+
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    page = next(p for p in dash.page_registry.values() if p["path"] == "/login")
+    rendered = json.dumps(page["layout"](error="credentials"), cls=plotly.utils.PlotlyJSONEncoder)
+    for cid in ("login-form", "login-username", "login-password", "login-submit"):
+        assert f'"{cid}"' in rendered
+    assert "Wrong user name or password" in rendered and '"/auth/login"' in rendered
+    log_in(client)
+    nav = client.get("/_dash-layout").get_data(as_text=True)
+    assert "Transparency" in nav and "Log in" not in nav

@@ -1,0 +1,203 @@
+"""The audit log: queries of personal data and reveals are logged; the chain catches edits."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import insert, text
+from sqlalchemy.exc import DatabaseError
+
+from services.api.main import create_app
+from services.store.db import migrate
+from services.store.models import pseudonym_escrow
+from services.transparency import audit, reveal
+from tests.accounts import add_accounts, clients_by_role
+from tests.conftest import make_settings
+
+JUSTIFICATION = "Missing child reported at 08:10; the meter's household may have seen her."
+
+
+@pytest.fixture
+def app(tmp_path, sqlite_url):
+    migrate(sqlite_url)
+    app = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url))
+    add_accounts(app.state.engine)
+    with app.state.engine.begin() as conn:
+        conn.execute(
+            insert(pseudonym_escrow).values(
+                pseudonym="ps-4f2a", original="hh-0042", field="household",
+                period="2026-01-15", policy="gdpr-minimal",
+            )
+        )  # fmt: skip
+    return app
+
+
+@pytest.fixture
+def clients(app) -> dict[str, TestClient]:
+    return clients_by_role(app)
+
+
+def _log(clients) -> list[dict]:
+    return clients["auditor"].get("/audit", params={"limit": 1000}).json()["items"]
+
+
+def _reveal_body(**kw) -> dict:
+    expires = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+    return {"pseudonym": "ps-4f2a", "justification": JUSTIFICATION,
+            "legal_basis": "missing_person", "expires_at": expires} | kw  # fmt: skip
+
+
+def test_queries_of_personal_data_are_logged_and_telemetry_is_not(clients):
+    analyst = clients["analyst"]
+    assert analyst.get("/events", params={"kind": "env.reading"}).status_code == 200
+    assert analyst.get("/stats").status_code == 200
+    assert _log(clients) == []
+    analyst.get("/events", params={"kind": "gas.reading", "limit": 5})
+    analyst.get("/events")  # every kind, identifiers included
+    clients["student"].get("/events/latest", params={"kind": "vehicle.position"})  # plates
+    clients["student"].get("/alerts")
+    log = _log(clients)[::-1]
+    assert [(e["actor"], e["action"], e["target"]) for e in log] == [
+        ("analyst", "query", "GET /events"),
+        ("analyst", "query", "GET /events"),
+        ("student", "query", "GET /events/latest"),
+        ("student", "query", "GET /alerts"),
+    ]
+    assert log[0]["detail"] == {"params": {"kind": "gas.reading", "limit": "5"}}
+    assert log[0]["prev_hash"] == audit.GENESIS and log[1]["prev_hash"] == log[0]["hash"]
+    # a refused caller reads nothing, so nothing is logged for them
+    assert clients["anonymous"].get("/alerts").status_code == 401
+    assert len(_log(clients)) == 4
+
+
+def test_reveal_gives_the_original_and_logs_why_but_not_what(clients):
+    r = clients["analyst"].post("/reveal", json=_reveal_body())
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["original"] == "hh-0042" and out["field"] == "household"
+    entry = next(e for e in _log(clients) if e["action"] == "reveal")
+    assert entry["actor"] == "analyst" and entry["target"] == "ps-4f2a"
+    assert entry["detail"]["justification"] == JUSTIFICATION
+    assert entry["detail"]["legal_basis"] == "missing_person"
+    assert "hh-0042" not in str(_log(clients))  # the log says who looked, not what they saw
+    # the grant can be read again by its requester while it lasts, and each read is logged
+    again = clients["analyst"].get(f"/reveal/{out['grant_id']}")
+    assert again.status_code == 200 and again.json()["original"] == "hh-0042"
+    assert clients["teacher"].get(f"/reveal/{out['grant_id']}").status_code == 404
+    assert [e["action"] for e in _log(clients)][:2] == ["reveal.read", "reveal"]
+    grants = clients["auditor"].get("/reveal").json()["items"]
+    assert len(grants) == 1 and grants[0]["justification"] == JUSTIFICATION
+    assert "hh-0042" not in str(grants)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"justification": "because"}, "at least 30 characters"),
+        ({"legal_basis": "curiosity"}, "court_order"),
+        ({"expires_at": "2026-01-15T10:00:00"}, "timezone"),
+        ({"expires_at": "2020-01-01T00:00:00+00:00"}, "in the future"),
+        ({"expires_at": (datetime.now(UTC) + timedelta(days=90)).isoformat()}, "at most 30 days"),
+    ],
+)
+def test_a_reveal_without_reason_basis_or_sound_expiry_is_refused(clients, change, says):
+    r = clients["analyst"].post("/reveal", json=_reveal_body(**change))
+    assert r.status_code == 422 and says in r.text, r.text
+    assert all(e["action"] != "reveal" for e in _log(clients))
+
+
+def test_an_unknown_pseudonym_is_404_and_the_attempt_is_logged(clients):
+    r = clients["teacher"].post("/reveal", json=_reveal_body(pseudonym="ps-none"))
+    assert r.status_code == 404
+    assert _log(clients)[0]["action"] == "reveal.refused"
+
+
+def test_an_expired_grant_no_longer_reveals(app):
+    engine = app.state.engine
+    done = reveal.request_reveal(
+        engine, actor="analyst", role="analyst", pseudonym="ps-4f2a",
+        justification=JUSTIFICATION, legal_basis=reveal.LegalBasis.COURT_ORDER,
+        expires_at=datetime.now(UTC) + timedelta(minutes=5),
+    )  # fmt: skip
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    with pytest.raises(reveal.RevealRefused) as refused:
+        reveal.read_grant(engine, done.grant_id, actor="analyst", role="analyst", now=later)
+    assert refused.value.status == 410 and "expired" in refused.value.message
+
+
+def test_the_database_refuses_to_edit_or_delete_audit_entries(app):
+    engine = app.state.engine
+    audit.append(engine, "analyst", "analyst", "query", "GET /alerts")
+    for sql in ("UPDATE audit_log SET actor = 'nobody'", "DELETE FROM audit_log"):
+        with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(sql))
+
+
+def test_an_edited_row_is_detected_and_named(app, clients):
+    engine = app.state.engine
+    for i in range(6):
+        audit.append(engine, "analyst", "analyst", "query", "GET /alerts", {"n": i})
+    ok = clients["auditor"].get("/audit/verify").json()
+    assert ok["ok"] and ok["entries"] == 6 and ok["broken_id"] is None
+    ids = [e["id"] for e in _log(clients)][::-1]
+    with engine.begin() as conn:  # someone with the database password covers their tracks
+        conn.execute(text("DROP TRIGGER audit_log_no_update"))
+        conn.execute(
+            text("UPDATE audit_log SET detail = :d WHERE id = :id"),
+            {"d": '{"n": 99}', "id": ids[3]},
+        )
+    bad = clients["auditor"].get("/audit/verify").json()
+    assert bad["ok"] is False and bad["broken_id"] == ids[3]
+    assert "content changed" in bad["reason"]
+
+
+def test_a_deleted_row_breaks_the_chain_at_the_next_one(app):
+    engine = app.state.engine
+    ids = [audit.append(engine, "teacher", "teacher", "query", "GET /alerts") for _ in range(4)]
+    with engine.begin() as conn:
+        conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+        conn.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": ids[1]})
+    with engine.connect() as conn:
+        status = audit.verify(conn)
+    assert not status.ok and status.broken_id == ids[2] and "removed" in status.reason
+
+
+def test_concurrent_appends_keep_one_chain(app):
+    engine = app.state.engine
+
+    def work(k: int) -> None:
+        for i in range(15):
+            audit.append(engine, f"user{k}", "analyst", "query", "GET /alerts", {"i": i})
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with engine.connect() as conn:
+        status = audit.verify(conn)
+    assert status.ok and status.entries == 60
+
+
+def test_on_postgresql_too_the_database_refuses_edits_and_the_chain_catches_them(postgres_url):
+    from services.store.db import make_engine
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    try:
+        ids = [audit.append(engine, "teacher", "teacher", "query", "GET /alerts") for _ in range(3)]
+        with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("UPDATE audit_log SET actor = 'nobody'"))
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER audit_log_no_update ON audit_log"))
+            conn.execute(
+                text("UPDATE audit_log SET actor = 'nobody' WHERE id = :id"), {"id": ids[1]}
+            )
+        with engine.connect() as conn:
+            status = audit.verify(conn)
+        assert not status.ok and status.broken_id == ids[1]
+    finally:
+        engine.dispose()
