@@ -22,6 +22,7 @@ from rich.panel import Panel
 
 from services.auth.cli import demo_accounts, users_app
 from services.config import Settings
+from services.policy.cli import policy_app
 
 app = typer.Typer(
     help="Aqkol sandbox: a simulated smart-city command center.", no_args_is_help=True
@@ -32,7 +33,6 @@ app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
 rules_app = typer.Typer(help="Alert rules: check them, test them on a simulated day.")
 app.add_typer(rules_app, name="rules", no_args_is_help=True)
-policy_app = typer.Typer(help="Data-minimization policies: check, list, switch.")
 app.add_typer(policy_app, name="policy", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 console = Console(stderr=True)
