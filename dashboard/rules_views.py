@@ -14,6 +14,7 @@ from dashboard.api_client import Fetched
 from dashboard.views import severity_class
 
 TEXT: dict[str, str] = {
+    "errors": "{n} evaluation errors in the ingest; last: {last}",
     "page_name": "Rules",
     "page_title": "Aqkol · Rules",
     "heading": "Alert rules",
@@ -171,6 +172,13 @@ def rule_card(rule: Mapping[str, Any]) -> html.Div:
     reason = rule_reason(rule)
     if reason:
         lines.append(html.Div(reason, className=f"rule-reason state-{state}"))
+    if rule.get("errors"):
+        lines.append(
+            html.Div(
+                TEXT["errors"].format(n=rule["errors"], last=rule.get("last_error") or ""),
+                className="rule-reason state-refused rule-errors",
+            )
+        )
     classes = f"rule-card state-{state}" + (" misuse" if rule.get("misuse") else "")
     return html.Div(lines, className=classes, title=rule.get("description") or "")
 

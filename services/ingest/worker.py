@@ -48,6 +48,7 @@ from services.store.repo import (
     insert_new_events,
     now_utc,
     stored_row,
+    write_rule_status,
 )
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class _Msg:
 
 
 POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
+STATUS_EVERY_S = 2.0  # how often the rules' counts are written for the Rules page
 
 
 class DatabaseError(RuntimeError):
@@ -143,6 +145,7 @@ class Ingest:
         self._policy_key: tuple[str, int] | None = None
         self._policy_checked = float("-inf")
         self.retention = RetentionSweeper()
+        self._status_written = float("-inf")
         self._refused: set[str] = set()
         self._log_refused()
         self.ready = threading.Event()  # set once the subscription is granted
@@ -270,6 +273,10 @@ class Ingest:
                 self.stats.alerts_cleared += auto_clear(
                     conn, rules.quiet_periods(), rules.watermark
                 )
+            now = time.monotonic()
+            if now - self._status_written >= STATUS_EVERY_S:
+                self._status_written = now
+                write_rule_status(conn, self.settings.ingest_client_id, rules.status())
             newest = max((k.ts for k in kept_by_id.values()), default=None)
             self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
         self.stats.stored += len(new)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -161,4 +162,19 @@ reveal_grants = Table(
     Column("expires_at", UTCDateTime(), nullable=False),
     Column("audit_id", Integer, nullable=False, comment="the audit_log row of the reveal"),
     Index("ix_reveal_grants_by", "requested_by", "created_at"),
+)
+
+# What each ingest worker last reported of each rule (the Rules page shows the sums).
+rule_status = Table(
+    "rule_status",
+    metadata,
+    Column("rule", String(64), primary_key=True),
+    Column("worker", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(512)),
+    Column("evaluations", BigInteger, nullable=False),
+    Column("matches", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("last_error", String(512)),
+    Column("updated_at", UTCDateTime(), nullable=False, comment="wall clock"),
 )

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.events.contract import KINDS, EventBase
 from services.geo import STORE_H3_RES, cell_of
-from services.store.models import alerts, dead_letters, events, pseudonym_escrow
+from services.store.models import alerts, dead_letters, events, pseudonym_escrow, rule_status
 
 DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
 _CHUNK = 900  # below SQLite's bound-parameter limits
@@ -331,3 +331,39 @@ def iter_events(
         .limit(limit)
     )  # fmt: skip
     yield from conn.execute(q)
+
+
+def write_rule_status(conn: Connection, worker: str, status: Iterable[dict[str, Any]]) -> None:
+    """Replace what ``worker`` reported of its rules."""
+    now = now_utc()
+    rows = [
+        {
+            "rule": s["id"],
+            "worker": worker[:128],
+            "state": s["state"],
+            "reason": (s.get("reason") or "")[:512] or None,
+            "evaluations": s["evaluations"],
+            "matches": s["matches"],
+            "errors": s["errors"],
+            "last_error": (s.get("last_error") or "")[:512] or None,
+            "updated_at": now,
+        }
+        for s in status
+    ]
+    conn.execute(rule_status.delete().where(rule_status.c.worker == worker[:128]))
+    if rows:
+        conn.execute(rule_status.insert(), rows)
+
+
+def rule_status_totals(conn: Connection) -> dict[str, dict[str, Any]]:
+    """rule -> evaluations, matches, errors summed over the workers, and the newest error."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in conn.execute(select(rule_status).order_by(rule_status.c.updated_at)):
+        t = out.setdefault(r.rule, {"evaluations": 0, "matches": 0, "errors": 0,
+                                    "last_error": None, "updated_at": None})  # fmt: skip
+        t["evaluations"] += r.evaluations
+        t["matches"] += r.matches
+        t["errors"] += r.errors
+        t["last_error"] = r.last_error or t["last_error"]
+        t["updated_at"] = r.updated_at
+    return out

@@ -66,3 +66,14 @@ def test_local_alerts_and_alert_rows_use_aqkol_time():
     assert rows[0]["cleared"] == "bo at 08:30:00"
     assert (rows[0]["severity"], rows[0]["assignee"]) == ("CRITICAL", "ana")
     assert rv.selected_rows([{"id": 1}, {"id": 5}], [5, 9]) == [1]
+
+
+def test_rule_card_shows_the_ingest_evaluation_errors():
+    from dashboard.rules_views import rule_card
+
+    card = rule_card(
+        {"id": "fragile", "title": "Fragile", "state": "active", "severity": "info",
+         "errors": 3, "last_error": "gas.reading from gas-1: no field 'pressure_kpa'"}
+    )  # fmt: skip
+    text = str(card)
+    assert "3 evaluation errors" in text and "pressure_kpa" in text

@@ -236,3 +236,21 @@ def test_preview_shows_what_a_rule_would_have_done_today(client):
     assert [(a["source"], a["count"], a["value"]) for a in p["alerts"]] == [("cam-007", 1, 40)]
     loose = client.post("/rules/preview", content=CROWD_RULE.replace("> 25", "> 0"), headers=h)
     assert [(a["count"], a["value"]) for a in loose.json()["alerts"]] == [(5, 40)]
+
+
+def test_rules_list_shows_what_the_ingest_counted_and_its_last_error(client, tmp_path, sqlite_url):
+    rules = tmp_path / "rules"
+    (rules / "fragile.yaml").write_text(
+        "id: fragile\ntitle: Fragile\nseverity: info\npurpose: other\nkinds: [gas.reading]\n"
+        "when: data.pressure_kpa < 1.0\n"  # readings without a pressure make it fail
+    )
+    settings = make_settings(
+        tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", rules_dir=rules
+    )
+    ing = Ingest(settings)
+    ing.process([message(make_event("gas.reading", "gas-0100", T0 + timedelta(hours=1)))])
+    items = {r["id"]: r for r in client.get("/rules").json()["items"]}
+    f = items["fragile"]
+    assert (f["evaluations"], f["errors"]) == (1, 1)
+    assert "pressure_kpa" in f["last_error"]
+    assert items["large-group"]["errors"] == 0

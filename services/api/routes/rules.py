@@ -41,6 +41,10 @@ class RuleOut(BaseModel):
     kinds: list[str] = Field(default_factory=list)
     needs: list[str] = Field(default_factory=list)
     state: str = Field(description="active, disabled, blinded (by the policy) or refused")
+    evaluations: int = Field(0, description="events evaluated by the ingest since it started")
+    matches: int = 0
+    errors: int = Field(0, description="evaluation errors (a field missing, a type mismatch)")
+    last_error: str | None = None
     reason: str | None = Field(None, description="why blinded")
     error: RuleProblem | None = Field(
         None, description="why the file is refused (the last good version stays in force)"
@@ -104,7 +108,12 @@ def _problem(exc: RuleError) -> RuleProblem:
 
 
 def _out(
-    path: Path, rule: CompiledRule | None, error: RuleError | None, counts: dict, status: dict
+    path: Path,
+    rule: CompiledRule | None,
+    error: RuleError | None,
+    counts: dict,
+    status: dict,
+    live_status: dict | None = None,
 ) -> RuleOut:
     if rule is None:
         return RuleOut(
@@ -112,6 +121,7 @@ def _out(
         )
     spec = rule.spec
     st = status.get(rule.id, {})
+    live = live_status.get(rule.id, {}) if live_status else {}
     return RuleOut(
         id=rule.id,
         file=path.name,
@@ -126,6 +136,10 @@ def _out(
         reason=st.get("reason"),
         error=error and _problem(error),
         alerts=counts.get(rule.id, {}),
+        evaluations=live.get("evaluations", 0),
+        matches=live.get("matches", 0),
+        errors=live.get("errors", 0),
+        last_error=live.get("last_error"),
     )
 
 
@@ -135,8 +149,9 @@ def list_rules(request: Request, conn: ConnDep) -> RuleList:
     book = _book(request)
     counts = repo.alert_counts_by_rule(conn)
     status = {s["id"]: s for s in RuleEngine(book.rules, _policy(request)).status()}
+    live = repo.rule_status_totals(conn)
     return RuleList(
-        items=[_out(f["path"], f["item"], f["error"], counts, status) for f in book.files()]
+        items=[_out(f["path"], f["item"], f["error"], counts, status, live) for f in book.files()]
     )
 
 
@@ -149,7 +164,8 @@ def get_rule(rule_id: str, request: Request, conn: ConnDep) -> RuleOut:
         raise HTTPException(404, f"no rule {rule_id!r}")
     path, rule, error = found
     status = {s["id"]: s for s in RuleEngine([rule] if rule else [], _policy(request)).status()}
-    out = _out(path, rule, error, repo.alert_counts_by_rule(conn), status)
+    counts = repo.alert_counts_by_rule(conn)
+    out = _out(path, rule, error, counts, status, repo.rule_status_totals(conn))
     out.text = path.read_text(encoding="utf-8")
     return out
 
