@@ -9,6 +9,7 @@ from services.api.routes import (
     alerts,
     audit,
     auth,
+    citizen,
     dead_letters,
     events,
     health,
@@ -37,6 +38,7 @@ ROUTERS = (
     reveal,
     audit,
     register,
+    citizen,
 )
 
 

@@ -63,6 +63,8 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/register"): ALL,
     ("GET", "/audit"): OVERSIGHT,
     ("GET", "/audit/verify"): OVERSIGHT,
+    # a resident's request (GDPR Art. 15), answered by an operator or the auditor
+    ("GET", "/citizen"): OPERATORS | OVERSIGHT,
 }
 
 

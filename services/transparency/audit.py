@@ -159,4 +159,6 @@ def personal_query(method: str, path: str, params: dict[str, str]) -> bool:
     if path in ("/events", "/events/latest"):
         kind = params.get("kind")
         return kind is None or kind in identifying_kinds()
-    return path == "/alerts"  # alert details name sources, watch-list matches, households
+    # alert details name sources, watch-list matches, households; the citizen view is all
+    # that is held about one person
+    return path in ("/alerts", "/citizen")
