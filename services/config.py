@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     pseudonym_key: str | None = Field(
         default=None, description="Secret key of pseudonyms; default: generated in var/"
     )
+    policy_pinned: bool = Field(
+        default=False, description="ingest: apply AQKOL_POLICY always (a comparison lane)"
+    )
+    compare_api_url: str | None = Field(
+        default=None, description="dashboard: a second API (a policy lane) shown side by side"
+    )
+    compare_policy: str | None = Field(default=None, description="the lane's policy (label)")
     rules_dir: Path | None = Field(
         default=None, description="Folder of alert rules (*.yaml); default: rules/ of the project"
     )
