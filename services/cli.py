@@ -76,12 +76,17 @@ def broker(
 def ingest(
     ready_file: Annotated[Path | None, typer.Option(help="touched once subscribed")] = None,
     share: Annotated[str | None, typer.Option(help="MQTT 5 shared-subscription group")] = None,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="always apply this policy (a comparison lane), not the active one"),
+    ] = None,
 ) -> None:
-    """Run an ingest worker: validate, apply rules, store."""
+    """Run an ingest worker: validate, apply the policy and the rules, store."""
     from services.ingest import Ingest
 
     _logging()
-    worker = Ingest(Settings(), share=share)
+    pinned = {"policy": policy, "policy_pinned": True} if policy else {}
+    worker = Ingest(Settings(**pinned), share=share)
     stop = _stop_flag()
     worker.start()
     while not worker.ready.wait(0.5):
@@ -405,8 +410,20 @@ def up(
         bool | None,
         typer.Option(help="start amqtt on AQKOL_MQTT_URL's port [default: unless that is set]"),
     ] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="make this data-minimization policy active at start")
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(help="also store the stream under this policy, shown side by side"),
+    ] = None,
 ) -> None:
-    """Run the whole town: broker, ingest, API, dashboard and simulator."""
+    """Run the whole town: broker, ingest, API, dashboard and simulator.
+
+    With --compare POLICY a second ingest stores the same stream under POLICY into its own
+    database (var/lane-POLICY.db), a second API serves it on the next port, and the
+    situation room shows both side by side.
+    """
     from services.config import DEFAULT_MQTT_URL
     from services.store.db import migrate
 
@@ -438,9 +455,9 @@ def up(
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
     procs: list[tuple[str, subprocess.Popen]] = []
 
-    def launch(name: str, *args: str) -> None:
+    def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "services.cli", *args]
-        procs.append((name, subprocess.Popen(cmd, env=env)))
+        procs.append((name, subprocess.Popen(cmd, env={**env, **(extra or {})})))
 
     def stop_all() -> None:
         for _name, p in reversed(procs):
@@ -458,12 +475,20 @@ def up(
             launch("broker", "broker", "--host", target.host, "--port", str(target.port))
         _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
         migrate(settings.effective_database_url)
+        if policy:
+            _activate(settings, policy)
         accounts = demo_accounts(settings)
         ready = settings.var_dir / "ingest.ready"
         ready.unlink(missing_ok=True)
         launch("ingest", "ingest", "--ready-file", str(ready))
         _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
         launch("api", "api")
+        lane_line = ""
+        if compare:
+            lane_url, lane_api = _start_lane(settings, compare, keep, launch, procs)
+            env["AQKOL_COMPARE_API_URL"] = lane_api
+            env["AQKOL_COMPARE_POLICY"] = compare
+            lane_line = f"[b]Lane {compare}[/]  {lane_api}/docs ({lane_url})\n"
         launch("dashboard", "dashboard")
         api_url = f"http://{settings.api_host}:{settings.api_port}"
         dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
@@ -477,7 +502,8 @@ def up(
                 f"[b]API docs[/]        {api_url}/docs\n"
                 f"[b]Broker[/]          mqtt://{target.host}:{target.port}"
                 f" ({'embedded amqtt' if embedded else 'external'})\n"
-                f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n\n"
+                f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n"
+                f"{lane_line}\n"
                 f"{accounts}\n\n"
                 "Press Ctrl+C to stop.",
                 title="Aqkol sandbox is running",
@@ -493,6 +519,68 @@ def up(
     finally:
         console.print("stopping...")
         stop_all()
+
+
+def _activate(settings: Settings, policy: str) -> None:
+    from services.policy.active import POLICIES_DIR, PolicyBook, activate
+    from services.policy.spec import PolicyError
+    from services.store.db import make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with engine.begin() as conn:
+            activate(conn, PolicyBook(settings.policies_dir or POLICIES_DIR), policy, "aqkol up")
+    except PolicyError as exc:
+        raise typer.Exit(f"policy refused: {exc}") from None
+    finally:
+        engine.dispose()
+
+
+def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> tuple[str, str]:
+    """A second ingest storing the stream under ``policy`` into its own database, and an API
+    on the next port over it; the same accounts (with the same passwords) log in there."""
+    from services.auth.users import copy_accounts
+    from services.policy.active import POLICIES_DIR, PolicyBook
+    from services.policy.spec import PolicyError
+    from services.store.db import make_engine, migrate
+
+    try:
+        PolicyBook(settings.policies_dir or POLICIES_DIR).spec(policy)
+    except PolicyError as exc:
+        raise typer.Exit(f"policy refused: {exc}") from None
+    db = settings.var_dir / f"lane-{policy}.db"
+    if not keep:
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    if settings.database_url:
+        raise typer.Exit("--compare keeps its lane in SQLite next to the default store; "
+                         "unset AQKOL_DATABASE_URL to use it")  # fmt: skip
+    lane_url = f"sqlite:///{db.resolve()}"
+    migrate(lane_url)
+    main, lane = make_engine(settings.effective_database_url), make_engine(lane_url)
+    try:
+        copy_accounts(main, lane)
+    finally:
+        main.dispose()
+        lane.dispose()
+    port = settings.api_port + 1
+    if _port_busy(settings.api_host, port):
+        raise typer.Exit(f"port {port} for the {policy} lane's API is in use")
+    ready = settings.var_dir / f"lane-{policy}.ready"
+    ready.unlink(missing_ok=True)
+    extra = {
+        "AQKOL_DATABASE_URL": lane_url,
+        "AQKOL_INGEST_CLIENT_ID": f"aqkol-lane-{policy}",
+        "AQKOL_POLICY": policy,
+        "AQKOL_POLICY_PINNED": "true",
+    }
+    launch(f"ingest {policy}", "ingest", "--ready-file", str(ready), "--policy", policy,
+           extra=extra)  # fmt: skip
+    _wait(lambda: ready.exists(), 60, f"the {policy} lane to subscribe", procs)
+    launch(f"api {policy}", "api", "--port", str(port), extra=extra)
+    api = f"http://{settings.api_host}:{port}"
+    _wait(lambda: _http_ok(api + "/health"), 60, f"the {policy} lane's API", procs)
+    return lane_url.split("@")[-1], api
 
 
 def _broker_ok(settings: Settings) -> bool:

@@ -148,3 +148,15 @@ def make_demo_accounts(engine: Engine, var_dir: Path) -> dict[str, tuple[str, st
     with os.fdopen(fd, "w") as f:
         json.dump({n: {"role": r, "password": p} for n, (r, p) in accounts.items()}, f, indent=1)
     return accounts
+
+
+def copy_accounts(source: Engine, target: Engine) -> int:
+    """Make ``target``'s accounts those of ``source`` (hashes copied, never passwords): a
+    comparison lane's API then lets the same people in with the same passwords."""
+    with source.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(users))]
+    with target.begin() as conn:
+        conn.execute(users.delete())
+        if rows:
+            conn.execute(insert(users), rows)
+    return len(rows)

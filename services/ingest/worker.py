@@ -297,8 +297,11 @@ class Ingest:
             return
         self._policy_checked = now
         self.policies.refresh()
-        with self.engine.connect() as conn:
-            policy_id, _row = active_policy(conn, self.settings.policy)
+        if self.settings.policy_pinned:  # a comparison lane keeps its own policy
+            policy_id = self.settings.policy
+        else:
+            with self.engine.connect() as conn:
+                policy_id, _row = active_policy(conn, self.settings.policy)
         key = (policy_id, self.policies.generation)
         if key == self._policy_key:
             return

@@ -192,3 +192,11 @@ def test_a_rule_comparing_a_pseudonymized_field_is_blinded_not_fooled():
     st = _status("gdpr-minimal", r)["one-home"]
     assert st["state"] == "blinded" and "pseudonym" in st["reason"]
     assert _status("none", r)["one-home"]["state"] == "active"
+
+
+def test_a_comparison_lane_keeps_its_pinned_policy_whatever_is_switched(tmp_path, sqlite_url):
+    ing = _ingest(tmp_path, sqlite_url, policy="gdpr-minimal", policy_pinned=True)
+    _use(ing, "none")  # switching the deployment's policy does not move the lane
+    ing.process([message(make_event("gas.reading", "gas-0042"))])
+    with ing.engine.connect() as conn:
+        assert conn.execute(select(events.c.source)).scalar_one().startswith("ps-")

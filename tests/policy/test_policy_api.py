@@ -91,3 +91,24 @@ def test_noise_is_calibrated_to_epsilon():
     draws = meas([100] * 4000)
     mean_abs = sum(abs(d - 100) for d in draws) / len(draws)
     assert 1.5 < mean_abs < 2.5  # Laplace scale 2 = 1 / epsilon: mean absolute noise 2
+
+
+def test_a_lane_api_reports_its_pinned_policy_and_refuses_switching(tmp_path):
+    from services.auth.users import copy_accounts
+    from services.store.db import make_engine
+
+    main_url, lane_url = (f"sqlite:///{tmp_path / n}" for n in ("main.db", "lane.db"))
+    for url in (main_url, lane_url):
+        migrate(url)
+    main, lane = make_engine(main_url), make_engine(lane_url)
+    add_accounts(main, ("teacher",))
+    assert copy_accounts(main, lane) == 1  # the same people, the same passwords
+    settings = make_settings(tmp_path, port=1, database_url=lane_url, policy="edge-counts",
+                             policy_pinned=True)  # fmt: skip
+    with TestClient(create_app(settings)) as c:
+        c.headers.update(bearer(token_for(c, "teacher")))
+        assert c.get("/policy").json()["active"] == "edge-counts"
+        r = c.put("/policy/active", json={"policy": "none"})
+        assert r.status_code == 409 and "pinned to edge-counts" in r.json()["detail"]
+    main.dispose()
+    lane.dispose()

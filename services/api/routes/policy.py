@@ -78,10 +78,20 @@ def releaser(request: Request) -> Releaser:
     return r
 
 
+def active_id(request: Request, conn: Any = None) -> str:
+    """The id of the policy in force: a lane's pinned one, else the newest switch."""
+    settings = request.app.state.settings
+    if settings.policy_pinned:
+        return settings.policy
+    if conn is not None:
+        return active_policy(conn, settings.policy)[0]
+    with request.app.state.engine.connect() as c:
+        return active_policy(c, settings.policy)[0]
+
+
 def active_spec(request: Request) -> PolicySpec:
     """The policy in force (as the ingest sees it); keep-everything if it cannot load."""
-    with request.app.state.engine.connect() as conn:
-        policy_id, _ = active_policy(conn, request.app.state.settings.policy)
+    policy_id = active_id(request)
     try:
         return book(request).spec(policy_id)
     except PolicyError:
@@ -109,7 +119,7 @@ def _out(path: Path, spec: PolicySpec | None, error: Any, active: str) -> Policy
 @router.get("", response_model=PolicyList)
 def list_policies(request: Request, conn: ConnDep) -> PolicyList:
     """Every policy file: what it does to each kind, and which one is active."""
-    active, _ = active_policy(conn, request.app.state.settings.policy)
+    active = active_id(request, conn)
     items = [_out(f["path"], f["item"], f["error"], active) for f in book(request).files()]
     return PolicyList(active=active, items=items)
 
@@ -123,6 +133,9 @@ def policy_history(conn: ConnDep) -> list[HistoryRow]:
 @router.put("/active", response_model=HistoryRow)
 def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
     """Make a policy active. Every ingest worker applies it from its next batch."""
+    settings = request.app.state.settings
+    if settings.policy_pinned:
+        raise HTTPException(409, f"this store is a comparison lane pinned to {settings.policy}")
     user = getattr(request.state, "user", None)
     by = user.username if user is not None else body.by
     try:
