@@ -46,6 +46,7 @@ from services.store.repo import (
     insert_dead_letters,
     insert_escrow,
     insert_new_events,
+    merge_aggregates,
     now_utc,
     stored_row,
     write_rule_status,
@@ -232,7 +233,7 @@ class Ingest:
         prefix = self.settings.mqtt_prefix
         self.reload_policy()
         minimizer = self.minimizer
-        rows, dead = [], []
+        rows, dead, parts = [], [], []
         kept_by_id: dict[str, Kept] = {}
         dropped = 0
         for topic, payload in batch:
@@ -251,17 +252,22 @@ class Ingest:
             if k is None:
                 dropped += 1
                 continue
-            rows.append(stored_row(*k, received_at))
+            if k.agg:
+                parts.append(k)
+            else:
+                rows.append(stored_row(*k[:7], received_at))
             kept_by_id[k.id] = k
         self.reload_rules()
         rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
+            new_parts = merge_aggregates(conn, parts, received_at) if parts else []
             insert_dead_letters(conn, dead, minimizer.spec.dead_letter_payloads)
             insert_escrow(conn, minimizer.take_escrow(), minimizer.spec.id)
             # the rules see each new event once (a redelivered duplicate is not new), in
             # event-time order, as the policy left it
             fresh = [kept_by_id[r["id"]] for r in new if rules.wants(r["kind"])]
+            fresh += [p for p in new_parts if rules.wants(p.kind)]
             fresh.sort(key=lambda e: e.ts)
             candidates: list[Candidate] = []
             for k in fresh:
@@ -279,8 +285,8 @@ class Ingest:
                 write_rule_status(conn, self.settings.ingest_client_id, rules.status())
             newest = max((k.ts for k in kept_by_id.values()), default=None)
             self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
-        self.stats.stored += len(new)
-        self.stats.duplicates += len(rows) - len(new)
+        self.stats.stored += len(new) + len(new_parts)
+        self.stats.duplicates += len(rows) - len(new) + len(parts) - len(new_parts)
         self.stats.dead_letters += len(dead)
         self.stats.dropped_by_policy += dropped
         self.stats.alerts_opened += len(opened)

@@ -43,6 +43,7 @@ class Kept(NamedTuple):
     lat: float | None
     lon: float | None
     data: dict[str, Any]
+    agg: bool = False  # one contribution to a block-level aggregate (summed when stored)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _KindPlan:
     ops: list[tuple[str, str, Transform]] = field(default_factory=list)  # (action, field, t)
     removed: dict[str, str] = field(default_factory=dict)  # field -> why rules cannot use it
     gone: set[str] = field(default_factory=set)  # data fields already dropped
+    aggregate: Transform | None = None  # events of the kind are summed per block and interval
     masked: dict[str, str] = field(default_factory=dict)  # field -> pseudonymized (equality only)
 
 
@@ -123,7 +125,8 @@ class Minimizer:
                     continue
                 fields = _fields_of(kind, t) if not only_kinds else ["source", "geo"]
                 if t.action == "aggregate":
-                    fields = ["source", "geo"] + [
+                    plan.aggregate = t
+                    fields = ["source", "geo", "ts"] + [
                         f"data.{n}"
                         for n, c in KINDS[kind].privacy().items()
                         if c == Privacy.IDENTIFIER
@@ -214,7 +217,7 @@ class Minimizer:
                 else:  # generalize or aggregate: the centre of the H3 cell
                     lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, t.h3_res))
                     lat, lon = round(lat, 6), round(lon, 6)
-            elif f == "ts":
+            elif f == "ts":  # generalize or aggregate: the start of the bucket
                 step = t.minutes * 60  # type: ignore[operator]
                 local = ts.timestamp() + LOCAL_OFFSET_S  # buckets start at the town's midnight
                 ts = datetime.fromtimestamp(local // step * step - LOCAL_OFFSET_S, AQKOL_TZ)
@@ -247,6 +250,13 @@ class Minimizer:
                     if isinstance(v, int | float) and not isinstance(v, bool):
                         g = math.floor(v / step + 0.5) * step  # type: ignore[operator]
                         data[name] = round(g, 9) if isinstance(v, float) else round(g)
+        if plan.aggregate is not None:  # only the measures go on, to be summed per block
+            data = {
+                n: v
+                for n, v in data.items()
+                if isinstance(v, int | float) and not isinstance(v, bool)
+            }
+            return Kept(ev.id, ev.kind, source, ts, lat, lon, data, True)
         return Kept(ev.id, ev.kind, source, ts, lat, lon, data)
 
     def take_escrow(self) -> list[tuple[str, str, str, str]]:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, delete
 
 from services.events.contract import KINDS
 from services.policy.spec import PolicySpec
-from services.store.models import events
+from services.store.models import aggregate_members, events
 
 SWEEP_EVERY = timedelta(minutes=10)
 
@@ -33,6 +33,10 @@ def sweep(conn: Connection, spec: PolicySpec, now: datetime) -> int:
             delete(events).where(and_(events.c.kind.in_(kinds), events.c.ts < cutoff))
         )
         n += res.rowcount or 0
+    longest = max(by_days, default=None)
+    if longest is not None:  # the ids aggregates counted: not needed past any retention
+        old = now - timedelta(days=longest)
+        conn.execute(delete(aggregate_members).where(aggregate_members.c.ts < old))
     return n
 
 

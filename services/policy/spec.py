@@ -76,7 +76,9 @@ class Transform(_Strict):
     select: Select
     action: Action
     h3_res: int | None = Field(None, ge=0, le=15, description="generalize/aggregate geo")
-    minutes: int | None = Field(None, ge=1, le=24 * 60, description="generalize ts")
+    minutes: int | None = Field(
+        None, ge=1, le=24 * 60, description="generalize ts; aggregate: the interval summed"
+    )
     round: float | None = Field(None, gt=0, description="generalize numbers to this step")
     note: str = ""
 
@@ -85,8 +87,10 @@ class Transform(_Strict):
         sel = self.select
         if self.action == "generalize" and not (self.h3_res or self.minutes or self.round):
             raise ValueError("generalize needs h3_res (geo), minutes (ts) or round (numbers)")
-        if self.action == "aggregate" and self.h3_res is None:
-            raise ValueError("aggregate needs h3_res: the block (H3 cell) events report as")
+        if self.action == "aggregate" and (self.h3_res is None or self.minutes is None):
+            raise ValueError(
+                "aggregate needs h3_res (the block, an H3 cell) and minutes (the interval)"
+            )
         if self.action == "drop" and "source" in sel.fields:
             raise ValueError("source cannot be dropped (every event has one): pseudonymize it")
         if self.action == "drop" and "ts" in sel.fields:

@@ -178,3 +178,14 @@ rule_status = Table(
     Column("last_error", String(512)),
     Column("updated_at", UTCDateTime(), nullable=False, comment="wall clock"),
 )
+
+# Under an "aggregate" policy the events table holds one row per block and interval; this
+# remembers which (random) event ids each already counts, so a redelivery adds nothing.
+aggregate_members = Table(
+    "aggregate_members",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("aggregate_id", String(64), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False, comment="the aggregate's time"),
+    Index("ix_aggregate_members_ts", "ts"),
+)

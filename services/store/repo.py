@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.events.contract import KINDS, EventBase
 from services.geo import STORE_H3_RES, cell_of
-from services.store.models import alerts, dead_letters, events, pseudonym_escrow, rule_status
+from services.store.models import (
+    aggregate_members,
+    alerts,
+    dead_letters,
+    events,
+    pseudonym_escrow,
+    rule_status,
+)
 
 DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
 _CHUNK = 900  # below SQLite's bound-parameter limits
@@ -367,3 +375,69 @@ def rule_status_totals(conn: Connection) -> dict[str, dict[str, Any]]:
         t["last_error"] = r.last_error or t["last_error"]
         t["updated_at"] = r.updated_at
     return out
+
+
+def aggregate_id(kind: str, source: str, ts: datetime) -> str:
+    """The id of the aggregate of ``kind`` for block ``source`` at bucket ``ts``."""
+    key = f"{kind}|{source}|{ts.astimezone(UTC).isoformat()}".encode()
+    return "agg-" + hashlib.sha256(key).hexdigest()[:32]
+
+
+def merge_aggregates(conn: Connection, parts: Sequence[Any], received_at: datetime) -> list[Any]:
+    """Add contributions (policy ``Kept`` with ``agg``) to their block-level aggregates.
+
+    Each aggregate is one events row per kind, block and bucket: the kind's headline measure
+    summed, its other measures averaged, and ``n`` the number of contributions. A
+    contribution already counted (a redelivery) adds nothing. Returns the new contributions.
+    """
+    unique = {p.id: p for p in parts}
+    if not unique:
+        return []
+    seen = set(
+        conn.execute(
+            select(aggregate_members.c.event_id).where(
+                aggregate_members.c.event_id.in_(list(unique))
+            )
+        ).scalars()
+    )
+    new = [p for i, p in unique.items() if i not in seen]
+    if not new:
+        return []
+    groups: dict[str, list[Any]] = {}
+    for p in new:
+        groups.setdefault(aggregate_id(p.kind, p.source, p.ts), []).append(p)
+    conn.execute(
+        aggregate_members.insert(),
+        [{"event_id": p.id, "aggregate_id": a, "ts": p.ts} for a, ps in groups.items() for p in ps],
+    )
+    current = {
+        r.id: orjson.loads(r.data) if isinstance(r.data, str | bytes) else r.data
+        for r in conn.execute(select(events.c.id, events.c.data).where(events.c.id.in_(groups)))
+    }
+    inserts = []
+    for agg, ps in groups.items():
+        first = ps[0]
+        headline = KINDS[first.kind].VALUE_FIELD
+        data: dict[str, Any] = dict(current.get(agg) or {"n": 0})
+        n0 = int(data.get("n", 0))
+        for p in ps:
+            n = int(data.get("n", 0))
+            for name, v in p.data.items():
+                if name == headline:
+                    data[name] = round(float(data.get(name, 0.0)) + v, 9)
+                else:  # a running mean
+                    data[name] = round((float(data.get(name, 0.0)) * n + v) / (n + 1), 9)
+            data["n"] = n + 1
+        row = stored_row(agg, first.kind, first.source, first.ts, first.lat, first.lon, data,
+                         received_at)  # fmt: skip
+        if n0:
+            conn.execute(
+                events.update()
+                .where(events.c.id == agg)
+                .values(data=data, value=row["value"], received_at=received_at)
+            )
+        else:
+            inserts.append(row)
+    if inserts:
+        _write_events(conn, inserts)
+    return new

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import h3
 import orjson
 import pytest
 from sqlalchemy import func, select, text
@@ -200,3 +201,31 @@ def test_a_comparison_lane_keeps_its_pinned_policy_whatever_is_switched(tmp_path
     ing.process([message(make_event("gas.reading", "gas-0042"))])
     with ing.engine.connect() as conn:
         assert conn.execute(select(events.c.source)).scalar_one().startswith("ps-")
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "postgres_url"])
+def test_edge_counts_stores_gas_summed_per_block_and_half_hour_once(db, tmp_path, request):
+    ing = _ingest(tmp_path, request.getfixturevalue(db), policy="edge-counts")
+    here, next_door, far = (52.0, 70.933), (52.0004, 70.9334), (51.985, 70.90)
+
+    def gas(meter, minute, m3, geo, hh):
+        data = {"m3": m3, "interval_min": 30, "household": hh, "pressure_kpa": 1.8}
+        return message(make_event("gas.reading", meter, T0 + timedelta(minutes=minute), data,
+                                  geo=geo))  # fmt: skip
+
+    first = [gas("gas-0001", 0, 0.25, here, "hh-0001"), gas("gas-0002", 0.2, 0.5, next_door,
+             "hh-0002")]  # fmt: skip
+    ing.process(first)
+    ing.process([gas("gas-0003", 0.4, 1.0, here, "hh-0003"), first[0]])  # + a redelivery
+    ing.process([gas("gas-0004", 31, 2.0, here, "hh-0004"), gas("gas-0005", 1, 4.0, far,
+                 "hh-0005")])  # fmt: skip
+    with ing.engine.connect() as conn:
+        rows = conn.execute(select(events).order_by(events.c.ts, events.c.value)).all()
+    got = [(r.source, r.ts - T0, r.value, r.data["n"]) for r in rows]
+    block = "blk-" + h3.latlng_to_cell(*here, 8)
+    assert got[0] == (block, timedelta(0), 1.75, 3)  # three homes, one row, no duplicate
+    assert got[-1] == (block, timedelta(minutes=30), 2.0, 1)
+    assert len(rows) == 3 and all("household" not in r.data for r in rows)
+    assert rows[0].data["pressure_kpa"] == pytest.approx(1.8)  # other measures: the mean
+    assert ing.stats.duplicates == 1
+    ing.engine.dispose()
