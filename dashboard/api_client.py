@@ -156,6 +156,11 @@ class Stats(TypedDict, total=False):
     sim_time: str | None
 
 
+class PolicyList(TypedDict, total=False):
+    active: str
+    items: list[dict[str, Any]]
+
+
 class Login(TypedDict, total=False):
     access_token: str
     expires_in: int
@@ -190,6 +195,7 @@ class Fetched(Generic[T]):
     data: T
     error: str | None = None
     problem: RuleProblem | None = None  # a rule refused by the API (422): file, line, message
+    refused: int | None = None  # the status of a request the API refused with a reason (422, 429)
 
     @property
     def ok(self) -> bool:
@@ -277,6 +283,9 @@ class ApiClient:
             problem = _problem_of(exc.response)
             if problem is not None:  # a refusal is an answer, not a failing API
                 return Fetched(empty, problem["message"], problem)
+            reason = _reason_of(exc.response)
+            if reason is not None:  # e.g. a heatmap the active policy does not release
+                return Fetched(empty, reason, refused=exc.response.status_code)
         except httpx.HTTPError as exc:
             error = f"API unreachable at {self.base_url} ({type(exc).__name__})"
         except ValueError:
@@ -404,6 +413,10 @@ class ApiClient:
         """GET /register: the sensor register."""
         return self._fetch("/register", Register(title="", operator="", devices=[]))
 
+    def policies(self) -> Fetched[PolicyList]:
+        """GET /policy: every policy file and which one is ``active``."""
+        return self._fetch("/policy", PolicyList(active="", items=[]))
+
     def stats(self) -> Fetched[Stats]:
         """GET /stats: counters and the simulated clock."""
         empty = Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
@@ -431,6 +444,20 @@ def _problem_of(response: httpx.Response) -> RuleProblem | None:
             message=detail["message"],
         )
     return None
+
+
+REASONED_REFUSALS = (422, 429)  # refused with a reason to show: not released, budget spent
+
+
+def _reason_of(response: httpx.Response) -> str | None:
+    """The API's reason for a 422 or 429 given as plain text (``{"detail": "..."}``)."""
+    if response.status_code not in REASONED_REFUSALS:
+        return None
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        return None
+    return detail if isinstance(detail, str) and detail else None
 
 
 def _refusal(response: httpx.Response) -> str:

@@ -77,8 +77,16 @@ def _layout() -> html.Div:
     )
 
 
-def create_app(settings: Settings | None = None, *, api: ApiClient | None = None) -> dash.Dash:
-    """Build the dashboard against ``settings.api_url`` (or a given client, for tests)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    api: ApiClient | None = None,
+    compare: ApiClient | None = None,
+) -> dash.Dash:
+    """Build the dashboard against ``settings.api_url`` (or a given client, for tests).
+
+    With ``settings.compare_api_url`` (or a given ``compare`` client) the situation room shows
+    that policy lane's API beside the main one; the same login token is sent to both."""
     settings = settings or get_settings()
     app = dash.Dash(
         "dashboard",
@@ -94,8 +102,12 @@ def create_app(settings: Settings | None = None, *, api: ApiClient | None = None
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
     api = api or ApiClient(settings.api_url)
+    if compare is None and settings.compare_api_url:
+        compare = ApiClient(settings.compare_api_url)
+    if compare is not None and compare.token is None:
+        compare.token = auth.session_token
     auth.install(app.server, settings, api)
-    context.attach(app, context.DashboardContext(settings, api))
+    context.attach(app, context.DashboardContext(settings, api, compare))
     app.layout = _layout
     return app
 
@@ -110,10 +122,11 @@ def run(settings: Settings | None = None) -> None:
     settings = settings or get_settings()
     app = create_app(settings)
     log.info(
-        "dashboard on http://%s:%s (API %s)",
+        "dashboard on http://%s:%s (API %s%s)",
         settings.dashboard_host,
         settings.dashboard_port,
         settings.api_url,
+        f", compared with {settings.compare_api_url}" if settings.compare_api_url else "",
     )
     app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
 

@@ -1,4 +1,4 @@
-"""What pages and callbacks need from the running app: the settings and the API client."""
+"""What pages and callbacks need from the running app: the settings and the API clients."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ class DashboardContext:
 
     settings: Settings
     api: ApiClient
+    compare: ApiClient | None = None  # a policy lane's API, shown beside the main one
 
 
 def attach(app: dash.Dash, context: DashboardContext) -> None:

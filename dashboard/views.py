@@ -1,14 +1,92 @@
-"""Pure builders of the situation room's HTML parts (alert feed, KPI tiles), unit-testable."""
+"""Pure builders of the situation room's HTML parts (alert feed, KPI tiles), unit-testable;
+the room's user-visible strings are in ``TEXT``, its panes' component ids in ``MAIN``
+(the single pane, or the main store's) and ``LANE`` (a policy lane's)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from dash import html
 
 from dashboard import fmt
+
+TEXT: dict[str, str] = {
+    "page_name": "Situation room",
+    "page_title": "Aqkol · Situation room",
+    "clock_label": "Aqkol time (UTC+6), simulated",
+    "events": "events stored",
+    "alerts_active": "active alerts",
+    "dead_letters": "dead letters",
+    "kinds": "events by kind",
+    "no_events": "no events yet",
+    "layer": "Layer",
+    "window": "Window",
+    "window_option": "last {label}",
+    "alerts": "Alerts",
+    "no_alerts": "No alerts",
+    "alerts_unreachable": "API unreachable: no alerts to show",
+    "heat_title": "{layer}, last {window} ({unit})",
+    "heat_cells": "heat cells: {cells}",
+    "heat_span": " · {since}–{until} Aqkol time",
+    "unreachable": "API unreachable — {url}",
+    "heat_refused": "Heatmap not released under this policy: {reason}",
+    "compare_note": (
+        "The same live stream, stored twice: each pane shows what its store holds under its "
+        "policy. What is missing on one side is what that policy removes."
+    ),
+    "pane_title": "as stored under {policy}",
+    "policy_unknown": "an unknown policy",
+    "main_source": "main store · {url}",
+    "lane_source": "comparison lane · {url}",
+}
+
+
+@dataclass(frozen=True)
+class PaneIds:
+    """The component ids of one pane of the situation room."""
+
+    title: str
+    events: str
+    alerts_active: str
+    dead_letters: str
+    kinds: str
+    status: str
+    heat: str
+    heat_marker: str
+    map: str
+    feed: str
+    filename: str  # of the map's image download
+
+
+MAIN = PaneIds(  # the ids of the single pane, kept when the main store is the left pane
+    title="situation-pane-title",
+    events="kpi-events",
+    alerts_active="kpi-alerts",
+    dead_letters="kpi-dead-letters",
+    kinds="situation-kinds",
+    status="situation-status",
+    heat="situation-heat",
+    heat_marker="situation-heat-cells",
+    map="situation-map",
+    feed="alerts-feed",
+    filename="aqkol-situation",
+)
+LANE = PaneIds(
+    title="compare-pane-title",
+    events="compare-kpi-events",
+    alerts_active="compare-kpi-alerts",
+    dead_letters="compare-kpi-dead-letters",
+    kinds="compare-kinds",
+    status="compare-status",
+    heat="compare-heat",
+    heat_marker="compare-heat-cells",
+    map="compare-map",
+    feed="compare-alerts-feed",
+    filename="aqkol-situation-lane",
+)
 
 SEVERITY_CLASS = {  # X.733-like levels (the starter rule says "major") and common synonyms
     "critical": "critical",
@@ -71,9 +149,9 @@ def alert_item(alert: Mapping[str, Any]) -> html.Div:
 def alert_feed(alerts: Sequence[Mapping[str, Any]], error: str | None = None) -> list[Any]:
     """The alert feed's children: newest first, or a quiet line when there is nothing."""
     if error and not alerts:
-        return [html.Div("API unreachable: no alerts to show", className="feed-empty")]
+        return [html.Div(TEXT["alerts_unreachable"], className="feed-empty")]
     if not alerts:
-        return [html.Div("No alerts", className="feed-empty")]
+        return [html.Div(TEXT["no_alerts"], className="feed-empty")]
     return [alert_item(a) for a in newest_first(alerts)]
 
 
@@ -81,7 +159,7 @@ def kind_bars(by_kind: Mapping[str, int], top: int = 6) -> list[Any]:
     """Events by kind as labelled bars, biggest first."""
     rows = sorted(by_kind.items(), key=lambda kv: kv[1], reverse=True)[:top]
     if not rows:
-        return [html.Div("no events yet", className="kinds-empty")]
+        return [html.Div(TEXT["no_events"], className="kinds-empty")]
     biggest = max(v for _, v in rows) or 1
     return [
         html.Div(
@@ -99,9 +177,31 @@ def kind_bars(by_kind: Mapping[str, int], top: int = 6) -> list[Any]:
     ]
 
 
-def heat_marker(cells: int, since: str | None, until: str | None) -> html.Span:
+def heat_marker(
+    cells: int, since: str | None, until: str | None, marker_id: str = "situation-heat-cells"
+) -> html.Span:
     """A visible line naming how many heatmap cells are drawn (read by the browser test)."""
-    text = f"heat cells: {cells}"
+    text = TEXT["heat_cells"].format(cells=cells)
     if until:
-        text += f" · {fmt.time_of_day(since)}–{fmt.time_of_day(until)} Aqkol time"
-    return html.Span(text, id="situation-heat-cells", **{"data-heat-cells": str(cells)})
+        text += TEXT["heat_span"].format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
+    return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
+
+
+def pane_title(policy: str | None) -> str:
+    """A pane's heading: ``as stored under <policy>``."""
+    return TEXT["pane_title"].format(policy=policy or TEXT["policy_unknown"])
+
+
+def pane_status(
+    base_url: str, errors: Sequence[str | None], heat_refusal: str | None = None
+) -> tuple[str, str]:
+    """A pane's banner, text and class: the API unreachable (error), a heatmap the policy does
+    not release or another problem (warning), or nothing (hidden)."""
+    found = [e for e in errors if e]
+    if any("unreachable" in e for e in found):
+        return TEXT["unreachable"].format(url=base_url), "status error"
+    if heat_refusal:
+        return TEXT["heat_refused"].format(reason=heat_refusal), "status warn heat-refused"
+    if found:
+        return found[0], "status warn"
+    return "", "status hidden"

@@ -1,15 +1,25 @@
-"""Situation room: simulated clock, counters, the town map with a heatmap layer, alerts."""
+"""Situation room: simulated clock, counters, the town map with a heatmap layer, alerts.
+
+With a policy lane configured (``compare_api_url``), the room shows two panes side by side:
+the main store on the left, the lane's store on the right, each as stored under its policy,
+so that a class sees what a policy removes. Without one, it is a single pane.
+
+The user-visible strings are in ``dashboard.views.TEXT``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import dash
 from dash import Input, Output, dcc, html
+from dash.exceptions import PreventUpdate
 
 from dashboard import context, figures, fmt, views
+from dashboard.api_client import ApiClient, Fetched
+from dashboard.views import LANE, MAIN, TEXT, PaneIds
 
-dash.register_page(__name__, path="/", name="Situation room", title="Aqkol · Situation room")
+dash.register_page(__name__, path="/", name=TEXT["page_name"], title=TEXT["page_title"])
 
 WINDOWS = {900: "15 min", 3600: "1 h", 21600: "6 h"}
 DEFAULT_WINDOW = 3600
@@ -25,115 +35,254 @@ def _kpi(kpi_id: str, label: str, extra_class: str = "") -> html.Div:
     )
 
 
-def layout(**_query: Any) -> html.Div:
-    """The page, with the refresh interval of the running app's settings."""
-    refresh_ms = context.current().settings.dashboard_refresh_ms
+def _clock() -> html.Div:
+    return html.Div(
+        [
+            html.Div("--:--:--", id="situation-clock", className="clock"),
+            html.Div(TEXT["clock_label"], className="clock-label"),
+        ],
+        className="clock-box",
+    )
+
+
+def _kinds(kinds_id: str) -> html.Div:
+    return html.Div(
+        [
+            html.Div(TEXT["kinds"], className="kpi-label"),
+            html.Div(id=kinds_id, className="kinds"),
+        ],
+        className="kpi kpi-kinds",
+    )
+
+
+def _controls(heat: list[Any]) -> html.Div:
+    """The layer and window selectors (one pair for both panes), then ``heat``."""
+    return html.Div(
+        [
+            html.Div(
+                [
+                    html.Span(TEXT["layer"], className="control-label"),
+                    dcc.RadioItems(
+                        id="situation-layer",
+                        options=[
+                            {"label": layer.label, "value": key}
+                            for key, layer in figures.HEAT_LAYERS.items()
+                        ],
+                        value=figures.DEFAULT_LAYER,
+                        className="segmented",
+                        inline=True,
+                    ),
+                ],
+                className="control",
+            ),
+            html.Div(
+                [
+                    html.Span(TEXT["window"], className="control-label"),
+                    dcc.RadioItems(
+                        id="situation-window",
+                        options=[
+                            {"label": TEXT["window_option"].format(label=label), "value": seconds}
+                            for seconds, label in WINDOWS.items()
+                        ],
+                        value=DEFAULT_WINDOW,
+                        className="segmented",
+                        inline=True,
+                    ),
+                ],
+                className="control",
+            ),
+            *heat,
+        ],
+        className="controls",
+    )
+
+
+def _heat(ids: PaneIds) -> html.Div:
+    return html.Div(
+        views.heat_marker(0, None, None, ids.heat_marker), id=ids.heat, className="heat-info"
+    )
+
+
+def _map(ids: PaneIds) -> dcc.Graph:
+    return dcc.Graph(
+        id=ids.map,
+        figure=figures.town_map(None),
+        className="map",
+        responsive=True,
+        config={
+            "displaylogo": False,
+            "scrollZoom": True,
+            "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+            "toImageButtonOptions": {"filename": ids.filename},
+        },
+    )
+
+
+def _alerts(ids: PaneIds) -> html.Aside:
+    return html.Aside(
+        [
+            html.H2(TEXT["alerts"], className="panel-title"),
+            html.Div(id=ids.feed, className="alerts-feed"),
+        ],
+        className="alerts-panel",
+    )
+
+
+def _single(refresh_ms: int) -> html.Div:
+    """One store: counters on top, the map with the alerts beside it."""
     return html.Div(
         [
             html.Header(
                 [
-                    html.Div(
-                        [
-                            html.Div("--:--:--", id="situation-clock", className="clock"),
-                            html.Div("Aqkol time (UTC+6), simulated", className="clock-label"),
-                        ],
-                        className="clock-box",
-                    ),
-                    _kpi("kpi-events", "events stored"),
-                    _kpi("kpi-alerts", "active alerts", "kpi-alerts"),
-                    _kpi("kpi-dead-letters", "dead letters", "kpi-dead"),
-                    html.Div(
-                        [
-                            html.Div("events by kind", className="kpi-label"),
-                            html.Div(id="situation-kinds", className="kinds"),
-                        ],
-                        className="kpi kpi-kinds",
-                    ),
+                    _clock(),
+                    _kpi(MAIN.events, TEXT["events"]),
+                    _kpi(MAIN.alerts_active, TEXT["alerts_active"], "kpi-alerts"),
+                    _kpi(MAIN.dead_letters, TEXT["dead_letters"], "kpi-dead"),
+                    _kinds(MAIN.kinds),
                 ],
                 className="situation-header",
             ),
-            html.Div(id="situation-status", className="status hidden"),
-            html.Div(
-                [
-                    html.Div(
-                        [
-                            html.Span("Layer", className="control-label"),
-                            dcc.RadioItems(
-                                id="situation-layer",
-                                options=[
-                                    {"label": layer.label, "value": key}
-                                    for key, layer in figures.HEAT_LAYERS.items()
-                                ],
-                                value=figures.DEFAULT_LAYER,
-                                className="segmented",
-                                inline=True,
-                            ),
-                        ],
-                        className="control",
-                    ),
-                    html.Div(
-                        [
-                            html.Span("Window", className="control-label"),
-                            dcc.RadioItems(
-                                id="situation-window",
-                                options=[
-                                    {"label": f"last {label}", "value": seconds}
-                                    for seconds, label in WINDOWS.items()
-                                ],
-                                value=DEFAULT_WINDOW,
-                                className="segmented",
-                                inline=True,
-                            ),
-                        ],
-                        className="control",
-                    ),
-                    html.Div(
-                        views.heat_marker(0, None, None), id="situation-heat", className="heat-info"
-                    ),
-                ],
-                className="controls",
-            ),
-            html.Div(
-                [
-                    dcc.Graph(
-                        id="situation-map",
-                        figure=figures.town_map(None),
-                        className="map",
-                        responsive=True,
-                        config={
-                            "displaylogo": False,
-                            "scrollZoom": True,
-                            "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-                            "toImageButtonOptions": {"filename": "aqkol-situation"},
-                        },
-                    ),
-                    html.Aside(
-                        [
-                            html.H2("Alerts", className="panel-title"),
-                            html.Div(id="alerts-feed", className="alerts-feed"),
-                        ],
-                        className="alerts-panel",
-                    ),
-                ],
-                className="situation-main",
-            ),
+            html.Div(id=MAIN.status, className="status hidden"),
+            _controls([_heat(MAIN)]),
+            html.Div([_map(MAIN), _alerts(MAIN)], className="situation-main"),
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
         ],
         className="page page-situation",
     )
 
 
+def _pane(ids: PaneIds, source: str, side: str) -> html.Section:
+    """One store of the comparison: its policy, counters, status, map, alerts and kinds."""
+    return html.Section(
+        [
+            html.Div(
+                [
+                    html.Div(
+                        [
+                            html.H2("…", id=ids.title, className="pane-title"),
+                            html.Div(source, className="pane-source"),
+                        ],
+                        className="pane-name",
+                    ),
+                    _kpi(ids.events, TEXT["events"]),
+                    _kpi(ids.alerts_active, TEXT["alerts_active"], "kpi-alerts"),
+                    _kpi(ids.dead_letters, TEXT["dead_letters"], "kpi-dead"),
+                ],
+                className="pane-head",
+            ),
+            html.Div(id=ids.status, className="status hidden"),
+            _heat(ids),
+            _map(ids),
+            html.Div([_alerts(ids), _kinds(ids.kinds)], className="pane-foot"),
+        ],
+        className=f"pane pane-{side}",
+    )
+
+
+def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
+    """Two stores of the same stream side by side, under one clock and one set of controls."""
+    return html.Div(
+        [
+            html.Header(
+                [_clock(), html.Div(TEXT["compare_note"], className="compare-note")],
+                className="situation-header compare-header",
+            ),
+            _controls([]),
+            html.Div(
+                [
+                    _pane(MAIN, TEXT["main_source"].format(url=main_url), "main"),
+                    _pane(LANE, TEXT["lane_source"].format(url=lane_url), "lane"),
+                ],
+                className="compare-panes",
+            ),
+            dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
+        ],
+        className="page page-situation page-compare",
+    )
+
+
+def layout(**_query: Any) -> html.Div:
+    """The page, with the refresh interval of the running app's settings: one pane, or two
+    when a policy lane is configured."""
+    ctx = context.current()
+    refresh_ms = ctx.settings.dashboard_refresh_ms
+    if ctx.compare is None:
+        return _single(refresh_ms)
+    return _compare(refresh_ms, ctx.api.base_url, ctx.compare.base_url)
+
+
+class Snapshot(NamedTuple):  # a NamedTuple: Dash Pages loads this module outside sys.modules
+    """Everything one pane shows, fetched from one API in one tick."""
+
+    stats: Fetched[Any]
+    town: Fetched[Any]
+    heat: Fetched[Any]
+    vehicles: Fetched[Any]
+    alerts: Fetched[Any]
+
+
+def fetch(api: ApiClient, layer: figures.HeatLayer, window_s: int) -> Snapshot:
+    """One tick's data of one store."""
+    return Snapshot(
+        stats=api.stats(),
+        town=api.town(),
+        heat=api.heatmap(layer.kind, agg=layer.agg, window_s=window_s, res=HEAT_RES),
+        vehicles=api.latest("vehicle.position", within_s=VEHICLES_WITHIN_S),
+        alerts=api.alerts(limit=ALERT_LIMIT),
+    )
+
+
+def status(api: ApiClient, snap: Snapshot) -> tuple[str, str]:
+    """The pane's banner: text and class."""
+    errors = [f.error for f in (snap.stats, snap.town, snap.heat, snap.vehicles, snap.alerts)]
+    refusal = snap.heat.error if snap.heat.refused is not None else None
+    return views.pane_status(api.base_url, errors, refusal)
+
+
+def pane_outputs(
+    snap: Snapshot, layer: figures.HeatLayer, window_s: int, ids: PaneIds
+) -> dict[str, Any]:
+    """A pane's counters, kinds, map, alert feed and heat marker, by component id."""
+    s = snap.stats.data
+    window = WINDOWS.get(window_s, f"{window_s} s")
+    fig = figures.town_map(
+        snap.town.data,
+        snap.heat.data,
+        snap.vehicles.data,
+        snap.alerts.data,
+        layer=layer,
+        heat_title=TEXT["heat_title"].format(layer=layer.label, window=window, unit=layer.unit),
+    )
+    heat = snap.heat.data
+    return {
+        ids.events: fmt.count(s.get("events")) if snap.stats.ok else "–",
+        ids.alerts_active: fmt.count(s.get("alerts_active")) if snap.stats.ok else "–",
+        ids.dead_letters: fmt.count(s.get("dead_letters")) if snap.stats.ok else "–",
+        ids.kinds: views.kind_bars(s.get("by_kind") or {}),
+        ids.map: fig,
+        ids.feed: views.alert_feed(snap.alerts.data.get("items") or [], snap.alerts.error),
+        ids.heat: views.heat_marker(
+            figures.heat_cell_count(fig), heat.get("since"), heat.get("until"), ids.heat_marker
+        ),
+    }
+
+
+def _selection(layer_key: str, window_s: int | None) -> tuple[figures.HeatLayer, int]:
+    layer = figures.HEAT_LAYERS.get(layer_key) or figures.HEAT_LAYERS[figures.DEFAULT_LAYER]
+    return layer, int(window_s or DEFAULT_WINDOW)
+
+
 @dash.callback(
     Output("situation-clock", "children"),
-    Output("kpi-events", "children"),
-    Output("kpi-alerts", "children"),
-    Output("kpi-dead-letters", "children"),
-    Output("situation-kinds", "children"),
-    Output("situation-status", "children"),
-    Output("situation-status", "className"),
-    Output("situation-map", "figure"),
-    Output("alerts-feed", "children"),
-    Output("situation-heat", "children"),
+    Output(MAIN.events, "children"),
+    Output(MAIN.alerts_active, "children"),
+    Output(MAIN.dead_letters, "children"),
+    Output(MAIN.kinds, "children"),
+    Output(MAIN.status, "children"),
+    Output(MAIN.status, "className"),
+    Output(MAIN.map, "figure"),
+    Output(MAIN.feed, "children"),
+    Output(MAIN.heat, "children"),
     Input("situation-interval", "n_intervals"),
     Input("situation-layer", "value"),
     Input("situation-window", "value"),
@@ -141,48 +290,68 @@ def layout(**_query: Any) -> html.Div:
 def refresh(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
     """Fetch everything once per tick and redraw; an unreachable API shows as a banner."""
     api = context.current().api
-    layer = figures.HEAT_LAYERS.get(layer_key) or figures.HEAT_LAYERS[figures.DEFAULT_LAYER]
-    window_s = int(window_s or DEFAULT_WINDOW)
-
-    stats = api.stats()
-    town = api.town()
-    heat = api.heatmap(layer.kind, agg=layer.agg, window_s=window_s, res=HEAT_RES)
-    vehicles = api.latest("vehicle.position", within_s=VEHICLES_WITHIN_S)
-    alerts = api.alerts(limit=ALERT_LIMIT)
-
-    errors = [f.error for f in (stats, town, heat, vehicles, alerts) if f.error]
-    if any("unreachable" in e for e in errors):
-        status, status_class = f"API unreachable — {api.base_url}", "status error"
-    elif errors:
-        status, status_class = errors[0], "status warn"
-    else:
-        status, status_class = "", "status hidden"
-
-    s = stats.data
-    title = f"{layer.label}, last {WINDOWS.get(window_s, f'{window_s} s')} ({layer.unit})"
-    fig = figures.town_map(
-        town.data,
-        heat.data,
-        vehicles.data,
-        alerts.data,
-        layer=layer,
-        heat_title=title,
-    )
-    items = alerts.data.get("items") or []
+    layer, window_s = _selection(layer_key, window_s)
+    snap = fetch(api, layer, window_s)
+    text, css = status(api, snap)
+    out = pane_outputs(snap, layer, window_s, MAIN)
+    sim_time = snap.stats.data.get("sim_time")
     return (
         [
-            html.Span(fmt.time_of_day(s.get("sim_time"))),
-            html.Span(fmt.day(s.get("sim_time")), className="clock-date"),
+            html.Span(fmt.time_of_day(sim_time)),
+            html.Span(fmt.day(sim_time), className="clock-date"),
         ],
-        fmt.count(s.get("events")) if stats.ok else "–",
-        fmt.count(s.get("alerts_active")) if stats.ok else "–",
-        fmt.count(s.get("dead_letters")) if stats.ok else "–",
-        views.kind_bars(s.get("by_kind") or {}),
-        status,
-        status_class,
-        fig,
-        views.alert_feed(items, alerts.error),
-        views.heat_marker(
-            figures.heat_cell_count(fig), heat.data.get("since"), heat.data.get("until")
-        ),
+        out[MAIN.events],
+        out[MAIN.alerts_active],
+        out[MAIN.dead_letters],
+        out[MAIN.kinds],
+        text,
+        css,
+        out[MAIN.map],
+        out[MAIN.feed],
+        out[MAIN.heat],
+    )
+
+
+@dash.callback(
+    Output(MAIN.title, "children"),
+    Output(LANE.title, "children"),
+    Output(LANE.events, "children"),
+    Output(LANE.alerts_active, "children"),
+    Output(LANE.dead_letters, "children"),
+    Output(LANE.kinds, "children"),
+    Output(LANE.status, "children"),
+    Output(LANE.status, "className"),
+    Output(LANE.map, "figure"),
+    Output(LANE.feed, "children"),
+    Output(LANE.heat, "children"),
+    Input("situation-interval", "n_intervals"),
+    Input("situation-layer", "value"),
+    Input("situation-window", "value"),
+)
+def refresh_lane(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
+    """The policy lane's pane and both panes' policies, on the same tick and selection.
+
+    The left pane's policy is the main API's active one (it can be switched at run time);
+    the right pane's is ``compare_policy``, or the lane API's own if that is not set."""
+    ctx = context.current()
+    lane = ctx.compare
+    if lane is None:  # no lane: the page has no right pane
+        raise PreventUpdate
+    layer, window_s = _selection(layer_key, window_s)
+    snap = fetch(lane, layer, window_s)
+    text, css = status(lane, snap)
+    out = pane_outputs(snap, layer, window_s, LANE)
+    lane_policy = ctx.settings.compare_policy or lane.policies().data.get("active")
+    return (
+        views.pane_title(ctx.api.policies().data.get("active")),
+        views.pane_title(lane_policy),
+        out[LANE.events],
+        out[LANE.alerts_active],
+        out[LANE.dead_letters],
+        out[LANE.kinds],
+        text,
+        css,
+        out[LANE.map],
+        out[LANE.feed],
+        out[LANE.heat],
     )

@@ -195,10 +195,23 @@ OPEN_STATES = ("active", "acknowledged")
 class FakeApi:
     """Answers like the API; counts the requests it saw. Alert actions change its alerts."""
 
-    def __init__(self, heat_values: list[float] | None = None) -> None:
+    def __init__(
+        self,
+        heat_values: list[float] | None = None,
+        *,
+        policy: str = "none",
+        stats: dict[str, Any] | None = None,
+        alerts: list[dict[str, Any]] | None = None,
+        heat_refusal: tuple[int, str] | None = None,
+    ) -> None:
         self.heat_values = [3, 8, 20, 45] if heat_values is None else heat_values
+        self.policy = policy  # the "active" of GET /policy
+        self.stats = STATS if stats is None else stats
+        self.heat_refusal = heat_refusal  # (status, detail): the policy does not release it
         self.requests: list[httpx.Request] = []
-        self.alerts: list[dict[str, Any]] = copy.deepcopy(ALERTS["items"])
+        self.alerts: list[dict[str, Any]] = copy.deepcopy(
+            ALERTS["items"] if alerts is None else alerts
+        )
         self.saved: dict[str, str] = {}
         self.chain: dict[str, Any] = dict(CHAIN_OK)
 
@@ -282,6 +295,9 @@ class FakeApi:
             return httpx.Response(200, json={"status": "ok"})
         if path == "/town":
             return httpx.Response(200, json=TOWN)
+        if path == "/heatmap" and self.heat_refusal is not None:
+            code, detail = self.heat_refusal
+            return httpx.Response(code, json={"detail": detail})
         if path == "/heatmap":
             q = request.url.params
             body = {
@@ -299,7 +315,11 @@ class FakeApi:
         if path == "/rules" or path.startswith("/rules/"):
             return self._rule_answer(request, path)
         if path == "/stats":
-            return httpx.Response(200, json=STATS)
+            return httpx.Response(200, json=self.stats)
+        if path == "/policy":
+            items = [{"id": p, "file": f"{p}.yaml", "active": p == self.policy}
+                     for p in ("none", "gdpr-minimal", "dp-heatmaps")]  # fmt: skip
+            return httpx.Response(200, json={"active": self.policy, "items": items})
         return httpx.Response(404, json={"detail": "Not Found"})
 
     def paths(self) -> list[str]:

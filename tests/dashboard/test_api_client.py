@@ -94,3 +94,24 @@ def test_alert_actions_post_ids_rule_and_who():
         "clear", [1]
     )
     assert not failed.ok and failed.data == {"changed": []}
+
+
+def test_a_heatmap_refused_under_a_policy_gives_the_reason_not_a_failure():
+    why = "the active policy (dp-heatmaps) releases counts only, with noise"
+    for code in (422, 429):
+        api = ApiClient(
+            "http://api.test", transport=httpx.MockTransport(FakeApi(heat_refusal=(code, why)))
+        )
+        heat = api.heatmap("gas.reading", agg="sum")
+        assert not heat.ok and heat.error == why and heat.refused == code
+        assert heat.data["cells"] == [] and heat.problem is None
+        assert api.policies().data["active"] == "none"
+
+
+def test_a_422_without_a_plain_reason_stays_an_api_error():
+    def validation(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(422, json={"detail": [{"loc": ["query", "res"], "msg": "bad"}]})
+
+    api = ApiClient("http://api.test", transport=httpx.MockTransport(validation))
+    heat = api.heatmap(res=99)
+    assert heat.error == "API error 422 on /heatmap" and heat.refused is None

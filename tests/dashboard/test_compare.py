@@ -1,0 +1,162 @@
+"""Two policies side by side in the situation room: the main store on the left, a policy
+lane's store on the right, each from its own (fake) API, on one tick and one layer selector."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import plotly.utils
+import pytest
+
+from dashboard import context
+from dashboard.api_client import ApiClient
+from dashboard.app import create_app
+from dashboard.views import LANE, MAIN, TEXT
+from services.config import Settings
+from tests.dashboard.fakes import STATS, FakeApi, unreachable
+from tests.dashboard.test_login import log_in
+from tests.dashboard.test_rules_page import _call, _text
+
+MAIN_URL, LANE_URL = "http://api.test", "http://lane.test"
+DP_REFUSAL = "the active policy (dp-heatmaps) releases counts only, with noise"
+BUDGET_SPENT = (
+    "the privacy budget of policy dp-heatmaps for 2026-01-15 is spent (1 of 1; a release costs 0.1)"
+)
+VALUES = {"situation-interval": 1, "situation-layer": "people", "situation-window": 3600}
+
+
+def lane_fake(**kwargs) -> FakeApi:
+    """A lane under gdpr-minimal: fewer events, no alerts (no face identities at rest)."""
+    stats = {**STATS, "events": 777, "alerts_active": 0, "dead_letters": 0,
+             "by_kind": {"vehicle.position": 777}}  # fmt: skip
+    defaults = {"heat_values": [4, 9], "policy": "gdpr-minimal", "stats": stats, "alerts": []}
+    return FakeApi(**{**defaults, **kwargs})
+
+
+def _client(main, lane=None, *, compare_policy: str | None = "gdpr-minimal") -> tuple:
+    """An app against ``main``, with ``lane`` as its policy lane if given; logged in."""
+    settings = Settings(
+        _env_file=None,
+        api_url=MAIN_URL,
+        compare_api_url=LANE_URL if lane is not None else None,
+        compare_policy=compare_policy if lane is not None else None,
+        dashboard_refresh_ms=1500,
+        secret_key="dashboard-test-secret-0123456789",
+    )
+    compare = None if lane is None else ApiClient(LANE_URL, transport=httpx.MockTransport(lane))
+    api = ApiClient(MAIN_URL, transport=httpx.MockTransport(main))
+    app = create_app(settings, api=api, compare=compare)
+    client = app.server.test_client()
+    log_in(client)
+    return app, client
+
+
+def _page(client) -> str:
+    """The situation page as the pages router renders it for this app, as JSON."""
+    out = _call(client, "_pages_content.children", {"_pages_location": "/"})
+    page = out["_pages_content"]["children"]
+    return json.dumps(page, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+
+def test_one_pane_without_a_lane():
+    _, client = _client(FakeApi())
+    rendered = _page(client)
+    assert '"situation-map"' in rendered and '"situation-heat-cells"' in rendered
+    assert "compare-" not in rendered and "pane-title" not in rendered
+    # the lane's callback has nothing to draw and does not run
+    assert _call(client, "compare-map.figure", VALUES) == {}
+
+
+def test_two_panes_with_a_lane_under_one_clock_and_one_set_of_controls():
+    _, client = _client(FakeApi(), lane_fake())
+    rendered = _page(client)
+    for ids in (MAIN, LANE):
+        for cid in (ids.title, ids.events, ids.alerts_active, ids.map, ids.feed, ids.heat_marker):
+            assert f'"{cid}"' in rendered, cid
+    for shared in ("situation-clock", "situation-layer", "situation-window", "situation-interval"):
+        assert rendered.count(f'"{shared}"') == 1, shared
+    assert '"interval": 1500' in rendered
+    assert "pane pane-main" in rendered and "pane pane-lane" in rendered
+    assert f"comparison lane · {LANE_URL}" in rendered and f"main store · {MAIN_URL}" in rendered
+
+
+def test_the_lane_client_comes_from_the_settings_and_carries_the_login():
+    settings = Settings(_env_file=None, compare_api_url="http://127.0.0.1:8001")
+    app = create_app(settings, api=ApiClient(MAIN_URL, transport=httpx.MockTransport(FakeApi())))
+    lane = app.aqkol.compare
+    assert lane is not None and lane.base_url == "http://127.0.0.1:8001"
+    assert lane.token is not None and lane.token() is None  # the session's token, none here
+    assert context.DashboardContext(settings, lane).compare is None
+
+
+def test_the_right_pane_shows_the_lane_and_the_left_the_main_store():
+    main, lane = FakeApi(), lane_fake()
+    _, client = _client(main, lane)
+    right = _call(client, "compare-map.figure", VALUES)
+    left = _call(client, "situation-map.figure", VALUES)
+
+    assert right[MAIN.title]["children"] == "as stored under none"
+    assert right[LANE.title]["children"] == "as stored under gdpr-minimal"
+    assert right[LANE.events]["children"] == "777"
+    assert right[LANE.alerts_active]["children"] == "0"
+    assert "camera.crowd" not in _text(right[LANE.kinds]["children"])
+    assert _text(right[LANE.feed]["children"]) == "No alerts"
+    assert right[LANE.heat]["children"]["props"]["data-heat-cells"] == "2"
+    assert right[LANE.heat]["children"]["props"]["id"] == "compare-heat-cells"
+    assert "hidden" in right[LANE.status]["className"]
+    heat = next(t for t in right[LANE.map]["figure"]["data"] if t.get("name") == "heatmap")
+    assert len(heat["x"]) == 2
+
+    assert left[MAIN.events]["children"] == "12,345"
+    assert "Large group" in _text(left[MAIN.feed]["children"])
+    assert left[MAIN.heat]["children"]["props"]["data-heat-cells"] == "4"
+
+    # each pane asked its own API, with the same layer, and the same login on both
+    assert {"/stats", "/heatmap", "/alerts", "/events/latest"} <= set(lane.paths())
+    heat_params = [
+        r.url.params for r in (main.requests + lane.requests) if r.url.path == "/heatmap"
+    ]
+    assert {p["kind"] for p in heat_params} == {"camera.crowd"}
+    assert all(r.headers["authorization"] == "Bearer token-of-analyst" for r in lane.requests)
+    assert "/policy" not in lane.paths()  # compare_policy names the lane's policy
+
+
+def test_without_compare_policy_the_lane_names_its_own():
+    _, client = _client(FakeApi(policy="edge-counts"), lane_fake(policy="dp-heatmaps"),
+                        compare_policy=None)  # fmt: skip
+    right = _call(client, "compare-map.figure", VALUES)
+    assert right[MAIN.title]["children"] == "as stored under edge-counts"
+    assert right[LANE.title]["children"] == "as stored under dp-heatmaps"
+
+
+@pytest.mark.parametrize("refusal", [(422, DP_REFUSAL), (429, BUDGET_SPENT)])
+def test_a_refused_heatmap_shows_its_reason_in_the_pane(refusal):
+    _, client = _client(FakeApi(), lane_fake(heat_refusal=refusal))
+    right = _call(client, "compare-map.figure", {**VALUES, "situation-layer": "gas"})
+    assert right[LANE.status]["children"] == TEXT["heat_refused"].format(reason=refusal[1])
+    assert "warn" in right[LANE.status]["className"]
+    assert right[LANE.heat]["children"]["props"]["data-heat-cells"] == "0"
+    assert right[LANE.events]["children"] == "777"  # the rest of the pane is still there
+    names = [t.get("name", "") for t in right[LANE.map]["figure"]["data"]]
+    assert "heatmap" not in names and any(n.startswith("Buses") for n in names)
+    left = _call(client, "situation-map.figure", {**VALUES, "situation-layer": "gas"})
+    assert "hidden" in left[MAIN.status]["className"]  # the main store released its heatmap
+
+
+def test_a_refused_heatmap_of_the_main_store_shows_in_the_left_pane():
+    _, client = _client(FakeApi(heat_refusal=(422, DP_REFUSAL)), lane_fake())
+    left = _call(client, "situation-map.figure", VALUES)
+    assert DP_REFUSAL in left[MAIN.status]["children"]
+    assert left[MAIN.events]["children"] == "12,345"
+
+
+def test_an_unreachable_lane_shows_in_its_pane_only():
+    _, client = _client(FakeApi(), unreachable)
+    right = _call(client, "compare-map.figure", VALUES)
+    assert right[LANE.status]["children"] == TEXT["unreachable"].format(url=LANE_URL)
+    assert "error" in right[LANE.status]["className"]
+    assert right[LANE.events]["children"] == "–"
+    assert right[LANE.title]["children"] == "as stored under gdpr-minimal"
+    left = _call(client, "situation-map.figure", VALUES)
+    assert "hidden" in left[MAIN.status]["className"]
