@@ -14,6 +14,8 @@ evaluation error of the rule, shown with the last reason; the ingest goes on.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -180,8 +182,10 @@ class _RuleState:
         self.cell_sum: dict[str, float] = {}
         self.cell_groups: dict[str, dict[str, float]] = {}
         self.streak: dict[str, tuple[float, int]] = {}  # key -> (since, count)
-        self.last_seen: dict[str, tuple[float, Event]] = {}  # silence rules
-        self.silent: set[str] = set()
+        self.kind_watermark: float | None = None  # newest event of the rule's kinds
+        self.times: dict[str, list[float]] = {}  # silence: recent event times per source
+        self.last_ev: dict[str, Event] = {}
+        self.judged: dict[str, float] = {}  # silence: judged up to, per source
         self.fence: Any = None
         self.wctx: Any = None  # the window's CEL context, kept between events
         self.wctx_version = -1
@@ -387,37 +391,64 @@ class RuleEngine:
         return out
 
     def tick(self, now: datetime | None = None) -> list[Candidate]:
-        """Alerts of silence (sources quiet too long) as of ``now`` (default: the watermark)."""
+        """Alerts of silence (sources quiet too long) as of ``now`` (default: the watermark).
+
+        Silence is judged at the newest event of the rule's own kinds less the rule's allowed
+        lateness, because events from a town arrive out of order by seconds (several MQTT
+        connections, redeliveries), which at 300x is many simulated minutes. By then every
+        event up to that time is in, so a gap found there is real: a silence that has ended
+        is reported once (with when it began and ended); one that goes on repeats every tick.
+        """
         now = now or self.watermark
         if now is None or not self._silence:
             return []
-        t = now.timestamp()
-        if t - self._ticked < TICK_S:
+        t_now = now.timestamp()
+        if t_now - self._ticked < TICK_S:
             return []
-        self._ticked = t
+        self._ticked = t_now
         out = []
         for st in self._silence:
-            quiet = st.rule.spec.silent_for_minutes
-            assert quiet is not None
-            for src, (last, ev) in st.last_seen.items():
-                if t - last >= quiet * 60:  # repeated every tick while it stays quiet
-                    if src not in st.silent:
-                        st.silent.add(src)
-                        st.matches += 1
-                    out.append(
-                        self._candidate(
-                            st,
-                            ev,
-                            src,
-                            now,
-                            round((t - last) / 60, 1),
-                            {
-                                "silent_since": ev.ts.isoformat(),
-                                "silent_for_minutes": quiet,
-                            },
-                        )
-                    )
+            spec = st.rule.spec
+            quiet = (spec.silent_for_minutes or 0) * 60
+            if st.kind_watermark is None:
+                continue
+            judge = min(t_now, st.kind_watermark) - spec.allowed_lateness_minutes * 60
+            for src, times in st.times.items():
+                i = bisect.bisect_right(times, judge)
+                if i == 0:
+                    continue
+                before = st.judged.get(src, float("-inf"))
+                for a, b in itertools.pairwise(times[:i]):
+                    if b - a >= quiet and b > before:
+                        out.append(self._silence_alert(st, src, a, quiet, now, b))
+                if judge - times[i - 1] >= quiet:
+                    out.append(self._silence_alert(st, src, times[i - 1], quiet, now, None, judge))
+                st.judged[src] = judge
+                del times[: i - 1]  # keep the newest judged time: gaps start there
         return out
+
+    def _silence_alert(
+        self,
+        st: _RuleState,
+        src: str,
+        since: float,
+        quiet: float,
+        now: datetime,
+        back: float | None,
+        judge: float | None = None,
+    ) -> Candidate:
+        tz = now.tzinfo
+        st.matches += 1
+        end = back if back is not None else judge
+        details: dict[str, Any] = {
+            "silent_since": datetime.fromtimestamp(since, tz).isoformat(),
+            "silent_for_minutes": quiet / 60,
+        }
+        if back is not None:
+            details["back_at"] = datetime.fromtimestamp(back, tz).isoformat()
+        at = datetime.fromtimestamp(since + quiet if back is not None else end, tz)  # type: ignore[operator]
+        minutes = round((end - since) / 60, 1)  # type: ignore[operator]
+        return self._candidate(st, st.last_ev[src], src, at, minutes, details)
 
     # -- internals ---------------------------------------------------------------------
     def _activation(self, ev: Event, names: frozenset[str], fields: frozenset[str] | None) -> Any:
@@ -448,9 +479,11 @@ class RuleEngine:
             raise ExpressionError(f"'when' gave {type(ok).__name__} {ok!r}, not true/false")
         t = ev.t
         if spec.silent_for_minutes is not None:
-            if ok:
-                st.last_seen[ev.source] = (t, ev)
-                st.silent.discard(ev.source)
+            if st.kind_watermark is None or t > st.kind_watermark:
+                st.kind_watermark = t
+            if ok:  # judged at the tick, once the rule's lateness has let late events in
+                bisect.insort(st.times.setdefault(ev.source, []), t)
+                st.last_ev[ev.source] = ev
             return None
         value: float | None
         details: dict[str, Any] = {}

@@ -8,7 +8,9 @@ A rule names the event kinds it looks at and a condition in CEL (``when``), and 
   last ``minutes``, grouped ``by`` the source, an H3 cell, the whole town or an expression,
   with the alert condition ``alert_when`` on its ``value`` (and, with ``neighbours: true``,
   the mean ``neighbours`` value of the other groups in the same H3 cell);
-- ``silent_for_minutes``: alert when a source that used to report goes quiet (offline);
+- ``silent_for_minutes``: alert when a source that used to report goes quiet (offline),
+  judged ``allowed_lateness_minutes`` behind the newest event of the rule's kinds (events
+  arrive out of order);
 - ``for_minutes`` or ``in_a_row``: the condition must hold that long or that many times;
 - ``dedup_key`` (CEL, default ``source``): one open alert per rule and key;
 - ``clear_after_minutes``: the alert clears itself after that long without a repeat;
@@ -109,6 +111,9 @@ class RuleSpec(_Strict):
     where: Geofence | None = None
     window: Window | None = None
     silent_for_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
+    allowed_lateness_minutes: float = Field(
+        0, ge=0, le=24 * 60, description="silence is judged this long after the newest event"
+    )
     for_minutes: float | None = Field(None, gt=0, le=7 * 24 * 60)
     in_a_row: int | None = Field(None, ge=2, le=1000)
     clear_after_minutes: float | None = Field(None, gt=0, le=30 * 24 * 60)

@@ -136,7 +136,28 @@ def test_camera_offline_fires_when_a_camera_goes_quiet_and_clears_when_it_is_bac
     assert [(a["dedup_key"], a["state"], a["cleared_by"]) for a in rows] == [
         ("cam-002", "cleared", "auto")
     ]
-    assert rows[0]["first_seen"].minute == (ev("camera.crowd", "x", 14.5).ts.minute)
+    assert rows[0]["first_seen"] == ev("camera.crowd", "x", 14).ts  # silent 5 minutes by then
+    assert rows[0]["details"]["silent_since"].startswith("2026-01-15T07:39")
+
+
+def test_camera_offline_fires_for_a_camera_that_stays_quiet():
+    stream = [crowd("cam-001", m, 3) for m in range(40)]
+    stream += [crowd("cam-002", m, 3) for m in range(10)]  # then nothing
+    cands = candidates(starter("camera-offline"), sorted(stream, key=lambda e: e.ts))[0]
+    # judged 15 minutes behind the newest count: quiet since 9, so when the newest count is
+    # at 29 the camera is known to have been silent 5 minutes at 14, the alert's time
+    assert cands and {c.source for c in cands} == {"cam-002"}
+    assert cands[0].ts == ev("camera.crowd", "x", 14).ts
+
+
+def test_camera_offline_does_not_fire_on_counts_that_arrive_out_of_order():
+    import random
+
+    rnd = random.Random(7)
+    stream = [crowd(f"cam-{n:03d}", m, 3) for m in range(60) for n in range(1, 30)]
+    # delivered with up to 8 simulated minutes of skew (several connections, redeliveries)
+    shuffled = sorted(stream, key=lambda e: e.t + rnd.uniform(0, 8 * 60))
+    assert candidates(starter("camera-offline"), shuffled)[0] == []
 
 
 def test_camera_offline_does_not_fire_while_cameras_report():
