@@ -67,11 +67,15 @@ def test_dp_heatmaps_release_noisy_counts_from_a_daily_budget(client):
     assert {c["n"] for c in exact["cells"]} == {30, 2} and exact["release"] is None
     client.put("/policy/active", json={"policy": "dp-heatmaps"})
     assert _heat(client, 0, agg="sum").status_code == 422  # counts only
+    busy = next(c["cell"] for c in exact["cells"] if c["n"] == 30)
     first = _heat(client, 0).json()
     assert first["release"]["dp"]["spent"] == 0.5 and first["release"]["k_min"] == 5
-    big = [c for c in first["cells"] if c["n"] >= 15]
-    assert len(big) == 1 and abs(big[0]["n"] - 30) < 30  # noisy, but near
-    assert all(c["n"] >= 5 for c in first["cells"])  # the 2-event cell is under k
+    released = {c["cell"]: c["n"] for c in first["cells"]}
+    assert abs(released[busy] - 30) < 30  # noisy, but near (|noise| >= 30: p = 3e-7)
+    assert all(n >= 5 for n in released.values())  # k applies to the noisy counts
+    # every cell of the town's grid got noise, and most empty ones fell under k: about 5%
+    # of some 720 empty cells pass (noise >= 5 at scale 2: about 36), never hundreds
+    assert 1 <= len(released) < 200
     again = _heat(client, 0).json()  # a released bucket is served again, at no cost
     assert again["cells"] == first["cells"] and again["release"]["dp"]["spent"] == 0.5
     for hour in range(1, 10):
