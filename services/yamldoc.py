@@ -118,13 +118,23 @@ def describe(exc: ValidationError, root: yaml.Node) -> tuple[int, str]:
     return line, f"{where}: {msg}{more}"
 
 
-def parse_model(text: str, file: str, model: type[M], **extra: Any) -> M:
-    """Validate YAML ``text`` as ``model``; raise :class:`YamlFileError` naming file and line."""
-    root, data = compose(text, file)
+def parse_model(
+    text: str,
+    file: str,
+    model: type[M],
+    error: type[YamlFileError] = YamlFileError,
+    what: str = "a file",
+    **extra: Any,
+) -> M:
+    """Validate YAML ``text`` as ``model``; raise ``error`` naming file and line."""
+    try:
+        root, data = compose(text, file)
+    except YamlFileError as exc:
+        raise error(exc.file, exc.line, exc.reason) from None
     if not isinstance(data, dict):
-        raise YamlFileError(file, root.start_mark.line + 1, "expected a mapping of fields")
+        raise error(file, root.start_mark.line + 1, f"{what} is a mapping of fields")
     try:
         return model.model_validate({**data, **extra})
     except ValidationError as exc:
         line, reason = describe(exc, root)
-        raise YamlFileError(file, line, reason) from None
+        raise error(file, line, reason) from None

@@ -32,10 +32,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.events.contract import KINDS, Privacy
-from services.yamldoc import YamlFileError, compose, describe
+from services.yamldoc import YamlFileError, parse_model
 
 Action = Literal["drop", "pseudonymize", "generalize", "aggregate"]
 ENVELOPE = ("source", "geo", "ts")
@@ -151,17 +151,7 @@ class PolicySpec(_Strict):
 
 def parse_policy(text: str, file: str = "<policy>") -> PolicySpec:
     """Validate one policy file; raise :class:`PolicyError` naming file and line."""
-    try:
-        root, data = compose(text, file)
-    except YamlFileError as exc:
-        raise PolicyError(exc.file, exc.line, exc.reason) from None
-    if not isinstance(data, dict):
-        raise PolicyError(file, root.start_mark.line + 1, "a policy is a mapping of fields")
-    try:
-        return PolicySpec.model_validate(data)
-    except ValidationError as exc:
-        line, reason = describe(exc, root)
-        raise PolicyError(file, line, reason) from None
+    return parse_model(text, file, PolicySpec, PolicyError, "a policy")
 
 
 KEEP_EVERYTHING = PolicySpec(id="none", title="Keep everything (built in)")
