@@ -30,6 +30,17 @@ class _Entry(Generic[T]):
     error: YamlFileError | None  # why the current file is refused
 
 
+def load_file(
+    path: Path, parse: Callable[[str, str], T], error: type[YamlFileError] = YamlFileError
+) -> T:
+    """Read and parse one file; an unreadable file is refused like an invalid one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(str(path), None, f"cannot read the file: {exc}") from None
+    return parse(text, str(path))
+
+
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -55,11 +66,7 @@ class FileBook(Generic[T]):
         self.refresh()
 
     def load_file(self, path: Path) -> T:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise self._error(str(path), None, f"cannot read the file: {exc}") from None
-        return self._parse(text, str(path))
+        return load_file(path, self._parse, self._error)
 
     def refresh(self) -> bool:
         """Reload changed, new and removed files; True if the items in force changed."""

@@ -27,6 +27,7 @@ def check(
     ] = None,
 ) -> None:
     """Validate policy files; print each error with its file and line. Exit 1 if any fails."""
+    from services.filebook import load_file
     from services.policy.spec import PolicyError, parse_policy
 
     files: list[Path] = []
@@ -35,8 +36,8 @@ def check(
     failed = 0
     for f in files:
         try:
-            spec = parse_policy(f.read_text(encoding="utf-8"), str(f))
-        except (PolicyError, OSError) as exc:
+            spec = load_file(f, parse_policy, PolicyError)
+        except PolicyError as exc:
             failed += 1
             console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
             continue

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.filebook import FileBook
+from services.filebook import FileBook, load_file
 from services.rules.spec import CompiledRule, RuleError, parse_rule
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 
 
 def load_rule_file(path: Path) -> CompiledRule:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(str(path), None, f"cannot read the file: {exc}") from None
-    return parse_rule(text, str(path))
+    return load_file(path, parse_rule, RuleError)
 
 
 class RuleBook(FileBook[CompiledRule]):

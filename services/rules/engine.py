@@ -69,17 +69,6 @@ class Event(NamedTuple):
             ev.get("id"), ev["kind"], ev["source"], ts, data, geo.get("lat"), geo.get("lon"), truth
         )
 
-    @classmethod
-    def from_model(cls, ev: Any) -> Event:
-        """From a decoded :class:`services.events.contract.EventBase`."""
-        data = {k: v for k, v in ev.data.__dict__.items() if v is not None}  # flat primitives
-        geo = ev.geo
-        ts = ev.ts
-        return cls(
-            ev.id, ev.kind, ev.source, ts, data, geo and geo.lat, geo and geo.lon, None,
-            ts.timestamp(),
-        )  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Candidate:

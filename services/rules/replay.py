@@ -163,7 +163,6 @@ class _Collector:
         migrate(url)
         self.engine = make_engine(url)
         self.pending: list[Candidate] = []
-        self.truth: dict[tuple[str, str, datetime], dict[str, Any] | None] = {}
         self.batch_end: datetime | None = None
         self.quiet = {r.id: r.spec.clear_after_minutes for r in rules if r.spec.clear_after_minutes}
         self.meta = {r.id: (r.spec.purpose, r.spec.misuse) for r in rules}
@@ -258,7 +257,7 @@ def replay_events(
         elif "true_object" in tr:
             ok = bool(tr["true_object"])
             j = Judged(a, ok, "a real object" if ok else f"a false detection ({tr.get('cause')})")
-        elif rep.incidents or rule_has_detects(rep.rule):
+        elif rep.rule.spec.detects:
             ok, why, inc_id = _judge_by_incident(a, rep.incidents, places)
             j = Judged(a, ok, why, inc_id)
         else:
@@ -267,10 +266,6 @@ def replay_events(
         if j.true and j.incident and j.incident not in rep.detected:
             rep.detected[j.incident] = a["first_seen"]
     return reports, n
-
-
-def rule_has_detects(rule: CompiledRule) -> bool:
-    return bool(rule.spec.detects)
 
 
 def replay_scenario(

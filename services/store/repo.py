@@ -12,7 +12,7 @@ from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from services.events.contract import KINDS, EventBase
+from services.events.contract import KINDS
 from services.geo import STORE_H3_RES, cell_of
 from services.store.models import (
     aggregate_members,
@@ -30,14 +30,6 @@ _CHUNK = 900  # below SQLite's bound-parameter limits
 def now_utc() -> datetime:
     """Wall-clock time, aware UTC."""
     return datetime.now(UTC)
-
-
-def event_row(ev: EventBase, received_at: datetime) -> dict[str, Any]:
-    """The stored form of a validated event, as sent (``data`` serialised as JSON text)."""
-    lat = ev.geo.lat if ev.geo else None
-    lon = ev.geo.lon if ev.geo else None
-    data = {k: v for k, v in ev.data.__dict__.items() if v is not None}
-    return stored_row(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data, received_at)
 
 
 def stored_row(

@@ -98,7 +98,7 @@ def citizen(
         select(alerts).where(or_(alerts.c.dedup_key.in_(keys), alerts.c.source.in_(keys)))
     ).all()
     return CitizenView(
-        policy=active_spec(request).id,
+        policy=active_spec(request, conn).id,
         identifiers=given,
         pseudonyms=len(made),
         kinds=kinds,

@@ -43,7 +43,7 @@ def heatmap(
         if now is None:
             return Heatmap(kind=kind, agg=agg, res=res, since=None, until=None, cells=[])
         until = now + timedelta(microseconds=1)
-    spec = active_spec(request)
+    spec = active_spec(request, conn)
     dp_cfg = spec.release.dp
     if dp_cfg is not None:
         if agg != "count":

@@ -89,9 +89,9 @@ def active_id(request: Request, conn: Any = None) -> str:
         return active_policy(c, settings.policy)[0]
 
 
-def active_spec(request: Request) -> PolicySpec:
+def active_spec(request: Request, conn: Any = None) -> PolicySpec:
     """The policy in force (as the ingest sees it); keep-everything if it cannot load."""
-    policy_id = active_id(request)
+    policy_id = active_id(request, conn)
     try:
         return book(request).spec(policy_id)
     except PolicyError:
@@ -149,7 +149,7 @@ def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
 @router.get("/budget", response_model=Budget)
 def budget(request: Request, conn: ConnDep) -> Budget:
     """The differential-privacy budget of the active policy for the town's current day."""
-    spec = active_spec(request)
+    spec = active_spec(request, conn)
     now = repo.sim_time(conn)
     dp = spec.release.dp
     if dp is None or now is None:

@@ -98,9 +98,9 @@ def _book(request: Request) -> RuleBook:
     return book
 
 
-def _policy(request: Request) -> Minimizer:
+def _policy(request: Request, conn: Any) -> Minimizer:
     """The active policy, as the ingest applies it (rules it blinds are shown so)."""
-    return Minimizer(active_spec(request))
+    return Minimizer(active_spec(request, conn))
 
 
 def _problem(exc: RuleError) -> RuleProblem:
@@ -148,7 +148,7 @@ def list_rules(request: Request, conn: ConnDep) -> RuleList:
     """Every rule file: its rule in force, state, alerts by state, and any refusal."""
     book = _book(request)
     counts = repo.alert_counts_by_rule(conn)
-    status = {s["id"]: s for s in RuleEngine(book.rules, _policy(request)).status()}
+    status = {s["id"]: s for s in RuleEngine(book.rules, _policy(request, conn)).status()}
     live = repo.rule_status_totals(conn)
     return RuleList(
         items=[_out(f["path"], f["item"], f["error"], counts, status, live) for f in book.files()]
@@ -163,7 +163,9 @@ def get_rule(rule_id: str, request: Request, conn: ConnDep) -> RuleOut:
     if found is None:
         raise HTTPException(404, f"no rule {rule_id!r}")
     path, rule, error = found
-    status = {s["id"]: s for s in RuleEngine([rule] if rule else [], _policy(request)).status()}
+    status = {
+        s["id"]: s for s in RuleEngine([rule] if rule else [], _policy(request, conn)).status()
+    }
     counts = repo.alert_counts_by_rule(conn)
     out = _out(path, rule, error, counts, status, repo.rule_status_totals(conn))
     out.text = path.read_text(encoding="utf-8")
@@ -217,7 +219,7 @@ def preview(
     local = until + AQKOL_TZ_OFFSET  # the town's day runs from local midnight
     since = datetime.combine(local.date(), time(0), tzinfo=until.tzinfo) - AQKOL_TZ_OFFSET
     until = until + timedelta(microseconds=1)
-    policy = _policy(request)
+    policy = _policy(request, conn)
     engine = RuleEngine([rule], policy)
     kinds = sorted(set(engine.by_kind) | engine.context_kinds)
     rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
