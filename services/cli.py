@@ -496,6 +496,10 @@ def up(
         _wait(lambda: _http_ok(dash_url + "login"), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
+        from services.classroom.reset import ResetWatch
+
+        resets = ResetWatch(settings)  # a teacher's "reset the town" is carried out here
+        resets.start()
         console.print(
             Panel.fit(
                 f"[b]Situation room[/]  {dash_url}\n"
@@ -510,7 +514,13 @@ def up(
             )
         )
         stop = _stop_flag()
+        n_resets = 0
         while not stop["now"]:
+            if resets.requested.is_set():
+                resets.requested.clear()
+                n_resets += 1
+                _reset_town(settings, resets, procs, launch, ready, [*sim, "--start", start_at,
+                            "--run-id", f"seed{seed}-reset{n_resets}"])  # fmt: skip
             for name, p in procs:
                 if p.poll() is not None and not (name == "simulator" and p.returncode == 0):
                     console.print(f"[red]{name} exited with code {p.returncode}; stopping[/]")
@@ -518,7 +528,57 @@ def up(
             time.sleep(0.5)
     finally:
         console.print("stopping...")
+        if "resets" in locals():
+            resets.stop()
         stop_all()
+
+
+def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: list[str]) -> None:
+    """Stop the simulator and the ingest, empty the run's store, start both from the seed."""
+    from services.classroom.reset import wipe_run_data
+    from services.store.db import make_engine
+
+    from services.store.models import events
+
+    console.print("[yellow]resetting the town: the store of this run is emptied[/]")
+    resets.announce({"state": "resetting"})
+    engine = make_engine(settings.effective_database_url)
+    for name in ("simulator", "ingest"):
+        if name == "ingest":  # let it store what is in flight, or it would come back later
+            _wait_stable(engine, events)
+        for entry in [e for e in procs if e[0] == name]:
+            if entry[1].poll() is None:
+                entry[1].terminate()
+                try:
+                    entry[1].wait(15)
+                except subprocess.TimeoutExpired:
+                    entry[1].kill()
+            procs.remove(entry)
+    try:
+        wiped = wipe_run_data(engine)
+    finally:
+        engine.dispose()
+    logging.info("reset: deleted %s", wiped)
+    ready.unlink(missing_ok=True)
+    launch("ingest", "ingest", "--ready-file", str(ready))
+    _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
+    launch("simulator", *sim)
+
+
+def _wait_stable(engine, table, quiet_s: float = 1.5, most_s: float = 20.0) -> None:
+    """Until the table's row count has not changed for ``quiet_s`` (at most ``most_s``)."""
+    from sqlalchemy import func, select
+
+    def rows() -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+    end, last, since = time.monotonic() + most_s, rows(), time.monotonic()
+    while time.monotonic() < end and time.monotonic() - since < quiet_s:
+        time.sleep(0.3)
+        now = rows()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def _activate(settings: Settings, policy: str) -> None:

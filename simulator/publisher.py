@@ -13,9 +13,11 @@ sightings over the run, incidents: :mod:`simulator.truth`), ``households.jsonl``
 hidden household attributes: insulation class, heating, fuel, k), ``published.ids`` (ids
 handed to the broker) and ``run.json`` (seed, parameters, scenario, counts).
 
-While it runs, the publisher obeys ``{"command": "pause" | "resume" | "speed"}`` on
-``<prefix>aqkol/control/simulator`` (outside ``aqkol/v1/``: the ingest never stores it) and
-acknowledges each on ``.../status`` (:class:`Control`).
+While it runs, the publisher obeys ``{"command": "pause" | "resume" | "speed" | "jump" |
+"inject" | "reset"}`` on ``<prefix>aqkol/control/simulator`` (outside ``aqkol/v1/``: the ingest
+never stores it), acknowledges each on ``.../status`` (:class:`Control`) and reports its state
+(paused or running, speed, simulated time, run id) on the retained ``.../state``, so that a
+client that connects later reads the real state, not what was last clicked.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +38,7 @@ import paho.mqtt.client as mqtt
 
 from services.config import Settings
 from services.events import topic_for
-from simulator.clock import DEFAULT_START
+from simulator.clock import DEFAULT_START, Clock
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
@@ -48,6 +50,9 @@ CONTROL_ROOT = "aqkol/control/simulator"
 MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
 CONNECT_TIMEOUT_S = 10.0
 ACK_TIMEOUT_S = 60.0
+STATE_EVERY_S = 1.0  # how often the retained state is refreshed while events flow
+TRUTH_FLUSH_S = 1.0  # truth.jsonl is flushed this often, so the teacher's view reads it live
+COMMANDS = ("pause", "resume", "speed", "jump", "inject", "reset")
 
 
 @dataclass
@@ -74,13 +79,22 @@ def control_status_topic(prefix: str = "") -> str:
     return f"{prefix}{CONTROL_ROOT}/status"
 
 
+def control_state_topic(prefix: str = "") -> str:
+    """The simulator's retained state: paused or running, speed, simulated time, run id."""
+    return f"{prefix}{CONTROL_ROOT}/state"
+
+
 class Control:
-    """Pause, resume and speed commands received over MQTT, applied between two events.
+    """Commands received over MQTT, applied between two events.
 
     Commands (JSON on :func:`control_topic`): ``{"command": "pause"}``, ``{"command":
     "resume"}``, ``{"command": "speed", "value": 600}`` (simulated seconds per real second,
-    or ``"max"``). Each is acknowledged on :func:`control_status_topic` once in force: a
-    pause after the last event before it, with the count published so far.
+    or ``"max"``), ``{"command": "jump", "to": "2026-01-15T12:00:00+06:00"}`` (fast-forward:
+    publish at full speed up to that time, then go on as before), ``{"command": "inject",
+    "scenario": "protest"}`` (the scenario's incidents, moved to start a minute from now) and
+    ``{"command": "reset"}`` (done by the supervisor, ``aqkol up``: acknowledged here). Each is
+    acknowledged on :func:`control_status_topic` once in force: a pause after the last event
+    before it, with the count published so far.
     """
 
     def __init__(self, speed: float | None):
@@ -89,33 +103,58 @@ class Control:
         self.speed = speed
         self.version = 0  # bumped by every command: the publish loop re-anchors its pacing
         self.pending: list[dict[str, Any]] = []  # acknowledgements to send from the loop
+        self.jump_to: float | None = None  # unix seconds to fast-forward to
+        self.jump_iso: str | None = None
+        self.injects: list[Any] = []  # scenarios to play from now (simulator.scenarios)
+
+    def _parse(self, cmd: dict[str, Any]) -> tuple[str, Any]:
+        name = cmd["command"]
+        if name not in COMMANDS:
+            raise ValueError(f"unknown command {name!r} (known: {', '.join(COMMANDS)})")
+        if name == "speed":
+            value = cmd.get("value")
+            speed = None if value in (None, "max") else float(value)
+            if speed is not None and speed <= 0:
+                raise ValueError("speed must be positive")
+            return name, speed
+        if name == "jump":
+            to = datetime.fromisoformat(str(cmd.get("to")))
+            if to.tzinfo is None:
+                raise ValueError("jump: 'to' needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
+            return name, to
+        if name == "inject":
+            from simulator.scenarios import load_scenario
+
+            return name, load_scenario(str(cmd.get("scenario") or ""))
+        return name, None
 
     def on_message(self, client, userdata, msg) -> None:
         try:
-            cmd = orjson.loads(msg.payload)
-            name = cmd["command"]
-            if name == "speed":
-                value = cmd.get("value")
-                speed = None if value in (None, "max") else float(value)
-                if speed is not None and speed <= 0:
-                    raise ValueError("speed must be positive")
-            elif name not in ("pause", "resume"):
-                raise ValueError(f"unknown command {name!r}")
+            name, value = self._parse(orjson.loads(msg.payload))
         except Exception as exc:  # a bad command is reported, never fatal
             log.warning("simulator control: ignoring %r: %s", msg.payload[:200], exc)
             with self.cond:
                 self.pending.append({"state": "error", "error": str(exc)})
                 self.cond.notify_all()
             return
+        ack: dict[str, Any] = {"command": name}
         with self.cond:
             if name == "pause":
                 self.paused = True
             elif name == "resume":
                 self.paused = False
-            else:
-                self.speed = speed
+            elif name == "speed":
+                self.speed = value
+            elif name == "jump":
+                self.jump_to, self.jump_iso = value.timestamp(), value.isoformat()
+                ack["to"] = self.jump_iso
+            elif name == "inject":
+                self.injects.append(value)
+                ack["scenario"] = value.name
+            elif name == "reset":
+                ack["state"] = "resetting"
             self.version += 1
-            self.pending.append({"command": name})
+            self.pending.append(ack)
             self.cond.notify_all()
 
 
@@ -153,6 +192,9 @@ class _Conn:
         if control is not None:
             self.client.on_message = control.on_message
             self.client.on_subscribe = lambda *a: self.subscribed.set()
+            # a simulator that dies leaves "stopped", not its last "running", as its state
+            will = orjson.dumps({"state": "stopped", "reason": "the simulator disconnected"})
+            self.client.will_set(control_state_topic(settings.mqtt_prefix), will, 1, True)
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         with self.cond:
@@ -230,6 +272,9 @@ def _parse_ts(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
+Rebuild = Callable[[list[Any], str], Iterator[dict]]
+
+
 def publish(
     town_events: Iterable[dict],
     settings: Settings,
@@ -240,13 +285,17 @@ def publish(
     progress: bool = False,
     progress_total_s: float | None = None,
     control: bool = True,
+    rebuild: Rebuild | None = None,
+    info: dict[str, Any] | None = None,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
     ``speed=None`` publishes as fast as the broker acknowledges; otherwise ``speed``
     simulated seconds pass per real second. The ids handed to the broker are written to
     ``run_dir/published.ids``. ``progress_total_s`` (simulated seconds) sizes the progress bar.
-    With ``control`` the run obeys pause, resume and speed commands (:class:`Control`).
+    With ``control`` the run obeys commands (:class:`Control`); ``rebuild(scenarios, ts)``
+    gives the stream from ``ts`` on with those scenarios' incidents in it (for ``inject``).
+    ``info`` (run id, seed, ...) goes into the retained state.
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -256,6 +305,7 @@ def publish(
     ctl = Control(speed) if control else None
     ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
     status_topic = control_status_topic(settings.mqtt_prefix)
+    state_topic = control_state_topic(settings.mqtt_prefix)
     started: list[_Conn] = []
     summary = PublishSummary()
     kinds: Counter[str] = Counter()
@@ -265,16 +315,39 @@ def publish(
     n = 0
     cur_speed = speed
     paused = False
+    jump: str | None = None
+    injected: list[str] = []
+    last_state = 0.0
 
-    def status(state: dict[str, Any]) -> Any:
+    def state(name: str | None = None) -> Any:
+        """The retained state: what a dashboard shows as the simulator's real state."""
+        nonlocal last_state
+        assert ctl_conn is not None
+        last_state = time.monotonic()
+        body = {
+            **(info or {}),
+            "state": name or ("jumping" if jump else "paused" if paused else "running"),
+            "speed": cur_speed,
+            "sim_time": summary.last_ts,
+            "published": n,
+            "jump_to": jump,
+            "injected": injected,
+            "reported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        }
+        return ctl_conn.client.publish(state_topic, orjson.dumps(body), qos=1, retain=True)
+
+    def status(ack: dict[str, Any]) -> Any:
         assert ctl_conn is not None
         body = {
-            **state,
-            "state": state.get("state") or ("paused" if paused else "running"),
+            **ack,
+            "state": ack.get("state") or ("paused" if paused else "running"),
             "speed": cur_speed,
             "published": n,
+            "sim_time": summary.last_ts,
         }
-        return ctl_conn.client.publish(status_topic, orjson.dumps(body), qos=1)
+        info_ = ctl_conn.client.publish(status_topic, orjson.dumps(body), qos=1)
+        state()
+        return info_
 
     try:
         for conn in pool:
@@ -286,26 +359,47 @@ def publish(
             status({"state": "running"})
         sim0: float | None = None
         anchor_wall, anchor_sim, seen = t_wall0, 0.0, 0
+        source = iter(town_events)
+        event = next(source, None)
         with open(run_dir / "published.ids", "w", encoding="ascii") as ids, bar:
-            for event in town_events:
+            while event is not None:
                 sim_t = _parse_ts(event["ts"]) if (ctl or speed is not None or bar.on) else 0.0
                 if sim0 is None:
                     sim0 = anchor_sim = sim_t
                     summary.first_ts = event["ts"]
+                swapped = False
                 while True:  # wait for this event's turn: pacing, pause, commands
                     if ctl is not None:
                         with ctl.cond:
                             acks, ctl.pending = ctl.pending, []
                             paused, cur_speed, version = ctl.paused, ctl.speed, ctl.version
+                            injects, ctl.injects = ctl.injects, []
+                            if ctl.jump_to is not None and sim_t >= ctl.jump_to:
+                                acks.append({"command": "jump", "state": "jumped",
+                                             "to": ctl.jump_iso})  # fmt: skip
+                                ctl.jump_to = ctl.jump_iso = None
+                            jump = ctl.jump_iso
                         for ack in acks:
                             status(ack)
+                        if injects and rebuild is not None:
+                            source = rebuild(injects, event["ts"])
+                            injected.extend(sc.name for sc in injects)
+                            status({"command": "inject", "state": "injected",
+                                    "scenarios": [sc.name for sc in injects]})  # fmt: skip
+                            event = next(source, None)
+                            swapped = True
+                            break
                         if version != seen:  # a command: pace on from this event
                             seen = version
                             anchor_wall, anchor_sim = time.monotonic(), sim_t
+                        if jump is not None:  # fast-forward: no pacing, through a pause
+                            break
+                        if time.monotonic() - last_state >= STATE_EVERY_S:
+                            state()
                         if paused:
                             with ctl.cond:
-                                while ctl.paused and not ctl.pending:
-                                    ctl.cond.wait()
+                                if ctl.paused and not ctl.pending and ctl.version == seen:
+                                    ctl.cond.wait(STATE_EVERY_S * 5)
                             continue
                     if cur_speed is None:
                         break
@@ -317,7 +411,9 @@ def publish(
                         break
                     with ctl.cond:
                         if ctl.version == seen and not ctl.pending:
-                            ctl.cond.wait(delay)
+                            ctl.cond.wait(min(delay, STATE_EVERY_S))
+                if swapped:
+                    continue
                 topic = topic_for(event["kind"], event["source"], prefix)
                 pool[n % len(pool)].publish(topic, orjson.dumps(event))
                 ids.write(event["id"] + "\n")
@@ -326,6 +422,7 @@ def publish(
                 summary.last_ts = event["ts"]
                 if bar.on and n % 500 == 0:
                     bar.update(sim_t - sim0, n)
+                event = next(source, None)
             deadline = time.monotonic() + ACK_TIMEOUT_S
             complete = all(c.wait_acked(deadline) for c in pool)
             if not complete:
@@ -333,7 +430,9 @@ def publish(
             if bar.on and sim0 is not None and summary.last_ts is not None:
                 bar.update(_parse_ts(summary.last_ts) - sim0, n)
             if ctl_conn is not None:
+                jump = None
                 status({"state": "finished"}).wait_for_publish(5)
+                state("finished").wait_for_publish(5)
     finally:
         for conn in started:
             conn.stop()
@@ -391,6 +490,41 @@ class _Progress:
             self._p.stop()
 
 
+def _skip_incidents(sink: Any) -> Any:
+    """A truth sink that drops incident records (written once, marked as injected)."""
+    return lambda rec: None if rec.get("kind") == "incident" else sink(rec)
+
+
+def injected_scenario(first: Town, scenarios: list[Any], now: datetime) -> Any:
+    """One scenario for a town restarted at ``now``: the run's own incidents (at their own
+    times) and each injected scenario's incidents, moved so that its first starts at the
+    next full minute after ``now`` (their spacing kept)."""
+    from simulator.scenarios import Scenario
+
+    epoch = Clock.starting(now)[0].epoch  # the restarted town's first midnight
+    at0 = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+    def moved(inc: Any, when: datetime) -> Any:
+        local = when.astimezone(epoch.tzinfo)
+        day = (local.date() - epoch.date()).days
+        return inc.model_copy(update={"day": day, "at": local.time().replace(second=0)})
+
+    incidents = []
+    if first.scenario is not None:
+        for inc in first.scenario.incidents:
+            when = first.clock.dt(inc.t0)
+            if when.date() >= epoch.date():
+                incidents.append(moved(inc, when))
+    for sc in scenarios:
+        if not sc.incidents:
+            continue
+        t0 = min(i.t0 for i in sc.incidents)
+        incidents += [moved(i, at0 + timedelta(milliseconds=i.t0 - t0)) for i in sc.incidents]
+    offset = first.scenario.temperature_offset_c if first.scenario is not None else 0.0
+    return Scenario(name="classroom", description="incidents injected in class",
+                    temperature_offset_c=offset, incidents=incidents)  # fmt: skip
+
+
 def default_run_id(seed: int, start: datetime) -> str:
     return f"seed{seed}-{start.strftime('%Y%m%dT%H%M')}"
 
@@ -431,12 +565,29 @@ def run(
             hf.write(orjson.dumps(rec) + b"\n")
     generated: Counter[str] = Counter()
     truth_records = 0
+    end = town.start + timedelta(hours=hours)
+    injected: list[Any] = []
     with open(run_dir / "truth.jsonl", "wb") as tf:
+        flushed = [time.monotonic()]
 
         def write_truth(rec: dict[str, Any]) -> None:
             nonlocal truth_records
             tf.write(orjson.dumps(rec) + b"\n")
             truth_records += 1
+            if time.monotonic() - flushed[0] >= TRUTH_FLUSH_S:  # the teacher's view reads it
+                tf.flush()
+                flushed[0] = time.monotonic()
+
+        def rebuild(scenarios: list[Any], ts: str) -> Iterator[dict]:
+            """The town from ``ts`` on, with the scenarios' incidents starting a minute later."""
+            now = datetime.fromisoformat(ts)
+            injected.extend(scenarios)
+            merged = injected_scenario(town, injected, now)
+            later = Town(seed=seed, start=now, **{**town_params, "scenario": merged})
+            left_h = max(0.0, (end - now).total_seconds() / 3600)
+            for rec in later.incidents(later.t_start + round(left_h * 3_600_000)):
+                write_truth({**rec, "injected": True})
+            return _counting(later.events(left_h, truth=_skip_incidents(write_truth)), generated)
 
         events = _counting(town.events(hours, truth=write_truth), generated)
         summary = publish(
@@ -447,6 +598,14 @@ def run(
             clients=clients,
             progress=progress,
             progress_total_s=hours * 3600,
+            rebuild=rebuild,
+            info={
+                "run_id": run_id,
+                "run_dir": str(run_dir),
+                "seed": seed,
+                "start": town.start.isoformat(),
+                "end": end.isoformat(),
+            },
         )
     truth_db = write_truth_db(town, run_dir / "truth.sqlite", hours)
     info = {
