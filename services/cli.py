@@ -537,7 +537,6 @@ def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: lis
     """Stop the simulator and the ingest, empty the run's store, start both from the seed."""
     from services.classroom.reset import wipe_run_data
     from services.store.db import make_engine
-
     from services.store.models import events
 
     console.print("[yellow]resetting the town: the store of this run is emptied[/]")
