@@ -10,6 +10,7 @@ from services.api.routes import (
     audit,
     auth,
     citizen,
+    classroom,
     dead_letters,
     events,
     health,
@@ -39,6 +40,7 @@ ROUTERS = (
     audit,
     register,
     citizen,
+    classroom,
 )
 
 

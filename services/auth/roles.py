@@ -65,6 +65,19 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/audit/verify"): OVERSIGHT,
     # a resident's request (GDPR Art. 15), answered by an operator or the auditor
     ("GET", "/citizen"): OPERATORS | OVERSIGHT,
+    # the classroom: the teacher runs the town; the camera wall and the debrief show the
+    # ground truth, so they are the teacher's; a replay is the stored town at an earlier time
+    ("GET", "/classroom/status"): TEACHER,
+    ("POST", "/classroom/pause"): TEACHER,
+    ("POST", "/classroom/resume"): TEACHER,
+    ("POST", "/classroom/speed"): TEACHER,
+    ("POST", "/classroom/jump"): TEACHER,
+    ("GET", "/classroom/scenarios"): TEACHER,
+    ("POST", "/classroom/inject"): TEACHER,
+    ("POST", "/classroom/reset"): TEACHER,
+    ("GET", "/classroom/cameras"): TEACHER,
+    ("GET", "/classroom/replay"): ALL,
+    ("GET", "/classroom/debrief"): TEACHER,
 }
 
 

@@ -161,4 +161,4 @@ def personal_query(method: str, path: str, params: dict[str, str]) -> bool:
         return kind is None or kind in identifying_kinds()
     # alert details name sources, watch-list matches, households; the citizen view is all
     # that is held about one person
-    return path in ("/alerts", "/citizen")
+    return path in ("/alerts", "/citizen", "/classroom/replay", "/classroom/cameras")

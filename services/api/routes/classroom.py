@@ -1,0 +1,227 @@
+"""The classroom: the teacher's controls of the simulator, the camera wall, replay, debrief.
+
+Controls are published on the simulator's control topic and acknowledged by it; its retained
+state is what ``GET /classroom/status`` shows. Every control is written to the audit log. The
+camera wall and the debrief read the run's ground truth, which only the teacher may see.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from services.api.deps import ConnDep, CurrentUser
+from services.api.routes.policy import active_id
+from services.api.routes.town import _town_json
+from services.classroom import debrief as debrief_html
+from services.classroom.link import SimulatorLink
+from services.classroom.replay import frame
+from services.classroom.truth import TruthIndex, index_for
+from services.classroom.wall import camera_wall
+from services.store import repo
+from services.transparency import audit
+from simulator.clock import AQKOL_TZ
+from simulator.scenarios import ScenarioError, load_scenario, scenario_names
+
+router = APIRouter(prefix="/classroom", tags=["classroom"])
+
+SPEEDS = (1, 10, 60, 600)  # the speeds a lesson uses; "max" is for jumps
+ACK_WAIT_S = 8.0
+TRUTH_LABEL = "ground truth, teacher only: the command center never sees it"
+
+
+class Speed(BaseModel):
+    value: float | Literal["max"] = Field(description="simulated seconds per real second")
+
+
+class Jump(BaseModel):
+    to: str = Field(min_length=4, max_length=40, description="HH:MM (today) or ISO with offset")
+
+
+class Inject(BaseModel):
+    scenario: str = Field(min_length=1, max_length=64)
+
+
+def link(request: Request) -> SimulatorLink:
+    """The app's line to the simulator (one MQTT connection, opened on first use)."""
+    lk: SimulatorLink | None = getattr(request.app.state, "classroom_link", None)
+    if lk is None:
+        lk = request.app.state.classroom_link = SimulatorLink(request.app.state.settings)
+    return lk
+
+
+def _state(request: Request) -> dict[str, Any] | None:
+    try:
+        return link(request).current()
+    except OSError:
+        return None
+
+
+def run_dir(request: Request) -> Path | None:
+    """The current run's folder, as the simulator reports it."""
+    state = _state(request)
+    if not state or not state.get("run_id"):
+        return None
+    return Path(request.app.state.settings.runs_dir) / str(state["run_id"])
+
+
+def truth(request: Request) -> TruthIndex | None:
+    """The current run's ground truth, if its folder is readable here."""
+    folder = run_dir(request)
+    return index_for(folder) if folder is not None and folder.is_dir() else None
+
+
+def _send(request: Request, user: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """Audit, publish, and answer with the simulator's acknowledgement and state."""
+    audit.append(request.app.state.engine, user.username, user.role,
+                 f"classroom.{body['command']}", "simulator", body)  # fmt: skip
+    try:
+        ack = link(request).send(body, ACK_WAIT_S)
+    except OSError as exc:
+        raise HTTPException(503, f"the simulator cannot be reached: {exc}") from None
+    if ack is None:
+        raise HTTPException(504, "the simulator did not answer (is it running?)")
+    if ack.get("state") == "error":
+        raise HTTPException(422, f"the simulator refused: {ack.get('error')}")
+    return {"ack": ack, "state": link(request).current(0)}
+
+
+@router.get("/status")
+def status(request: Request) -> dict[str, Any]:
+    """The simulator's own report: paused or running, speed, simulated time, run."""
+    state = _state(request)
+    if state is None:
+        return {"state": "unknown", "reason": "no report from the simulator", "speeds": SPEEDS}
+    return {**state, "speeds": SPEEDS}
+
+
+@router.post("/pause")
+def pause(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Pause the town (after the event in flight)."""
+    return _send(request, user, {"command": "pause"})
+
+
+@router.post("/resume")
+def resume(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Resume the town."""
+    return _send(request, user, {"command": "resume"})
+
+
+@router.post("/speed")
+def speed(request: Request, user: CurrentUser, body: Speed) -> dict[str, Any]:
+    """Set the speed: simulated seconds per real second (1, 10, 60, 600), or max."""
+    if body.value != "max" and body.value <= 0:
+        raise HTTPException(422, "speed must be positive")
+    return _send(request, user, {"command": "speed", "value": body.value})
+
+
+def jump_target(to: str, now: datetime | None) -> datetime:
+    """``HH:MM`` on the simulated day of ``now``, or an ISO time with its offset."""
+    try:
+        hhmm = time.fromisoformat(to)
+    except ValueError:
+        hhmm = None
+    if hhmm is not None and len(to) <= 8:
+        if now is None:
+            raise HTTPException(422, "no simulated time yet: give a full ISO time")
+        local = now.astimezone(AQKOL_TZ)
+        return local.replace(hour=hhmm.hour, minute=hhmm.minute, second=0, microsecond=0)
+    try:
+        when = datetime.fromisoformat(to)
+    except ValueError:
+        raise HTTPException(422, f"not a time: {to!r} (HH:MM or ISO with offset)") from None
+    if when.tzinfo is None:
+        raise HTTPException(422, "the time needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
+    return when
+
+
+@router.post("/jump")
+def jump(request: Request, conn: ConnDep, user: CurrentUser, body: Jump) -> dict[str, Any]:
+    """Fast-forward to a later time: the town is published at full speed up to it."""
+    state = _state(request) or {}
+    now_s = state.get("sim_time")
+    now = datetime.fromisoformat(now_s) if now_s else repo.sim_time(conn)
+    target = jump_target(body.to, now)
+    if now is not None and target <= now:
+        raise HTTPException(
+            422, "a jump goes forward only: to see an earlier time, use the timeline (replay)"
+        )
+    return _send(request, user, {"command": "jump", "to": target.isoformat()})
+
+
+@router.get("/scenarios")
+def scenarios() -> dict[str, Any]:
+    """The scenarios whose incidents can be injected."""
+    items = []
+    for name in scenario_names():
+        try:
+            sc = load_scenario(name)
+        except ScenarioError as exc:
+            items.append({"name": name, "refused": str(exc)})
+            continue
+        items.append({"name": name, "description": sc.description,
+                      "incidents": [i.type for i in sc.incidents]})  # fmt: skip
+    return {"items": items}
+
+
+@router.post("/inject")
+def inject(request: Request, user: CurrentUser, body: Inject) -> dict[str, Any]:
+    """Play a scenario's incidents from a minute from now."""
+    if body.scenario not in scenario_names():
+        raise HTTPException(422, f"no such scenario (known: {', '.join(scenario_names())})")
+    return _send(request, user, {"command": "inject", "scenario": body.scenario})
+
+
+@router.post("/reset")
+def reset(request: Request, user: CurrentUser) -> dict[str, Any]:
+    """Start the town over from its seed, with an empty store of the run (``aqkol up``)."""
+    return _send(request, user, {"command": "reset"})
+
+
+@router.get("/cameras")
+def cameras(
+    request: Request,
+    conn: ConnDep,
+    window_min: Annotated[int, Query(ge=1, le=24 * 60)] = 15,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """The camera wall: per camera its latest count, objects and watch-list matches, each
+    match with whether it was true (ground truth, teacher only)."""
+    if until is not None and until.tzinfo is None:
+        raise HTTPException(422, "until needs a UTC offset")
+    idx = truth(request)
+    wall = camera_wall(conn, _town_json().get("cameras") or [], until=until,
+                       window_min=window_min, truth=idx)  # fmt: skip
+    return {**wall, "truth_label": TRUTH_LABEL}
+
+
+@router.get("/replay")
+def replay(
+    conn: ConnDep,
+    at: Annotated[datetime | None, Query(description="simulated time; default: newest")] = None,
+    trail_min: Annotated[int, Query(ge=1, le=120)] = 10,
+) -> dict[str, Any]:
+    """The town at an earlier time, from the store: vehicles and their trails, alerts."""
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(422, "at needs a UTC offset")
+    return frame(conn, at, trail_min)
+
+
+@router.get("/debrief", response_class=HTMLResponse)
+def debrief(request: Request, conn: ConnDep, user: CurrentUser) -> HTMLResponse:
+    """The session's debrief as one self-contained HTML file."""
+    state = _state(request) or {}
+    html = debrief_html.render(conn, active_policy=active_id(request, conn), truth=truth(request),
+                               run_id=state.get("run_id"), by=user.username)  # fmt: skip
+    audit.append(request.app.state.engine, user.username, user.role, "classroom.debrief",
+                 "session", {"run_id": state.get("run_id")})  # fmt: skip
+    stamp = datetime.now(AQKOL_TZ).strftime("%Y%m%d-%H%M")
+    return HTMLResponse(
+        html,
+        headers={"content-disposition": f'attachment; filename="aqkol-debrief-{stamp}.html"'},
+    )
