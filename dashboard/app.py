@@ -13,8 +13,9 @@ from typing import Any
 import dash
 from dash import dcc, html
 
-from dashboard import auth, context
+from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
+from dashboard.i18n import _
 from services.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -27,23 +28,42 @@ TITLE = "Aqkol situation room"
 
 def _navigation() -> html.Nav:
     links = [
-        dcc.Link(page["name"], href=page["relative_path"], className="nav-link")
+        dcc.Link(_(page["name"]), href=page["relative_path"], className="nav-link")
         for page in dash.page_registry.values()
         if page.get("nav", True)
     ]
     return html.Nav(links, className="nav")
 
 
+def _languages() -> html.Div:
+    """The language switch: a full page load, so that the whole layout is rebuilt in it."""
+    here = i18n.current()
+    return html.Div(
+        [
+            html.A(
+                code.upper(),
+                href=f"/lang/{code}",
+                id=f"lang-{code}",
+                title=name,
+                className="lang-link" + (" lang-current" if code == here else ""),
+            )
+            for code, name in i18n.LANGUAGES.items()
+        ],
+        id="lang-switch",
+        className="lang-switch",
+    )
+
+
 def _who() -> html.Div:
     """Who is logged in, and the way out."""
     user = auth.current_user()
     if user is None:
-        return html.Div("not logged in", id="topbar-user", className="topbar-user")
+        return html.Div(_("not logged in"), id="topbar-user", className="topbar-user")
     return html.Div(
         [
             html.Span(user["username"], className="topbar-user-name"),
             html.Span(user["role"], className="topbar-user-role"),
-            html.A("Log out", href="/auth/logout", id="topbar-logout", className="nav-link"),
+            html.A(_("Log out"), href="/auth/logout", id="topbar-logout", className="nav-link"),
         ],
         id="topbar-user",
         className="topbar-user",
@@ -60,13 +80,14 @@ def _layout() -> html.Div:
                         [
                             html.Span("AQKOL", className="brand-name"),
                             html.Span(
-                                "command center · educational sandbox", className="brand-sub"
+                                _("command center · educational sandbox"), className="brand-sub"
                             ),
                         ],
                         className="brand",
                     ),
                     _navigation(),
-                    html.Div("Synthetic town, synthetic people", className="sandbox-note"),
+                    html.Div(_("Synthetic town, synthetic people"), className="sandbox-note"),
+                    _languages(),
                     _who(),
                 ],
                 className="topbar",
@@ -107,6 +128,7 @@ def create_app(
     if compare is not None and compare.token is None:
         compare.token = auth.session_token
     auth.install(app.server, settings, api)
+    i18n.install(app.server)
     context.attach(app, context.DashboardContext(settings, api, compare))
     app.layout = _layout
     return app

@@ -12,6 +12,7 @@ from typing import Any
 from dash import html
 
 from dashboard import fmt
+from dashboard.i18n import _
 
 TEXT: dict[str, str] = {
     "page_name": "Situation room",
@@ -42,6 +43,11 @@ TEXT: dict[str, str] = {
     "main_source": "main store · {url}",
     "lane_source": "comparison lane · {url}",
 }
+
+
+def t(key: str) -> str:
+    """A string of ``TEXT`` in the current request's language."""
+    return _(TEXT[key])
 
 
 @dataclass(frozen=True)
@@ -149,9 +155,9 @@ def alert_item(alert: Mapping[str, Any]) -> html.Div:
 def alert_feed(alerts: Sequence[Mapping[str, Any]], error: str | None = None) -> list[Any]:
     """The alert feed's children: newest first, or a quiet line when there is nothing."""
     if error and not alerts:
-        return [html.Div(TEXT["alerts_unreachable"], className="feed-empty")]
+        return [html.Div(t("alerts_unreachable"), className="feed-empty")]
     if not alerts:
-        return [html.Div(TEXT["no_alerts"], className="feed-empty")]
+        return [html.Div(t("no_alerts"), className="feed-empty")]
     return [alert_item(a) for a in newest_first(alerts)]
 
 
@@ -159,7 +165,7 @@ def kind_bars(by_kind: Mapping[str, int], top: int = 6) -> list[Any]:
     """Events by kind as labelled bars, biggest first."""
     rows = sorted(by_kind.items(), key=lambda kv: kv[1], reverse=True)[:top]
     if not rows:
-        return [html.Div(TEXT["no_events"], className="kinds-empty")]
+        return [html.Div(t("no_events"), className="kinds-empty")]
     biggest = max(v for _, v in rows) or 1
     return [
         html.Div(
@@ -181,15 +187,15 @@ def heat_marker(
     cells: int, since: str | None, until: str | None, marker_id: str = "situation-heat-cells"
 ) -> html.Span:
     """A visible line naming how many heatmap cells are drawn (read by the browser test)."""
-    text = TEXT["heat_cells"].format(cells=cells)
+    text = t("heat_cells").format(cells=cells)
     if until:
-        text += TEXT["heat_span"].format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
+        text += t("heat_span").format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
 
 
 def pane_title(policy: str | None) -> str:
     """A pane's heading: ``as stored under <policy>``."""
-    return TEXT["pane_title"].format(policy=policy or TEXT["policy_unknown"])
+    return t("pane_title").format(policy=policy or t("policy_unknown"))
 
 
 def pane_status(
@@ -199,9 +205,9 @@ def pane_status(
     not release or another problem (warning), or nothing (hidden)."""
     found = [e for e in errors if e]
     if any("unreachable" in e for e in found):
-        return TEXT["unreachable"].format(url=base_url), "status error"
+        return t("unreachable").format(url=base_url), "status error"
     if heat_refusal:
-        return TEXT["heat_refused"].format(reason=heat_refusal), "status warn heat-refused"
+        return t("heat_refused").format(reason=heat_refusal), "status warn heat-refused"
     if found:
         return found[0], "status warn"
     return "", "status hidden"

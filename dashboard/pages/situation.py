@@ -17,7 +17,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import context, figures, fmt, views
 from dashboard.api_client import ApiClient, Fetched
-from dashboard.views import LANE, MAIN, TEXT, PaneIds
+from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
 dash.register_page(__name__, path="/", name=TEXT["page_name"], title=TEXT["page_title"])
 
@@ -39,7 +39,7 @@ def _clock() -> html.Div:
     return html.Div(
         [
             html.Div("--:--:--", id="situation-clock", className="clock"),
-            html.Div(TEXT["clock_label"], className="clock-label"),
+            html.Div(t("clock_label"), className="clock-label"),
         ],
         className="clock-box",
     )
@@ -48,7 +48,7 @@ def _clock() -> html.Div:
 def _kinds(kinds_id: str) -> html.Div:
     return html.Div(
         [
-            html.Div(TEXT["kinds"], className="kpi-label"),
+            html.Div(t("kinds"), className="kpi-label"),
             html.Div(id=kinds_id, className="kinds"),
         ],
         className="kpi kpi-kinds",
@@ -61,7 +61,7 @@ def _controls(heat: list[Any]) -> html.Div:
         [
             html.Div(
                 [
-                    html.Span(TEXT["layer"], className="control-label"),
+                    html.Span(t("layer"), className="control-label"),
                     dcc.RadioItems(
                         id="situation-layer",
                         options=[
@@ -77,11 +77,11 @@ def _controls(heat: list[Any]) -> html.Div:
             ),
             html.Div(
                 [
-                    html.Span(TEXT["window"], className="control-label"),
+                    html.Span(t("window"), className="control-label"),
                     dcc.RadioItems(
                         id="situation-window",
                         options=[
-                            {"label": TEXT["window_option"].format(label=label), "value": seconds}
+                            {"label": t("window_option").format(label=label), "value": seconds}
                             for seconds, label in WINDOWS.items()
                         ],
                         value=DEFAULT_WINDOW,
@@ -121,7 +121,7 @@ def _map(ids: PaneIds) -> dcc.Graph:
 def _alerts(ids: PaneIds) -> html.Aside:
     return html.Aside(
         [
-            html.H2(TEXT["alerts"], className="panel-title"),
+            html.H2(t("alerts"), className="panel-title"),
             html.Div(id=ids.feed, className="alerts-feed"),
         ],
         className="alerts-panel",
@@ -135,9 +135,9 @@ def _single(refresh_ms: int) -> html.Div:
             html.Header(
                 [
                     _clock(),
-                    _kpi(MAIN.events, TEXT["events"]),
-                    _kpi(MAIN.alerts_active, TEXT["alerts_active"], "kpi-alerts"),
-                    _kpi(MAIN.dead_letters, TEXT["dead_letters"], "kpi-dead"),
+                    _kpi(MAIN.events, t("events")),
+                    _kpi(MAIN.alerts_active, t("alerts_active"), "kpi-alerts"),
+                    _kpi(MAIN.dead_letters, t("dead_letters"), "kpi-dead"),
                     _kinds(MAIN.kinds),
                 ],
                 className="situation-header",
@@ -164,9 +164,9 @@ def _pane(ids: PaneIds, source: str, side: str) -> html.Section:
                         ],
                         className="pane-name",
                     ),
-                    _kpi(ids.events, TEXT["events"]),
-                    _kpi(ids.alerts_active, TEXT["alerts_active"], "kpi-alerts"),
-                    _kpi(ids.dead_letters, TEXT["dead_letters"], "kpi-dead"),
+                    _kpi(ids.events, t("events")),
+                    _kpi(ids.alerts_active, t("alerts_active"), "kpi-alerts"),
+                    _kpi(ids.dead_letters, t("dead_letters"), "kpi-dead"),
                 ],
                 className="pane-head",
             ),
@@ -184,14 +184,14 @@ def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
     return html.Div(
         [
             html.Header(
-                [_clock(), html.Div(TEXT["compare_note"], className="compare-note")],
+                [_clock(), html.Div(t("compare_note"), className="compare-note")],
                 className="situation-header compare-header",
             ),
             _controls([]),
             html.Div(
                 [
-                    _pane(MAIN, TEXT["main_source"].format(url=main_url), "main"),
-                    _pane(LANE, TEXT["lane_source"].format(url=lane_url), "lane"),
+                    _pane(MAIN, t("main_source").format(url=main_url), "main"),
+                    _pane(LANE, t("lane_source").format(url=lane_url), "lane"),
                 ],
                 className="compare-panes",
             ),
@@ -251,7 +251,7 @@ def pane_outputs(
         snap.vehicles.data,
         snap.alerts.data,
         layer=layer,
-        heat_title=TEXT["heat_title"].format(layer=layer.label, window=window, unit=layer.unit),
+        heat_title=t("heat_title").format(layer=layer.label, window=window, unit=layer.unit),
     )
     heat = snap.heat.data
     return {
