@@ -24,6 +24,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 3.0
 TOWN_TTL_S = 300.0  # the town is static; refetch now and then in case the simulator changed
 PREVIEW_TIMEOUT_S = 120.0  # a preview replays the whole stored day through one rule
+CONTROL_TIMEOUT_S = 30.0  # a control waits for the simulator's acknowledgement
 
 
 class Point(TypedDict):
@@ -416,6 +417,40 @@ class ApiClient:
     def policies(self) -> Fetched[PolicyList]:
         """GET /policy: every policy file and which one is ``active``."""
         return self._fetch("/policy", PolicyList(active="", items=[]))
+
+    def classroom_status(self) -> Fetched[dict[str, Any]]:
+        """GET /classroom/status: the simulator's own report of its state (teacher)."""
+        return self._fetch("/classroom/status", {"state": "unknown"})
+
+    def classroom(self, action: str, body: dict[str, Any] | None = None) -> Fetched[dict[str, Any]]:
+        """POST /classroom/<action>: pause, resume, speed, jump, inject, reset (teacher)."""
+        return self._fetch(
+            f"/classroom/{action}", {}, method="POST", json=body or {}, timeout=CONTROL_TIMEOUT_S
+        )
+
+    def scenarios(self) -> Fetched[dict[str, Any]]:
+        """GET /classroom/scenarios: what can be injected."""
+        return self._fetch("/classroom/scenarios", {"items": []})
+
+    def cameras(self, window_min: int = 15, until: str | None = None) -> Fetched[dict[str, Any]]:
+        """GET /classroom/cameras: the camera wall, with ground truth (teacher)."""
+        params = {"window_min": window_min, "until": until}
+        return self._fetch("/classroom/cameras", {"tiles": [], "truth": False}, params)
+
+    def replay(self, at: str | None = None, trail_min: int = 10) -> Fetched[dict[str, Any]]:
+        """GET /classroom/replay: vehicles with trails and alerts at a stored time."""
+        empty: dict[str, Any] = {"at": None, "vehicles": [], "trails": [], "alerts": []}
+        return self._fetch("/classroom/replay", empty, {"at": at, "trail_min": trail_min})
+
+    def debrief(self) -> Fetched[str]:
+        """GET /classroom/debrief: the session's debrief as HTML text (teacher)."""
+        try:
+            response = self._request("GET", "/classroom/debrief", timeout=CONTROL_TIMEOUT_S)
+        except httpx.HTTPStatusError as exc:
+            return Fetched("", _refusal(exc.response))
+        except httpx.HTTPError as exc:
+            return Fetched("", f"API unreachable at {self.base_url} ({type(exc).__name__})")
+        return Fetched(response.text)
 
     def stats(self) -> Fetched[Stats]:
         """GET /stats: counters and the simulated clock."""

@@ -545,6 +545,54 @@ def alert_traces(alerts: Any) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+TRAIL_GROUP = "trails"
+
+
+def trail_traces(
+    trails: Iterable[Mapping[str, Any]], at: str | None, trail_min: float = 10
+) -> list[dict[str, Any]]:
+    """Each vehicle's last minutes as a trail (``/classroom/replay``'s ``trails``): a line per
+    vehicle type and its points, fading with age, so that a moving clock animates the trips.
+
+    A point ``trail_min`` old is almost transparent; the newest is solid. Points come as
+    ``[lat, lon, ts]``."""
+    now = fmt.parse_ts(at)
+    by_type: dict[str, list[Mapping[str, Any]]] = {}
+    for trail in trails:
+        if len(trail.get("points") or []) >= 2:
+            by_type.setdefault(str(trail.get("vehicle_type") or "vehicle"), []).append(trail)
+    out: list[dict[str, Any]] = []
+    for vtype in sorted(by_type, key=lambda t: (t != "bus", t)):
+        label, colour, _size = VEHICLE_STYLE.get(vtype, (vtype.capitalize(), "#e5e7eb", 16))
+        parts, px, py, alpha = [], [], [], []
+        for trail in by_type[vtype]:
+            xy = [to_xy(float(p[0]), float(p[1])) for p in trail["points"]]
+            parts.append(([round(x, 1) for x, _ in xy], [round(y, 1) for _, y in xy]))
+            for (x, y), point in zip(xy, trail["points"], strict=True):
+                when = fmt.parse_ts(point[2]) if len(point) > 2 else None
+                age = (now - when).total_seconds() / 60 if now and when else 0.0
+                px.append(round(x, 1))
+                py.append(round(y, 1))
+                alpha.append(round(max(0.08, 1 - age / max(trail_min, 1e-9)), 2))
+        x, y = _join(parts)
+        out.append(
+            dict(
+                type="scatter", name=f"{label}: last {trail_min:g} min", x=x, y=y, mode="lines",
+                line={"color": colour, "width": 2.5}, opacity=0.45, hoverinfo="skip",
+                legendgroup=TRAIL_GROUP, legendgrouptitle={"text": "Trails"},
+                meta={"layer": "trails", "vehicle_type": vtype, "vehicles": len(parts)},
+            )
+        )  # fmt: skip
+        out.append(
+            dict(
+                type="scatter", name=f"{label} trail points", x=px, y=py, mode="markers",
+                marker={"size": 6, "color": colour, "opacity": alpha}, hoverinfo="skip",
+                showlegend=False, legendgroup=TRAIL_GROUP, meta={"layer": "trails"},
+            )
+        )  # fmt: skip
+    return out
+
+
 # -- the map ---------------------------------------------------------------------------------
 
 
@@ -556,8 +604,12 @@ def town_map(
     *,
     layer: HeatLayer | None = None,
     heat_title: str | None = None,
+    trails: Iterable[Mapping[str, Any]] = (),
+    at: str | None = None,
+    trail_min: float = 10,
 ) -> go.Figure:
-    """The situation map: town, heatmap hexagons, vehicles and active alerts, in metres."""
+    """The situation map: town, heatmap hexagons, vehicle trails, vehicles and active alerts,
+    in metres."""
     town = town or {}
     base = _base_layer(town)
     traces: list[dict[str, Any]] = [*base.traces]
@@ -565,6 +617,7 @@ def town_map(
     n_base_fill = sum(1 for t in base.traces if t.get("fill") == "toself")
     # hexagons above buildings and lake but under streets, stops and labels
     traces[n_base_fill:n_base_fill] = heat_layer
+    traces += trail_traces(trails, at, trail_min)
     traces += vehicle_traces(vehicles, town.get("routes") or [])
     traces += alert_traces(alerts)
 

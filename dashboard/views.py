@@ -42,6 +42,7 @@ TEXT: dict[str, str] = {
     "policy_unknown": "an unknown policy",
     "main_source": "main store · {url}",
     "lane_source": "comparison lane · {url}",
+    "replay_badge": "REPLAY from the store",
 }
 
 
@@ -191,6 +192,17 @@ def heat_marker(
     if until:
         text += t("heat_span").format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
+
+
+def clock(ts: str | None, replay: bool = False) -> list[Any]:
+    """The clock's children: time and date, and a REPLAY badge when showing the past."""
+    parts: list[Any] = [
+        html.Span(fmt.time_of_day(ts)),
+        html.Span(fmt.day(ts), className="clock-date"),
+    ]
+    if replay:
+        parts.append(html.Span(t("replay_badge"), className="replay-badge", id="clock-replay"))
+    return parts
 
 
 def pane_title(policy: str | None) -> str:

@@ -15,7 +15,7 @@ import dash
 from dash import Input, Output, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import context, figures, fmt, views
+from dashboard import classroom, context, figures, fmt, views
 from dashboard.api_client import ApiClient, Fetched
 from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
@@ -26,6 +26,7 @@ DEFAULT_WINDOW = 3600
 HEAT_RES = 9
 VEHICLES_WITHIN_S = 120
 ALERT_LIMIT = 50
+TRAIL_MIN = 10  # minutes of each vehicle's trail
 
 
 def _kpi(kpi_id: str, label: str, extra_class: str = "") -> html.Div:
@@ -143,9 +144,11 @@ def _single(refresh_ms: int) -> html.Div:
                 className="situation-header",
             ),
             html.Div(id=MAIN.status, className="status hidden"),
+            classroom.panel(),
             _controls([_heat(MAIN)]),
             html.Div([_map(MAIN), _alerts(MAIN)], className="situation-main"),
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
+            classroom.replay_store(),
         ],
         className="page page-situation",
     )
@@ -196,6 +199,7 @@ def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
                 className="compare-panes",
             ),
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
+            classroom.replay_store(),
         ],
         className="page page-situation page-compare",
     )
@@ -219,17 +223,23 @@ class Snapshot(NamedTuple):  # a NamedTuple: Dash Pages loads this module outsid
     heat: Fetched[Any]
     vehicles: Fetched[Any]
     alerts: Fetched[Any]
+    frame: Fetched[Any]  # /classroom/replay: trails, and at an earlier time everything moving
+    at: str | None = None  # a replay's simulated time; None when live
 
 
-def fetch(api: ApiClient, layer: figures.HeatLayer, window_s: int) -> Snapshot:
-    """One tick's data of one store."""
-    return Snapshot(
-        stats=api.stats(),
-        town=api.town(),
-        heat=api.heatmap(layer.kind, agg=layer.agg, window_s=window_s, res=HEAT_RES),
-        vehicles=api.latest("vehicle.position", within_s=VEHICLES_WITHIN_S),
-        alerts=api.alerts(limit=ALERT_LIMIT),
-    )
+def fetch(
+    api: ApiClient, layer: figures.HeatLayer, window_s: int, at: str | None = None
+) -> Snapshot:
+    """One tick's data of one store, live or (``at``) as stored at an earlier time."""
+    heat = api.heatmap(layer.kind, agg=layer.agg, window_s=window_s, res=HEAT_RES, until=at)
+    frame = api.replay(at, TRAIL_MIN)
+    if at is None:
+        vehicles = api.latest("vehicle.position", within_s=VEHICLES_WITHIN_S)
+        alerts = api.alerts(limit=ALERT_LIMIT)
+    else:
+        vehicles = Fetched({"items": frame.data.get("vehicles") or []}, frame.error)
+        alerts = Fetched({"items": frame.data.get("alerts") or []}, frame.error)
+    return Snapshot(api.stats(), api.town(), heat, vehicles, alerts, frame, at)
 
 
 def status(api: ApiClient, snap: Snapshot) -> tuple[str, str]:
@@ -252,6 +262,9 @@ def pane_outputs(
         snap.alerts.data,
         layer=layer,
         heat_title=t("heat_title").format(layer=layer.label, window=window, unit=layer.unit),
+        trails=snap.frame.data.get("trails") or [],
+        at=snap.at or snap.frame.data.get("at"),
+        trail_min=TRAIL_MIN,
     )
     heat = snap.heat.data
     return {
@@ -286,20 +299,18 @@ def _selection(layer_key: str, window_s: int | None) -> tuple[figures.HeatLayer,
     Input("situation-interval", "n_intervals"),
     Input("situation-layer", "value"),
     Input("situation-window", "value"),
+    Input("classroom-replay", "data"),
 )
-def refresh(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
+def refresh(_n: int, layer_key: str, window_s: int, replay: dict | None) -> tuple[Any, ...]:
     """Fetch everything once per tick and redraw; an unreachable API shows as a banner."""
     api = context.current().api
     layer, window_s = _selection(layer_key, window_s)
-    snap = fetch(api, layer, window_s)
+    at = (replay or {}).get("at")
+    snap = fetch(api, layer, window_s, at)
     text, css = status(api, snap)
     out = pane_outputs(snap, layer, window_s, MAIN)
-    sim_time = snap.stats.data.get("sim_time")
     return (
-        [
-            html.Span(fmt.time_of_day(sim_time)),
-            html.Span(fmt.day(sim_time), className="clock-date"),
-        ],
+        views.clock(at or snap.stats.data.get("sim_time"), replay=at is not None),
         out[MAIN.events],
         out[MAIN.alerts_active],
         out[MAIN.dead_letters],

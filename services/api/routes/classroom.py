@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
 from services.api.deps import ConnDep, CurrentUser
 from services.api.routes.policy import active_id
@@ -24,6 +25,7 @@ from services.classroom.replay import frame
 from services.classroom.truth import TruthIndex, index_for
 from services.classroom.wall import camera_wall
 from services.store import repo
+from services.store.models import events
 from services.transparency import audit
 from simulator.clock import AQKOL_TZ
 from simulator.scenarios import ScenarioError, load_scenario, scenario_names
@@ -92,12 +94,17 @@ def _send(request: Request, user: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/status")
-def status(request: Request) -> dict[str, Any]:
-    """The simulator's own report: paused or running, speed, simulated time, run."""
+def status(request: Request, conn: ConnDep) -> dict[str, Any]:
+    """The simulator's own report (paused or running, speed, simulated time, run) and the
+    span of simulated time the store holds (for the timeline)."""
+    first = conn.execute(select(func.min(events.c.ts))).scalar()
+    newest = repo.sim_time(conn)
+    span = {"stored_first": first.isoformat() if first else None,
+            "stored_newest": newest.isoformat() if newest else None, "speeds": SPEEDS}  # fmt: skip
     state = _state(request)
     if state is None:
-        return {"state": "unknown", "reason": "no report from the simulator", "speeds": SPEEDS}
-    return {**state, "speeds": SPEEDS}
+        return {"state": "unknown", "reason": "no report from the simulator", **span}
+    return {**state, **span}
 
 
 @router.post("/pause")

@@ -1,0 +1,157 @@
+"""The wall: the situation room's "LED wall" for a projector at 1920x1080.
+
+Large type; the map, the alert feed and the camera wall side by side; the teacher's controls
+on top (teachers only). The camera wall is the teacher's view: it can reveal the ground truth
+of each watch-list match, which the command center never sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+from dash import Input, Output, dcc, html
+
+from dashboard import camera_wall, classroom, context, figures, fmt, views
+from dashboard.api_client import Fetched
+from dashboard.i18n import _
+
+dash.register_page(__name__, path="/wall", name="Wall", title="Aqkol · wall")
+
+TRAIL_MIN = 10
+CAMERA_WINDOW_MIN = 15
+CAMERA_TILES = 24  # the busiest cameras; the rest are quiet
+LAYER = figures.HEAT_LAYERS[figures.DEFAULT_LAYER]
+WINDOW_S = 3600
+
+
+def layout(**_query: Any) -> html.Div:
+    """The wall; it refreshes with the app's refresh interval."""
+    ctx = context.current()
+    teacher = classroom.is_teacher()
+    truth_toggle = dcc.Checklist(
+        id="wall-truth",
+        options=[{"label": " " + _("reveal the ground truth (teacher only)"), "value": "on"}],
+        value=[],
+        className="checkbox wall-truth" + ("" if teacher else " hidden"),
+    )
+    return html.Div(
+        [
+            html.Header(
+                [
+                    html.Div(
+                        [
+                            html.Div("--:--:--", id="wall-clock", className="clock wall-clock"),
+                            html.Div(views.t("clock_label"), className="clock-label"),
+                        ],
+                        className="clock-box",
+                    ),
+                    html.Div(
+                        [
+                            html.Div("–", id="wall-events", className="kpi-value"),
+                            html.Div(views.t("events"), className="kpi-label"),
+                        ],
+                        className="kpi",
+                    ),
+                    html.Div(
+                        [
+                            html.Div("–", id="wall-alerts-active", className="kpi-value"),
+                            html.Div(views.t("alerts_active"), className="kpi-label"),
+                        ],
+                        className="kpi kpi-alerts",
+                    ),
+                    html.Div(id="wall-status", className="status hidden"),
+                ],
+                className="wall-header",
+            ),
+            classroom.panel(),
+            html.Div(
+                [
+                    dcc.Graph(
+                        id="wall-map",
+                        figure=figures.town_map(None),
+                        className="map",
+                        responsive=True,
+                        config={"displaylogo": False, "scrollZoom": True},
+                    ),
+                    html.Aside(
+                        [
+                            html.H2(views.t("alerts"), className="panel-title"),
+                            html.Div(id="wall-feed", className="alerts-feed"),
+                        ],
+                        className="alerts-panel",
+                    ),
+                    html.Section(
+                        [
+                            html.H2(_("Camera wall"), className="panel-title"),
+                            html.Div(
+                                _("no images: what each camera reported"), className="wall-note"
+                            ),
+                            truth_toggle,
+                            html.Div("", id="wall-cameras-summary", className="wall-note"),
+                            html.Div(id="wall-cameras", className="camera-wall"),
+                        ],
+                        className="camera-panel",
+                    ),
+                ],
+                className="wall-main",
+            ),
+            dcc.Interval(id="wall-interval", interval=ctx.settings.dashboard_refresh_ms),
+            classroom.replay_store(),
+        ],
+        className="page page-wall",
+    )
+
+
+@dash.callback(
+    Output("wall-clock", "children"),
+    Output("wall-events", "children"),
+    Output("wall-alerts-active", "children"),
+    Output("wall-status", "children"),
+    Output("wall-status", "className"),
+    Output("wall-map", "figure"),
+    Output("wall-feed", "children"),
+    Output("wall-cameras", "children"),
+    Output("wall-cameras-summary", "children"),
+    Input("wall-interval", "n_intervals"),
+    Input("classroom-replay", "data"),
+    Input("wall-truth", "value"),
+)
+def refresh(_n: int, replay: dict | None, truth: list[str] | None) -> tuple[Any, ...]:
+    """Map, alerts and camera wall of one tick, live or at the replay's time."""
+    api = context.current().api
+    at = (replay or {}).get("at")
+    stats = api.stats()
+    heat = api.heatmap(LAYER.kind, agg=LAYER.agg, window_s=WINDOW_S, res=9, until=at)
+    frame = api.replay(at, TRAIL_MIN)
+    if at is None:
+        vehicles = api.latest("vehicle.position", within_s=120)
+        alerts = api.alerts(limit=30)
+    else:
+        vehicles = Fetched({"items": frame.data.get("vehicles") or []}, frame.error)
+        alerts = Fetched({"items": frame.data.get("alerts") or []}, frame.error)
+    fig = figures.town_map(
+        api.town().data, heat.data, vehicles.data, alerts.data, layer=LAYER,
+        trails=frame.data.get("trails") or [], at=at or frame.data.get("at"),
+        trail_min=TRAIL_MIN,
+    )  # fmt: skip
+    text, css = views.pane_status(api.base_url, [stats.error, heat.error, alerts.error])
+    if classroom.is_teacher():
+        show = "on" in (truth or [])
+        wall = api.cameras(CAMERA_WINDOW_MIN, at)
+        tiles: list[Any] = camera_wall.camera_tiles(wall.data, show, CAMERA_TILES)
+        summary = wall.error or camera_wall.wall_summary(wall.data, show)
+    else:
+        tiles = []
+        summary = _("The camera wall is the teacher's view: it can show the ground truth.")
+    return (
+        views.clock(at or stats.data.get("sim_time"), replay=at is not None),
+        fmt.count(stats.data.get("events")) if stats.ok else "–",
+        fmt.count(stats.data.get("alerts_active")) if stats.ok else "–",
+        text,
+        css,
+        fig,
+        views.alert_feed(alerts.data.get("items") or [], alerts.error),
+        tiles,
+        summary,
+    )
