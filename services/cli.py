@@ -540,7 +540,6 @@ def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: lis
     from services.store.models import events
 
     console.print("[yellow]resetting the town: the store of this run is emptied[/]")
-    resets.announce({"state": "resetting"})
     engine = make_engine(settings.effective_database_url)
     for name in ("simulator", "ingest"):
         if name == "ingest":  # let it store what is in flight, or it would come back later
@@ -558,6 +557,7 @@ def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: lis
     finally:
         engine.dispose()
     logging.info("reset: deleted %s", wiped)
+    resets.announce({"state": "resetting"})  # after the old simulator's "stopped" (its will)
     ready.unlink(missing_ok=True)
     launch("ingest", "ingest", "--ready-file", str(ready))
     _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)

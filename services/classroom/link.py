@@ -116,7 +116,11 @@ class SimulatorLink:
 
         with self.cond:
             self.cond.wait_for(lambda: answered() is not None, wait_s)
-            return answered()
+            ack = answered()
+            if ack is not None:  # the state the simulator publishes right after its ack
+                seen_at = self.state_seen or 0
+                self.cond.wait_for(lambda: (self.state_seen or 0) > seen_at, 0.5)
+            return ack
 
     def close(self) -> None:
         """Disconnect."""
