@@ -14,6 +14,7 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import context, figures
 from dashboard import rules_views as rv
+from dashboard.i18n import _
 from dashboard.rules_views import TEXT
 
 dash.register_page(__name__, path="/rules", name=TEXT["page_name"], title=TEXT["page_title"])
@@ -86,7 +87,7 @@ def _label(text: str) -> html.Span:
 def _rules_column(selected: str | None) -> html.Aside:
     return html.Aside(
         [
-            html.H2(TEXT["list_title"], className="panel-title"),
+            html.H2(_(TEXT["list_title"]), className="panel-title"),
             dcc.RadioItems(
                 id="rules-select",
                 options=[],
@@ -105,7 +106,7 @@ def _rules_column(selected: str | None) -> html.Aside:
 def _editor_column() -> html.Section:
     return html.Section(
         [
-            html.H2(TEXT["editor_title"], className="panel-title"),
+            html.H2(_(TEXT["editor_title"]), className="panel-title"),
             html.Div(id="rules-editor-title", className="editor-title"),
             dcc.Textarea(
                 id="rules-editor",
@@ -153,7 +154,7 @@ def _editor_column() -> html.Section:
 def _alerts_section() -> html.Section:
     return html.Section(
         [
-            html.H2(TEXT["alerts_title"], className="panel-title"),
+            html.H2(_(TEXT["alerts_title"]), className="panel-title"),
             html.Div(
                 [
                     html.Div(
@@ -245,7 +246,7 @@ def layout(rule: str | None = None, **_query: Any) -> html.Div:
         [
             html.Div(
                 [
-                    html.H1(TEXT["heading"], className="page-title"),
+                    html.H1(_(TEXT["heading"]), className="page-title"),
                     html.P(TEXT["intro"], className="page-intro"),
                 ],
                 className="page-head",

@@ -10,6 +10,7 @@ from dash import Input, Output, dash_table, dcc, html
 
 from dashboard import context
 from dashboard import transparency_views as tv
+from dashboard.i18n import _
 from dashboard.pages.rules import TABLE_STYLE
 
 dash.register_page(
@@ -34,7 +35,7 @@ def layout(**_query: Any) -> html.Div:
     refresh_ms = max(context.current().settings.dashboard_refresh_ms, MIN_REFRESH_MS)
     return html.Div(
         [
-            html.H2("Audit log"),
+            html.H2(_("Audit log")),
             html.P(
                 "Every identity reveal and every query of personal data, hash-chained: "
                 "each entry's hash covers the one before, so an edited or removed entry shows.",
@@ -51,7 +52,7 @@ def layout(**_query: Any) -> html.Div:
                 filter_action="native",
                 **TABLE_STYLE,
             ),
-            html.H2("Sensor register"),
+            html.H2(_("Sensor register")),
             html.Div(id="transparency-register-title", className="login-hint"),
             html.Div(id="transparency-register", className="register"),
             dcc.Interval(id="transparency-interval", interval=refresh_ms),
