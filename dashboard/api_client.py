@@ -442,6 +442,10 @@ class ApiClient:
         empty: dict[str, Any] = {"at": None, "vehicles": [], "trails": [], "alerts": []}
         return self._fetch("/classroom/replay", empty, {"at": at, "trail_min": trail_min})
 
+    def metrics(self) -> Fetched[dict[str, Any]]:
+        """GET /classroom/metrics: privacy figures of the store, with truth (teacher)."""
+        return self._fetch("/classroom/metrics", {})
+
     def debrief(self) -> Fetched[str]:
         """GET /classroom/debrief: the session's debrief as HTML text (teacher)."""
         try:

@@ -77,6 +77,7 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("POST", "/classroom/reset"): TEACHER,
     ("GET", "/classroom/cameras"): TEACHER,
     ("GET", "/classroom/replay"): ALL,
+    ("GET", "/classroom/metrics"): TEACHER,
     ("GET", "/classroom/debrief"): TEACHER,
 }
 

@@ -219,6 +219,12 @@ def replay(
     return frame(conn, at, trail_min)
 
 
+@router.get("/metrics")
+def metrics(request: Request, conn: ConnDep) -> dict[str, Any]:
+    """Privacy figures of the store now, with the truth of its face matches (teacher)."""
+    return {**debrief_html.metrics(conn, truth(request)), "truth_label": TRUTH_LABEL}
+
+
 @router.get("/debrief", response_class=HTMLResponse)
 def debrief(request: Request, conn: ConnDep, user: CurrentUser) -> HTMLResponse:
     """The session's debrief as one self-contained HTML file."""
