@@ -108,6 +108,7 @@ def panel() -> html.Div:
                             marks={},
                             updatemode="mouseup",
                             included=True,
+                            allow_direct_input=False,
                         ),
                         className="classroom-slider",
                     ),

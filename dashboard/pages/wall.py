@@ -135,6 +135,7 @@ def refresh(_n: int, replay: dict | None, truth: list[str] | None) -> tuple[Any,
         trails=frame.data.get("trails") or [], at=at or frame.data.get("at"),
         trail_min=TRAIL_MIN,
     )  # fmt: skip
+    fig.update_layout(showlegend=False)  # the wall's map is smaller: the town, not the key
     text, css = views.pane_status(api.base_url, [stats.error, heat.error, alerts.error])
     if classroom.is_teacher():
         show = "on" in (truth or [])
