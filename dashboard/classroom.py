@@ -158,12 +158,17 @@ def _iso(epoch: float) -> str:
 
 
 def timeline_marks(first: int, newest: int) -> dict[int, str]:
-    """A mark at every full hour (Aqkol time) between ``first`` and ``newest``."""
-    marks: dict[int, str] = {}
-    hour = (first // 3600 + 1) * 3600
-    while hour <= newest and len(marks) < 48:
-        marks[hour] = fmt.local(_iso(hour)).strftime("%H:00")
-        hour += 3600
+    """The first and newest stored times and every full hour between (Aqkol time); never
+    empty, or the slider would label its own marks with raw Unix seconds."""
+    label = lambda t: fmt.local(_iso(t)).strftime("%H:%M")  # noqa: E731
+    marks: dict[int, str] = {first: label(first)}
+    step = 3600 if newest - first <= 12 * 3600 else 3 * 3600
+    hour = (first // step + 1) * step
+    while hour < newest:
+        if hour - first >= 900 and newest - hour >= 900:  # labels that do not overlap
+            marks[hour] = label(hour)
+        hour += step
+    marks[newest] = label(newest)
     return marks
 
 

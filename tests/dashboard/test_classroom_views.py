@@ -75,7 +75,9 @@ def test_state_line_says_what_the_simulator_reports():
 def test_timeline_marks_each_full_hour_in_aqkol_time():
     first = int(datetime(2026, 1, 15, 7, 20, tzinfo=AQKOL_TZ).timestamp())
     newest = int(datetime(2026, 1, 15, 10, 5, tzinfo=AQKOL_TZ).timestamp())
-    assert list(classroom.timeline_marks(first, newest).values()) == ["08:00", "09:00", "10:00"]
+    marks = list(classroom.timeline_marks(first, newest).values())
+    assert marks == ["07:20", "08:00", "09:00", "10:05"]  # 10:00 is too close to the end
+    assert list(classroom.timeline_marks(first, first + 600).values()) == ["07:20", "07:30"]
 
 
 def test_dilemma_cards_carry_the_live_figures_and_the_truth_for_the_teacher():
