@@ -12,7 +12,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -484,8 +484,10 @@ def up(
         _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
         launch("api", "api")
         lane_line = ""
+        lanes: list = []  # (ingest process name, database URL, relaunch) of a policy lane
         if compare:
-            lane_url, lane_api = _start_lane(settings, compare, keep, launch, procs)
+            lane_url, lane_api, lane = _start_lane(settings, compare, keep, launch, procs)
+            lanes.append(lane)
             env["AQKOL_COMPARE_API_URL"] = lane_api
             env["AQKOL_COMPARE_POLICY"] = compare
             lane_line = f"[b]Lane {compare}[/]  {lane_api}/docs ({lane_url})\n"
@@ -520,7 +522,7 @@ def up(
                 resets.requested.clear()
                 n_resets += 1
                 _reset_town(settings, resets, procs, launch, ready, [*sim, "--start", start_at,
-                            "--run-id", f"seed{seed}-reset{n_resets}"])  # fmt: skip
+                            "--run-id", f"seed{seed}-reset{n_resets}"], lanes)  # fmt: skip
             for name, p in procs:
                 if p.poll() is not None and not (name == "simulator" and p.returncode == 0):
                     console.print(f"[red]{name} exited with code {p.returncode}; stopping[/]")
@@ -533,17 +535,21 @@ def up(
         stop_all()
 
 
-def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: list[str]) -> None:
-    """Stop the simulator and the ingest, empty the run's store, start both from the seed."""
+def _reset_town(
+    settings: Settings, resets, procs, launch, ready: Path, sim: list[str], lanes: list
+) -> None:
+    """Stop the simulator and the ingests, empty the run's stores (a policy lane's too), start
+    them again and the town from its seed."""
     from services.classroom.reset import wipe_run_data
     from services.store.db import make_engine
     from services.store.models import events
 
     console.print("[yellow]resetting the town: the store of this run is emptied[/]")
-    engine = make_engine(settings.effective_database_url)
-    for name in ("simulator", "ingest"):
-        if name == "ingest":  # let it store what is in flight, or it would come back later
-            _wait_stable(engine, events)
+    stores = [("ingest", settings.effective_database_url, None), *lanes]
+    engines = {name: make_engine(url) for name, url, _ in stores}
+    for name in ("simulator", *engines):
+        if name in engines:  # let it store what is in flight, or it would come back later
+            _wait_stable(engines[name], events)
         for entry in [e for e in procs if e[0] == name]:
             if entry[1].poll() is None:
                 entry[1].terminate()
@@ -552,15 +558,17 @@ def _reset_town(settings: Settings, resets, procs, launch, ready: Path, sim: lis
                 except subprocess.TimeoutExpired:
                     entry[1].kill()
             procs.remove(entry)
-    try:
-        wiped = wipe_run_data(engine)
-    finally:
-        engine.dispose()
-    logging.info("reset: deleted %s", wiped)
+    for name, engine in engines.items():
+        try:
+            logging.info("reset: %s deleted %s", name, wipe_run_data(engine))
+        finally:
+            engine.dispose()
     resets.announce({"state": "resetting"})  # after the old simulator's "stopped" (its will)
     ready.unlink(missing_ok=True)
     launch("ingest", "ingest", "--ready-file", str(ready))
     _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
+    for _name, _url, relaunch in lanes:
+        relaunch()
     launch("simulator", *sim)
 
 
@@ -595,9 +603,11 @@ def _activate(settings: Settings, policy: str) -> None:
         engine.dispose()
 
 
-def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> tuple[str, str]:
+def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> tuple[str, str, Any]:
     """A second ingest storing the stream under ``policy`` into its own database, and an API
-    on the next port over it; the same accounts (with the same passwords) log in there."""
+    on the next port over it; the same accounts (with the same passwords) log in there.
+    Returns the database (for display), the API's URL, and (ingest name, database URL, a
+    function that starts the ingest again) for a reset."""
     from services.auth.users import copy_accounts
     from services.policy.active import POLICIES_DIR, PolicyBook
     from services.policy.spec import PolicyError
@@ -633,13 +643,18 @@ def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> t
         "AQKOL_POLICY": policy,
         "AQKOL_POLICY_PINNED": "true",
     }
-    launch(f"ingest {policy}", "ingest", "--ready-file", str(ready), "--policy", policy,
-           extra=extra)  # fmt: skip
-    _wait(lambda: ready.exists(), 60, f"the {policy} lane to subscribe", procs)
+
+    def start_ingest() -> None:
+        ready.unlink(missing_ok=True)
+        launch(f"ingest {policy}", "ingest", "--ready-file", str(ready), "--policy", policy,
+               extra=extra)  # fmt: skip
+        _wait(lambda: ready.exists(), 60, f"the {policy} lane to subscribe", procs)
+
+    start_ingest()
     launch(f"api {policy}", "api", "--port", str(port), extra=extra)
     api = f"http://{settings.api_host}:{port}"
     _wait(lambda: _http_ok(api + "/health"), 60, f"the {policy} lane's API", procs)
-    return lane_url.split("@")[-1], api
+    return lane_url.split("@")[-1], api, (f"ingest {policy}", lane_url, start_ingest)
 
 
 def _broker_ok(settings: Settings) -> bool:

@@ -66,9 +66,16 @@ class ResetWatch:
         self.client.loop_start()
 
     def announce(self, state: dict) -> None:
-        """Publish the town's state (retained) while the simulator is being restarted."""
+        """Publish the town's state while the simulator is being restarted.
+
+        The retained state is cleared, not replaced: amqtt handed a retained message on this
+        topic to the restarted ingest (subscribed to ``aqkol/v1/#`` only, where it became a
+        dead letter) and to the simulator's command topic. The new simulator publishes its
+        own retained state as soon as it runs; until then, this one reaches those listening.
+        """
         topic = control_state_topic(self.settings.mqtt_prefix)
-        self.client.publish(topic, orjson.dumps(state), qos=1, retain=True).wait_for_publish(5)
+        self.client.publish(topic, b"", qos=1, retain=True).wait_for_publish(5)
+        self.client.publish(topic, orjson.dumps(state), qos=1).wait_for_publish(5)
 
     def stop(self) -> None:
         """Disconnect."""
