@@ -122,8 +122,11 @@ class Control:
                 raise ValueError("speed must be positive")
             return name, speed
         if name == "jump":
-            to = datetime.fromisoformat(str(cmd.get("to")))
-            if to.tzinfo is None:
+            try:
+                to = datetime.fromisoformat(str(cmd.get("to")))
+            except ValueError:
+                to = None
+            if to is None or to.tzinfo is None:
                 raise ValueError("jump: 'to' needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
             return name, to
         if name == "inject":
