@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from babel.dates import format_date
 from dash import html
 
-from dashboard import fmt
+from dashboard import fmt, i18n
 from dashboard.i18n import _
 
 TEXT: dict[str, str] = {
@@ -194,11 +195,23 @@ def heat_marker(
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
 
 
+def local_day(ts: str | None) -> str:
+    """The simulated date in the interface's language (``Thu 15 Jan 2026``, ``чт 15 янв.
+    2026``)."""
+    when = fmt.local(ts)
+    if when is None:
+        return ""
+    lang = i18n.current()
+    if lang == i18n.DEFAULT:
+        return fmt.day(ts)
+    return format_date(when.date(), "EEE d MMM y", locale=lang)
+
+
 def clock(ts: str | None, replay: bool = False) -> list[Any]:
     """The clock's children: time and date, and a REPLAY badge when showing the past."""
     parts: list[Any] = [
         html.Span(fmt.time_of_day(ts)),
-        html.Span(fmt.day(ts), className="clock-date"),
+        html.Span(local_day(ts), className="clock-date"),
     ]
     if replay:
         parts.append(html.Span(t("replay_badge"), className="replay-badge", id="clock-replay"))

@@ -20,7 +20,7 @@ dash.register_page(__name__, path="/wall", name="Wall", title="Aqkol · wall")
 
 TRAIL_MIN = 10
 CAMERA_WINDOW_MIN = 15
-CAMERA_TILES = 24  # the busiest cameras; the rest are quiet
+CAMERA_TILES = None  # one tile per camera, busiest first (the wall scrolls)
 LAYER = figures.HEAT_LAYERS[figures.DEFAULT_LAYER]
 WINDOW_S = 3600
 
