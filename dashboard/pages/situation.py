@@ -190,6 +190,7 @@ def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
                 [_clock(), html.Div(t("compare_note"), className="compare-note")],
                 className="situation-header compare-header",
             ),
+            classroom.panel(),
             _controls([]),
             html.Div(
                 [
@@ -338,8 +339,11 @@ def refresh(_n: int, layer_key: str, window_s: int, replay: dict | None) -> tupl
     Input("situation-interval", "n_intervals"),
     Input("situation-layer", "value"),
     Input("situation-window", "value"),
+    Input("classroom-replay", "data"),
 )
-def refresh_lane(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
+def refresh_lane(
+    _n: int, layer_key: str, window_s: int, replay: dict | None = None
+) -> tuple[Any, ...]:
     """The policy lane's pane and both panes' policies, on the same tick and selection.
 
     The left pane's policy is the main API's active one (it can be switched at run time);
@@ -349,7 +353,7 @@ def refresh_lane(_n: int, layer_key: str, window_s: int) -> tuple[Any, ...]:
     if lane is None:  # no lane: the page has no right pane
         raise PreventUpdate
     layer, window_s = _selection(layer_key, window_s)
-    snap = fetch(lane, layer, window_s)
+    snap = fetch(lane, layer, window_s, (replay or {}).get("at"))  # the same time as the main
     text, css = status(lane, snap)
     out = pane_outputs(snap, layer, window_s, LANE)
     lane_policy = ctx.settings.compare_policy or lane.policies().data.get("active")
