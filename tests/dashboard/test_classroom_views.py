@@ -104,3 +104,28 @@ def test_an_injected_scenario_starts_a_minute_from_now_with_its_spacing_kept():
     later = Town(seed=1, start=now, population_scale=0.02, scenario=merged)
     types = [r["type"] for r in later.incidents(later.t_start + 6 * 3_600_000)]
     assert types == ["protest", "gas_leak", "protest"]
+
+
+def test_only_a_teacher_gets_the_controls_and_the_truth_toggle():
+    import dash
+    import flask
+    import httpx
+
+    from dashboard.api_client import ApiClient
+    from dashboard.app import create_app
+    from services.config import Settings
+    from tests.dashboard.fakes import FakeApi
+
+    settings = Settings(_env_file=None, api_url="http://api.test", secret_key="s" * 32)
+    app = create_app(settings, api=ApiClient(settings.api_url,
+                                             transport=httpx.MockTransport(FakeApi())))  # fmt: skip
+    pages = {p["path"]: p for p in dash.page_registry.values()}
+    for role, sees in (("teacher", True), ("student", False), ("analyst", False)):
+        with app.server.test_request_context("/"):
+            flask.session.update(token="t", username=role, role=role)
+            for path in ("/", "/wall"):
+                rendered = _rendered(pages[path]["layout"]())
+                assert ('"classroom-pause"' in rendered) is sees, (role, path)
+                assert '"classroom-replay"' in rendered  # the replay position is always there
+            wall = _rendered(pages["/wall"]["layout"]())
+            assert ('"checkbox wall-truth"' in wall) is sees, role
