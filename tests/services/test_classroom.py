@@ -1,5 +1,5 @@
-"""The classroom's services on a real SQLite store: camera wall with truth, replay frames,
-the debrief, the truth file read as it grows, the reset's wipe, jump targets."""
+"""The classroom's services on a real store (SQLite and PostgreSQL): camera wall with truth,
+replay frames, the debrief, the truth file read as it grows, the reset's wipe, jump targets."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from services.transparency import audit
 from tests.factories import T0, make_event
 
 
-@pytest.fixture
-def engine(sqlite_url):
-    migrate(sqlite_url)
-    eng = make_engine(sqlite_url)
+@pytest.fixture(params=["sqlite_url", "postgres_url"])
+def engine(request):
+    url = request.getfixturevalue(request.param)
+    migrate(url)
+    eng = make_engine(url)
     yield eng
     eng.dispose()
 
