@@ -186,3 +186,28 @@ def test_jump_targets_are_today_or_an_iso_time():
     for bad in ("noon", "2026-01-16T08:00"):
         with pytest.raises(HTTPException):
             jump_target(bad, now)
+
+
+def test_controls_without_a_broker_say_so_and_are_still_audited(tmp_path, sqlite_url):
+    from services.api.main import create_app
+    from tests.accounts import add_accounts, clients_by_role
+    from tests.conftest import make_settings
+
+    migrate(sqlite_url)
+    app = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url))  # nothing there
+    add_accounts(app.state.engine)
+    clients = clients_by_role(app, ("teacher", "student"))
+    teacher = clients["teacher"]
+    r = teacher.post("/classroom/pause")
+    assert r.status_code == 503 and "cannot be reached" in r.json()["detail"]
+    state = teacher.get("/classroom/status").json()
+    assert state["state"] == "unknown" and state["speeds"] == [1, 10, 60, 600]
+    assert teacher.post("/classroom/inject", json={"scenario": "nope"}).status_code == 422
+    assert teacher.post("/classroom/speed", json={"value": -1}).status_code == 422
+    assert clients["student"].post("/classroom/pause").status_code == 403
+    assert clients["student"].get("/classroom/cameras").status_code == 403
+    assert clients["student"].get("/classroom/replay").status_code == 200  # the stored town
+    with app.state.engine.connect() as conn:
+        logged = [e["action"] for e in audit.entries(conn)]
+    assert "classroom.pause" in logged
+    app.state.classroom_link.close()
