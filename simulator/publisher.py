@@ -392,18 +392,25 @@ def publish(
                         for ack in acks:
                             status(ack)
                         if injects and rebuild is not None:
-                            source = rebuild(injects, event["ts"])
-                            injected.extend(sc.name for sc in injects)
-                            status({"command": "inject", "state": "injected",
-                                    "scenarios": [sc.name for sc in injects]})  # fmt: skip
+                            names = [sc.name for sc in injects]
+                            try:
+                                source = rebuild(injects, event["ts"])
+                            except Exception as exc:  # a scenario this town cannot play
+                                log.warning("inject %s refused: %s", names, exc)
+                                status({"state": "error", "error": f"inject {names}: {exc}"})
+                                continue
+                            injected.extend(names)
+                            status({"command": "inject", "state": "injected", "scenarios": names})
                             event = next(source, None)
                             swapped = True
                             break
                         if version != seen:  # a command: pace on from this event
                             seen = version
                             anchor_wall, anchor_sim = time.monotonic(), sim_t
+                        if jump is not None and cur_speed is None:  # already at full speed
+                            break
                         if jump is not None:  # fast-forward, through a pause
-                            jump_pace = max(cur_speed or JUMP_SPEED, JUMP_SPEED)
+                            jump_pace = max(cur_speed, JUMP_SPEED)
                             if jump_seen != seen:
                                 jump_seen, anchor_wall, anchor_sim = seen, time.monotonic(), sim_t
                             ahead = anchor_wall + (sim_t - anchor_sim) / jump_pace
@@ -513,14 +520,13 @@ def _skip_incidents(sink: Any) -> Any:
     return lambda rec: None if rec.get("kind") == "incident" else sink(rec)
 
 
-def injected_scenario(first: Town, scenarios: list[Any], now: datetime) -> Any:
+def injected_scenario(first: Town, plays: list[tuple[Any, datetime]], now: datetime) -> Any:
     """One scenario for a town restarted at ``now``: the run's own incidents (at their own
-    times) and each injected scenario's incidents, moved so that its first starts at the
-    next full minute after ``now`` (their spacing kept)."""
+    times) and the incidents of each scenario injected at a time, moved so that its first
+    starts at the next full minute after that time (their spacing kept)."""
     from simulator.scenarios import Scenario
 
     epoch = Clock.starting(now)[0].epoch  # the restarted town's first midnight
-    at0 = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
 
     def moved(inc: Any, when: datetime) -> Any:
         local = when.astimezone(epoch.tzinfo)
@@ -533,9 +539,10 @@ def injected_scenario(first: Town, scenarios: list[Any], now: datetime) -> Any:
             when = first.clock.dt(inc.t0)
             if when.date() >= epoch.date():
                 incidents.append(moved(inc, when))
-    for sc in scenarios:
+    for sc, when in plays:
         if not sc.incidents:
             continue
+        at0 = when.replace(second=0, microsecond=0) + timedelta(minutes=1)
         t0 = min(i.t0 for i in sc.incidents)
         incidents += [moved(i, at0 + timedelta(milliseconds=i.t0 - t0)) for i in sc.incidents]
     offset = first.scenario.temperature_offset_c if first.scenario is not None else 0.0
@@ -584,7 +591,7 @@ def run(
     generated: Counter[str] = Counter()
     truth_records = 0
     end = town.start + timedelta(hours=hours)
-    injected: list[Any] = []
+    injected: list[tuple[Any, datetime]] = []  # (scenario, when it was injected)
     with open(run_dir / "truth.jsonl", "wb") as tf:
         flushed = [time.monotonic()]
 
@@ -599,12 +606,15 @@ def run(
         def rebuild(scenarios: list[Any], ts: str) -> Iterator[dict]:
             """The town from ``ts`` on, with the scenarios' incidents starting a minute later."""
             now = datetime.fromisoformat(ts)
-            injected.extend(scenarios)
-            merged = injected_scenario(town, injected, now)
+            plays = [*injected, *((sc, now) for sc in scenarios)]
+            merged = injected_scenario(town, plays, now)
             later = Town(seed=seed, start=now, **{**town_params, "scenario": merged})
+            injected[:] = plays  # only once the town took them
             left_h = max(0.0, (end - now).total_seconds() / 3600)
+            new = len(merged.incidents) - sum(len(sc.incidents) for sc in scenarios)
             for rec in later.incidents(later.t_start + round(left_h * 3_600_000)):
-                write_truth({**rec, "injected": True})
+                if int(rec["id"].rsplit("-", 1)[1]) > new:  # incident-N: the ones just injected
+                    write_truth({**rec, "injected": True})
             return _counting(later.events(left_h, truth=_skip_incidents(write_truth)), generated)
 
         events = _counting(town.events(hours, truth=write_truth), generated)

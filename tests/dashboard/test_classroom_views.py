@@ -4,7 +4,7 @@ marks, the dilemma cards; and the injected scenario's timing (no browser)."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import plotly.utils
 
@@ -97,10 +97,13 @@ def test_an_injected_scenario_starts_a_minute_from_now_with_its_spacing_kept():
 
     first = Town(seed=1, population_scale=0.02, scenario=load_scenario("protest"))
     now = datetime(2026, 1, 15, 9, 41, 30, tzinfo=AQKOL_TZ)
-    merged = injected_scenario(first, [load_scenario("gas-leak"), load_scenario("protest")], now)
+    earlier = now - timedelta(minutes=30)
+    plays = [(load_scenario("gas-leak"), earlier), (load_scenario("protest"), now)]
+    merged = injected_scenario(first, plays, now)
     starts = [(i.type, i.day, i.at.strftime("%H:%M")) for i in merged.incidents]
-    # the run's own protest stays at 12:00; the injected ones start at 09:42, the next full minute
-    assert starts == [("protest", 0, "12:00"), ("gas_leak", 0, "09:42"), ("protest", 0, "09:42")]
+    # the run's own protest stays at 12:00; each injected one starts at the next full minute
+    # after it was injected, an earlier injection keeping its time
+    assert starts == [("protest", 0, "12:00"), ("gas_leak", 0, "09:12"), ("protest", 0, "09:42")]
     later = Town(seed=1, start=now, population_scale=0.02, scenario=merged)
     types = [r["type"] for r in later.incidents(later.t_start + 6 * 3_600_000)]
     assert types == ["protest", "gas_leak", "protest"]
