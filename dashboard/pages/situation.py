@@ -9,24 +9,21 @@ The user-visible strings are in ``dashboard.views.TEXT``.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 import dash
 from dash import Input, Output, dcc, html
 from dash.exceptions import PreventUpdate
 
 from dashboard import classroom, context, figures, fmt, views
-from dashboard.api_client import ApiClient, Fetched
+from dashboard.api_client import ApiClient
+from dashboard.snapshot import TRAIL_MIN, Snapshot, fetch
 from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
 dash.register_page(__name__, path="/", name=TEXT["page_name"], title=TEXT["page_title"])
 
 WINDOWS = {900: "15 min", 3600: "1 h", 21600: "6 h"}
 DEFAULT_WINDOW = 3600
-HEAT_RES = 9
-VEHICLES_WITHIN_S = 120
-ALERT_LIMIT = 50
-TRAIL_MIN = 10  # minutes of each vehicle's trail
 
 
 def _kpi(kpi_id: str, label: str, extra_class: str = "") -> html.Div:
@@ -214,33 +211,6 @@ def layout(**_query: Any) -> html.Div:
     if ctx.compare is None:
         return _single(refresh_ms)
     return _compare(refresh_ms, ctx.api.base_url, ctx.compare.base_url)
-
-
-class Snapshot(NamedTuple):  # a NamedTuple: Dash Pages loads this module outside sys.modules
-    """Everything one pane shows, fetched from one API in one tick."""
-
-    stats: Fetched[Any]
-    town: Fetched[Any]
-    heat: Fetched[Any]
-    vehicles: Fetched[Any]
-    alerts: Fetched[Any]
-    frame: Fetched[Any]  # /classroom/replay: trails, and at an earlier time everything moving
-    at: str | None = None  # a replay's simulated time; None when live
-
-
-def fetch(
-    api: ApiClient, layer: figures.HeatLayer, window_s: int, at: str | None = None
-) -> Snapshot:
-    """One tick's data of one store, live or (``at``) as stored at an earlier time."""
-    heat = api.heatmap(layer.kind, agg=layer.agg, window_s=window_s, res=HEAT_RES, until=at)
-    frame = api.replay(at, TRAIL_MIN)
-    if at is None:
-        vehicles = api.latest("vehicle.position", within_s=VEHICLES_WITHIN_S)
-        alerts = api.alerts(limit=ALERT_LIMIT)
-    else:
-        vehicles = Fetched({"items": frame.data.get("vehicles") or []}, frame.error)
-        alerts = Fetched({"items": frame.data.get("alerts") or []}, frame.error)
-    return Snapshot(api.stats(), api.town(), heat, vehicles, alerts, frame, at)
 
 
 def status(api: ApiClient, snap: Snapshot) -> tuple[str, str]:

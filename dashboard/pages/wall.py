@@ -13,12 +13,11 @@ import dash
 from dash import Input, Output, dcc, html
 
 from dashboard import camera_wall, classroom, context, figures, fmt, views
-from dashboard.api_client import Fetched
 from dashboard.i18n import _
+from dashboard.snapshot import TRAIL_MIN, fetch
 
 dash.register_page(__name__, path="/wall", name="Wall", title="Aqkol · wall")
 
-TRAIL_MIN = 10
 CAMERA_WINDOW_MIN = 15
 CAMERA_TILES = None  # one tile per camera, busiest first (the wall scrolls)
 LAYER = figures.HEAT_LAYERS[figures.DEFAULT_LAYER]
@@ -121,22 +120,15 @@ def refresh(_n: int, replay: dict | None, truth: list[str] | None) -> tuple[Any,
     """Map, alerts and camera wall of one tick, live or at the replay's time."""
     api = context.current().api
     at = (replay or {}).get("at")
-    stats = api.stats()
-    heat = api.heatmap(LAYER.kind, agg=LAYER.agg, window_s=WINDOW_S, res=9, until=at)
-    frame = api.replay(at, TRAIL_MIN)
-    if at is None:
-        vehicles = api.latest("vehicle.position", within_s=120)
-        alerts = api.alerts(limit=30)
-    else:
-        vehicles = Fetched({"items": frame.data.get("vehicles") or []}, frame.error)
-        alerts = Fetched({"items": frame.data.get("alerts") or []}, frame.error)
+    snap = fetch(api, LAYER, WINDOW_S, at, alert_limit=30)
     fig = figures.town_map(
-        api.town().data, heat.data, vehicles.data, alerts.data, layer=LAYER,
-        trails=frame.data.get("trails") or [], at=at or frame.data.get("at"),
+        snap.town.data, snap.heat.data, snap.vehicles.data, snap.alerts.data, layer=LAYER,
+        trails=snap.frame.data.get("trails") or [], at=at or snap.frame.data.get("at"),
         trail_min=TRAIL_MIN,
     )  # fmt: skip
     fig.update_layout(showlegend=False)  # the wall's map is smaller: the town, not the key
-    text, css = views.pane_status(api.base_url, [stats.error, heat.error, alerts.error])
+    stats, alerts = snap.stats, snap.alerts
+    text, css = views.pane_status(api.base_url, [stats.error, snap.heat.error, alerts.error])
     if classroom.is_teacher():
         show = "on" in (truth or [])
         wall = api.cameras(CAMERA_WINDOW_MIN, at)
