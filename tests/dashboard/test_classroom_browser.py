@@ -162,7 +162,7 @@ def test_jump_fast_forwards_to_the_time_typed(page, stack):
     page.fill("#classroom-jump-to", target.strftime("%H:%M"))
     page.click("#classroom-jump")
     expect(page.locator("#classroom-msg")).to_contain_text("Jumping ahead", timeout=20_000)
-    wait_until(lambda: sim_time(stack) >= target, 60, f"the town to reach {target:%H:%M}")
+    wait_until(lambda: sim_time(stack) >= target, 120, f"the town to reach {target:%H:%M}")
     expect(page.locator("#classroom-state")).to_contain_text("running", timeout=20_000)
     assert status(stack)["speed"] == 60  # the speed set before the jump holds after it
 
@@ -252,7 +252,7 @@ def test_camera_wall_shows_each_camera_and_the_truth_only_on_request(page, stack
     # the injected protest brings the "activist" list before the cameras: matches show,
     # labelled as misuse, each with its truth
     match = page.locator("#wall-cameras .tile-match").first
-    expect(match).to_be_visible(timeout=90_000)
+    expect(match).to_be_visible(timeout=120_000)
     expect(match.locator(".truth")).to_have_count(1, timeout=20_000)
     activist = page.locator("#wall-cameras .tile-match.misuse")
     if activist.count():
@@ -279,11 +279,12 @@ def test_reset_starts_the_town_over_with_an_empty_store(page, stack):
     was = httpx.get(f"{stack['api']}/stats", headers=stack["headers"]).json()
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#classroom-reset")
-    expect(page.locator("#classroom-state")).to_contain_text("reset1", timeout=60_000)
+    # the ingest and the simulator restart (the town is rebuilt): slow on a loaded machine
+    expect(page.locator("#classroom-state")).to_contain_text("reset1", timeout=120_000)
 
     def fresh() -> bool:
         s = httpx.get(f"{stack['api']}/stats", headers=stack["headers"]).json()
         return 0 < s["events"] < was["events"] and s["sim_time"] < was["sim_time"]
 
-    wait_until(fresh, 60, "the store to hold only the restarted town's events")
+    wait_until(fresh, 120, "the store to hold only the restarted town's events")
     assert status(stack)["injected"] == []
