@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,7 +28,8 @@ def test_unicity_crafted():
             assert r["unique"] == 1
             assert r["unicity"] == pytest.approx(1 / 3)
     r = uni.unicity(unit, key, 3)
-    assert r["eligible"] == 0 and r["unicity"] == 0.0
+    assert r["eligible"] == 0 and math.isnan(r["unicity"])
+    assert uni.unicity(unit[:0], key[:0], 1)["unicity"] == 0.0  # no traces: nobody found
 
 
 def test_unicity_subsets_and_duplicates():

@@ -25,7 +25,8 @@ def point_keys(loc: np.ndarray, tbin: np.ndarray) -> np.ndarray:
 
 
 def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[str, float]:
-    """Share of units with >= ``p`` points that ``p`` random points of theirs single out."""
+    """Share of units with >= ``p`` points that ``p`` random points of theirs single out
+    (0 when there are no traces at all, NaN when no trace has ``p`` points)."""
     unit = np.asarray(unit, np.int64)
     key = np.asarray(key, np.int64)
     if not len(unit):
@@ -38,8 +39,8 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     eligible = np.flatnonzero(count >= p)
     out = {"units": int((count > 0).sum()), "eligible": len(eligible)}
-    if not len(eligible):
-        return {**out, "unicity": 0.0, "unique": 0}
+    if not len(eligible):  # traces, but none this long: unicity is undefined
+        return {**out, "unicity": float("nan"), "unique": 0}
     # p random distinct points of each unit: shuffle within units, take the first p
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(pairs)), u))
