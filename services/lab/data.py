@@ -104,9 +104,10 @@ class LabDay:
     @cached_property
     def raw(self) -> dict[str, pd.DataFrame]:
         """The events as sent, one DataFrame per kind."""
+        from services.lab.evaluate import FRAME_KINDS
         from services.lab.store import raw_frames
 
-        return raw_frames(self.events)
+        return raw_frames(self.events, FRAME_KINDS)
 
     @property
     def watchlist(self) -> list[dict[str, Any]]:

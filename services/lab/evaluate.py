@@ -34,6 +34,7 @@ ATTACKS = ("unicity", "tracking", "home_work", "occupancy", "linkage", "trajecto
 UTILITY = ("heatmap", "heating", "alerts")
 METRIC_GROUPS = ATTACKS + UTILITY
 HALF_HOUR_MS = 1_800_000
+FRAME_KINDS = {"camera.crowd", "gas.reading", "payment.gas"}  # what the metrics read as tables
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,6 @@ def presence(day: LabDay) -> pd.Series:
     return pd.Series(True, index=pd.MultiIndex.from_frame(home.drop_duplicates()))
 
 
-def _stored_ms(ts: pd.Series) -> np.ndarray:
-    return np.array([int(t.timestamp() * 1000) for t in ts], np.int64)
-
-
 def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.ndarray]:
     """Hourly cell (index into the town grid) of each of ``people``, and the cells' xy."""
     from services.policy.release import town_cells
@@ -154,7 +151,7 @@ def evaluate(
 
     t = time.perf_counter()
     kept = apply_policy(day.events, m)
-    frames = kept_frames(kept)
+    frames = kept_frames(kept, FRAME_KINDS)
     raw = day.raw
     timing["policy_s"] = time.perf_counter() - t
     empty = pd.DataFrame()
@@ -200,12 +197,13 @@ def evaluate(
             put(f"homework_{k}", v)
     timing["traces_s"] = time.perf_counter() - t
 
+    t = time.perf_counter()
     if "occupancy" in metrics:
         g = frames.get("gas.reading", empty)
         if not g.empty:
             src = raw["gas.reading"].set_index("orig")
             series = g["household"] if "household" in g else g["source"]
-            t_ms = _stored_ms(src.loc[g["orig"], "ts"])
+            t_ms = src.loc[g["orig"], "t_ms"].to_numpy(np.int64)
             end = t_ms // HALF_HOUR_MS * HALF_HOUR_MS
             readings = pd.DataFrame(
                 {
@@ -219,19 +217,22 @@ def evaluate(
         else:
             readings = pd.DataFrame({"series": [], "meter": [], "t_ms": [], "m3": [], "agg": []})
         allr = raw["gas.reading"]
-        ends = _stored_ms(allr["ts"]) // HALF_HOUR_MS * HALF_HOUR_MS - HALF_HOUR_MS // 2
+        ends = allr["t_ms"].to_numpy(np.int64) // HALF_HOUR_MS * HALF_HOUR_MS - HALF_HOUR_MS // 2
         idx = pd.MultiIndex.from_arrays([allr["source"].to_numpy(), ends])
         pres = presence(day)
         present = pd.Series(idx.isin(pres.index), index=idx)
         present = present[~present.index.duplicated()]
         for k, v in occupancy(readings, present).items():
             put(f"occupancy_{k}", v)
+    timing["occupancy_s"] = time.perf_counter() - t
+    t = time.perf_counter()
     if "linkage" in metrics:
         lk = linkage(
             [frames.get("payment.gas", empty), frames.get("gas.reading", empty)], day.households
         )
         for k, v in lk.items():
             put(f"linkage_{k}", v)
+    t = time.perf_counter()
     if "trajectory" in metrics:
         rng = np.random.default_rng(seed)
         ids = sorted(day.residents["id"])
@@ -245,6 +246,7 @@ def evaluate(
         )
         put("trajectory_accuracy", tj["accuracy"])
         put("trajectory_recovered_80", tj["recovered_80"])
+    timing["trajectory_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
     if "heatmap" in metrics:

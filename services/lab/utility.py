@@ -21,17 +21,27 @@ HOUR_MS = 3_600_000
 
 
 def _cells(frame: pd.DataFrame, res: int) -> pd.Series:
-    """The H3 cell of each row's (lat, lon) at ``res`` (NaN where geo is not kept)."""
+    """The H3 cell of each row's (lat, lon) at ``res`` (None where geo is not kept);
+    computed once per distinct point (sensors do not move)."""
     if frame.empty or "lat" not in frame:
         return pd.Series([], dtype=object)
-    ll = frame[["lat", "lon"]]
-    uniq = ll.dropna().drop_duplicates()
-    table = {(a, b): h3.latlng_to_cell(a, b, res) for a, b in uniq.itertuples(index=False)}
-    return pd.Series([table.get((a, b)) for a, b in ll.itertuples(index=False)], index=frame.index)
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
+    ok = ~(np.isnan(lat) | np.isnan(lon))
+    key = np.full(len(lat), -1, np.int64)
+    key[ok] = np.round(lat[ok] * 1e6).astype(np.int64) * 1_000_000_000 + np.round(
+        lon[ok] * 1e6
+    ).astype(np.int64)
+    codes, _uniq = pd.factorize(key)
+    first = pd.Series(np.arange(len(key))).groupby(codes).first().to_numpy()
+    cells = np.array(
+        [h3.latlng_to_cell(lat[i], lon[i], res) if ok[i] else None for i in first], dtype=object
+    )
+    return pd.Series(cells[codes], index=frame.index)
 
 
 def _hour(frame: pd.DataFrame) -> np.ndarray:
-    return np.array([int(t.timestamp() * 1000) // HOUR_MS for t in frame["ts"]], np.int64)
+    return frame["t_ms"].to_numpy(np.int64) // HOUR_MS
 
 
 def grid_matrix(frame: pd.DataFrame, value: str, res: int, hours: np.ndarray) -> np.ndarray:

@@ -23,12 +23,12 @@ def predict(
     when the series shows use above its heating baseline (rolling minimum over ``baseline``
     intervals) within ``window`` intervals around it: people stay some hours."""
     r = readings.sort_values(["series", "t_ms"])
-    g = r.groupby("series", sort=False)["m3"]
-    base = g.transform(lambda s: s.rolling(baseline, center=True, min_periods=1).min())
+    by = r.groupby("series", sort=False)
+    base = by["m3"].rolling(baseline, center=True, min_periods=1).min()
+    base = base.reset_index(level=0, drop=True).reindex(r.index)
     active = ((r["m3"] - base) > min_excess).astype(float)
-    near = active.groupby(r["series"], sort=False).transform(
-        lambda s: s.rolling(window, center=True, min_periods=1).max()
-    )
+    near = active.groupby(r["series"], sort=False).rolling(window, center=True, min_periods=1)
+    near = near.max().reset_index(level=0, drop=True).reindex(r.index)
     return (near > 0).reindex(readings.index)
 
 
