@@ -207,7 +207,7 @@ def load_day(key: DayKey, cache: Path | None = None) -> LabDay:
 
 
 def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) -> pd.DataFrame:
-    """Every camera pass of ``days`` days (person, camera, t_ms), straight from the plans:
+    """Every camera pass of ``days`` days (person, camera, t_ms in Unix ms), from the plans:
     the week the unicity benchmark runs on, without writing a truth database."""
     from simulator.cameras import CameraSystem
     from simulator.clock import AQKOL_TZ
@@ -231,7 +231,7 @@ def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) 
                 {
                     "person": ps.person.astype(np.int32),
                     "camera": ps.camera.astype(np.int32),
-                    "t_ms": ps.t_pass.astype(np.int64),
+                    "t_ms": ps.t_pass.astype(np.int64) + town.clock.unix_ms(0),
                 }
             )
         )
@@ -239,4 +239,35 @@ def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) 
     out["face"] = np.array([c.face for c in town.map.cameras])[out["camera"].to_numpy()]
     xy = np.array([(c.x, c.y) for c in town.map.cameras])
     out["x"], out["y"] = xy[out["camera"].to_numpy(), 0], xy[out["camera"].to_numpy(), 1]
+    return out
+
+
+def load_week(
+    seed: int, days: int, population_scale: float = 1.0, cache: Path | None = None
+) -> pd.DataFrame:
+    """Camera passes (resident, camera, ts_ms) of ``days`` days from Monday 2026-01-12, as in
+    the truth's sightings table, cached: the long traces of the unicity experiments."""
+    from simulator.geography import build_town
+    from simulator.people import Population
+
+    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+    raw = orjson.dumps([CACHE_VERSION, "week", seed, days, population_scale])
+    path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
+    if path.exists():
+        return pd.read_pickle(path)
+    s = week_sightings(seed, days, population_scale)
+    cams = [c.id for c in build_town().cameras]
+    people = s["person"].to_numpy()
+    uniq, inv = np.unique(people, return_inverse=True)
+    out = pd.DataFrame(
+        {
+            "camera": np.array(cams, dtype=object)[s["camera"].to_numpy()],
+            "resident": np.array([Population.id(int(i)) for i in uniq], dtype=object)[inv],
+            "ts_ms": s["t_ms"].to_numpy(np.int64),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    out.to_pickle(tmp)
+    tmp.replace(path)
     return out

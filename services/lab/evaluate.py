@@ -7,6 +7,7 @@ runner adds the policy, seed, scenario and parameters.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -128,6 +129,27 @@ def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.
     return out, xy
 
 
+def _alerts_cached(day: LabDay, spec: PolicySpec, rules: list, kept, m) -> list[dict[str, Any]]:
+    """Alert scores, remembered in the day's cache folder per policy (without its release
+    settings, which the rules never see) and rule set: a sweep over the attacker's
+    parameters replays the rules once per policy."""
+    import hashlib
+
+    import orjson
+
+    shape = spec.model_dump(mode="json", exclude={"release", "title", "description"})
+    rule_key = sorted((r.id, r.spec.model_dump_json()) for r in rules)
+    digest = hashlib.sha256(orjson.dumps([shape, rule_key], option=orjson.OPT_SORT_KEYS))
+    path = day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
+    if path.exists():
+        return orjson.loads(path.read_bytes())
+    scores = alert_scores(kept, day.truths, day.incidents, rules, m)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps(scores))
+    tmp.replace(path)
+    return scores
+
+
 def evaluate(
     day: LabDay,
     spec: PolicySpec,
@@ -136,10 +158,12 @@ def evaluate(
     seed: int = 0,
     rules: list | None = None,
     timing: dict[str, float] | None = None,
+    sightings: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Every metric of ``metrics`` for ``spec`` (with the overrides of ``params``) on ``day``;
     seconds spent per stage go into ``timing`` (kept out of the rows: they are not
-    reproducible)."""
+    reproducible). ``sightings`` (resident, camera, ts_ms) replaces the day's own camera
+    passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`)."""
     spec = policy_with(spec, params)
     m = minimizer(spec)
     rows: list[dict[str, Any]] = []
@@ -150,16 +174,19 @@ def evaluate(
         rows.append({"metric": metric, "value": v, **kw})
 
     t = time.perf_counter()
-    kept = apply_policy(day.events, m)
+    needs_kept = {"occupancy", "linkage", "heatmap", "heating", "alerts"} & set(metrics)
+    kept = apply_policy(day.events, m) if needs_kept else []
     frames = kept_frames(kept, FRAME_KINDS)
-    raw = day.raw
+    raw = day.raw if needs_kept else {}
     timing["policy_s"] = time.perf_counter() - t
     empty = pd.DataFrame()
     residents = len(day.residents)
 
     t = time.perf_counter()
     view = face_view(m, day.cameras)
-    sightings = day.sightings.rename(columns={"resident": "person", "ts_ms": "t_ms"})
+    sightings = (day.sightings if sightings is None else sightings).rename(
+        columns={"resident": "person", "ts_ms": "t_ms"}
+    )
     listed = {w["resident_id"] for w in day.watchlist if w["watchlist"] in view.watchlists}
     capture = float(day.meta["params"].get("capture_rate", 0.7))
     traces = face_traces(
@@ -275,7 +302,7 @@ def evaluate(
             rules = RuleBook().rules
         if params.alert_rules is not None:
             rules = [r for r in rules if r.id in params.alert_rules]
-        for s in alert_scores(kept, day.truths, day.incidents, rules, m):
+        for s in _alerts_cached(day, spec, rules, kept, m):
             for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded"):
                 put(f"alert_{k}", s[k], rule=s["rule"])
             if s["rule"] == "watchlist-missing" and s["recall"] is not None:

@@ -104,6 +104,13 @@ class Experiment(_Strict):
     points: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
     metrics: list[MetricGroup] = Field(default_factory=lambda: list(METRIC_GROUPS))
     grid: Grid = Field(default_factory=Grid)
+    trace_days: int | None = Field(
+        None,
+        ge=1,
+        le=28,
+        description="trace attacks on this many days of camera passes (from Monday "
+        "2026-01-12, straight from the day plans) instead of the simulated day's",
+    )
     trajectory_people: int = Field(200, ge=2, le=2000)
     alert_rules: list[str] | None = None
     frontier: Frontier = Field(default_factory=Frontier)
@@ -138,6 +145,12 @@ class Experiment(_Strict):
             if not 1 <= p <= 64:
                 raise ValueError(f"points {p} is not between 1 and 64")
         return v
+
+    @model_validator(mode="after")
+    def _trace_only(self) -> Experiment:
+        if self.trace_days is not None and not set(self.metrics) <= {"unicity", "tracking"}:
+            raise ValueError("trace_days runs the trace attacks only: metrics unicity, tracking")
+        return self
 
     def cells(self) -> list[dict[str, Any]]:
         """One dict per (policy, scenario, seed, parameters) to evaluate."""

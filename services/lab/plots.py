@@ -116,6 +116,34 @@ def unicity_figure(t: pd.DataFrame, title: str = "") -> go.Figure:
     return fig
 
 
+def resolution_table(df: pd.DataFrame, points: int = 4) -> pd.DataFrame:
+    """Unicity at ``points`` by time bucket, per spatial resolution (means over seeds)."""
+    sel = df[(df["metric"] == "unicity") & (df["points"] == points)]
+    t = sel.groupby(["policy", "h3_res", "time_bucket_min"], dropna=False)["value"].mean()
+    t = t.reset_index()
+    t["space"] = ["camera" if pd.isna(r) else f"H3 res {int(r)}" for r in t["h3_res"]]
+    return t
+
+
+def _resolution_png(t: pd.DataFrame, points: int, title: str, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for (policy, space), g in t.groupby(["policy", "space"], sort=False):
+        g = g.sort_values("time_bucket_min")
+        ax.plot(g["time_bucket_min"] / 60, g["value"], marker="o", label=f"{policy}: {space}")
+    ax.set_xscale("log")
+    ax.set_xlabel("time bucket (hours, log scale)")
+    ax.set_ylabel(f"unicity with {points} known points")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
     """frontier.png/html and unicity.png/html in ``out``."""
     import matplotlib
@@ -163,4 +191,8 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
         fig.savefig(out / "unicity.png", dpi=120)
         plt.close(fig)
         paths += [out / "unicity.html", out / "unicity.png"]
+    rt = resolution_table(df, f.points or 4)
+    if rt["h3_res"].nunique(dropna=False) > 1 or rt["time_bucket_min"].nunique() > 1:
+        _resolution_png(rt, f.points or 4, exp.title, out / "resolution.png")
+        paths.append(out / "resolution.png")
     return paths

@@ -52,6 +52,7 @@ def cell_id(cell: dict[str, Any], exp: Experiment) -> str:
         "hours": exp.hours,
         "start": exp.start,
         "scale": exp.population_scale,
+        "trace_days": exp.trace_days,
         "points": exp.points,
         "metrics": exp.metrics,
         "people": exp.trajectory_people,
@@ -93,13 +94,21 @@ def _run_cell(exp_json: bytes, cell: dict[str, Any], path: str, cache: str | Non
     if day is None:
         _DAYS.clear()  # one day in memory per worker
         day = _DAYS[key] = load_day(key, Path(cache) if cache else None)
+    sightings = None
+    if exp.trace_days:  # the trace attacks on a longer span of camera passes
+        from services.lab.data import load_week
+
+        sightings = load_week(
+            cell["seed"], exp.trace_days, exp.population_scale, Path(cache) if cache else None
+        )
     timing: dict[str, float] = {}
     t = time.perf_counter()
     rows = evaluate(
-        day,
-        PolicyBook().spec(cell["policy"]),
-        exp.params(cell),
-        tuple(exp.metrics),
+        sightings=sightings,
+        day=day,
+        spec=PolicyBook().spec(cell["policy"]),
+        params=exp.params(cell),
+        metrics=tuple(exp.metrics),
         seed=cell["seed"],
         timing=timing,
     )
