@@ -27,11 +27,6 @@ grid:
 """
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("lab-cache")
-
-
 @pytest.fixture
 def tiny(tmp_path: Path) -> Path:
     p = tmp_path / "tiny.yaml"
@@ -47,6 +42,7 @@ def tiny(tmp_path: Path) -> Path:
         ("id: x\ntitle: t\npolicies: [none]\nmetrics: [unicity, mood]\n", 4, "metrics.1"),
         ("id: x\ntitle: t\npolicies: [none]\ncolour: red\n", 4, "unknown field"),
         ("id: x\ntitle: t\npolicies: [none]\nscenarios: [no-such-day]\n", 4, "no-such-day"),
+        ("id: x\ntitle: t\npolicies: [none]\ntrace_days: 7\n", 1, "trace attacks only"),
     ],
 )
 def test_broken_experiment_is_refused_with_file_and_line(text, line, reason):
@@ -75,6 +71,14 @@ def test_same_seed_same_table_and_resume(tiny: Path, tmp_path: Path, cache: Path
     uni = uni.set_index("policy")["value"]
     assert uni["edge-counts"] == 0.0
     assert uni["none"] > 0.0
+    v = a[a["h3_res"].isna()].groupby(["metric", "policy"])["value"].first()
+    assert v["linkage_accounts_linked", "none"] > 0.5  # accounts ride in the clear
+    assert v["linkage_accounts_linked", "gdpr-minimal"] == 0.0  # pseudonyms only
+    assert v["occupancy_applicable", "none"] == 1.0
+    assert v["occupancy_applicable", "edge-counts"] == 0.0  # summed per block
+    assert v["heatmap_rel_error", "none"] == 0.0
+    assert v["heatmap_rel_error", "dp-heatmaps"] > 0.0  # noise and k = 5
+    assert v["heating_total_error", "edge-counts"] < 1e-9  # the sums are kept
     # resume: a lost cell is computed again, the others are not touched
     cells = sorted((tmp_path / "a" / "cells").glob("*.json"))
     stamps = {p: p.stat().st_mtime_ns for p in cells[1:]}

@@ -55,3 +55,19 @@ def test_face_traces_follow_the_view():
     assert face_traces(s, CAMERAS, _view("edge-counts"), capture_rate=1.0).empty
     listed = face_traces(s, CAMERAS, _view("eu-ai-act"), listed={"b"}, capture_rate=1.0)
     assert set(listed["person"]) == {"b"}
+
+
+def test_apply_policy_shortcuts_change_nothing(tiny_day):
+    """The lab's fast path keeps exactly what the Minimizer keeps, event by event."""
+    from services.lab.store import _as_event, apply_policy
+
+    for pid in ("none", "gdpr-minimal", "edge-counts", "eu-ai-act", "dp-heatmaps"):
+        spec = PolicyBook().spec(pid)
+        fast = apply_policy(tiny_day.events, minimizer(spec))
+        m = minimizer(spec)
+        slow = [
+            (i, k)
+            for i, ev in enumerate(tiny_day.events)
+            if (k := m.apply(_as_event(ev))) is not None
+        ]
+        assert fast == slow, pid
