@@ -159,11 +159,13 @@ def evaluate(
     rules: list | None = None,
     timing: dict[str, float] | None = None,
     sightings: pd.DataFrame | None = None,
+    alert_cache: bool = True,
 ) -> list[dict[str, Any]]:
     """Every metric of ``metrics`` for ``spec`` (with the overrides of ``params``) on ``day``;
     seconds spent per stage go into ``timing`` (kept out of the rows: they are not
     reproducible). ``sightings`` (resident, camera, ts_ms) replaces the day's own camera
-    passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`)."""
+    passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`);
+    ``alert_cache=False`` replays the rules even when the day's cache has their scores."""
     spec = policy_with(spec, params)
     m = minimizer(spec)
     rows: list[dict[str, Any]] = []
@@ -302,7 +304,12 @@ def evaluate(
             rules = RuleBook().rules
         if params.alert_rules is not None:
             rules = [r for r in rules if r.id in params.alert_rules]
-        for s in _alerts_cached(day, spec, rules, kept, m):
+        scores = (
+            _alerts_cached(day, spec, rules, kept, m)
+            if alert_cache
+            else alert_scores(kept, day.truths, day.incidents, rules, m)
+        )
+        for s in scores:
             for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded"):
                 put(f"alert_{k}", s[k], rule=s["rule"])
             if s["rule"] == "watchlist-missing" and s["recall"] is not None:
