@@ -138,6 +138,7 @@ def test_occupancy_finds_cooking_and_scores():
     assert agg["applicable"] == 0.0 and agg["lift"] == pytest.approx(1.0)
     s = scores(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0]))
     assert s["accuracy"] == 0.75 and s["f1"] == pytest.approx(2 / 3)
+    assert s["f1_absent"] == pytest.approx(0.8)  # tn 2, fp 1, fn 0
 
 
 def test_trajectory_recovery_from_counts():

@@ -33,20 +33,30 @@ def predict(
 
 
 def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """Accuracy, F1 of the positive class, base rate and lift."""
+    """Accuracy, F1 of the positive class and of the negative one (an empty home: what a
+    burglar wants), base rate and lift."""
     pred = np.asarray(pred, bool)
     truth = np.asarray(truth, bool)
     n = len(truth)
     if not n:
-        return {"accuracy": 0.0, "f1": 0.0, "base_rate": 0.0, "lift": 0.0, "n": 0}
+        return {"accuracy": 0.0, "f1": 0.0, "f1_absent": 0.0, "base_rate": 0.0, "lift": 0.0, "n": 0}
     acc = float((pred == truth).mean())
     tp = int((pred & truth).sum())
     fp = int((pred & ~truth).sum())
     fn = int((~pred & truth).sum())
     f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    tn = n - tp - fp - fn
+    f1_absent = 2 * tn / (2 * tn + fp + fn) if tn else 0.0
     base = float(truth.mean())
     majority = max(base, 1 - base)
-    return {"accuracy": acc, "f1": f1, "base_rate": base, "lift": acc / majority, "n": n}
+    return {
+        "accuracy": acc,
+        "f1": f1,
+        "f1_absent": f1_absent,
+        "base_rate": base,
+        "lift": acc / majority,
+        "n": n,
+    }
 
 
 def occupancy(readings: pd.DataFrame, present: pd.Series, **kw) -> dict[str, float]:
