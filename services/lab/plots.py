@@ -71,8 +71,24 @@ def unicity_table(df: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
+def shared_labels(t: pd.DataFrame) -> list[str]:
+    """Each point's label, or all labels at its place joined on the first point there (and
+    nothing on the others), so that points that coincide do not print over each other."""
+    key = list(zip(t["utility"].round(3), t["privacy"].round(3), strict=True))
+    groups: dict[tuple, list[str]] = {}
+    for k, lab in zip(key, t["label"], strict=True):
+        groups.setdefault(k, []).append(lab)
+    seen: set[tuple] = set()
+    out = []
+    for k in key:
+        out.append("" if k in seen else " / ".join(groups[k]))
+        seen.add(k)
+    return out
+
+
 def frontier_figure(t: pd.DataFrame, privacy: str, utility: str, title: str = "") -> go.Figure:
     """The frontier as a plotly scatter; each point's customdata is its policy id."""
+    t = t.assign(shown=shared_labels(t))
     fig = go.Figure(
         go.Scatter(
             x=t["utility"],
@@ -160,9 +176,9 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
     )
     fig, ax = plt.subplots(figsize=(8, 5.5))
     ax.scatter(ft["utility"], ft["privacy"])
-    for r in ft.itertuples():
+    for r, text in zip(ft.itertuples(), shared_labels(ft), strict=True):
         ax.annotate(
-            r.label, (r.utility, r.privacy), fontsize=8, xytext=(4, 4), textcoords="offset points"
+            text, (r.utility, r.privacy), fontsize=8, xytext=(4, 4), textcoords="offset points"
         )
     ax.set_xlabel(f"{f.utility} (utility lost)")
     ax.set_ylabel(f"{privacy} (privacy risk)")
