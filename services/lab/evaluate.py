@@ -6,6 +6,7 @@ runner adds the policy, seed, scenario and parameters.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import time
@@ -13,9 +14,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+import h3
 import numpy as np
+import orjson
 import pandas as pd
 
+from services.geo import to_xy
 from services.lab import noise
 from services.lab.attacks.homework import home_work
 from services.lab.attacks.linkage import linkage
@@ -27,6 +31,7 @@ from services.lab.data import LabDay
 from services.lab.store import apply_policy, cell_of_xy, face_view, kept_frames, minimizer
 from services.lab.traces import face_traces
 from services.lab.utility import alert_scores, heating_error, heatmap_error
+from services.policy.release import town_cells
 from services.policy.spec import DP, PolicySpec, Release
 
 log = logging.getLogger(__name__)
@@ -102,9 +107,8 @@ def presence(day: LabDay) -> pd.Series:
 
 
 def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hourly cell (index into the town grid) of each of ``people``, and the cells' xy."""
-    from services.policy.release import town_cells
-
+    """Hourly cell (index into the town grid) of each of ``people``, and the cells' xy (a
+    street, stop or bus ride keeps the last place: the heatmap counts people at places)."""
     homes, places = _town_xy()
     grid = town_cells(res)
     index = {c: i for i, c in enumerate(grid)}
@@ -112,7 +116,9 @@ def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.
     hh = day.residents.set_index("id")["household"]
     st = day.stays[day.stays["resident"].isin(people)].sort_values(["resident", "t_from_ms"])
     out = np.zeros((len(people), len(steps)), np.int64)
-    for i, (pid, g) in enumerate(st.groupby("resident", sort=True)):
+    row_of = {pid: i for i, pid in enumerate(people)}
+    for pid, g in st.groupby("resident", sort=True):
+        i = row_of[pid]
         home = homes[hh[pid]]
         j = np.clip(np.searchsorted(g["t_from_ms"].to_numpy(), steps, side="right") - 1, 0, None)
         last = home
@@ -121,10 +127,6 @@ def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.
             xy = home if kind == "home" else places.get(place, last)
             last = xy
             out[i, s] = index.get(cell_of_xy(*xy, res), 0)
-    import h3
-
-    from services.geo import to_xy
-
     xy = np.array([to_xy(*h3.cell_to_latlng(c)) for c in grid])
     return out, xy
 
@@ -133,10 +135,6 @@ def _alerts_cached(day: LabDay, spec: PolicySpec, rules: list, kept, m) -> list[
     """Alert scores, remembered in the day's cache folder per policy (without its release
     settings, which the rules never see) and rule set: a sweep over the attacker's
     parameters replays the rules once per policy."""
-    import hashlib
-
-    import orjson
-
     shape = spec.model_dump(mode="json", exclude={"release", "title", "description"})
     rule_key = sorted((r.id, r.spec.model_dump_json()) for r in rules)
     digest = hashlib.sha256(orjson.dumps([shape, rule_key], option=orjson.OPT_SORT_KEYS))
