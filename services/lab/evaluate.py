@@ -10,7 +10,7 @@ import hashlib
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -55,7 +55,6 @@ class Params:
     points: tuple[int, ...] = (1, 2, 4, 8)
     trajectory_people: int = 200
     alert_rules: tuple[str, ...] | None = None  # None: every starter rule
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def policy_with(spec: PolicySpec, p: Params) -> PolicySpec:
