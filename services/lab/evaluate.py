@@ -39,6 +39,49 @@ log = logging.getLogger(__name__)
 ATTACKS = ("unicity", "tracking", "home_work", "occupancy", "linkage", "trajectory")
 UTILITY = ("heatmap", "heating", "alerts")
 METRIC_GROUPS = ATTACKS + UTILITY
+# every metric name a row can carry (tests/lab/test_runner.py checks the rows against it)
+METRIC_NAMES = frozenset(
+    [
+        "unicity",
+        "unicity_all",
+        "traced_units",
+        "tracking_followed",
+        "tracking_places_median",
+        "missing_person_recall",
+    ]
+    + [
+        f"homework_{k}"
+        for k in (
+            "anonymity_median",
+            "anonymity_unique",
+            "home_inferred",
+            "work_inferred",
+            "pair_inferred",
+            "identified",
+        )
+    ]
+    + [
+        f"occupancy_{k}"
+        for k in ("accuracy", "f1", "f1_absent", "base_rate", "lift", "n", "applicable")
+    ]
+    + [
+        f"linkage_{k}"
+        for k in ("accounts_linked", "residents_linked", "persons_pinned", "pseudonymous_links")
+    ]
+    + [
+        "trajectory_accuracy",
+        "trajectory_recovered_80",
+        "heatmap_mae",
+        "heatmap_rel_error",
+        "heatmap_suppressed",
+        "heating_block_error",
+        "heating_total_error",
+    ]
+    + [
+        f"alert_{k}"
+        for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded")
+    ]
+)
 HALF_HOUR_MS = 1_800_000
 FRAME_KINDS = {"camera.crowd", "gas.reading", "payment.gas"}  # what the metrics read as tables
 

@@ -90,6 +90,15 @@ class Frontier(_Strict):
     points: int | None = Field(4, description="for unicity: the number of known points")
     utility: str = Field("heatmap_rel_error", description="a metric; higher = more lost")
 
+    @field_validator("privacy", "utility")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        from services.lab.evaluate import METRIC_NAMES
+
+        if v not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(METRIC_NAMES))})")
+        return v
+
 
 class Experiment(_Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -136,6 +145,17 @@ class Experiment(_Strict):
                 load_scenario(s)
             except Exception as exc:  # the scenario loader's own error says why
                 raise ValueError(f"scenario {s!r}: {exc}") from None
+        return v
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _rules(cls, v: list[str] | None) -> list[str] | None:
+        from services.rules.book import RuleBook
+
+        known = {r.id for r in RuleBook().rules}
+        for r in v or []:
+            if r not in known:
+                raise ValueError(f"unknown rule {r!r} (known: {', '.join(sorted(known))})")
         return v
 
     @field_validator("points")

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from services.cli import app
 from services.lab import run
+from services.lab.evaluate import METRIC_NAMES
 from services.lab.experiment import ExperimentError, load_experiment, parse_experiment
 
 TINY = """\
@@ -43,6 +44,8 @@ def tiny(tmp_path: Path) -> Path:
         ("id: x\ntitle: t\npolicies: [none]\ncolour: red\n", 4, "unknown field"),
         ("id: x\ntitle: t\npolicies: [none]\nscenarios: [no-such-day]\n", 4, "no-such-day"),
         ("id: x\ntitle: t\npolicies: [none]\ntrace_days: 7\n", 1, "trace attacks only"),
+        ("id: x\ntitle: t\npolicies: [none]\nalert_rules: [nope]\n", 4, "unknown rule"),
+        ("id: x\ntitle: t\npolicies: [none]\nfrontier:\n  utility: mood\n", 5, "unknown metric"),
     ],
 )
 def test_broken_experiment_is_refused_with_file_and_line(text, line, reason):
@@ -64,6 +67,7 @@ def test_same_seed_same_table_and_resume(tiny: Path, tmp_path: Path, cache: Path
     assert len(list((tmp_path / "a" / "cells").glob("*.json"))) == 8
     b = run(tiny, out=tmp_path / "b", cache=cache, workers=1)
     pd.testing.assert_frame_equal(a, b)
+    assert set(a["metric"]) <= METRIC_NAMES
     on_disk = pd.read_csv(tmp_path / "a" / "results.csv")
     assert len(on_disk) == len(a)
     # what a policy changes shows: no identities, no unicity
