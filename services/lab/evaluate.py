@@ -83,6 +83,7 @@ METRIC_NAMES = frozenset(
     ]
 )
 HALF_HOUR_MS = 1_800_000
+ALERTS_VERSION = 2  # of how alerts are judged: bump to invalidate cached alert scores
 FRAME_KINDS = {"camera.crowd", "gas.reading", "payment.gas"}  # what the metrics read as tables
 
 
@@ -179,7 +180,9 @@ def _alerts_cached(day: LabDay, spec: PolicySpec, rules: list, kept, m) -> list[
     parameters replays the rules once per policy."""
     shape = spec.model_dump(mode="json", exclude={"release", "title", "description"})
     rule_key = sorted((r.id, r.spec.model_dump_json()) for r in rules)
-    digest = hashlib.sha256(orjson.dumps([shape, rule_key], option=orjson.OPT_SORT_KEYS))
+    digest = hashlib.sha256(
+        orjson.dumps([ALERTS_VERSION, shape, rule_key], option=orjson.OPT_SORT_KEYS)
+    )
     path = day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
     if path.exists():
         return orjson.loads(path.read_bytes())

@@ -71,3 +71,25 @@ def test_apply_policy_shortcuts_change_nothing(tiny_day):
             if (k := m.apply(_as_event(ev))) is not None
         ]
         assert fast == slow, pid
+
+
+def test_incidents_are_judged_in_the_policys_pseudonyms(tiny_day):
+    """A leak alert under a pseudonymizing policy carries the meter's pseudonym: the truth's
+    incident is rewritten with the same pseudonym, so the alert counts as finding it."""
+    from services.lab.store import _as_event
+    from services.lab.utility import in_pseudonyms
+
+    m = minimizer(PolicyBook().spec("gdpr-minimal"))
+    gas = next(ev for ev in tiny_day.events if ev[1] == "gas.reading")
+    kept = m.apply(_as_event(gas))
+    inc = {
+        "type": "gas_leak",
+        "start": gas[3].isoformat(),
+        "meter": gas[2],
+        "enrollment_id": "wl-001",
+    }
+    (out,) = in_pseudonyms([inc], m)
+    assert out["meter"] == kept.source != gas[2]
+    assert out["enrollment_id"].startswith("ps-")
+    none = minimizer(PolicyBook().spec("none"))
+    assert in_pseudonyms([inc], none) == [inc]  # nothing pseudonymized: unchanged
