@@ -45,6 +45,19 @@ COLUMNS = [
 _DAYS: dict[DayKey, LabDay] = {}  # per worker process: a day is read from the cache once
 
 
+WORKER_BYTES = 1_500_000_000  # a worker holds a whole day: about 1 GB measured, with margin
+
+
+def default_workers() -> int:
+    """Every core, but no more workers than the memory holds days."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return cores
+    return max(1, min(cores, memory // WORKER_BYTES))
+
+
 def cell_id(cell: dict[str, Any], exp: Experiment) -> str:
     """A stable id of a cell: its coordinates and what else shapes its result."""
     shape = {
@@ -152,7 +165,7 @@ def run(
     paths = {cell_id(c, exp): out / "cells" / f"{cell_id(c, exp)}.json" for c in cells}
     todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if not p.exists()]
     todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"]))  # a worker reuses its day
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+    workers = max(1, min(workers or default_workers(), len(todo) or 1))
     if todo:
         from services.lab.data import DEFAULT_CACHE
 
