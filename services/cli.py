@@ -22,6 +22,7 @@ from rich.panel import Panel
 
 from services.auth.cli import demo_accounts, users_app
 from services.config import Settings
+from services.lab.cli import lab_app
 from services.policy.cli import policy_app
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ rules_app = typer.Typer(help="Alert rules: check them, test them on a simulated 
 app.add_typer(rules_app, name="rules", no_args_is_help=True)
 app.add_typer(policy_app, name="policy", no_args_is_help=True)
 app.add_typer(users_app, name="users")
+app.add_typer(lab_app, name="lab", no_args_is_help=True)
 console = Console(stderr=True)
 
 

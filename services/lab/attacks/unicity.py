@@ -1,0 +1,77 @@
+"""Unicity (de Montjoye et al. 2013, "Unique in the Crowd", Sci. Rep. 3:1376).
+
+For each unit of a trace (a resident, or a resident-day under a daily salt) that has at least
+``p`` distinct points (place, time bucket), draw ``p`` of its points at random; the unit is
+unique if no other unit's trace contains all ``p``. Unicity is the share of such units that
+are unique. Vectorised: the candidates of a unit are the units holding its rarest point,
+filtered by membership of the others in the sorted (unit, point) pairs, in chunks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MAX_CANDIDATES = 4_000_000  # candidate checks per chunk (bounds memory at coarse resolutions)
+
+
+def point_keys(loc: np.ndarray, tbin: np.ndarray) -> np.ndarray:
+    """One integer per (place, time bucket)."""
+    loc = np.asarray(loc, np.int64)
+    tbin = np.asarray(tbin, np.int64)
+    if not len(loc):
+        return loc
+    t = tbin - tbin.min()
+    return loc * (int(t.max()) + 1) + t
+
+
+def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[str, float]:
+    """Share of units with >= ``p`` points that ``p`` random points of theirs single out
+    (0 when there are no traces at all, NaN when no trace has ``p`` points)."""
+    unit = np.asarray(unit, np.int64)
+    key = np.asarray(key, np.int64)
+    if not len(unit):
+        return {"unicity": 0.0, "eligible": 0, "units": 0, "unique": 0}
+    k_span = int(key.max()) + 1
+    pairs = np.unique(unit * k_span + key)  # sorted by unit, then key
+    u, k = pairs // k_span, pairs % k_span
+    n_units = int(u.max()) + 1
+    count = np.bincount(u, minlength=n_units)
+    start = np.concatenate([[0], np.cumsum(count)[:-1]])
+    eligible = np.flatnonzero(count >= p)
+    out = {"units": int((count > 0).sum()), "eligible": len(eligible)}
+    if not len(eligible):  # traces, but none this long: unicity is undefined
+        return {**out, "unicity": float("nan"), "unique": 0}
+    # p random distinct points of each unit: shuffle within units, take the first p
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(pairs)), u))
+    rank = np.arange(len(pairs)) - start[u[order]]
+    take = order[(rank < p) & (count[u[order]] >= p)]
+    chosen = k[take].reshape(len(eligible), p)  # rows follow eligible units in order
+    # posting lists: the units holding each point
+    by_key = np.argsort(k, kind="stable")
+    k_sorted, holders = k[by_key], u[by_key]
+    size = np.bincount(k, minlength=k_span)
+    first = np.searchsorted(k_sorted, np.arange(k_span))
+    chosen = np.take_along_axis(chosen, np.argsort(size[chosen], axis=1), axis=1)  # rarest first
+    rare = chosen[:, 0]
+    unique = 0
+    lo = 0
+    n = len(eligible)
+    cum = np.cumsum(size[rare])
+    while lo < n:
+        base = cum[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(cum, base + MAX_CANDIDATES, side="right")))
+        hi = min(hi, n)
+        rows = np.arange(lo, hi)
+        sz = size[rare[rows]]
+        row = np.repeat(rows, sz)
+        offs = np.arange(len(row)) - np.repeat(np.cumsum(sz) - sz, sz)
+        cand = holders[first[rare[row]] + offs]
+        for j in range(1, p):
+            q = cand * k_span + chosen[row, j]
+            pos = np.minimum(np.searchsorted(pairs, q), len(pairs) - 1)
+            hit = pairs[pos] == q
+            cand, row = cand[hit], row[hit]
+        unique += int((np.bincount(row - lo, minlength=hi - lo) == 1).sum())
+        lo = hi
+    return {**out, "unicity": unique / n, "unique": unique}

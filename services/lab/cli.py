@@ -1,0 +1,73 @@
+"""``aqkol lab``: run privacy experiments, list them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+lab_app = typer.Typer(help="The privacy lab: attacks and utility of policies, swept.")
+console = Console(stderr=True)
+
+
+@lab_app.command("run")
+def run_cmd(
+    experiment: Annotated[str, typer.Argument(help="experiment file, or its id in experiments/")],
+    out: Annotated[Path | None, typer.Option(help="results folder (default runs/lab/<id>)")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="processes (default: every core)", min=1)
+    ] = None,
+) -> None:
+    """Run (or resume) an experiment: tidy CSV and plots in the results folder."""
+    from services.lab.experiment import ExperimentError, load_experiment
+    from services.lab.plots import frontier_table
+    from services.lab.runner import DEFAULT_OUT, run
+
+    try:
+        exp = load_experiment(experiment)
+    except ExperimentError as exc:
+        console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    folder = out or DEFAULT_OUT / exp.id
+    cells = len(exp.cells())
+    done = sum(1 for _ in (folder / "cells").glob("*.json")) if (folder / "cells").exists() else 0
+    console.print(f"{exp.id}: {cells} cells ({min(done, cells)} already in {folder})")
+    df = run(exp, out=folder, workers=workers, progress=True)
+    f = exp.frontier
+    t = frontier_table(df, f.privacy, f.points, f.utility)
+    table = Table(title=f"{exp.title}: {f.privacy} vs {f.utility}")
+    for col in ("policy / parameters", f.privacy, f.utility):
+        table.add_column(col, justify="left" if col.startswith("policy") else "right")
+    for r in t.itertuples():
+        table.add_row(r.label, _fmt(r.privacy), _fmt(r.utility))
+    console.print(table)
+    for name in ("results.csv", "frontier.png", "frontier.html", "unicity.png", "unicity.html"):
+        if (folder / name).exists():
+            console.print(f"  {folder / name}")
+
+
+def _fmt(v: float) -> str:
+    return "-" if v != v else f"{v:.3f}"  # NaN: the metric does not apply
+
+
+@lab_app.command("list")
+def list_cmd() -> None:
+    """The experiments in experiments/ and whether they have results."""
+    from services.lab.experiment import EXPERIMENTS_DIR, ExperimentError, load_experiment
+    from services.lab.runner import DEFAULT_OUT
+
+    table = Table(title=str(EXPERIMENTS_DIR))
+    for col in ("id", "title", "cells", "results"):
+        table.add_column(col)
+    for f in sorted(EXPERIMENTS_DIR.glob("*.yaml")):
+        try:
+            exp = load_experiment(f)
+        except ExperimentError as exc:
+            table.add_row(f.stem, f"[red]{exc.reason}[/]", "-", "-")
+            continue
+        res = DEFAULT_OUT / exp.id / "results.csv"
+        table.add_row(exp.id, exp.title, str(len(exp.cells())), str(res) if res.exists() else "-")
+    console.print(table)

@@ -1,0 +1,273 @@
+"""A simulated day for the lab: simulated once, cached on disk, read back as pandas.
+
+A day is identified by (seed, scenario, start, hours, population scale). The first time it
+is asked for, the town is simulated in-process (the same events ``aqkol simulate`` would
+publish, for the kinds the lab and the starter rules use) and kept under
+``runs/lab-cache/<key>/``: ``events.pkl`` (the raw events with their per-event truth) and
+``truth.sqlite`` (:mod:`simulator.truth`: residents, households, stays, sightings,
+incidents). Every later evaluation of a policy on that day reads the cache: a sweep
+simulates each day once.
+
+The command center never sees ground truth; the lab holds both, so that attacks run on
+what a policy keeps and are scored against what really happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1  # bump when the cached content changes shape
+# what the attacks, the utility metrics and the starter rules read
+LAB_KINDS = (
+    "camera.crowd",
+    "camera.face_match",
+    "camera.object",
+    "gas.reading",
+    "payment.gas",
+    "access.entry",
+    "vehicle.position",
+)
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_CACHE = REPO / "runs" / "lab-cache"
+
+
+@dataclass(frozen=True)
+class DayKey:
+    """What determines a simulated day."""
+
+    seed: int = 1
+    scenario: str = "normal-winter-day"
+    start: str | None = None  # ISO 8601 with offset; None: the scenario's
+    hours: float | None = None  # None: the scenario's (a day)
+    population_scale: float = 1.0
+
+    def digest(self) -> str:
+        raw = orjson.dumps(
+            [CACHE_VERSION, self.seed, self.scenario, self.start, self.hours, self.population_scale]
+        )
+        return hashlib.sha256(raw).hexdigest()[:16]
+
+
+class LabDay:
+    """One cached day: raw events (``events``), their truth, and the truth database."""
+
+    def __init__(self, folder: Path, key: DayKey):
+        self.folder = folder
+        self.key = key
+        with open(folder / "events.pkl", "rb") as f:
+            blob = pickle.load(f)
+        self.events: list[tuple] = blob["events"]  # (id, kind, source, ts, lat, lon, data)
+        self.truths: dict[str, dict[str, Any]] = blob["truths"]
+        self.incidents: list[dict[str, Any]] = blob["incidents"]
+        self.meta: dict[str, Any] = blob["meta"]
+        self.truth_db = folder / "truth.sqlite"
+
+    def _sql(self, query: str) -> pd.DataFrame:
+        with sqlite3.connect(self.truth_db) as db:
+            return pd.read_sql_query(query, db)
+
+    @cached_property
+    def residents(self) -> pd.DataFrame:
+        return self._sql("SELECT * FROM residents")
+
+    @cached_property
+    def households(self) -> pd.DataFrame:
+        return self._sql("SELECT * FROM households")
+
+    @cached_property
+    def cameras(self) -> pd.DataFrame:
+        return self._sql("SELECT * FROM cameras")
+
+    @cached_property
+    def sightings(self) -> pd.DataFrame:
+        return self._sql("SELECT camera, resident, ts_ms FROM sightings")
+
+    @cached_property
+    def stays(self) -> pd.DataFrame:
+        return self._sql("SELECT resident, place, kind, t_from_ms, t_to_ms FROM stays")
+
+    @cached_property
+    def raw(self) -> dict[str, pd.DataFrame]:
+        """The events as sent, one DataFrame per kind."""
+        from services.lab.evaluate import FRAME_KINDS
+        from services.lab.store import raw_frames
+
+        return raw_frames(self.events, FRAME_KINDS)
+
+    @property
+    def watchlist(self) -> list[dict[str, Any]]:
+        """Watch-list entries with ``resident_id`` (None for people not living in the town)."""
+        from simulator.people import Population
+
+        return [
+            {**w, "resident_id": None if w["resident"] is None else Population.id(w["resident"])}
+            for w in self.meta["watchlist"]
+        ]
+
+    @property
+    def t0_ms(self) -> int:
+        return int(self.meta["t0_ms"])
+
+    @property
+    def t1_ms(self) -> int:
+        return int(self.meta["t1_ms"])
+
+
+def _simulate(key: DayKey, folder: Path) -> None:
+    from simulator.clock import AQKOL_TZ
+    from simulator.model import Town
+    from simulator.scenarios import load_scenario
+    from simulator.truth import write_truth_db
+
+    sc = load_scenario(key.scenario)
+    start = (
+        datetime.fromisoformat(key.start)
+        if key.start
+        else sc.start or datetime(2026, 1, 15, 6, 30, tzinfo=AQKOL_TZ)
+    )
+    hours = key.hours or sc.hours or 24.0
+    town = Town(
+        seed=key.seed,
+        start=start,
+        scenario=sc,
+        kinds=LAB_KINDS,
+        population_scale=key.population_scale,
+    )
+    truths: dict[str, dict[str, Any]] = {}
+    incidents: list[dict[str, Any]] = []
+
+    def on_truth(rec: dict[str, Any]) -> None:
+        if rec.get("kind") == "incident":
+            incidents.append(rec)
+        else:
+            truths[rec["id"]] = rec
+
+    events = []
+    for ev in town.events(hours, truth=on_truth):
+        geo = ev.get("geo") or {}
+        data = {k: v for k, v in ev["data"].items() if v is not None}
+        events.append(
+            (
+                ev["id"],
+                ev["kind"],
+                ev["source"],
+                datetime.fromisoformat(ev["ts"]),
+                geo.get("lat"),
+                geo.get("lon"),
+                data,
+            )
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"truth.sqlite.{os.getpid()}"
+    write_truth_db(town, tmp, hours)
+    tmp.replace(folder / "truth.sqlite")
+    unix0 = town.clock.unix_ms(0)
+    meta = {
+        "key": key.__dict__,
+        "params": town.params(),
+        "hours": hours,
+        "start": start.isoformat(),
+        "t0_ms": unix0 + town.t_start,
+        "t1_ms": unix0 + town.t_start + round(hours * 3_600_000),
+        "watchlist": [
+            {"enrollment_id": e.id, "watchlist": e.watchlist, "resident": e.resident}
+            for e in town.watchlist
+        ],
+    }
+    blob = {"events": events, "truths": truths, "incidents": incidents, "meta": meta}
+    tmp = folder / f"events.pkl.{os.getpid()}"
+    with open(tmp, "wb") as f:
+        pickle.dump(blob, f, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp.replace(folder / "events.pkl")  # last: its presence marks a complete cache entry
+
+
+def load_day(key: DayKey, cache: Path | None = None) -> LabDay:
+    """The day for ``key``, simulated now if it is not in the cache yet."""
+    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+    folder = cache / key.digest()
+    if not (folder / "events.pkl").exists():
+        log.info("simulating %s into %s", key, folder)
+        _simulate(key, folder)
+    return LabDay(folder, key)
+
+
+def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) -> pd.DataFrame:
+    """Every camera pass of ``days`` days (person, camera, t_ms in Unix ms), from the plans:
+    the week the unicity benchmark runs on, without writing a truth database."""
+    from simulator.cameras import CameraSystem
+    from simulator.clock import AQKOL_TZ
+    from simulator.model import Town
+
+    town = Town(
+        seed=seed,
+        start=datetime(2026, 1, 12, 0, 0, tzinfo=AQKOL_TZ),
+        population_scale=population_scale,
+        kinds=("camera.crowd",),
+    )
+    cams = CameraSystem(
+        town.map, town.population, town.watchlist, town.recognition, town.plan, town._ss["cameras"]
+    )
+    parts = []
+    d0 = town.t_start // 86_400_000
+    for day in range(d0, d0 + days):
+        ps = cams.passes(day)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "person": ps.person.astype(np.int32),
+                    "camera": ps.camera.astype(np.int32),
+                    "t_ms": ps.t_pass.astype(np.int64) + town.clock.unix_ms(0),
+                }
+            )
+        )
+    out = pd.concat(parts, ignore_index=True)
+    out["face"] = np.array([c.face for c in town.map.cameras])[out["camera"].to_numpy()]
+    xy = np.array([(c.x, c.y) for c in town.map.cameras])
+    out["x"], out["y"] = xy[out["camera"].to_numpy(), 0], xy[out["camera"].to_numpy(), 1]
+    return out
+
+
+def load_week(
+    seed: int, days: int, population_scale: float = 1.0, cache: Path | None = None
+) -> pd.DataFrame:
+    """Camera passes (resident, camera, ts_ms) of ``days`` days from Monday 2026-01-12, as in
+    the truth's sightings table, cached: the long traces of the unicity experiments."""
+    from simulator.geography import build_town
+    from simulator.people import Population
+
+    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+    raw = orjson.dumps([CACHE_VERSION, "week", seed, days, population_scale])
+    path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
+    if path.exists():
+        return pd.read_pickle(path)
+    s = week_sightings(seed, days, population_scale)
+    cams = [c.id for c in build_town().cameras]
+    people = s["person"].to_numpy()
+    uniq, inv = np.unique(people, return_inverse=True)
+    out = pd.DataFrame(
+        {
+            "camera": np.array(cams, dtype=object)[s["camera"].to_numpy()],
+            "resident": np.array([Population.id(int(i)) for i in uniq], dtype=object)[inv],
+            "ts_ms": s["t_ms"].to_numpy(np.int64),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    out.to_pickle(tmp)
+    tmp.replace(path)
+    return out

@@ -1,0 +1,229 @@
+"""Experiment files: a sweep of policies x seeds x parameters, validated like rules and policies.
+
+```yaml
+id: policy-frontier
+title: What each shipped policy protects and costs
+policies: [none, gdpr-minimal, edge-counts, eu-ai-act, dp-heatmaps]
+seeds: [1, 2]
+scenarios: [normal-winter-day]
+hours: 24                  # default: the scenario's
+population_scale: 1.0      # a smaller town for quick runs (0-1]
+points: [1, 2, 4, 8]       # unicity: known points
+metrics: [unicity, tracking, home_work, occupancy, linkage, trajectory, heatmap, heating, alerts]
+grid:                      # every combination is one cell per policy and seed
+  h3_res: [null, 9, 8]     # the known points' place: null = as the policy stores it
+  time_bucket_min: [60]    # the known points' time bucket (the policy's, if coarser)
+  epsilon: [null]          # heatmap noise; null = the policy's own
+  salt: [null]             # pseudonym rotation daily | weekly | never; null = the policy's
+  k_min: [null]            # heatmap suppression; null = the policy's
+frontier: {privacy: unicity_all, points: 4, utility: heatmap_rel_error}
+```
+
+A broken file is refused with its file, line and reason (:class:`ExperimentError`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from services.lab.evaluate import METRIC_GROUPS, Params
+from services.yamldoc import YamlFileError, parse_model
+
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
+MetricGroup = Literal[
+    "unicity",
+    "tracking",
+    "home_work",
+    "occupancy",
+    "linkage",
+    "trajectory",
+    "heatmap",
+    "heating",
+    "alerts",
+]
+assert set(MetricGroup.__args__) == set(METRIC_GROUPS)  # type: ignore[attr-defined]
+
+
+class ExperimentError(YamlFileError):
+    """An experiment file that is refused: ``file:line: reason``."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Grid(_Strict):
+    h3_res: list[int | None] = Field(default_factory=lambda: [None])
+    time_bucket_min: list[int] = Field(default_factory=lambda: [60])
+    epsilon: list[float | None] = Field(default_factory=lambda: [None])
+    salt: list[Literal["daily", "weekly", "never"] | None] = Field(default_factory=lambda: [None])
+    k_min: list[int | None] = Field(default_factory=lambda: [None])
+
+    @model_validator(mode="after")
+    def _ranges(self) -> Grid:
+        for r in self.h3_res:
+            if r is not None and not 0 <= r <= 15:
+                raise ValueError(f"h3_res {r} is not an H3 resolution (0-15)")
+        for b in self.time_bucket_min:
+            if not 1 <= b <= 7 * 24 * 60:
+                raise ValueError(f"time_bucket_min {b} is not between 1 and 10080")
+        for e in self.epsilon:
+            if e is not None and not 0 < e <= 10:
+                raise ValueError(f"epsilon {e} is not in (0, 10]")
+        for k in self.k_min:
+            if k is not None and not 1 <= k <= 1000:
+                raise ValueError(f"k_min {k} is not between 1 and 1000")
+        for name in Grid.model_fields:
+            if not getattr(self, name):
+                raise ValueError(f"{name}: give at least one value")
+        return self
+
+
+class Frontier(_Strict):
+    privacy: str = Field(
+        "unicity_all", description="a metric of the results; higher = less private"
+    )
+    points: int | None = Field(4, description="for unicity: the number of known points")
+    utility: str = Field("heatmap_rel_error", description="a metric; higher = more lost")
+
+    @field_validator("privacy", "utility")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        from services.lab.evaluate import METRIC_NAMES
+
+        if v not in METRIC_NAMES:
+            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(METRIC_NAMES))})")
+        return v
+
+
+class Experiment(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    title: str = Field(min_length=1, max_length=160)
+    description: str = ""
+    policies: list[str] = Field(min_length=1)
+    seeds: list[int] = Field(default_factory=lambda: [1], min_length=1)
+    scenarios: list[str] = Field(default_factory=lambda: ["normal-winter-day"], min_length=1)
+    start: str | None = None
+    hours: float | None = Field(None, gt=0, le=24 * 7)
+    population_scale: float = Field(1.0, gt=0, le=1)
+    points: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
+    metrics: list[MetricGroup] = Field(default_factory=lambda: list(METRIC_GROUPS))
+    grid: Grid = Field(default_factory=Grid)
+    trace_days: int | None = Field(
+        None,
+        ge=1,
+        le=28,
+        description="trace attacks on this many days of camera passes (from Monday "
+        "2026-01-12, straight from the day plans) instead of the simulated day's",
+    )
+    trajectory_people: int = Field(200, ge=2, le=2000)
+    alert_rules: list[str] | None = None
+    frontier: Frontier = Field(default_factory=Frontier)
+
+    @field_validator("policies")
+    @classmethod
+    def _policies(cls, v: list[str]) -> list[str]:
+        from services.policy.active import PolicyBook
+
+        known = {p.id for p in PolicyBook().items}
+        for p in v:
+            if p not in known:
+                raise ValueError(f"unknown policy {p!r} (known: {', '.join(sorted(known))})")
+        return v
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, v: list[str]) -> list[str]:
+        from simulator.scenarios import load_scenario
+
+        for s in v:
+            try:
+                load_scenario(s)
+            except Exception as exc:  # the scenario loader's own error says why
+                raise ValueError(f"scenario {s!r}: {exc}") from None
+        return v
+
+    @field_validator("alert_rules")
+    @classmethod
+    def _rules(cls, v: list[str] | None) -> list[str] | None:
+        from services.rules.book import RuleBook
+
+        known = {r.id for r in RuleBook().rules}
+        for r in v or []:
+            if r not in known:
+                raise ValueError(f"unknown rule {r!r} (known: {', '.join(sorted(known))})")
+        return v
+
+    @field_validator("points")
+    @classmethod
+    def _points(cls, v: list[int]) -> list[int]:
+        for p in v:
+            if not 1 <= p <= 64:
+                raise ValueError(f"points {p} is not between 1 and 64")
+        return v
+
+    @model_validator(mode="after")
+    def _trace_only(self) -> Experiment:
+        if self.trace_days is not None and not set(self.metrics) <= {"unicity", "tracking"}:
+            raise ValueError("trace_days runs the trace attacks only: metrics unicity, tracking")
+        return self
+
+    def cells(self) -> list[dict[str, Any]]:
+        """One dict per (policy, scenario, seed, parameters) to evaluate."""
+        g = self.grid
+        out = []
+        for policy, scenario, seed, h3_res, bucket, eps, salt, k in itertools.product(
+            self.policies,
+            self.scenarios,
+            self.seeds,
+            g.h3_res,
+            g.time_bucket_min,
+            g.epsilon,
+            g.salt,
+            g.k_min,
+        ):
+            out.append(
+                {
+                    "policy": policy,
+                    "scenario": scenario,
+                    "seed": seed,
+                    "h3_res": h3_res,
+                    "time_bucket_min": bucket,
+                    "epsilon": eps,
+                    "salt": salt,
+                    "k_min": k,
+                }
+            )
+        return out
+
+    def params(self, cell: dict[str, Any]) -> Params:
+        """The evaluation parameters of one cell."""
+        return Params(
+            h3_res=cell["h3_res"],
+            time_bucket_min=cell["time_bucket_min"],
+            epsilon=cell["epsilon"],
+            salt=cell["salt"],
+            k_min=cell["k_min"],
+            points=tuple(self.points),
+            trajectory_people=self.trajectory_people,
+            alert_rules=None if self.alert_rules is None else tuple(self.alert_rules),
+        )
+
+
+def parse_experiment(text: str, file: str = "<experiment>") -> Experiment:
+    """Validate one experiment file; raise :class:`ExperimentError` naming file and line."""
+    return parse_model(text, file, Experiment, ExperimentError, "an experiment")
+
+
+def load_experiment(path: Path | str) -> Experiment:
+    """An experiment by path, or by id from ``experiments/``."""
+    from services.filebook import load_file
+
+    p = Path(path)
+    if not p.exists() and not p.suffix:
+        p = EXPERIMENTS_DIR / f"{path}.yaml"
+    return load_file(p, parse_experiment, ExperimentError)

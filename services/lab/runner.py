@@ -1,0 +1,225 @@
+"""Run an experiment: every cell on all cores, resumable, into a tidy CSV and plots.
+
+Each cell (policy, scenario, seed, parameters) writes its own result file
+``<out>/cells/<cell-id>.json``; a rerun skips the cells whose file exists, so an interrupted
+sweep picks up where it stopped. The days are simulated first, each once (in parallel,
+into the lab cache, :mod:`services.lab.data`); then the cells run in a
+``ProcessPoolExecutor`` over ``os.cpu_count()`` workers. ``results.csv`` (one row per
+metric value: tidy) is assembled from the cell files, and the plots are drawn from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+
+from services.lab.data import REPO, DayKey, LabDay, load_day
+from services.lab.experiment import Experiment, load_experiment
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = REPO / "runs" / "lab"
+COLUMNS = [
+    "experiment",
+    "policy",
+    "scenario",
+    "seed",
+    "h3_res",
+    "time_bucket_min",
+    "epsilon",
+    "salt",
+    "k_min",
+    "metric",
+    "points",
+    "rule",
+    "value",
+]
+_DAYS: dict[DayKey, LabDay] = {}  # per worker process: a day is read from the cache once
+
+
+WORKER_BYTES = 1_500_000_000  # a worker holds a whole day: about 1 GB measured, with margin
+
+
+def default_workers() -> int:
+    """Every core, but no more workers than the memory holds days."""
+    cores = os.cpu_count() or 1
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return cores
+    return max(1, min(cores, memory // WORKER_BYTES))
+
+
+def cell_id(cell: dict[str, Any], exp: Experiment) -> str:
+    """A stable id of a cell: its coordinates and what else shapes its result."""
+    shape = {
+        **cell,
+        "hours": exp.hours,
+        "start": exp.start,
+        "scale": exp.population_scale,
+        "trace_days": exp.trace_days,
+        "points": exp.points,
+        "metrics": exp.metrics,
+        "people": exp.trajectory_people,
+        "rules": exp.alert_rules,
+    }
+    return hashlib.sha256(orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def day_key(exp: Experiment, scenario: str, seed: int) -> DayKey:
+    return DayKey(
+        seed=seed,
+        scenario=scenario,
+        start=exp.start,
+        hours=exp.hours,
+        population_scale=exp.population_scale,
+    )
+
+
+def _quiet() -> None:
+    for name in ("alembic", "services.rules", "services.lab.data"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _simulate(key: DayKey, cache: str | None) -> str:
+    _quiet()
+    load_day(key, Path(cache) if cache else None)
+    return key.digest()
+
+
+def _run_cell(exp_json: bytes, cell: dict[str, Any], path: str, cache: str | None) -> str:
+    """Evaluate one cell and write its result file (atomically)."""
+    from services.lab.evaluate import evaluate
+    from services.policy.active import PolicyBook
+
+    _quiet()
+    exp = Experiment.model_validate_json(exp_json)
+    key = day_key(exp, cell["scenario"], cell["seed"])
+    day = _DAYS.get(key)
+    if day is None:
+        _DAYS.clear()  # one day in memory per worker
+        day = _DAYS[key] = load_day(key, Path(cache) if cache else None)
+    sightings = None
+    if exp.trace_days:  # the trace attacks on a longer span of camera passes
+        from services.lab.data import load_week
+
+        sightings = load_week(
+            cell["seed"], exp.trace_days, exp.population_scale, Path(cache) if cache else None
+        )
+    timing: dict[str, float] = {}
+    t = time.perf_counter()
+    rows = evaluate(
+        sightings=sightings,
+        day=day,
+        spec=PolicyBook().spec(cell["policy"]),
+        params=exp.params(cell),
+        metrics=tuple(exp.metrics),
+        seed=cell["seed"],
+        timing=timing,
+    )
+    timing["total_s"] = time.perf_counter() - t
+    out = Path(path)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_bytes(orjson.dumps({"cell": cell, "rows": rows, "timing": timing}))
+    tmp.replace(out)
+    return out.name
+
+
+def _progress(enabled: bool):
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+    )
+
+
+def run(
+    experiment: str | Path | Experiment,
+    out: Path | str | None = None,
+    workers: int | None = None,
+    cache: Path | str | None = None,
+    progress: bool = False,
+    plots: bool = True,
+) -> pd.DataFrame:
+    """Run (or resume) ``experiment``; returns the tidy results (also ``<out>/results.csv``)."""
+    exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
+    out = Path(out) if out else DEFAULT_OUT / exp.id
+    (out / "cells").mkdir(parents=True, exist_ok=True)
+    (out / "experiment.json").write_bytes(
+        orjson.dumps(exp.model_dump(), option=orjson.OPT_INDENT_2)
+    )
+    cache_s = str(cache) if cache else None
+    cells = exp.cells()
+    paths = {cell_id(c, exp): out / "cells" / f"{cell_id(c, exp)}.json" for c in cells}
+    todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if not p.exists()]
+    todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"]))  # a worker reuses its day
+    workers = max(1, min(workers or default_workers(), len(todo) or 1))
+    if todo:
+        from services.lab.data import DEFAULT_CACHE
+
+        base = Path(cache_s or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+        keys = sorted(
+            {day_key(exp, c["scenario"], c["seed"]) for c, _ in todo},
+            key=lambda k: (k.scenario, k.seed),
+        )
+        keys = [k for k in keys if not (base / k.digest() / "events.pkl").exists()]
+        exp_json = exp.model_dump_json().encode()
+        with _progress(progress) as bar, ProcessPoolExecutor(workers) as pool:
+            if keys:
+                task = bar.add_task("simulating days", total=len(keys))
+                for f in as_completed([pool.submit(_simulate, k, cache_s) for k in keys]):
+                    f.result()
+                    bar.advance(task)
+            task = bar.add_task(f"{exp.id}: cells", total=len(todo))
+            futures = [pool.submit(_run_cell, exp_json, c, str(p), cache_s) for c, p in todo]
+            for f in as_completed(futures):
+                f.result()
+                bar.advance(task)
+    df = assemble(exp, out, list(paths.values()))
+    df.to_csv(out / "results.csv", index=False)
+    if plots:
+        from services.lab.plots import write_plots
+
+        write_plots(df, exp, out)
+    return df
+
+
+def assemble(exp: Experiment, out: Path, files: list[Path]) -> pd.DataFrame:
+    """The tidy table of the given cell files, in the experiment's cell order."""
+    rows = []
+    for f in files:
+        blob = orjson.loads(f.read_bytes())
+        for r in blob["rows"]:
+            rows.append(
+                {
+                    "experiment": exp.id,
+                    **blob["cell"],
+                    "points": r.get("points"),
+                    "rule": r.get("rule"),
+                    "metric": r["metric"],
+                    "value": r["value"],
+                }
+            )
+    df = pd.DataFrame(rows, columns=COLUMNS)
+    return df.astype({"points": "Int64", "h3_res": "Int64", "k_min": "Int64"})
+
+
+def timings(out: Path | str) -> pd.DataFrame:
+    """Seconds per stage of every finished cell of a results folder."""
+    rows = []
+    for f in sorted((Path(out) / "cells").glob("*.json")):
+        blob = orjson.loads(f.read_bytes())
+        rows.append({**blob["cell"], **blob["timing"]})
+    return pd.DataFrame(rows)

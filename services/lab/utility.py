@@ -1,0 +1,164 @@
+"""What the town loses under a policy: heatmaps, heating totals, alerts.
+
+Each metric compares what the town gets from the kept data (after the policy's release
+protection where it has one) with what it would get from everything the sensors sent.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import h3
+import numpy as np
+import pandas as pd
+
+from services.lab.noise import release
+from services.policy.release import town_cells
+
+HOUR_MS = 3_600_000
+
+
+def _cells(frame: pd.DataFrame, res: int) -> pd.Series:
+    """The H3 cell of each row's (lat, lon) at ``res`` (None where geo is not kept);
+    computed once per distinct point (sensors do not move)."""
+    if frame.empty or "lat" not in frame:
+        return pd.Series([], dtype=object)
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
+    ok = ~(np.isnan(lat) | np.isnan(lon))
+    key = np.full(len(lat), -1, np.int64)
+    key[ok] = np.round(lat[ok] * 1e6).astype(np.int64) * 1_000_000_000 + np.round(
+        lon[ok] * 1e6
+    ).astype(np.int64)
+    codes, _uniq = pd.factorize(key)
+    first = pd.Series(np.arange(len(key))).groupby(codes).first().to_numpy()
+    cells = np.array(
+        [h3.latlng_to_cell(lat[i], lon[i], res) if ok[i] else None for i in first], dtype=object
+    )
+    return pd.Series(cells[codes], index=frame.index)
+
+
+def _hour(frame: pd.DataFrame) -> np.ndarray:
+    return frame["t_ms"].to_numpy(np.int64) // HOUR_MS
+
+
+def grid_matrix(frame: pd.DataFrame, value: str, res: int, hours: np.ndarray) -> np.ndarray:
+    """(cells of the town's release grid, hours) sums of ``value``."""
+    grid = town_cells(res)
+    index = {c: i for i, c in enumerate(grid)}
+    out = np.zeros((len(grid), len(hours)), float)
+    if frame.empty or value not in frame:
+        return out
+    ci = _cells(frame, res).map(index)
+    hi = pd.Series(np.searchsorted(hours, _hour(frame)), index=frame.index)
+    ok = ci.notna() & (hi < len(hours))
+    np.add.at(out, (ci[ok].astype(int).to_numpy(), hi[ok].to_numpy()), frame.loc[ok, value])
+    return out
+
+
+def heatmap_error(
+    raw: pd.DataFrame,
+    kept: pd.DataFrame,
+    k_min: int = 1,
+    epsilon: float | None = None,
+    res: int = 9,
+    seed: int = 0,
+) -> dict[str, float]:
+    """The people layer (camera counts summed per cell and hour) as released under the
+    policy against the same layer from every count sent: mean absolute error over cells
+    that have people or show some, relative error (sum of |error| / sum of people), and
+    the share of populated cell-hours suppressed or lost."""
+    hours = np.unique(_hour(raw)) if not raw.empty else np.array([], np.int64)
+    true = grid_matrix(raw, "count", res, hours)
+    got = release(grid_matrix(kept, "count", res, hours), k_min, epsilon, seed)
+    shown = np.nan_to_num(got, nan=0.0)
+    err = np.abs(shown - true)
+    where = (true > 0) | (shown > 0)
+    populated = true > 0
+    return {
+        "heatmap_mae": float(err[where].mean()) if where.any() else 0.0,
+        "heatmap_rel_error": float(err.sum() / true.sum()) if true.sum() else 0.0,
+        "heatmap_suppressed": float(np.isnan(got[populated]).mean()) if populated.any() else 0.0,
+    }
+
+
+def heating_error(raw: pd.DataFrame, kept: pd.DataFrame, res: int = 8) -> dict[str, float]:
+    """Gas use per block (H3 cell of ``res``) over the day from the kept readings against the
+    readings sent: relative error per block and of the town total."""
+
+    def per_block(f: pd.DataFrame) -> pd.Series:
+        if f.empty or "m3" not in f:
+            return pd.Series(dtype=float)
+        return f.assign(cell=_cells(f, res)).dropna(subset=["cell"]).groupby("cell")["m3"].sum()
+
+    t, k = per_block(raw), per_block(kept)
+    both = pd.concat([t.rename("t"), k.rename("k")], axis=1).fillna(0.0)
+    total = float(both["t"].sum())
+    if not total:
+        return {"heating_block_error": 0.0, "heating_total_error": 0.0}
+    return {
+        "heating_block_error": float((both["k"] - both["t"]).abs().sum() / total),
+        "heating_total_error": float(abs(both["k"].sum() - total) / total),
+    }
+
+
+def in_pseudonyms(incidents: list[dict[str, Any]], m: Any) -> list[dict[str, Any]]:
+    """The incidents with the meter and watch-list entry they concern written as the policy
+    writes them (its pseudonym of the day the incident starts), so that an alert on the
+    pseudonym of the right meter or entry is judged as finding it: the lab holds the key."""
+    from datetime import datetime
+
+    out = []
+    for inc in incidents:
+        inc = dict(inc)
+        period = m.period(datetime.fromisoformat(inc["start"])) if inc.get("start") else None
+        if period and inc.get("meter") and m.pseudonymized("gas.reading", "source"):
+            inc["meter"] = m.pseudonym(inc["meter"], "source", period)
+        eid = inc.get("enrollment_id")
+        if period and eid and m.pseudonymized("camera.face_match", "data.enrollment_id"):
+            inc["enrollment_id"] = m.pseudonym(eid, "enrollment_id", period)
+        out.append(inc)
+    return out
+
+
+def alert_scores(
+    kept: list[tuple[int, Any]],
+    truths: dict[str, dict[str, Any]],
+    incidents: list[dict[str, Any]],
+    rules: list,
+    minimizer: Any,
+) -> list[dict[str, Any]]:
+    """Per rule: alerts, precision, recall, F1 and median minutes to detect, from replaying
+    the kept events through the rules (the same engine and lifecycle as the ingest)."""
+    from services.rules.engine import Event
+    from services.rules.replay import replay_events
+
+    def events():
+        for _i, k in kept:
+            yield Event.make(k.id, k.kind, k.source, k.ts, k.data, k.lat, k.lon, truths.get(k.id))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reports, _n = replay_events(
+            rules, events(), in_pseudonyms(incidents, minimizer), minimizer, Path(tmp)
+        )
+    out = []
+    for rep in reports.values():
+        s = rep.summary()
+        p, r = s["precision"], s["recall"]
+        f1 = 2 * p * r / (p + r) if p is not None and r is not None and p + r > 0 else None
+        if p is not None and r is not None and p + r == 0:
+            f1 = 0.0
+        out.append(
+            {
+                "rule": s["rule"],
+                "alerts": s["alerts"],
+                "precision": p,
+                "recall": r,
+                "f1": f1,
+                "minutes_to_detect": s["median_minutes_to_detect"],
+                "blinded": 1.0 if s["state"] == "blinded" else 0.0,
+            }
+        )
+    return out
