@@ -141,6 +141,7 @@ class Ingest:
         self.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
         self.rules = RuleEngine(self.rulebook.rules)
         self.policies = PolicyBook(settings.policies_dir or POLICIES_DIR)
+        settings.require_secret("AQKOL_PSEUDONYM_KEY", settings.pseudonym_key)
         self.secret = load_secret(settings.var_dir, settings.pseudonym_key)
         self.minimizer: Minimizer = None  # type: ignore[assignment]  # set by reload_policy
         self._policy_key: tuple[str, int] | None = None
