@@ -163,7 +163,8 @@ class Ingest:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=_child_init,
-            initargs=(self.settings.model_dump_json(),),
+            # the writer signs nothing; a SecretStr would arrive masked ("**********")
+            initargs=(self.settings.model_dump_json(exclude={"secret_key"}),),
         )
         pool.submit(int).result(timeout=120)  # started and initialised before we subscribe
         return pool
