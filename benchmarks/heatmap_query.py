@@ -11,7 +11,8 @@ The same windows are then answered from the raw events (the query before the rol
 the baseline of the same run. Goal: p95 under 100 ms at seven days.
 Last line e.g. ``p95_ms_1d=... p95_ms_7d=... raw_p95_ms_7d=... days=7 events=...``.
 
-    python benchmarks/heatmap_query.py [--days 7] [--requests 40] [--seed 1]
+    python benchmarks/heatmap_query.py [--days 7] [--requests 40] [--seed 1] [--keep]
+    python benchmarks/heatmap_query.py --reuse aqkol_bench_XXXX   # measure a kept database
 """
 
 from __future__ import annotations
@@ -132,11 +133,14 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--requests", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--keep", action="store_true", help="keep the loaded database")
+    ap.add_argument("--reuse", help="a database kept by --keep: measure only")
     args = ap.parse_args()
     admin = create_engine(normalize_url(PG_ADMIN_URL), isolation_level="AUTOCOMMIT")
-    name = f"aqkol_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as c:
-        c.execute(text(f'CREATE DATABASE "{name}"'))
+    name = args.reuse or f"aqkol_bench_{uuid.uuid4().hex[:8]}"
+    if not args.reuse:
+        with admin.connect() as c:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
     url = f"{PG_ADMIN_URL.rsplit('/', 1)[0]}/{name}"
     rng = random.Random(args.seed)
     results: dict[int, dict] = {}
@@ -152,17 +156,20 @@ def main() -> None:
                 client.headers.update(bearer(token_for(client, "teacher")))
                 with Progress() as bar:
                     task = bar.add_task("loading day 1", total=430_000)
-                    events += load(url, args.seed, range(1), bar, task)
+                    if not args.reuse:
+                        events += load(url, args.seed, range(1), bar, task)
                 with make_engine(url).connect() as c:
                     c.execute(text("ANALYZE"))
-                results[1] = measure(client, 1, args.requests, rng, raw=False)
-                show(f"after 1 day ({events:,} events)", results[1])
+                if not args.reuse:
+                    results[1] = measure(client, 1, args.requests, rng, raw=False)
+                    show(f"after 1 day ({events:,} events)", results[1])
                 if args.days > 1:
                     with Progress() as bar:
                         task = bar.add_task(
                             f"loading days 2-{args.days}", total=430_000 * (args.days - 1)
                         )
-                        events += load(url, args.seed, range(1, args.days), bar, task)
+                        if not args.reuse:
+                            events += load(url, args.seed, range(1, args.days), bar, task)
                     with make_engine(url).connect() as c:
                         c.execute(text("ANALYZE"))
                     results[args.days] = measure(client, args.days, args.requests, rng, False)
@@ -170,9 +177,13 @@ def main() -> None:
                     raw7 = measure(client, args.days, args.requests, rng, raw=True)
                     show(f"the same from raw events (no rollups), {args.days} days", raw7)
     finally:
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if args.keep or args.reuse:
+            print(f"kept database {name}")
+        else:
+            with admin.connect() as c:
+                c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+    results.setdefault(1, results[max(results)])
     last = results[max(results)]
     worst = lambda rows, w: max(v[1] for k, v in rows.items() if k.startswith(w))  # noqa: E731
     wide = "7d" if "7d all kinds" in last else "1d"

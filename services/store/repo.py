@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -445,28 +445,30 @@ def heat_cells(
     A seven-day window reads about six day rows, a few dozen hour and five-minute rows per
     cell, and at most ten minutes of events, instead of every event of the week.
     """
-    acc: dict[str, list[float]] = {}
-
-    def add(cell: str, total: float, n_values: float, n: int) -> None:
-        a = acc.setdefault(cell, [0.0, 0, 0])
-        a[0] += total
-        a[1] += n_values
-        a[2] += n
-
-    for span, lo, hi in _pieces(since, until, sorted(ROLLUP_SPANS, reverse=True)):
-        if span is None:
-            for row in cell_values(conn, kind, lo, hi):
-                add(*row)
-            continue
-        r = heat_rollup.c
-        q = select(r.cell, func.sum(r.total), func.sum(r.n_values), func.sum(r.n)).where(
-            r.span_s == span, r.bucket >= lo, r.bucket < hi
-        )
-        if kind:
-            q = q.where(r.kind == kind)
-        for cell, total, n_values, n in conn.execute(q.group_by(r.cell)):
-            add(cell, float(total), int(n_values), int(n))
-    return [(c, s, int(nv), int(n)) for c, (s, nv, n) in acc.items() if n > 0]
+    pieces = _pieces(since, until, sorted(ROLLUP_SPANS, reverse=True))
+    r, e = heat_rollup.c, events.c
+    parts = []
+    rolled = [and_(r.span_s == span, r.bucket >= lo, r.bucket < hi) for span, lo, hi in pieces
+              if span is not None]  # fmt: skip
+    if rolled:
+        q = select(r.cell, r.total.label("total"), r.n_values.label("nv"), r.n.label("n"))
+        q = q.where(or_(*rolled))
+        parts.append(q.where(r.kind == kind) if kind else q)
+    raw = [and_(e.ts >= lo, e.ts < hi) for span, lo, hi in pieces if span is None]
+    if raw:
+        q = select(
+            e.cell,
+            func.coalesce(e.value, 0.0).label("total"),
+            case((e.value.is_(None), 0), else_=1).label("nv"),
+            literal(1).label("n"),
+        ).where(or_(*raw), e.cell.is_not(None))
+        parts.append(q.where(e.kind == kind) if kind else q)
+    if not parts:
+        return []
+    # one statement: the database sums buckets and edges per cell
+    u = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    q = select(u.c.cell, func.sum(u.c.total), func.sum(u.c.nv), func.sum(u.c.n)).group_by(u.c.cell)
+    return [(c, float(t), int(nv), int(n)) for c, t, nv, n in conn.execute(q) if n and int(n) > 0]
 
 
 def counts_by_kind(conn: Connection) -> dict[str, int]:
