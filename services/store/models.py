@@ -44,7 +44,7 @@ events = Table(
 )
 
 # Heatmap rollups: per kind, H3 cell (STORE_H3_RES) and time bucket of ``span_s`` seconds
-# (5 minutes, an hour, a day), the events, the values and their sum. The ingest maintains
+# (5 minutes, an hour, 6 hours, a day), the events, the values and their sum. The ingest maintains
 # them in the transaction that stores the events (only rows actually inserted count);
 # /heatmap reads whole buckets from here and the ragged edges of a window from events.
 heat_rollup = Table(

@@ -27,7 +27,7 @@ from services.store.models import (
 
 DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
 _CHUNK = 900  # below SQLite's bound-parameter limits
-ROLLUP_SPANS = (300, 3600, 86400)  # heat_rollup bucket lengths, seconds (migration 0007)
+ROLLUP_SPANS = (300, 3600, 21600, 86400)  # heat_rollup bucket lengths, s (migration 0007)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How a batch goes into PostgreSQL (BENCHMARKS.md, "PostgreSQL write path"): "copy" (COPY
 # into a staging table, then one INSERT ... ON CONFLICT DO NOTHING) or "executemany".

@@ -18,7 +18,7 @@ down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-SPANS = (300, 3600, 86400)  # as services.store.repo.ROLLUP_SPANS when this was written
+SPANS = (300, 3600, 21600, 86400)  # as services.store.repo.ROLLUP_SPANS when this was written
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
