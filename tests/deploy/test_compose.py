@@ -8,6 +8,7 @@ import getpass
 import os
 import re
 import secrets
+import shutil
 import signal
 import uuid
 from collections.abc import Iterator
@@ -173,6 +174,10 @@ class Deployment:
         binary = mosquitto_binary()
         if binary is None:
             missing("Mosquitto (apt-get install mosquitto)")
+        if shutil.which("mosquitto_sub") is None:  # the broker's healthcheck runs it
+            missing("mosquitto_sub (apt-get install mosquitto-clients)")
+        if shutil.which("mosquitto_passwd") is None:  # entrypoint.sh builds the accounts
+            missing("mosquitto_passwd (apt-get install mosquitto)")
         local, compose = self.local, self.compose
         conf = MOSQUITTO_CONF.read_text()
         conf = re.sub(r"(?m)^listener 1883$", f"listener {self.ports['mosquitto']} 127.0.0.1", conf)
