@@ -7,10 +7,31 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
+# Outside the demo a secret must be chosen: these are the placeholders of .env.example and
+# the usual guesses, refused in any case; and it must be long enough to resist guessing.
+WEAK_SECRETS = ("change-me", "changeme", "example", "password", "secret", "aqkol", "postgres")
+MIN_SECRET_LENGTH = 16
+
+
+class InsecureSettings(ValueError):
+    """A missing or default secret outside the demo."""
+
+
+def weak_secret(value: str | None) -> str | None:
+    """Why ``value`` is no secret for a deployment (None when it is good enough)."""
+    if not value:
+        return "it is not set"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"it is shorter than {MIN_SECRET_LENGTH} characters"
+    low = value.lower()
+    for word in WEAK_SECRETS:
+        if word in low:
+            return f"it contains the placeholder {word!r} (copy .env.example and change it)"
+    return None
 
 
 class Settings(BaseSettings):
@@ -18,6 +39,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="AQKOL_", env_file=".env", extra="ignore")
 
+    env: Literal["demo", "production"] = Field(
+        default="demo",
+        description="demo generates what is missing (keys under var/, SQLite, anonymous "
+        "MQTT); production refuses a missing or default secret",
+    )
     var_dir: Path = Path("var")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite under var/ when unset."
@@ -75,11 +101,36 @@ class Settings(BaseSettings):
         default=None, description="Sensor register (YAML); default: the one shipped"
     )
 
+    @model_validator(mode="after")
+    def _no_default_secret(self) -> Settings:
+        """Outside the demo, refuse every secret that is set but weak (missing ones: at use)."""
+        if self.env != "production":
+            return self
+        checks = {
+            "AQKOL_SECRET_KEY": self.secret_key.get_secret_value() if self.secret_key else None,
+            "AQKOL_PSEUDONYM_KEY": self.pseudonym_key,
+            "the password in AQKOL_MQTT_URL": MqttTarget.parse(self.mqtt_url).password,
+            "the password in AQKOL_DATABASE_URL": (
+                urlsplit(self.database_url).password if self.database_url else None
+            ),
+        }
+        for name, value in checks.items():
+            if value is not None and (why := weak_secret(value)):
+                raise InsecureSettings(f"AQKOL_ENV=production refuses {name}: {why}")
+        return self
+
+    def require_secret(self, name: str, value: str | None) -> None:
+        """Refuse to run without ``name`` in production (the demo generates it instead)."""
+        if self.env == "production" and (why := weak_secret(value)):
+            raise InsecureSettings(f"AQKOL_ENV=production needs {name}: {why}")
+
     @property
     def effective_database_url(self) -> str:
-        """The configured database, or a SQLite file under ``var_dir``."""
+        """The configured database, or a SQLite file under ``var_dir`` (the demo only)."""
         if self.database_url:
             return self.database_url
+        if self.env == "production":
+            raise InsecureSettings("AQKOL_ENV=production needs AQKOL_DATABASE_URL")
         return f"sqlite:///{(self.var_dir / 'aqkol.db').resolve()}"
 
     @property

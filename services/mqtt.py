@@ -27,6 +27,7 @@ def _client(settings: Settings, client_id: str, protocol: int, **kwargs: object)
         mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol, **kwargs
     )
     target = settings.mqtt
+    settings.require_secret("a password in AQKOL_MQTT_URL", target.password)
     # amqtt keeps sessions only for clients that give a user name
     client.username_pw_set(target.username or "aqkol", target.password)
     return client

@@ -30,6 +30,7 @@ def secret(settings: Settings) -> str:
     """
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
+    settings.require_secret("AQKOL_SECRET_KEY", None)  # generated only for the demo
     path = settings.var_dir / SECRET_FILE
     if not path.exists():
         settings.var_dir.mkdir(parents=True, exist_ok=True)

@@ -141,6 +141,7 @@ class Ingest:
         self.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
         self.rules = RuleEngine(self.rulebook.rules)
         self.policies = PolicyBook(settings.policies_dir or POLICIES_DIR)
+        settings.require_secret("AQKOL_PSEUDONYM_KEY", settings.pseudonym_key)
         self.secret = load_secret(settings.var_dir, settings.pseudonym_key)
         self.minimizer: Minimizer = None  # type: ignore[assignment]  # set by reload_policy
         self._policy_key: tuple[str, int] | None = None
@@ -162,7 +163,8 @@ class Ingest:
             max_workers=1,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=_child_init,
-            initargs=(self.settings.model_dump_json(),),
+            # the writer signs nothing; a SecretStr would arrive masked ("**********")
+            initargs=(self.settings.model_dump_json(exclude={"secret_key"}),),
         )
         pool.submit(int).result(timeout=120)  # started and initialised before we subscribe
         return pool

@@ -14,6 +14,7 @@ from sqlalchemy import Connection, and_, delete
 from services.events.contract import KINDS
 from services.policy.spec import PolicySpec
 from services.store.models import aggregate_members, events
+from services.store.repo import forget_in_rollup
 
 SWEEP_EVERY = timedelta(minutes=10)
 
@@ -29,6 +30,7 @@ def sweep(conn: Connection, spec: PolicySpec, now: datetime) -> int:
             by_days.setdefault(days, []).append(kind)
     for days, kinds in sorted(by_days.items()):
         cutoff = now - timedelta(days=days)
+        forget_in_rollup(conn, kinds, cutoff)  # the heatmap rollups forget it too
         res = conn.execute(
             delete(events).where(and_(events.c.kind.in_(kinds), events.c.ts < cutoff))
         )

@@ -38,6 +38,26 @@ events = Table(
     Index("ix_events_kind_ts", "kind", "ts"),
     Index("ix_events_source_ts", "source", "ts"),
     Index("ix_events_ts_id", "ts", "id"),
+    # a BRIN index is a few pages for millions of rows appended in about time order; time
+    # ranges over days read only the blocks that hold them (a plain index on SQLite)
+    Index("ix_events_ts_brin", "ts", postgresql_using="brin"),
+)
+
+# Heatmap rollups: per kind, H3 cell (STORE_H3_RES) and time bucket of ``span_s`` seconds
+# (5 minutes, an hour, 6 hours, a day), the events, the values and their sum. The ingest maintains
+# them in the transaction that stores the events (only rows actually inserted count);
+# /heatmap reads whole buckets from here and the ragged edges of a window from events.
+heat_rollup = Table(
+    "heat_rollup",
+    metadata,
+    Column("span_s", Integer, primary_key=True),
+    Column("kind", String(64), primary_key=True),
+    Column("bucket", UTCDateTime(), primary_key=True, comment="start, simulated time, UTC"),
+    Column("cell", String(16), primary_key=True),
+    Column("n", BigInteger, nullable=False, comment="events"),
+    Column("n_values", BigInteger, nullable=False, comment="events with a value"),
+    Column("total", Float, nullable=False, comment="sum of value"),
+    Index("ix_heat_rollup_span_bucket", "span_s", "bucket"),
 )
 
 dead_letters = Table(

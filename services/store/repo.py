@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -19,12 +20,18 @@ from services.store.models import (
     alerts,
     dead_letters,
     events,
+    heat_rollup,
     pseudonym_escrow,
     rule_status,
 )
 
 DEAD_LETTER_PAYLOAD_MAX = 4096  # bytes of a bad payload kept for diagnosis
 _CHUNK = 900  # below SQLite's bound-parameter limits
+ROLLUP_SPANS = (300, 3600, 21600, 86400)  # heat_rollup bucket lengths, s (migration 0007)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# How a batch goes into PostgreSQL (BENCHMARKS.md, "PostgreSQL write path"): "copy" (COPY
+# into a staging table, then one INSERT ... ON CONFLICT DO NOTHING) or "executemany".
+PG_WRITE = "copy"
 
 
 def now_utc() -> datetime:
@@ -78,16 +85,20 @@ def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
 
 
 def insert_new_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Insert rows not stored yet (idempotent on id); return the rows that were new."""
+    """Insert rows not stored yet (idempotent on id), rolled up; return the rows that were new."""
     unique: dict[str, dict[str, Any]] = {}
     for r in rows:
         unique.setdefault(r["id"], r)
     if not unique:
         return []
+    if conn.dialect.name == "postgresql" and PG_WRITE == "copy":
+        inserted = _pg_copy(conn, list(unique.values()))  # the database says which were new
+        return [r for k, r in unique.items() if k in inserted]
     seen = existing_ids(conn, list(unique))
     new = [r for k, r in unique.items() if k not in seen]
     if new:
         _write_events(conn, new)
+        add_to_rollup(conn, new)
     return new
 
 
@@ -111,6 +122,140 @@ _SQLITE_INSERT = f"INSERT OR IGNORE INTO events ({_COLS}) VALUES ({', '.join('?'
 _PG_INSERT = (
     f"INSERT INTO events ({_COLS}) VALUES ({', '.join(['%s'] * 10)}) ON CONFLICT (id) DO NOTHING"
 )
+# COPY is the fastest way into PostgreSQL but has no ON CONFLICT: the batch goes into a
+# session-private staging table, and one statement moves the rows not stored yet into
+# events, rolls exactly those up (every bucket length) and returns their ids, all in the
+# batch's own transaction. A redelivered id, or one a second worker stored meanwhile, is
+# neither stored nor counted twice.
+_PG_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS events_in "
+    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_PG_SPANS = ", ".join(f"({s})" for s in ROLLUP_SPANS)
+_PG_MOVE = f"""
+WITH new AS (
+    INSERT INTO events ({_COLS}) SELECT {_COLS} FROM events_in
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, kind, cell, ts, value
+), rolled AS (
+    INSERT INTO heat_rollup (span_s, kind, bucket, cell, n, n_values, total)
+    SELECT s.span, new.kind,
+           to_timestamp(floor(extract(epoch FROM new.ts) / s.span) * s.span),
+           new.cell, count(*), count(new.value), coalesce(sum(new.value), 0)
+    FROM new CROSS JOIN (VALUES {_PG_SPANS}) AS s(span)
+    WHERE new.cell IS NOT NULL
+    GROUP BY 1, 2, 3, 4
+    ON CONFLICT (span_s, kind, bucket, cell) DO UPDATE SET
+        n = heat_rollup.n + excluded.n,
+        n_values = heat_rollup.n_values + excluded.n_values,
+        total = heat_rollup.total + excluded.total
+)
+SELECT id FROM new
+"""
+
+
+def _pg_copy(conn: Connection, rows: Sequence[dict[str, Any]]) -> set[str]:
+    """COPY ``rows`` into staging, move the new ones into events and the rollup; their ids."""
+    raw = conn.connection.driver_connection  # psycopg 3, inside the batch's transaction
+    with raw.cursor() as cur:
+        cur.execute(_PG_STAGE)
+        cur.execute("TRUNCATE events_in")  # a second batch in one transaction starts clean
+        with cur.copy(f"COPY events_in ({_COLS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(tuple(r[c] for c in _EVENT_COLUMNS))
+        cur.execute(_PG_MOVE)
+        return {i for (i,) in cur.fetchall()}
+
+
+def bucket_of(ts: datetime, span_s: int) -> datetime:
+    """The start of the ``span_s`` bucket holding ``ts`` (UTC, exact to the microsecond)."""
+    step = timedelta(seconds=span_s)
+    return EPOCH + (ts - EPOCH) // step * step
+
+
+def add_to_rollup(
+    conn: Connection,
+    rows: Iterable[dict[str, Any]],
+    sign: int = 1,
+    counted: bool = True,
+    spans: Sequence[int] = ROLLUP_SPANS,
+) -> None:
+    """Add (``sign`` -1: take away) stored rows to heat_rollup; ``counted`` false: values only.
+
+    Rows carry kind, ts, cell and value; a row without a cell is on no heatmap.
+    """
+    # one dict step per row at the shortest span, then the longer spans from those sums
+    # (every span is a multiple of the shortest)
+    spans = sorted(spans)
+    base = spans[0]
+    fine: dict[tuple[str, int, str], list[Any]] = defaultdict(lambda: [0, 0, 0.0])
+    for r in rows:
+        cell = r["cell"]
+        if cell is None:
+            continue
+        # float epoch seconds are exact to well under a microsecond at today's dates, so
+        # the floor lands in the bucket PostgreSQL's exact arithmetic picks
+        a = fine[(r["kind"], int(r["ts"].timestamp() // base) * base, cell)]
+        if counted:
+            a[0] += sign
+        v = r["value"]
+        if v is not None:
+            a[1] += sign
+            a[2] += sign * v
+    acc: dict[tuple[int, str, int, str], list[Any]] = {}
+    for span in spans:
+        for (kind, b, cell), (n, nv, t) in fine.items():
+            key = (span, kind, b // span * span, cell)
+            a = acc.get(key)
+            if a is None:
+                acc[key] = [n, nv, t]
+            else:
+                a[0] += n
+                a[1] += nv
+                a[2] += t
+    if not acc:
+        return
+    sqlite = conn.dialect.name == "sqlite"
+    starts: dict[int, Any] = {}
+    for _s, _k, b, _c in acc:
+        if b not in starts:
+            start = EPOCH + timedelta(seconds=b)
+            starts[b] = _sqlite_time(start) if sqlite else start
+    params = [(s, k, starts[b], c, n, nv, t) for (s, k, b, c), (n, nv, t) in acc.items()]
+    # the driver's executemany, as for events: SQLAlchemy's per-row binding cost more here
+    # than the upsert itself
+    conn.exec_driver_sql(_ROLLUP_UPSERT.format(p=", ".join(["?" if sqlite else "%s"] * 7)), params)
+
+
+_ROLLUP_UPSERT = (
+    "INSERT INTO heat_rollup (span_s, kind, bucket, cell, n, n_values, total) VALUES ({p}) "
+    "ON CONFLICT (span_s, kind, bucket, cell) DO UPDATE SET n = heat_rollup.n + excluded.n, "
+    "n_values = heat_rollup.n_values + excluded.n_values, "
+    "total = heat_rollup.total + excluded.total"
+)
+
+
+def forget_in_rollup(conn: Connection, kinds: Sequence[str], cutoff: datetime) -> None:
+    """Take events of ``kinds`` before ``cutoff`` out of heat_rollup (call before deleting them).
+
+    Buckets wholly before the cutoff go; from the ragged bucket of each length, the events
+    about to be deleted are subtracted (a row left at n=0 is on no heatmap).
+    """
+    ragged = [(span, bucket_of(cutoff, span)) for span in ROLLUP_SPANS]
+    earliest = min(b for _s, b in ragged)
+    q = select(events.c.kind, events.c.cell, events.c.ts, events.c.value).where(
+        events.c.kind.in_(kinds), events.c.ts >= earliest, events.c.ts < cutoff
+    )
+    rows = [r._asdict() for r in conn.execute(q)]
+    for span, start in ragged:
+        add_to_rollup(conn, [r for r in rows if r["ts"] >= start], sign=-1, spans=(span,))
+        conn.execute(
+            heat_rollup.delete().where(
+                heat_rollup.c.span_s == span,
+                heat_rollup.c.kind.in_(kinds),
+                heat_rollup.c.bucket < start,
+            )
+        )
 
 
 def _sqlite_time(ts: datetime) -> str:
@@ -274,6 +419,58 @@ def cell_values(
     ]
 
 
+def _pieces(
+    since: datetime, until: datetime, spans: Sequence[int]
+) -> list[tuple[int | None, datetime, datetime]]:
+    """[since, until) as whole buckets of the longest spans that fit, and raw edges."""
+    if since >= until:
+        return []
+    if not spans:
+        return [(None, since, until)]
+    span, rest = spans[0], spans[1:]
+    lo = bucket_of(since, span)
+    if lo < since:
+        lo += timedelta(seconds=span)
+    hi = bucket_of(until, span)
+    if lo >= hi:
+        return _pieces(since, until, rest)
+    return [*_pieces(since, lo, rest), (span, lo, hi), *_pieces(hi, until, rest)]
+
+
+def heat_cells(
+    conn: Connection, kind: str | None, since: datetime, until: datetime
+) -> list[tuple[str, float, float, int]]:
+    """As :func:`cell_values`, from heat_rollup for whole buckets and events for the edges.
+
+    A seven-day window reads about six day rows, a few dozen hour and five-minute rows per
+    cell, and at most ten minutes of events, instead of every event of the week.
+    """
+    pieces = _pieces(since, until, sorted(ROLLUP_SPANS, reverse=True))
+    r, e = heat_rollup.c, events.c
+    parts = []
+    # one SELECT per piece, so that each uses its own index range (an OR of ranges made
+    # PostgreSQL scan instead)
+    for span, lo, hi in pieces:
+        if span is None:
+            q = select(
+                e.cell,
+                func.coalesce(e.value, 0.0).label("total"),
+                case((e.value.is_(None), 0), else_=1).label("nv"),
+                literal(1).label("n"),
+            ).where(e.ts >= lo, e.ts < hi, e.cell.is_not(None))
+            parts.append(q.where(e.kind == kind) if kind else q)
+        else:
+            q = select(r.cell, r.total.label("total"), r.n_values.label("nv"), r.n.label("n"))
+            q = q.where(r.span_s == span, r.bucket >= lo, r.bucket < hi)
+            parts.append(q.where(r.kind == kind) if kind else q)
+    if not parts:
+        return []
+    # one statement: the database sums buckets and edges per cell
+    u = union_all(*parts).subquery() if len(parts) > 1 else parts[0].subquery()
+    q = select(u.c.cell, func.sum(u.c.total), func.sum(u.c.nv), func.sum(u.c.n)).group_by(u.c.cell)
+    return [(c, float(t), int(nv), int(n)) for c, t, nv, n in conn.execute(q) if n and int(n) > 0]
+
+
 def counts_by_kind(conn: Connection) -> dict[str, int]:
     """Stored events per kind."""
     rows = conn.execute(select(events.c.kind, func.count()).group_by(events.c.kind))
@@ -402,11 +599,18 @@ def merge_aggregates(conn: Connection, parts: Sequence[Any], received_at: dateti
         aggregate_members.insert(),
         [{"event_id": p.id, "aggregate_id": a, "ts": p.ts} for a, ps in groups.items() for p in ps],
     )
+    stored = {
+        r.id: r
+        for r in conn.execute(
+            select(events.c.id, events.c.data, events.c.value, events.c.cell, events.c.ts,
+                   events.c.kind).where(events.c.id.in_(groups))
+        )
+    }  # fmt: skip
     current = {
-        r.id: orjson.loads(r.data) if isinstance(r.data, str | bytes) else r.data
-        for r in conn.execute(select(events.c.id, events.c.data).where(events.c.id.in_(groups)))
+        i: orjson.loads(r.data) if isinstance(r.data, str | bytes) else r.data
+        for i, r in stored.items()
     }
-    inserts = []
+    inserts, before, after = [], [], []
     for agg, ps in groups.items():
         first = ps[0]
         headline = KINDS[first.kind].VALUE_FIELD
@@ -428,8 +632,15 @@ def merge_aggregates(conn: Connection, parts: Sequence[Any], received_at: dateti
                 .where(events.c.id == agg)
                 .values(data=data, value=row["value"], received_at=received_at)
             )
+            old = stored[agg]._asdict()
+            before.append(old)
+            after.append({**old, "value": row["value"]})
         else:
             inserts.append(row)
     if inserts:
         _write_events(conn, inserts)
+        add_to_rollup(conn, inserts)
+    if before:  # an aggregate's value changed in place: the rollup follows, counts stay
+        add_to_rollup(conn, before, sign=-1, counted=False)
+        add_to_rollup(conn, after, counted=False)
     return new

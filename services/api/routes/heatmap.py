@@ -55,7 +55,7 @@ def heatmap(
         until = datetime.fromtimestamp(until.timestamp() // step * step, until.tzinfo)
     since = until - timedelta(seconds=window_s)
     acc: dict[str, list[float]] = {}
-    for cell, total, n_values, n in repo.cell_values(conn, kind, since, until):
+    for cell, total, n_values, n in repo.heat_cells(conn, kind, since, until):
         parent = h3.cell_to_parent(cell, res) if res < STORE_H3_RES else cell
         a = acc.setdefault(parent, [0.0, 0, 0])
         a[0] += total

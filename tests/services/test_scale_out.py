@@ -1,0 +1,82 @@
+"""Two ingest workers on one MQTT 5 shared subscription (Mosquitto + PostgreSQL): one is
+SIGKILLed mid-stream and started again with its client id; every event is stored once."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from services.config import Settings
+from services.store.db import make_engine, migrate
+from services.store.models import rule_status
+from simulator.publisher import run as simulate
+from tests.conftest import make_settings
+from tests.services.test_faults import _env
+from tests.support import published_ids, stop, stored_count, stored_ids, wait_until
+
+START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
+
+
+def _worker(settings: Settings, workdir: Path, client_id: str, n: int) -> subprocess.Popen:
+    """`aqkol ingest --share ingest` as its own process, returned once it is subscribed."""
+    ready = workdir / f"{client_id}-{n}.ready"
+    log_path = workdir / f"{client_id}-{n}.log"
+    env = {**_env(settings), "AQKOL_INGEST_CLIENT_ID": client_id, "AQKOL_MQTT_PROTOCOL": "5"}
+    cmd = [sys.executable, "-m", "services.cli", "ingest", "--share", "ingest"]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [*cmd, "--ready-file", str(ready)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def up() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(log_path.read_text()[-2000:])
+        return ready.exists()
+
+    wait_until(up, 60, f"{client_id} to subscribe")
+    return proc
+
+
+def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
+    tmp_path, mosquitto_port, postgres_url
+):
+    settings = make_settings(tmp_path, port=mosquitto_port, database_url=postgres_url)
+    migrate(postgres_url)
+    a = _worker(settings, tmp_path, "ingest-a", 1)
+    b = _worker(settings, tmp_path, "ingest-b", 1)
+    publisher = threading.Thread(
+        target=simulate,
+        args=(settings,),
+        kwargs={"seed": 41, "hours": 0.5, "speed": None, "start": START, "run_id": "share"},
+    )
+    publisher.start()
+    try:
+        wait_until(lambda: stored_count(postgres_url) > 1500, 60, "the first events stored")
+        a.send_signal(signal.SIGKILL)  # batches in flight, unacknowledged
+        a.wait(10)
+        after_kill = stored_count(postgres_url)
+        # b keeps storing its share while a is away; the broker queues a's in a's session
+        wait_until(lambda: stored_count(postgres_url) > after_kill + 500, 60, "b storing alone")
+        a = _worker(settings, tmp_path, "ingest-a", 2)  # same client id: the same session
+        publisher.join(120)
+        assert not publisher.is_alive()
+        published = published_ids(settings.runs_dir, "share")
+        wait_until(lambda: stored_count(postgres_url) >= len(published), 120, "every event stored")
+        assert sorted(stored_ids(postgres_url)) == sorted(published)  # none lost, none twice
+
+        engine = make_engine(postgres_url)
+        with engine.connect() as conn:
+            q = select(rule_status.c.worker, func.sum(rule_status.c.evaluations))
+            evaluated = dict(conn.execute(q.group_by(rule_status.c.worker)).all())
+        engine.dispose()
+        assert set(evaluated) == {"ingest-a", "ingest-b"} and all(evaluated.values()), evaluated
+    finally:
+        publisher.join(120)
+        stop(a)
+        stop(b)
