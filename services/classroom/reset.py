@@ -1,9 +1,10 @@
 """Reset the town: the command center's store of the run is emptied and the town starts over.
 
 ``aqkol up`` supervises a reset (:class:`ResetWatch` hears the command): it stops the
-simulator and the ingest, empties what they stored of the run (events, alerts, dead letters,
-aggregates, rule counters, the privacy budget spent), and starts both again from the seed, so
-that the same seed gives the same events again and the rules start with empty windows. What
+simulator and the ingest, empties what they stored of the run (events and their heatmap
+rollups, alerts, dead letters, aggregates, rule counters, the privacy budget spent), and
+starts both again from the seed, so that the same seed gives the same events again and the
+rules start with empty windows. What
 is about people rather than the run stays: accounts, the audit log (append-only: the reset is
 in it), policy history, reveal grants and the pseudonym escrow they refer to.
 """
@@ -24,13 +25,22 @@ from services.store.models import (
     dead_letters,
     dp_ledger,
     events,
+    heat_rollup,
     rule_status,
 )
 from simulator.publisher import control_state_topic, control_topic
 
 log = logging.getLogger(__name__)
 
-RUN_TABLES = (events, alerts, dead_letters, aggregate_members, rule_status, dp_ledger)
+RUN_TABLES = (
+    events,
+    heat_rollup,
+    alerts,
+    dead_letters,
+    aggregate_members,
+    rule_status,
+    dp_ledger,
+)
 
 
 def wipe_run_data(engine: Engine) -> dict[str, int]:

@@ -18,7 +18,7 @@ from services.classroom.truth import TruthIndex
 from services.classroom.wall import camera_wall
 from services.store import repo
 from services.store.db import make_engine, migrate
-from services.store.models import alerts, audit_log, events, users
+from services.store.models import alerts, audit_log, events, heat_rollup, users
 from services.transparency import audit
 from tests.factories import T0, make_event
 
@@ -172,9 +172,12 @@ def test_reset_wipes_the_run_and_keeps_people_and_the_audit_log(engine):
         conn.execute(users.insert().values(username="t", role="teacher", password_hash="x",
                                            created_at=datetime.now(UTC)))  # fmt: skip
     wiped = wipe_run_data(engine)
+    assert wiped["heat_rollup"] > 0
     assert wiped["events"] > 0 and set(wiped) == {t.name for t in RUN_TABLES}
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 0
+        # a heatmap after the reset must not show the old run through its rollups
+        assert conn.execute(select(func.count()).select_from(heat_rollup)).scalar() == 0
         assert conn.execute(select(func.count()).select_from(audit_log)).scalar() == 1
         assert conn.execute(select(func.count()).select_from(users)).scalar() == 1
 
