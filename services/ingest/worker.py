@@ -204,6 +204,7 @@ class Ingest:
         self._queue: queue.Queue[_Msg] = queue.Queue(maxsize=settings.ingest_queue_size)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self._starter: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._protocol = mqtt.MQTTv311
         self._pool: ProcessPoolExecutor | None = None
@@ -436,7 +437,8 @@ class Ingest:
                     # keep the batch unacknowledged and retry; the broker keeps the rest
                     self.stats.db_errors += 1
                     if isinstance(exc, SQLAlchemyError | DatabaseError):
-                        log.error("database write failed (%s); retrying in %.1fs", exc, delay)
+                        log.error("database write failed (%s); %d messages stay unacknowledged, "
+                                  "retrying in %.1fs", exc, len(batch), delay)  # fmt: skip
                     else:
                         log.exception("batch failed; retrying in %.1fs", delay)
                     if self._stop.wait(delay):
@@ -457,9 +459,43 @@ class Ingest:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, migrate_first: bool = True) -> None:
-        """Migrate the database, connect, subscribe and start writing in the background."""
-        if migrate_first:
+        """Migrate the database, connect, subscribe and start writing in the background.
+
+        A database that cannot be opened or migrated (away, read-only) is retried in the
+        background, with the cause logged, and nothing is subscribed until it works: the
+        broker keeps what is published meanwhile.
+        """
+        if not migrate_first or self._migrated():
+            self._connect()
+            return
+        self._starter = threading.Thread(target=self._start_later, name="ingest-start", daemon=True)
+        self._starter.start()
+
+    def _migrated(self, delay: float = 0.5) -> bool:
+        try:
             migrate(self.settings.effective_database_url)
+        except Exception as exc:
+            cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            where = self.settings.effective_database_url.split("@")[-1]
+            log.error(
+                "database %s not usable (%s); not subscribing until it is, retrying in %.1fs",
+                where,
+                cause,
+                delay,
+            )
+            return False
+        return True
+
+    def _start_later(self) -> None:
+        delay = 0.5
+        while not self._stop.wait(delay):
+            delay = min(delay * 2, 10.0)
+            if self._migrated(delay):
+                log.info("database usable again; subscribing")
+                self._connect()
+                return
+
+    def _connect(self) -> None:
         if self.settings.ingest_writer_process:
             self._pool = self._new_pool()
         self._protocol = detect_protocol(self.settings)
@@ -490,6 +526,11 @@ class Ingest:
         if client is not None:
             client.on_message = None  # unacknowledged messages stay with the broker
         self._stop.set()
+        if self._starter is not None:
+            self._starter.join(timeout)
+            client = self._client
+            if client is not None:
+                client.on_message = None
         if self._writer is not None:
             self._writer.join(timeout)
         if client is not None:
