@@ -21,6 +21,7 @@ from services.api.routes import (
     stats,
     town,
 )
+from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings
 from services.store.db import make_engine
 
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
+    app.state.login_limiter = LoginLimiter(
+        settings.login_failures_per_account, settings.login_failures_per_address
+    )
     for module in ROUTERS:
         app.include_router(module.router)
     return app
