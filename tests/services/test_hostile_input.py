@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import orjson
 import paho.mqtt.client as mqtt
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -150,3 +151,21 @@ def test_a_later_run_into_a_kept_store_moves_the_clock(tmp_path, sqlite_url):
     assert ing.stats.stored == 4
     ing.process([message(make_event(source="gas-0002", ts=later + timedelta(minutes=1)))])
     assert ing.stats.stored == 5  # and the clock followed
+
+
+@pytest.mark.parametrize("db", ["sqlite_url", "postgres_url"])
+def test_an_id_reused_for_other_content_is_a_dead_letter_on_both_databases(db, tmp_path, request):
+    from services.store.db import migrate
+
+    url = request.getfixturevalue(db)
+    migrate(url)
+    ing = Ingest(make_settings(tmp_path, port=1, database_url=url, mqtt_prefix=""))
+    ev = make_event(source="gas-0001", ts=T0)
+    other = {**make_event(source="gas-0002", ts=T0), "id": ev["id"]}
+    ing.process([message(ev), message(other)])  # within one batch
+    ing.process([message(ev), message(other)])  # and against the stored copy
+    assert ing.stats.stored == 1 and ing.stats.duplicates == 1  # the plain redelivery
+    assert ing.stats.reasons == {"duplicate id": 2}
+    with ing.engine.connect() as c:
+        assert c.execute(select(events.c.source)).scalars().all() == ["gas-0001"]
+    ing.engine.dispose()
