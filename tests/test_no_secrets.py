@@ -41,7 +41,7 @@ def _tracked() -> list[str]:
     r = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True)
     if r.returncode == 0 and r.stdout.strip():
         return r.stdout.split()
-    skip = {".venv", ".git", "var", "runs", "node_modules", ".pytest_cache", ".ruff_cache"}
+    skip = {".venv", ".git", "var", "runs", ".pytest_cache", ".ruff_cache", ".hypothesis"}
     return [
         str(p.relative_to(ROOT))
         for p in ROOT.rglob("*")
