@@ -315,8 +315,11 @@ class Ingest:
         rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
-            if len(new) < len(rows):  # redeliveries, or one id reused for other content
-                dead += _conflicting_copies(conn, rows, new, row_sources)
+            # redeliveries, or one id reused for other content (a dead letter)
+            reused = (
+                _conflicting_copies(conn, rows, new, row_sources) if len(new) < len(rows) else []
+            )
+            dead += reused
             new_parts = merge_aggregates(conn, parts, received_at) if parts else []
             insert_dead_letters(conn, dead, minimizer.spec.dead_letter_payloads)
             insert_escrow(conn, minimizer.take_escrow(), minimizer.spec.id)
@@ -340,12 +343,11 @@ class Ingest:
                 self._status_written = now
                 write_rule_status(conn, self.settings.ingest_client_id, rules.status())
             newest = max((k.ts for k in kept_by_id.values()), default=None)
-            if newest is not None and (self._clock is None or newest > self._clock):
-                self._clock = newest
             self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
+        if newest is not None and (self._clock is None or newest > self._clock):
+            self._clock = newest  # committed: the store's clock moved
         self.stats.stored += len(new) + len(new_parts)
-        conflicting = sum(1 for _t, _p, r in dead if r.startswith("duplicate id"))
-        self.stats.duplicates += len(rows) - len(new) - conflicting + len(parts) - len(new_parts)
+        self.stats.duplicates += len(rows) - len(new) - len(reused) + len(parts) - len(new_parts)
         self.stats.dead_letters += len(dead)
         self.stats.dropped_by_policy += dropped
         self.stats.alerts_opened += len(opened)
