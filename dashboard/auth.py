@@ -3,6 +3,12 @@ keeps it in the signed session cookie; the API client forwards it on every call.
 
 Pages are sent only to a logged-in browser; anything else goes to ``/login``. The API
 applies the role matrix, so the dashboard holds no privilege of its own.
+
+The login form carries Flask-WTF's CSRF token (a login forged from another site would log the
+victim in as the forger); the session cookie is HttpOnly and SameSite=Lax, so another site's
+POST carries no session, and Dash's callbacks accept JSON only, which a cross-site form
+cannot send. Failed logins are limited per account and per browser address before the API
+is asked.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import flask
+from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 
 from dashboard.api_client import ApiClient
+from services.auth.ratelimit import LoginLimiter
 from services.auth.tokens import derived_secret
 from services.config import Settings
 
@@ -40,6 +48,11 @@ def _logged_in() -> bool:
     return bool(flask.session.get("token")) and flask.session.get("expires", 0) > time.time()
 
 
+def csrf_token() -> str:
+    """The CSRF token for the login form (empty outside a request, e.g. in a layout test)."""
+    return generate_csrf() if flask.has_request_context() else ""
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path of this site (no //host, no scheme): no open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -50,9 +63,20 @@ def _safe_next(target: str | None) -> str:
 def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
     """Add login and logout to the dashboard's Flask server and keep pages behind them."""
     server.secret_key = derived_secret(settings, "dashboard-session")
-    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    server.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_CHECK_DEFAULT=False,  # checked on the login form; Dash posts JSON callbacks
+    )
+    csrf = CSRFProtect(server)
+    limiter = LoginLimiter(settings.login_failures_per_account, settings.login_failures_per_address)
     if api.token is None:
         api.token = session_token
+
+    @server.errorhandler(CSRFError)
+    def _csrf_refused(_err: CSRFError) -> Any:
+        target = _safe_next(flask.request.form.get("next"))
+        return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': 'expired', 'next': target})}")
 
     @server.before_request
     def _require_login() -> Any:
@@ -66,11 +90,23 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
 
     @server.post("/auth/login")
     def _login() -> Any:
+        csrf.protect()  # raises CSRFError without the form's token
         form = flask.request.form
         target = _safe_next(form.get("next"))
-        got = api.login(form.get("username", "").strip(), form.get("password", ""))
+        username = form.get("username", "").strip()
+        address = flask.request.remote_addr or ""
+        if limiter.wait_s(username, address):
+            return flask.redirect(
+                f"{LOGIN_PATH}?{urlencode({'error': 'throttled', 'next': target})}"
+            )
+        got = api.login(username, form.get("password", ""))
         if not got.ok:
-            why = "unreachable" if "unreachable" in (got.error or "") else "credentials"
+            error = got.error or ""
+            why = "unreachable" if "unreachable" in error else "credentials"
+            if "too many failed logins" in error:
+                why = "throttled"  # the API's own limit (it sees every client of its own)
+            elif why == "credentials":
+                limiter.failed(username, address)
             return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': why, 'next': target})}")
         flask.session.clear()
         flask.session.update(

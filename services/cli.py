@@ -103,11 +103,12 @@ def ingest(
         if time.monotonic() - last > 30:
             s = worker.stats
             logging.info(
-                "stored=%d duplicates=%d dead_letters=%d alerts=%d",
+                "stored=%d duplicates=%d dead_letters=%d alerts=%d%s",
                 s.stored,
                 s.duplicates,
                 s.dead_letters,
                 s.alerts_opened,
+                "".join(f" [{k}: {n}]" for k, n in sorted(s.reasons.items())),
             )
             last = time.monotonic()
     worker.stop()

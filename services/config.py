@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         "generated on first use (set it when the API runs without a var folder of its own)",
     )
     token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60, description="login lifetime")
+    login_failures_per_account: str = Field(
+        default="5/minute", description="failed logins allowed per account (then HTTP 429)"
+    )
+    login_failures_per_address: str = Field(
+        default="30/minute", description="failed logins allowed per client address"
+    )
     register_file: Path | None = Field(
         default=None, description="Sensor register (YAML); default: the one shipped"
     )

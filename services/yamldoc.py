@@ -21,6 +21,8 @@ class YamlFileError(ValueError):
     """A file that cannot be used: ``file:line: reason``."""
 
     def __init__(self, file: str, line: int | None, reason: str):
+        # one line, whatever a key or value of the file held
+        reason = reason.replace("\r", "\\r").replace("\n", "\\n")
         self.file, self.line, self.reason = file, line, reason
         where = f"{file}:{line}" if line is not None else file
         super().__init__(f"{where}: {reason}")
@@ -76,16 +78,44 @@ def node_at(root: yaml.Node, loc: tuple[Any, ...]) -> yaml.Node:
     return node
 
 
+def _one_line(msg: object) -> str:
+    return " ".join(str(msg).split())
+
+
+def _deep_line(text: str, limit: int = 200) -> int:
+    """The line where brackets or indentation first nest deeper than ``limit``."""
+    depth = 0
+    for n, line in enumerate(text.splitlines(), start=1):
+        if len(line) - len(line.lstrip(" ")) > 2 * limit:
+            return n
+        for ch in line:
+            depth += ch in "[{"
+            depth -= ch in "]}"
+            if depth > limit:
+                return n
+    return 1
+
+
 def compose(text: str, file: str) -> tuple[yaml.Node, Any]:
     """The node tree (for line numbers) and the constructed document."""
     try:
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        raise YamlFileError(file, line, f"not valid YAML: {exc.problem or exc}") from None
+        line = mark.line + 1 if mark is not None else 1
+        raise YamlFileError(
+            file, line, f"not valid YAML: {_one_line(exc.problem or exc)}"
+        ) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "byte"
+        raise YamlFileError(
+            file, line, f"not valid YAML: {what} not allowed: {exc.reason}"
+        ) from None
     except yaml.YAMLError as exc:
-        raise YamlFileError(file, None, f"not valid YAML: {exc}") from None
+        raise YamlFileError(file, 1, f"not valid YAML: {_one_line(exc)}") from None
+    except RecursionError:  # the composer recurses per level of nesting
+        raise YamlFileError(file, _deep_line(text), "not valid here: nested too deeply") from None
     if root is None:
         raise YamlFileError(file, 1, "the file is empty")
     loader = _Loader("")
@@ -93,10 +123,37 @@ def compose(text: str, file: str) -> tuple[yaml.Node, Any]:
         data = loader.construct_document(root)
     except yaml.constructor.ConstructorError as exc:
         mark = exc.problem_mark
-        raise YamlFileError(file, mark.line + 1 if mark else None, str(exc.problem)) from None
+        raise YamlFileError(file, mark.line + 1 if mark else 1, _one_line(exc.problem)) from None
+    except (ValueError, OverflowError) as exc:  # e.g. a timestamp such as 2026-02-30
+        raise YamlFileError(file, _line_of_error(root, exc), f"not a valid value: {exc}") from None
+    except RecursionError:
+        raise YamlFileError(file, _deep_line(text), "not valid here: nested too deeply") from None
     finally:
         loader.dispose()
     return root, data
+
+
+def _line_of_error(root: yaml.Node, exc: Exception) -> int:
+    """The line of the first scalar that fails to construct the way ``exc`` says."""
+    stack = [root]
+    loader = _Loader("")
+    try:
+        while stack:
+            node = stack.pop()
+            if isinstance(node, yaml.ScalarNode):
+                try:
+                    loader.construct_object(node)
+                except (ValueError, OverflowError) as e:
+                    if str(e) == str(exc):
+                        return node.start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode):
+                stack.extend(reversed(node.value))
+            elif isinstance(node, yaml.MappingNode):
+                for k, v in reversed(node.value):
+                    stack.extend([v, k])
+    finally:
+        loader.dispose()
+    return root.start_mark.line + 1
 
 
 def describe(exc: ValidationError, root: yaml.Node) -> tuple[int, str]:

@@ -7,11 +7,15 @@ from typing import Any
 import dash
 from dash import dcc, html
 
+from dashboard.auth import csrf_token
+
 dash.register_page(__name__, path="/login", name="Log in", title="Aqkol · log in", nav=False)
 
 ERRORS = {
     "credentials": "Wrong user name or password.",
     "unreachable": "The API does not answer; is it running?",
+    "throttled": "Too many failed logins; wait a minute and try again.",
+    "expired": "The form had expired; please log in again.",
 }
 
 
@@ -47,6 +51,7 @@ def layout(error: str | None = None, next: str | None = None, **_query: Any) -> 
                     ]
                 ),
                 dcc.Input(id="login-next", name="next", type="hidden", value=next or "/"),
+                dcc.Input(id="login-csrf", name="csrf_token", type="hidden", value=csrf_token()),
                 html.Button("Log in", id="login-submit", type="submit"),
                 html.Div(
                     "`aqkol up` prints the demo accounts (teacher, analyst, auditor, student); "

@@ -22,6 +22,8 @@ from services.api.routes import (
     stats,
     town,
 )
+from services.api.schemas import Refusal
+from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings
 from services.store.db import make_engine
 
@@ -53,9 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Log in with POST /auth/token; services/auth/roles.py says which role may call what.",
         version="0.1.0",
         dependencies=[Depends(authorize)],
+        # the routes refuse with a message as well as with validation errors, both as 422
+        responses={422: {"model": Refusal, "description": "Refused: invalid request"}},
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
+    app.state.login_limiter = LoginLimiter(
+        settings.login_failures_per_account, settings.login_failures_per_address
+    )
     for module in ROUTERS:
         app.include_router(module.router)
     return app

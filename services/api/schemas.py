@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -79,6 +79,16 @@ class AlertOut(BaseModel):
     clear_reason: str | None = None
 
 
+# a row id as the databases store it (64-bit signed); a larger number is refused with 422
+RowId = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
+class Refusal(BaseModel):
+    """Why a request was refused: a message, a problem with its line, or validation errors."""
+
+    detail: str | dict[str, Any] | list[dict[str, Any]]
+
+
 class AlertList(BaseModel):
     items: list[AlertOut]
 
@@ -86,7 +96,7 @@ class AlertList(BaseModel):
 class AlertAction(BaseModel):
     """Which alerts to act on: ``ids``, or every open alert of ``rule``."""
 
-    ids: list[int] = Field(default_factory=list, max_length=10_000)
+    ids: list[RowId] = Field(default_factory=list, max_length=10_000)
     rule: str | None = None
     by: str = Field("analyst", min_length=1, max_length=64, description="who acts, without a login")
     assignee: str | None = Field(None, max_length=64)
@@ -113,6 +123,9 @@ class DeadLetterList(BaseModel):
 class Stats(BaseModel):
     events: int
     dead_letters: int
+    dead_letters_by_reason: dict[str, int] = Field(
+        default_factory=dict, description="dead letters per reason (services/events/codec.py)"
+    )
     alerts_active: int
     by_kind: dict[str, int]
     sim_time: datetime | None

@@ -23,15 +23,17 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.config import Settings
 from services.events import ContractError, alert_topic, decode, subscription
+from services.events.codec import reason_code
 from services.events.topics import is_alert_topic
 from services.mqtt import connect_properties, detect_protocol, persistent_client
 from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
@@ -42,12 +44,14 @@ from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Candidate, Event, RuleEngine
 from services.store.db import make_engine, migrate
+from services.store.models import events as events_table
 from services.store.repo import (
     insert_dead_letters,
     insert_escrow,
     insert_new_events,
     merge_aggregates,
     now_utc,
+    sim_time,
     stored_row,
     write_rule_status,
 )
@@ -98,6 +102,12 @@ class _Msg:
     qos: int
 
 
+# An event this far ahead of the stream's clock (the newest event time stored) is a device
+# whose clock is wrong: stored, it would move the situation room's "now" years ahead. When
+# at least AHEAD_QUORUM distinct sources of one batch are that far ahead, it is the stream
+# that moved (a later run into a kept store): they are stored and the clock follows.
+MAX_AHEAD = timedelta(hours=24)
+AHEAD_QUORUM = 3
 POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
 STATUS_EVERY_S = 2.0  # how often the rules' counts are written for the Rules page
 
@@ -130,6 +140,45 @@ def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]]
     return opened, _child.stats
 
 
+def _conflicting_copies(
+    conn: Any, rows: list[dict[str, Any]], new: list[dict[str, Any]], sources: list[Any]
+) -> list[tuple[str, bytes, str]]:
+    """Dead letters for events whose id is stored (or earlier in the batch) with other content.
+
+    A redelivery is the same event again and is simply not stored twice; a second event
+    under a used id is a fault of its sender, and is kept here with the reason instead of
+    vanishing. Both are compared as stored, i.e. after the policy. ``sources`` holds the
+    (topic, payload) of each row.
+    """
+    new_ids = {r["id"] for r in new}
+    first: dict[str, dict[str, Any]] = {}
+    suspects = []  # (row, topic, payload) of every copy that was not stored
+    for r, src in zip(rows, sources, strict=True):
+        if r["id"] in first or r["id"] not in new_ids:
+            suspects.append((r, *src))
+        first.setdefault(r["id"], r)
+    old_ids = sorted({r["id"] for r, _t, _p in suspects} - new_ids)
+    known: dict[str, tuple[Any, ...]] = {}
+    c = events_table.c
+    for i in range(0, len(old_ids), 900):
+        q = select(c.id, c.kind, c.source, c.ts, c.data).where(c.id.in_(old_ids[i : i + 900]))
+        for row in conn.execute(q):
+            data = orjson.loads(row.data) if isinstance(row.data, str | bytes) else row.data
+            known[row.id] = (row.kind, row.source, row.ts, data)
+    for i, f in first.items():
+        known.setdefault(i, (f["kind"], f["source"], f["ts"], orjson.loads(f["data"])))
+    out = []
+    for r, topic, payload in suspects:
+        other = known[r["id"]]
+        if (r["kind"], r["source"], r["ts"], orjson.loads(r["data"])) != other:
+            why = (
+                f"duplicate id: {r['id']} is already stored with other content "
+                f"({other[0]} from {other[1]} at {other[2].isoformat()})"
+            )
+            out.append((topic, payload, why))
+    return out
+
+
 class Ingest:
     """One ingest worker; several may share an MQTT 5 shared subscription."""
 
@@ -149,11 +198,14 @@ class Ingest:
         self.retention = RetentionSweeper()
         self._status_written = float("-inf")
         self._refused: set[str] = set()
+        self._clock: datetime | None = None  # newest event time stored (read at first batch)
+        self._clock_read = False
         self._log_refused()
         self.ready = threading.Event()  # set once the subscription is granted
         self._queue: queue.Queue[_Msg] = queue.Queue(maxsize=settings.ingest_queue_size)
         self._stop = threading.Event()
         self._writer: threading.Thread | None = None
+        self._starter: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._protocol = mqtt.MQTTv311
         self._pool: ProcessPoolExecutor | None = None
@@ -237,19 +289,20 @@ class Ingest:
         minimizer = self.minimizer
         rows, dead, parts = [], [], []
         kept_by_id: dict[str, Kept] = {}
+        row_sources: list[tuple[str, bytes]] = []
         dropped = 0
+        decoded = []
         for topic, payload in batch:
             if is_alert_topic(topic, prefix):
                 continue  # our own announcements
             try:
-                ev = decode(payload, topic, prefix)
+                decoded.append((topic, payload, decode(payload, topic, prefix)))
             except ContractError as exc:
                 dead.append((topic, payload, exc.reason))
-                continue
             except Exception as exc:  # a decoder bug must not stall the ingest on one payload
                 log.exception("decoder failed on a payload from %s", topic)
                 dead.append((topic, payload, f"decoder error: {type(exc).__name__}: {exc}"))
-                continue
+        for topic, payload, ev in self._not_ahead(decoded, dead):
             k = minimizer.apply(ev)  # what the policy removes goes no further than this
             if k is None:
                 dropped += 1
@@ -258,11 +311,17 @@ class Ingest:
                 parts.append(k)
             else:
                 rows.append(stored_row(*k[:7], received_at))
-            kept_by_id[k.id] = k
+                row_sources.append((topic, payload))
+            kept_by_id.setdefault(k.id, k)  # a second copy of an id is judged below
         self.reload_rules()
         rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
+            # redeliveries, or one id reused for other content (a dead letter)
+            reused = (
+                _conflicting_copies(conn, rows, new, row_sources) if len(new) < len(rows) else []
+            )
+            dead += reused
             new_parts = merge_aggregates(conn, parts, received_at) if parts else []
             insert_dead_letters(conn, dead, minimizer.spec.dead_letter_payloads)
             insert_escrow(conn, minimizer.take_escrow(), minimizer.spec.id)
@@ -287,16 +346,40 @@ class Ingest:
                 write_rule_status(conn, self.settings.ingest_client_id, rules.status())
             newest = max((k.ts for k in kept_by_id.values()), default=None)
             self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
+        if newest is not None and (self._clock is None or newest > self._clock):
+            self._clock = newest  # committed: the store's clock moved
         self.stats.stored += len(new) + len(new_parts)
-        self.stats.duplicates += len(rows) - len(new) + len(parts) - len(new_parts)
+        self.stats.duplicates += len(rows) - len(new) - len(reused) + len(parts) - len(new_parts)
         self.stats.dead_letters += len(dead)
         self.stats.dropped_by_policy += dropped
         self.stats.alerts_opened += len(opened)
         for _t, _p, reason in dead:
-            key = reason.split(":", 1)[0]
+            key = reason_code(reason)
             self.stats.reasons[key] = self.stats.reasons.get(key, 0) + 1
         self.stats.batches += 1
         return opened
+
+    def _not_ahead(self, decoded: list[Any], dead: list[Any]) -> list[Any]:
+        """The decoded events, less those far ahead of the clock (dead-lettered)."""
+        if not self._clock_read:
+            self._clock_read = True
+            with self.engine.connect() as conn:
+                self._clock = sim_time(conn)
+        clock = self._clock
+        if clock is None or not decoded:
+            return decoded
+        limit = clock + MAX_AHEAD
+        ahead = [d for d in decoded if d[2].ts > limit]
+        if not ahead or len({d[2].source for d in ahead}) >= AHEAD_QUORUM:
+            return decoded
+        hours = MAX_AHEAD.total_seconds() / 3600
+        for topic, payload, ev in ahead:
+            why = (
+                f"timestamp ahead of the clock: {ev.ts.isoformat()} is more than {hours:g} h "
+                f"after the newest stored event ({clock.isoformat()})"
+            )
+            dead.append((topic, payload, why))
+        return [d for d in decoded if d[2].ts <= limit]
 
     def reload_policy(self) -> None:
         """Follow the active policy (switched in the database, or its file saved)."""
@@ -358,7 +441,8 @@ class Ingest:
                     # keep the batch unacknowledged and retry; the broker keeps the rest
                     self.stats.db_errors += 1
                     if isinstance(exc, SQLAlchemyError | DatabaseError):
-                        log.error("database write failed (%s); retrying in %.1fs", exc, delay)
+                        log.error("database write failed (%s); %d messages stay unacknowledged, "
+                                  "retrying in %.1fs", exc, len(batch), delay)  # fmt: skip
                     else:
                         log.exception("batch failed; retrying in %.1fs", delay)
                     if self._stop.wait(delay):
@@ -379,9 +463,43 @@ class Ingest:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, migrate_first: bool = True) -> None:
-        """Migrate the database, connect, subscribe and start writing in the background."""
-        if migrate_first:
+        """Migrate the database, connect, subscribe and start writing in the background.
+
+        A database that cannot be opened or migrated (away, read-only) is retried in the
+        background, with the cause logged, and nothing is subscribed until it works: the
+        broker keeps what is published meanwhile.
+        """
+        if not migrate_first or self._migrated():
+            self._connect()
+            return
+        self._starter = threading.Thread(target=self._start_later, name="ingest-start", daemon=True)
+        self._starter.start()
+
+    def _migrated(self, delay: float = 0.5) -> bool:
+        try:
             migrate(self.settings.effective_database_url)
+        except Exception as exc:
+            cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            where = self.settings.effective_database_url.split("@")[-1]
+            log.error(
+                "database %s not usable (%s); not subscribing until it is, retrying in %.1fs",
+                where,
+                cause,
+                delay,
+            )
+            return False
+        return True
+
+    def _start_later(self) -> None:
+        delay = 0.5
+        while not self._stop.wait(delay):
+            delay = min(delay * 2, 10.0)
+            if self._migrated(delay):
+                log.info("database usable again; subscribing")
+                self._connect()
+                return
+
+    def _connect(self) -> None:
         if self.settings.ingest_writer_process:
             self._pool = self._new_pool()
         self._protocol = detect_protocol(self.settings)
@@ -412,6 +530,11 @@ class Ingest:
         if client is not None:
             client.on_message = None  # unacknowledged messages stay with the broker
         self._stop.set()
+        if self._starter is not None:
+            self._starter.join(timeout)
+            client = self._client
+            if client is not None:
+                client.on_message = None
         if self._writer is not None:
             self._writer.join(timeout)
         if client is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from dashboard.api_client import ApiClient
@@ -18,11 +20,35 @@ def _client(transport) -> tuple:
     return app, app.server.test_client()
 
 
+def login_form_token(client) -> str:
+    """The CSRF token of the login form, as the browser gets it: Dash renders /login."""
+    body = {
+        "output": ".._pages_content.children..._pages_store.data..",
+        "outputs": [
+            {"id": "_pages_content", "property": "children"},
+            {"id": "_pages_store", "property": "data"},
+        ],
+        "inputs": [
+            {"id": "_pages_location", "property": "pathname", "value": "/login"},
+            {"id": "_pages_location", "property": "search", "value": ""},
+        ],
+        "changedPropIds": ["_pages_location.pathname"],
+        "state": [],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    text = r.get_data(as_text=True)
+    m = re.search(r'"id": ?"login-csrf"[^}]*?"value": ?"([^"]+)"', text) or re.search(
+        r'"value": ?"([^"]+)"[^}]*?"id": ?"login-csrf"', text
+    )
+    assert m, "the login form has no CSRF token"
+    return m.group(1)
+
+
 def log_in(client, username: str = "analyst", password: str = PASSWORD, next_: str = "/"):
     """Post the login form the way the browser does; the response (a redirect)."""
-    return client.post(
-        "/auth/login", data={"username": username, "password": password, "next": next_}
-    )
+    data = {"username": username, "password": password, "next": next_}
+    return client.post("/auth/login", data={**data, "csrf_token": login_form_token(client)})
 
 
 def test_pages_redirect_to_login_until_logged_in():
@@ -92,3 +118,26 @@ def test_the_login_page_has_the_form_and_is_not_in_the_navigation():
     log_in(client)
     nav = client.get("/_dash-layout").get_data(as_text=True)
     assert "Transparency" in nav and "Log in" not in nav
+
+
+def test_a_login_post_without_the_forms_csrf_token_is_refused():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    data = {"username": "analyst", "password": PASSWORD, "next": "/rules"}
+    for token in (None, "forged-token"):
+        sent = data if token is None else {**data, "csrf_token": token}
+        r = client.post("/auth/login", data=sent)  # e.g. a form on another site
+        assert r.status_code == 302 and "error=expired" in r.headers["location"]
+        assert client.get("/rules").status_code == 302  # not logged in
+    assert log_in(client, next_="/rules").headers["location"] == "/rules"
+
+
+def test_failed_logins_are_limited_per_account_before_the_api_is_asked():
+    fake = FakeApi()
+    _, client = _client(httpx.MockTransport(fake))
+    for _ in range(5):
+        assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
+    asked = len([r for r in fake.requests if r.url.path == "/auth/token"])
+    r = log_in(client)  # even the right password waits: the account is being guessed at
+    assert "error=throttled" in r.headers["location"]
+    assert len([r for r in fake.requests if r.url.path == "/auth/token"]) == asked
+    assert "error=credentials" not in log_in(client, username="auditor").headers["location"]

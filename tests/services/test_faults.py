@@ -50,6 +50,7 @@ def _start_ingest(settings: Settings, workdir: Path, name: str) -> subprocess.Po
         env=_env(settings),
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: the writer process dies with it
     )
 
     def up() -> bool:
@@ -75,14 +76,27 @@ def test_ingest_killed_mid_stream_then_restarted_stores_every_event_once(
     publisher.start()
     try:
         wait_until(lambda: stored_count(sqlite_url) > 1000, 60, "the first thousand events stored")
-        first.send_signal(signal.SIGKILL)  # mid-stream: batches in flight, unacknowledged
+
+        def writing() -> bool:  # the count moves: a batch is being written right now
+            n = stored_count(sqlite_url)
+            time.sleep(0.02)
+            return stored_count(sqlite_url) != n
+
+        wait_until(writing, 30, "a batch being written")
+        # SIGKILL the ingest and its writer process at once, mid-batch: the batch being
+        # written is rolled back or committed but not acknowledged, and the queue behind it
+        # is unacknowledged; the broker redelivers all of it
+        os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
+        killed_at = stored_count(sqlite_url)
         second = _start_ingest(settings, tmp_path, "ingest-2")
         publisher.join(120)
         assert not publisher.is_alive()
         published = published_ids(settings.runs_dir, "kill")
         wait_until(lambda: stored_count(sqlite_url) >= len(published), 120, "every event stored")
-        assert sorted(stored_ids(sqlite_url)) == sorted(published)
+        ids = stored_ids(sqlite_url)
+        assert len(ids) == len(published) and sorted(ids) == sorted(published)  # exact
+        assert killed_at < len(published)  # the kill did land mid-stream
     finally:
         stop(first)
         if "second" in locals():
@@ -94,7 +108,12 @@ def test_database_away_for_30_seconds_loses_nothing(tmp_path, mosquitto_port, po
     host, port = host_port.rsplit(":", 1)
     proxy = TcpProxy(host, int(port))
     via_proxy = postgres_url.replace(f"@{host_port}/", f"@127.0.0.1:{proxy.port}/")
-    settings = make_settings(tmp_path, port=mosquitto_port, database_url=via_proxy)
+    # a small bound, so that the stretch published during the outage outgrows it: the ingest
+    # holds at most this many unacknowledged messages and the broker the rest
+    bound = 500
+    settings = make_settings(
+        tmp_path, port=mosquitto_port, database_url=via_proxy, ingest_queue_size=bound
+    )
     ingest = Ingest(settings)
     ingest.start()
     try:
@@ -112,6 +131,9 @@ def test_database_away_for_30_seconds_loses_nothing(tmp_path, mosquitto_port, po
         # the fault lasts 30 seconds by definition; nothing may be written meanwhile
         time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))
         assert stored_count(postgres_url) == len(before)
+        # received counts its own alert announcements too (the ingest subscribes aqkol/v1/#)
+        held_by_ingest = ingest.stats.received - len(before) - ingest.stats.alerts_opened
+        assert 0 < held_by_ingest <= bound < len(during)  # buffered within the bound
         proxy.restore()
 
         total = len(before) + len(during)

@@ -170,7 +170,7 @@ def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(
         assert reasons[2] == "unknown kind: 'toaster.status'"
         assert reasons[3].startswith("oversized:") and sizes[3] > 16 * 1024
         assert reasons[4].startswith("topic mismatch")
-        assert reasons[5].startswith("invalid JSON")
+        assert reasons[5].startswith("invalid UTF-8")
         assert ing.stats.stored == 1
     finally:
         ing.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
@@ -29,16 +29,31 @@ class Me(BaseModel):
     demo: bool
 
 
-@router.post("/token", response_model=Token)
+@router.post(
+    "/token",
+    response_model=Token,
+    responses={429: {"description": "too many failed logins for this account or address"}},
+)
 def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     engine: EngineDep,
     settings: SettingsDep,
+    request: Request,
 ) -> Token:
     """Log in with user name and password (form fields); get a bearer token."""
+    limiter = request.app.state.login_limiter
+    address = request.client.host if request.client else ""
+    wait = limiter.wait_s(form.username, address)
+    if wait:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins for this account or address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     with engine.begin() as conn:
         user = authenticate(conn, form.username, form.password)
     if user is None:
+        limiter.failed(form.username, address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "wrong user name or password",

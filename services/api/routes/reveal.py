@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from services.api.deps import CurrentUser, EngineDep
+from services.api.schemas import RowId
 from services.transparency import reveal as rv
 
 router = APIRouter(prefix="/reveal", tags=["reveal"])
@@ -77,7 +78,7 @@ def reveal(body: RevealRequest, user: CurrentUser, engine: EngineDep) -> RevealO
 
 
 @router.get("/{grant_id}", response_model=RevealOut)
-def read_grant(grant_id: int, user: CurrentUser, engine: EngineDep) -> RevealOut:
+def read_grant(grant_id: RowId, user: CurrentUser, engine: EngineDep) -> RevealOut:
     """Read one of your grants again while it lasts (audited); 410 once it expired."""
     try:
         return _out(rv.read_grant(engine, grant_id, actor=user.username, role=user.role))
