@@ -72,6 +72,7 @@ def stack(tmp_path_factory):
             "headers": headers,
             "accounts": json.loads(accounts.read_text()),
             "dir": tmp,
+            "log": tmp / "up.log",
         }
     finally:
         stop(proc)
@@ -120,8 +121,11 @@ def page(session, stack):
 
 
 def status(stack) -> dict:
-    """The simulator's state as the API reports it."""
-    return httpx.get(f"{stack['api']}/classroom/status", headers=stack["headers"]).json()
+    """The simulator's state as the API reports it (the stack's log if the API is gone)."""
+    try:
+        return httpx.get(f"{stack['api']}/classroom/status", headers=stack["headers"]).json()
+    except httpx.ConnectError:
+        raise AssertionError("aqkol up is gone:\n" + stack["log"].read_text()[-4000:]) from None
 
 
 def sim_time(stack) -> datetime:
