@@ -6,6 +6,11 @@ pull in, at the versions installed in .venv), not over whatever else the venv ho
 Fails on a known vulnerability, and (``--strict``) on a dependency the service could not
 audit, so an audit that did not happen never passes as a clean one. A finding that cannot be
 fixed yet goes in IGNORED with the reason (passed to pip-audit as ``--ignore-vuln``).
+
+``--if-reachable`` (what ``.ci/run`` passes): when neither vulnerability service answers
+(PyPI's per-release JSON and OSV; machines with only a package mirror reach neither), say
+loudly that no audit was done and exit 0 instead of failing every run for want of a network.
+A service that answers runs the strict audit, and any finding fails.
 """
 
 from __future__ import annotations
@@ -51,7 +56,31 @@ def closure(root: str = "aqkol", extras: tuple[str, ...] = ("dev",)) -> dict[str
     return dict(sorted(seen.items()))
 
 
+def reachable() -> str | None:
+    """The first vulnerability service that answers, or None."""
+    import httpx
+
+    probes = {
+        "pypi": "https://pypi.org/pypi/pip/24.0/json",
+        "osv": "https://api.osv.dev/v1/vulns/PYSEC-2023-228",
+    }
+    for name, url in probes.items():
+        try:
+            if httpx.get(url, timeout=10).status_code == 200:
+                return name
+        except httpx.HTTPError:
+            continue
+    return None
+
+
 def main() -> int:
+    if "--if-reachable" in sys.argv:
+        service = reachable()
+        if service is None:
+            print("DEPENDENCY AUDIT NOT DONE: no vulnerability service (PyPI JSON, OSV) answers "
+                  "from this machine; run .ci/audit.py where one does", flush=True)  # fmt: skip
+            return 0
+        print(f"vulnerability service reachable: {service}", flush=True)
     pins = closure()
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         f.write("".join(f"{n}=={v}\n" for n, v in pins.items()))
