@@ -26,7 +26,8 @@ from services.auth.tokens import derived_secret
 from services.config import Settings
 
 LOGIN_PATH = "/login"
-OPEN_PREFIXES = ("/assets/", "/_dash-", "/_favicon", "/_reload-hash", "/auth/")
+# /lang/ only sets the language cookie and goes back to a path of this site: no data
+OPEN_PREFIXES = ("/assets/", "/_dash-", "/_favicon", "/_reload-hash", "/auth/", "/lang/")
 SESSION_KEYS = ("token", "username", "role", "expires")
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from services.api.deps import ConnDep, CurrentUser
 from services.api.routes.policy import active_id
 from services.api.routes.town import _town_json
+from services.api.schemas import Refusal
 from services.classroom import debrief as debrief_html
 from services.classroom.link import SimulatorLink
 from services.classroom.replay import frame
@@ -31,6 +32,12 @@ from simulator.clock import AQKOL_TZ
 from simulator.scenarios import ScenarioError, load_scenario, scenario_names
 
 router = APIRouter(prefix="/classroom", tags=["classroom"])
+
+# a control goes through the broker to the simulator; either may be away in a classroom
+CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    503: {"model": Refusal, "description": "the broker cannot be reached"},
+    504: {"model": Refusal, "description": "the simulator did not answer"},
+}
 
 SPEEDS = (1, 10, 60, 600)  # the speeds a lesson uses; "max" is for jumps
 ACK_WAIT_S = 8.0
@@ -107,19 +114,19 @@ def status(request: Request, conn: ConnDep) -> dict[str, Any]:
     return {**state, **span}
 
 
-@router.post("/pause")
+@router.post("/pause", responses=CONTROL_RESPONSES)
 def pause(request: Request, user: CurrentUser) -> dict[str, Any]:
     """Pause the town (after the event in flight)."""
     return _send(request, user, {"command": "pause"})
 
 
-@router.post("/resume")
+@router.post("/resume", responses=CONTROL_RESPONSES)
 def resume(request: Request, user: CurrentUser) -> dict[str, Any]:
     """Resume the town."""
     return _send(request, user, {"command": "resume"})
 
 
-@router.post("/speed")
+@router.post("/speed", responses=CONTROL_RESPONSES)
 def speed(request: Request, user: CurrentUser, body: Speed) -> dict[str, Any]:
     """Set the speed: simulated seconds per real second (1, 10, 60, 600), or max."""
     if body.value != "max" and body.value <= 0:
@@ -147,7 +154,7 @@ def jump_target(to: str, now: datetime | None) -> datetime:
     return when
 
 
-@router.post("/jump")
+@router.post("/jump", responses=CONTROL_RESPONSES)
 def jump(request: Request, conn: ConnDep, user: CurrentUser, body: Jump) -> dict[str, Any]:
     """Fast-forward to a later time: the town is published at full speed up to it."""
     state = _state(request) or {}
@@ -176,7 +183,7 @@ def scenarios() -> dict[str, Any]:
     return {"items": items}
 
 
-@router.post("/inject")
+@router.post("/inject", responses=CONTROL_RESPONSES)
 def inject(request: Request, user: CurrentUser, body: Inject) -> dict[str, Any]:
     """Play a scenario's incidents from a minute from now."""
     if body.scenario not in scenario_names():
@@ -184,7 +191,7 @@ def inject(request: Request, user: CurrentUser, body: Inject) -> dict[str, Any]:
     return _send(request, user, {"command": "inject", "scenario": body.scenario})
 
 
-@router.post("/reset")
+@router.post("/reset", responses=CONTROL_RESPONSES)
 def reset(request: Request, user: CurrentUser) -> dict[str, Any]:
     """Start the town over from its seed, with an empty store of the run (``aqkol up``)."""
     return _send(request, user, {"command": "reset"})
