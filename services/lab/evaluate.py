@@ -28,6 +28,7 @@ from services.lab.attacks.tracking import tracking
 from services.lab.attacks.trajectory import trajectory_attack
 from services.lab.attacks.unicity import point_keys, unicity
 from services.lab.data import LabDay
+from services.lab.insulation import insulation_attendance
 from services.lab.store import apply_policy, cell_of_xy, face_view, kept_frames, minimizer
 from services.lab.traces import face_traces
 from services.lab.utility import alert_scores, heating_error, heatmap_error
@@ -37,7 +38,7 @@ from services.policy.spec import DP, PolicySpec, Release
 log = logging.getLogger(__name__)
 
 ATTACKS = ("unicity", "tracking", "home_work", "occupancy", "linkage", "trajectory")
-UTILITY = ("heatmap", "heating", "alerts")
+UTILITY = ("heatmap", "heating", "alerts", "insulation")
 METRIC_GROUPS = ATTACKS + UTILITY
 # every metric name a row can carry (tests/lab/test_runner.py checks the rows against it)
 METRIC_NAMES = frozenset(
@@ -77,6 +78,7 @@ METRIC_NAMES = frozenset(
         "heating_block_error",
         "heating_total_error",
     ]
+    + [f"insulation_{k}" for k in ("gap_pp", "p", "found", "classes", "gap_true_pp")]
     + [
         f"alert_{k}"
         for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded")
@@ -84,7 +86,13 @@ METRIC_NAMES = frozenset(
 )
 HALF_HOUR_MS = 1_800_000
 ALERTS_VERSION = 2  # of how alerts are judged: bump to invalidate cached alert scores
-FRAME_KINDS = {"camera.crowd", "gas.reading", "payment.gas"}  # what the metrics read as tables
+FRAME_KINDS = {
+    "camera.crowd",
+    "gas.reading",
+    "payment.gas",
+    "school.attendance",
+    "env.reading",
+}  # what the metrics read as tables
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,12 @@ def _town_xy() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, f
     for s in tm.stops:
         places[s.id] = (s.x, s.y)
     return homes, places
+
+
+def raw_ids(day: LabDay, kind: str) -> list[str]:
+    """The ids of the day's events of ``kind`` as sent."""
+    f = day.raw.get(kind)
+    return [] if f is None else [day.events[i][0] for i in f["orig"]]
 
 
 def presence(day: LabDay) -> pd.Series:
@@ -219,7 +233,9 @@ def evaluate(
         rows.append({"metric": metric, "value": v, **kw})
 
     t = time.perf_counter()
-    needs_kept = {"occupancy", "linkage", "heatmap", "heating", "alerts"} & set(metrics)
+    needs_kept = {"occupancy", "linkage", "heatmap", "heating", "alerts", "insulation"} & set(
+        metrics
+    )
     kept = apply_policy(day.events, m) if needs_kept else []
     frames = kept_frames(kept, FRAME_KINDS)
     raw = day.raw if needs_kept else {}
@@ -336,6 +352,15 @@ def evaluate(
     if "heating" in metrics:
         for k, v in heating_error(
             raw.get("gas.reading", empty), frames.get("gas.reading", empty)
+        ).items():
+            put(k, v)
+    if "insulation" in metrics:
+        att = [day.truths.get(eid, {}) for eid in raw_ids(day, "school.attendance")]
+        for k, v in insulation_attendance(
+            frames.get("school.attendance", empty),
+            frames.get("gas.reading", empty),
+            frames.get("env.reading", empty),
+            att,
         ).items():
             put(k, v)
     timing["utility_s"] = time.perf_counter() - t
