@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -188,23 +189,55 @@ def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.
     return out, xy
 
 
-def _alerts_cached(day: LabDay, spec: PolicySpec, rules: list, kept, m) -> list[dict[str, Any]]:
-    """Alert scores, remembered in the day's cache folder per policy (without its release
-    settings, which the rules never see) and rule set: a sweep over the attacker's
-    parameters replays the rules once per policy."""
+def _alerts_path(day: LabDay, spec: PolicySpec, rules: list) -> Any:
+    """Where the alert scores of ``spec`` and ``rules`` on ``day`` are remembered: the day's
+    cache folder, per policy (without its release settings, which the rules never see) and
+    rule set, so that a sweep over the attacker's parameters replays the rules once per
+    policy."""
     shape = spec.model_dump(mode="json", exclude={"release", "title", "description"})
     rule_key = sorted((r.id, r.spec.model_dump_json()) for r in rules)
     digest = hashlib.sha256(
         orjson.dumps([ALERTS_VERSION, shape, rule_key], option=orjson.OPT_SORT_KEYS)
     )
-    path = day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
-    if path.exists():
-        return orjson.loads(path.read_bytes())
-    scores = alert_scores(kept, day.truths, day.incidents, rules, m)
+    return day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
+
+
+def _remember(path: Any, scores: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(orjson.dumps(scores))
     tmp.replace(path)
-    return scores
+
+
+def forked(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` in a forked child and return a function that waits for its result.
+
+    The child inherits the parent's memory as it is (the kept events are not pickled), so
+    the rule replay runs on the second core while the attacks run on the first; the result
+    comes back as JSON (orjson round-trips floats exactly)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, write, leave without running the parent's exit hooks
+        os.close(r)
+        code = 0
+        try:
+            blob = orjson.dumps({"ok": fn()})
+        except BaseException as exc:  # reported by the parent
+            blob, code = orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}), 1
+        with os.fdopen(w, "wb") as f:
+            f.write(blob)
+        os._exit(code)
+    os.close(w)
+
+    def wait() -> Any:
+        with os.fdopen(r, "rb") as f:
+            blob = f.read()
+        os.waitpid(pid, 0)
+        res = orjson.loads(blob) if blob else {"error": "the child process died"}
+        if "error" in res:
+            raise RuntimeError(f"rule replay failed in its process: {res['error']}")
+        return res["ok"]
+
+    return wait
 
 
 def evaluate(
@@ -217,12 +250,15 @@ def evaluate(
     timing: dict[str, float] | None = None,
     sightings: pd.DataFrame | None = None,
     alert_cache: bool = True,
+    concurrent: bool = True,
 ) -> list[dict[str, Any]]:
     """Every metric of ``metrics`` for ``spec`` (with the overrides of ``params``) on ``day``;
     seconds spent per stage go into ``timing`` (kept out of the rows: they are not
     reproducible). ``sightings`` (resident, camera, ts_ms) replaces the day's own camera
     passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`);
-    ``alert_cache=False`` replays the rules even when the day's cache has their scores."""
+    ``alert_cache=False`` replays the rules even when the day's cache has their scores;
+    ``concurrent`` replays them in a forked process while the attacks run (one evaluation
+    on two cores; a runner with a worker per core passes False)."""
     spec = policy_with(spec, params)
     m = minimizer(spec)
     rows: list[dict[str, Any]] = []
@@ -240,6 +276,22 @@ def evaluate(
     frames = kept_frames(kept, FRAME_KINDS)
     raw = day.raw if needs_kept else {}
     timing["policy_s"] = time.perf_counter() - t
+    scores: list[dict[str, Any]] | None = None
+    waiting: Callable[[], Any] | None = None
+    if "alerts" in metrics:
+        t_alerts = time.perf_counter()
+        if rules is None:
+            from services.rules.book import RuleBook
+
+            rules = RuleBook().rules
+        if params.alert_rules is not None:
+            rules = [r for r in rules if r.id in params.alert_rules]
+        path = _alerts_path(day, spec, rules)
+        if alert_cache and path.exists():
+            scores = orjson.loads(path.read_bytes())
+        elif concurrent and hasattr(os, "fork"):
+            replay_rules = rules
+            waiting = forked(lambda: alert_scores(kept, day.truths, day.incidents, replay_rules, m))
     empty = pd.DataFrame()
     residents = len(day.residents)
 
@@ -366,21 +418,19 @@ def evaluate(
     timing["utility_s"] = time.perf_counter() - t
     if "alerts" in metrics:
         t = time.perf_counter()
-        if rules is None:
-            from services.rules.book import RuleBook
-
-            rules = RuleBook().rules
-        if params.alert_rules is not None:
-            rules = [r for r in rules if r.id in params.alert_rules]
-        scores = (
-            _alerts_cached(day, spec, rules, kept, m)
-            if alert_cache
-            else alert_scores(kept, day.truths, day.incidents, rules, m)
-        )
+        if scores is None:
+            scores = (
+                waiting()
+                if waiting is not None
+                else alert_scores(kept, day.truths, day.incidents, rules, m)
+            )
+            if alert_cache:
+                _remember(path, scores)
+        timing["alerts_wait_s"] = time.perf_counter() - t
         for s in scores:
             for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded"):
                 put(f"alert_{k}", s[k], rule=s["rule"])
             if s["rule"] == "watchlist-missing" and s["recall"] is not None:
                 put("missing_person_recall", s["recall"])
-        timing["alerts_s"] = time.perf_counter() - t
+        timing["alerts_s"] = time.perf_counter() - t_alerts  # started after the policy
     return rows
