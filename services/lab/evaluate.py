@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -28,6 +29,7 @@ from services.lab.attacks.tracking import tracking
 from services.lab.attacks.trajectory import trajectory_attack
 from services.lab.attacks.unicity import point_keys, unicity
 from services.lab.data import LabDay
+from services.lab.insulation import insulation_attendance
 from services.lab.store import apply_policy, cell_of_xy, face_view, kept_frames, minimizer
 from services.lab.traces import face_traces
 from services.lab.utility import alert_scores, heating_error, heatmap_error
@@ -37,7 +39,7 @@ from services.policy.spec import DP, PolicySpec, Release
 log = logging.getLogger(__name__)
 
 ATTACKS = ("unicity", "tracking", "home_work", "occupancy", "linkage", "trajectory")
-UTILITY = ("heatmap", "heating", "alerts")
+UTILITY = ("heatmap", "heating", "alerts", "insulation")
 METRIC_GROUPS = ATTACKS + UTILITY
 # every metric name a row can carry (tests/lab/test_runner.py checks the rows against it)
 METRIC_NAMES = frozenset(
@@ -77,6 +79,7 @@ METRIC_NAMES = frozenset(
         "heating_block_error",
         "heating_total_error",
     ]
+    + [f"insulation_{k}" for k in ("gap_pp", "p", "found", "classes", "gap_true_pp")]
     + [
         f"alert_{k}"
         for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded")
@@ -84,7 +87,13 @@ METRIC_NAMES = frozenset(
 )
 HALF_HOUR_MS = 1_800_000
 ALERTS_VERSION = 2  # of how alerts are judged: bump to invalidate cached alert scores
-FRAME_KINDS = {"camera.crowd", "gas.reading", "payment.gas"}  # what the metrics read as tables
+FRAME_KINDS = {
+    "camera.crowd",
+    "gas.reading",
+    "payment.gas",
+    "school.attendance",
+    "env.reading",
+}  # what the metrics read as tables
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,12 @@ def _town_xy() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, f
     return homes, places
 
 
+def raw_ids(day: LabDay, kind: str) -> list[str]:
+    """The ids of the day's events of ``kind`` as sent."""
+    f = day.raw.get(kind)
+    return [] if f is None else [day.events[i][0] for i in f["orig"]]
+
+
 def presence(day: LabDay) -> pd.Series:
     """True presence per (meter, middle of each half hour): anyone of the household home."""
     st = day.stays[day.stays["kind"] == "home"].merge(
@@ -174,23 +189,55 @@ def positions(day: LabDay, people: list[str], res: int) -> tuple[np.ndarray, np.
     return out, xy
 
 
-def _alerts_cached(day: LabDay, spec: PolicySpec, rules: list, kept, m) -> list[dict[str, Any]]:
-    """Alert scores, remembered in the day's cache folder per policy (without its release
-    settings, which the rules never see) and rule set: a sweep over the attacker's
-    parameters replays the rules once per policy."""
+def _alerts_path(day: LabDay, spec: PolicySpec, rules: list) -> Any:
+    """Where the alert scores of ``spec`` and ``rules`` on ``day`` are remembered: the day's
+    cache folder, per policy (without its release settings, which the rules never see) and
+    rule set, so that a sweep over the attacker's parameters replays the rules once per
+    policy."""
     shape = spec.model_dump(mode="json", exclude={"release", "title", "description"})
     rule_key = sorted((r.id, r.spec.model_dump_json()) for r in rules)
     digest = hashlib.sha256(
         orjson.dumps([ALERTS_VERSION, shape, rule_key], option=orjson.OPT_SORT_KEYS)
     )
-    path = day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
-    if path.exists():
-        return orjson.loads(path.read_bytes())
-    scores = alert_scores(kept, day.truths, day.incidents, rules, m)
+    return day.folder / f"alerts-{digest.hexdigest()[:16]}.json"
+
+
+def _remember(path: Any, scores: list[dict[str, Any]]) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_bytes(orjson.dumps(scores))
     tmp.replace(path)
-    return scores
+
+
+def forked(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """Start ``fn()`` in a forked child and return a function that waits for its result.
+
+    The child inherits the parent's memory as it is (the kept events are not pickled), so
+    the rule replay runs on the second core while the attacks run on the first; the result
+    comes back as JSON (orjson round-trips floats exactly)."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: compute, write, leave without running the parent's exit hooks
+        os.close(r)
+        code = 0
+        try:
+            blob = orjson.dumps({"ok": fn()})
+        except BaseException as exc:  # reported by the parent
+            blob, code = orjson.dumps({"error": f"{type(exc).__name__}: {exc}"}), 1
+        with os.fdopen(w, "wb") as f:
+            f.write(blob)
+        os._exit(code)
+    os.close(w)
+
+    def wait() -> Any:
+        with os.fdopen(r, "rb") as f:
+            blob = f.read()
+        os.waitpid(pid, 0)
+        res = orjson.loads(blob) if blob else {"error": "the child process died"}
+        if "error" in res:
+            raise RuntimeError(f"rule replay failed in its process: {res['error']}")
+        return res["ok"]
+
+    return wait
 
 
 def evaluate(
@@ -203,12 +250,15 @@ def evaluate(
     timing: dict[str, float] | None = None,
     sightings: pd.DataFrame | None = None,
     alert_cache: bool = True,
+    concurrent: bool = True,
 ) -> list[dict[str, Any]]:
     """Every metric of ``metrics`` for ``spec`` (with the overrides of ``params``) on ``day``;
     seconds spent per stage go into ``timing`` (kept out of the rows: they are not
     reproducible). ``sightings`` (resident, camera, ts_ms) replaces the day's own camera
     passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`);
-    ``alert_cache=False`` replays the rules even when the day's cache has their scores."""
+    ``alert_cache=False`` replays the rules even when the day's cache has their scores;
+    ``concurrent`` replays them in a forked process while the attacks run (one evaluation
+    on two cores; a runner with a worker per core passes False)."""
     spec = policy_with(spec, params)
     m = minimizer(spec)
     rows: list[dict[str, Any]] = []
@@ -219,11 +269,29 @@ def evaluate(
         rows.append({"metric": metric, "value": v, **kw})
 
     t = time.perf_counter()
-    needs_kept = {"occupancy", "linkage", "heatmap", "heating", "alerts"} & set(metrics)
+    needs_kept = {"occupancy", "linkage", "heatmap", "heating", "alerts", "insulation"} & set(
+        metrics
+    )
     kept = apply_policy(day.events, m) if needs_kept else []
     frames = kept_frames(kept, FRAME_KINDS)
     raw = day.raw if needs_kept else {}
     timing["policy_s"] = time.perf_counter() - t
+    scores: list[dict[str, Any]] | None = None
+    waiting: Callable[[], Any] | None = None
+    if "alerts" in metrics:
+        t_alerts = time.perf_counter()
+        if rules is None:
+            from services.rules.book import RuleBook
+
+            rules = RuleBook().rules
+        if params.alert_rules is not None:
+            rules = [r for r in rules if r.id in params.alert_rules]
+        path = _alerts_path(day, spec, rules)
+        if alert_cache and path.exists():
+            scores = orjson.loads(path.read_bytes())
+        elif concurrent and hasattr(os, "fork"):
+            replay_rules = rules
+            waiting = forked(lambda: alert_scores(kept, day.truths, day.incidents, replay_rules, m))
     empty = pd.DataFrame()
     residents = len(day.residents)
 
@@ -338,24 +406,31 @@ def evaluate(
             raw.get("gas.reading", empty), frames.get("gas.reading", empty)
         ).items():
             put(k, v)
+    if "insulation" in metrics:
+        att = [day.truths.get(eid, {}) for eid in raw_ids(day, "school.attendance")]
+        for k, v in insulation_attendance(
+            frames.get("school.attendance", empty),
+            frames.get("gas.reading", empty),
+            frames.get("env.reading", empty),
+            att,
+        ).items():
+            put(k, v)
     timing["utility_s"] = time.perf_counter() - t
     if "alerts" in metrics:
         t = time.perf_counter()
-        if rules is None:
-            from services.rules.book import RuleBook
-
-            rules = RuleBook().rules
-        if params.alert_rules is not None:
-            rules = [r for r in rules if r.id in params.alert_rules]
-        scores = (
-            _alerts_cached(day, spec, rules, kept, m)
-            if alert_cache
-            else alert_scores(kept, day.truths, day.incidents, rules, m)
-        )
+        if scores is None:
+            scores = (
+                waiting()
+                if waiting is not None
+                else alert_scores(kept, day.truths, day.incidents, rules, m)
+            )
+            if alert_cache:
+                _remember(path, scores)
+        timing["alerts_wait_s"] = time.perf_counter() - t
         for s in scores:
             for k in ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded"):
                 put(f"alert_{k}", s[k], rule=s["rule"])
             if s["rule"] == "watchlist-missing" and s["recall"] is not None:
                 put("missing_person_recall", s["recall"])
-        timing["alerts_s"] = time.perf_counter() - t
+        timing["alerts_s"] = time.perf_counter() - t_alerts  # started after the policy
     return rows

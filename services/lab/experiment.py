@@ -9,7 +9,8 @@ scenarios: [normal-winter-day]
 hours: 24                  # default: the scenario's
 population_scale: 1.0      # a smaller town for quick runs (0-1]
 points: [1, 2, 4, 8]       # unicity: known points
-metrics: [unicity, tracking, home_work, occupancy, linkage, trajectory, heatmap, heating, alerts]
+metrics: [unicity, tracking, home_work, occupancy, linkage, trajectory, heatmap, heating, alerts,
+          insulation]
 grid:                      # every combination is one cell per policy and seed
   h3_res: [null, 9, 8]     # the known points' place: null = as the policy stores it
   time_bucket_min: [60]    # the known points' time bucket (the policy's, if coarser)
@@ -44,6 +45,7 @@ MetricGroup = Literal[
     "heatmap",
     "heating",
     "alerts",
+    "insulation",
 ]
 assert set(MetricGroup.__args__) == set(METRIC_GROUPS)  # type: ignore[attr-defined]
 

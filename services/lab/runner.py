@@ -95,8 +95,11 @@ def _simulate(key: DayKey, cache: str | None) -> str:
     return key.digest()
 
 
-def _run_cell(exp_json: bytes, cell: dict[str, Any], path: str, cache: str | None) -> str:
-    """Evaluate one cell and write its result file (atomically)."""
+def _run_cell(
+    exp_json: bytes, cell: dict[str, Any], path: str, cache: str | None, concurrent: bool = False
+) -> str:
+    """Evaluate one cell and write its result file (atomically); ``concurrent``: replay the
+    rules in a second process (when the workers leave a core free)."""
     from services.lab.evaluate import evaluate
     from services.policy.active import PolicyBook
 
@@ -124,6 +127,7 @@ def _run_cell(exp_json: bytes, cell: dict[str, Any], path: str, cache: str | Non
         metrics=tuple(exp.metrics),
         seed=cell["seed"],
         timing=timing,
+        concurrent=concurrent,
     )
     timing["total_s"] = time.perf_counter() - t
     out = Path(path)
@@ -183,7 +187,8 @@ def run(
                     f.result()
                     bar.advance(task)
             task = bar.add_task(f"{exp.id}: cells", total=len(todo))
-            futures = [pool.submit(_run_cell, exp_json, c, str(p), cache_s) for c, p in todo]
+            spare = workers < (os.cpu_count() or 1)  # a free core for each cell's rule replay
+            futures = [pool.submit(_run_cell, exp_json, c, str(p), cache_s, spare) for c, p in todo]
             for f in as_completed(futures):
                 f.result()
                 bar.advance(task)

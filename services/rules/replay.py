@@ -167,6 +167,9 @@ class _Collector:
         self.quiet = {r.id: r.spec.clear_after_minutes for r in rules if r.spec.clear_after_minutes}
         self.meta = {r.id: (r.spec.purpose, r.spec.misuse) for r in rules}
         self.matches: list[Candidate] = []
+        # last seen of each open alert of a rule with a quiet period, mirrored from what is
+        # written: a flush with nothing pending and nothing due to clear skips the database
+        self.open_last: dict[tuple[str, str], datetime] = {}
 
     def add(self, c: Candidate) -> None:
         self.matches.append(c)
@@ -179,12 +182,29 @@ class _Collector:
             self.flush(now)
             self.batch_end = now + BATCH
 
+    def _due(self, now: datetime) -> list[tuple[str, str]]:
+        """The open alerts that ``auto_clear`` at ``now`` clears (last seen before the quiet
+        period), from the mirror: the same test as its statement."""
+        q = self.quiet
+        return [k for k, t in self.open_last.items() if t < now - timedelta(minutes=q[k[0]])]
+
     def flush(self, now: datetime) -> None:
+        if not self.pending and not self._due(now):
+            return  # the statements would change nothing
         with self.engine.begin() as conn:
             if self.pending:
                 apply_candidates(conn, self.pending, self.meta)
+                for c in self.pending:
+                    if c.rule in self.quiet:
+                        key = (c.rule, c.dedup_key)
+                        seen = self.open_last.get(key)
+                        self.open_last[key] = c.ts if seen is None else max(seen, c.ts)
                 self.pending = []
-            auto_clear(conn, self.quiet, now)
+            due = self._due(now)
+            if due:
+                auto_clear(conn, self.quiet, now)
+                for k in due:
+                    del self.open_last[k]
 
     def alerts(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
