@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -40,9 +41,9 @@ def log_in(page, dash_url: str, user: str, password: str) -> None:
     page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
 
 
-@pytest.fixture
-def demo(tmp_path: Path):
-    """The demo as a user starts it, on free ports, in a scratch folder."""
+def start_up(folder: Path, speed: str) -> tuple[subprocess.Popen, int, int, IO[bytes]]:
+    """`aqkol up` as a user starts it, on free ports, in ``folder``: process, API and
+    dashboard ports, and its log (``folder/up.log``), which the caller closes."""
     mqtt, api, dash = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -50,17 +51,24 @@ def demo(tmp_path: Path):
         "AQKOL_API_PORT": str(api),
         "AQKOL_DASHBOARD_PORT": str(dash),
         "AQKOL_DASHBOARD_REFRESH_MS": "1000",
-        "AQKOL_VAR_DIR": str(tmp_path / "var"),
-        "AQKOL_RUNS_DIR": str(tmp_path / "runs"),
+        "AQKOL_VAR_DIR": str(folder / "var"),
+        "AQKOL_RUNS_DIR": str(folder / "runs"),
     }
     env.pop("AQKOL_DATABASE_URL", None)
-    log = open(tmp_path / "up.log", "wb")  # noqa: SIM115
+    log = open(folder / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--speed", "300"],
+        [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--speed", speed],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    return proc, api, dash, log
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    """The demo as a user starts it, on free ports, in a scratch folder."""
+    proc, api, dash, log = start_up(tmp_path, speed="300")
 
     accounts = tmp_path / "var" / "demo-accounts.json"
     headers: dict[str, str] = {}

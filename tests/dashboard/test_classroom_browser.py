@@ -9,17 +9,14 @@ if the page asks for any address outside this machine. Nothing is faked.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.support import free_port, missing, stop, wait_until
-from tests.test_demo_browser import LOCAL, api_headers, chromium_path, log_in
+from tests.support import missing, stop, wait_until
+from tests.test_demo_browser import LOCAL, api_headers, chromium_path, log_in, start_up
 
 pytestmark = pytest.mark.browser
 
@@ -28,24 +25,7 @@ pytestmark = pytest.mark.browser
 def stack(tmp_path_factory):
     """`aqkol up` as a teacher starts it, on free ports, in a scratch folder."""
     tmp = tmp_path_factory.mktemp("classroom")
-    mqtt, api, dash = free_port(), free_port(), free_port()
-    env = {
-        **os.environ,
-        "AQKOL_MQTT_URL": f"mqtt://127.0.0.1:{mqtt}",
-        "AQKOL_API_PORT": str(api),
-        "AQKOL_DASHBOARD_PORT": str(dash),
-        "AQKOL_DASHBOARD_REFRESH_MS": "1000",
-        "AQKOL_VAR_DIR": str(tmp / "var"),
-        "AQKOL_RUNS_DIR": str(tmp / "runs"),
-    }
-    env.pop("AQKOL_DATABASE_URL", None)
-    log = open(tmp / "up.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--speed", "60"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc, api, dash, log = start_up(tmp, speed="60")
     api_url = f"http://127.0.0.1:{api}"
     accounts = tmp / "var" / "demo-accounts.json"
     headers: dict[str, str] = {}
