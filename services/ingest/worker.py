@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import signal
 import threading
@@ -127,6 +128,16 @@ def _child_init(settings_json: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING)
     _child = Ingest(Settings.model_validate_json(settings_json))
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker killed outright (SIGKILL, OOM) must not leave its writer behind, holding a
+    database connection: the writer leaves once it is orphaned (its batch, if any, is rolled
+    back by the database and redelivered by the broker to the worker's next incarnation)."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], IngestStats]:
@@ -138,6 +149,11 @@ def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]]
     except SQLAlchemyError as exc:
         raise DatabaseError(str(exc).splitlines()[0]) from None
     return opened, _child.stats
+
+
+def _child_flush_status() -> None:
+    assert _child is not None
+    _child.flush_status()
 
 
 def _conflicting_copies(
@@ -197,6 +213,8 @@ class Ingest:
         self._policy_checked = float("-inf")
         self.retention = RetentionSweeper()
         self._status_written = float("-inf")
+        self._status_unwritten = False  # batches processed since the rules' counts were written
+        self._status_retry = float("-inf")
         self._refused: set[str] = set()
         self._clock: datetime | None = None  # newest event time stored (read at first batch)
         self._clock_read = False
@@ -359,6 +377,27 @@ class Ingest:
         self.stats.batches += 1
         return opened
 
+    def flush_status(self) -> None:
+        """Write the rules' counts now (the writer does when the stream goes quiet)."""
+        with self.engine.begin() as conn:
+            write_rule_status(conn, self.settings.ingest_client_id, self.rules.status())
+        self._status_written = time.monotonic()
+
+    def _flush_status_when_quiet(self) -> None:
+        """After a burst, the Rules page shows the last counts rather than ones up to
+        STATUS_EVERY_S old; a database that is away is tried again later."""
+        if not self._status_unwritten or time.monotonic() < self._status_retry:
+            return
+        try:
+            if self._pool is None:
+                self.flush_status()
+            else:
+                self._pool.submit(_child_flush_status).result()
+            self._status_unwritten = False
+        except Exception as exc:
+            self._status_retry = time.monotonic() + STATUS_EVERY_S
+            log.warning("could not write the rules' counts (%s); trying again", exc)
+
     def _not_ahead(self, decoded: list[Any], dead: list[Any]) -> list[Any]:
         """The decoded events, less those far ahead of the clock (dead-lettered)."""
         if not self._clock_read:
@@ -428,14 +467,23 @@ class Ingest:
         self._refused = errors
 
     def _writer_loop(self) -> None:
+        try:
+            self._write_until_stopped()
+        finally:
+            self._status_retry = float("-inf")
+            self._flush_status_when_quiet()  # the last counts, for the Rules page
+
+    def _write_until_stopped(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):
             batch = self._take_batch()
             if not batch:
+                self._flush_status_when_quiet()
                 continue
             delay = 0.5
             while True:
                 try:
                     opened = self._write([(m.topic, m.payload) for m in batch])
+                    self._status_unwritten = True
                     break
                 except Exception as exc:
                     # keep the batch unacknowledged and retry; the broker keeps the rest

@@ -104,25 +104,6 @@ def heating_error(raw: pd.DataFrame, kept: pd.DataFrame, res: int = 8) -> dict[s
     }
 
 
-def in_pseudonyms(incidents: list[dict[str, Any]], m: Any) -> list[dict[str, Any]]:
-    """The incidents with the meter and watch-list entry they concern written as the policy
-    writes them (its pseudonym of the day the incident starts), so that an alert on the
-    pseudonym of the right meter or entry is judged as finding it: the lab holds the key."""
-    from datetime import datetime
-
-    out = []
-    for inc in incidents:
-        inc = dict(inc)
-        period = m.period(datetime.fromisoformat(inc["start"])) if inc.get("start") else None
-        if period and inc.get("meter") and m.pseudonymized("gas.reading", "source"):
-            inc["meter"] = m.pseudonym(inc["meter"], "source", period)
-        eid = inc.get("enrollment_id")
-        if period and eid and m.pseudonymized("camera.face_match", "data.enrollment_id"):
-            inc["enrollment_id"] = m.pseudonym(eid, "enrollment_id", period)
-        out.append(inc)
-    return out
-
-
 def alert_scores(
     kept: list[tuple[int, Any]],
     truths: dict[str, dict[str, Any]],
@@ -140,9 +121,7 @@ def alert_scores(
             yield Event.make(k.id, k.kind, k.source, k.ts, k.data, k.lat, k.lon, truths.get(k.id))
 
     with tempfile.TemporaryDirectory() as tmp:
-        reports, _n = replay_events(
-            rules, events(), in_pseudonyms(incidents, minimizer), minimizer, Path(tmp)
-        )
+        reports, _n = replay_events(rules, events(), incidents, minimizer, Path(tmp))
     out = []
     for rep in reports.values():
         s = rep.summary()

@@ -77,7 +77,7 @@ def test_incidents_are_judged_in_the_policys_pseudonyms(tiny_day):
     """A leak alert under a pseudonymizing policy carries the meter's pseudonym: the truth's
     incident is rewritten with the same pseudonym, so the alert counts as finding it."""
     from services.lab.store import _as_event
-    from services.lab.utility import in_pseudonyms
+    from services.rules.replay import in_pseudonyms
 
     m = minimizer(PolicyBook().spec("gdpr-minimal"))
     gas = next(ev for ev in tiny_day.events if ev[1] == "gas.reading")

@@ -65,6 +65,20 @@ def test_missing_child_is_found_by_the_missing_list_rule(starter_rules):
     assert 0 < minutes < 60
 
 
+def test_a_pseudonymizing_policy_still_finds_the_missing_child(starter_rules):
+    """Under gdpr-minimal the alert names the watch-list entry by its pseudonym; the replay
+    writes the incident in the same pseudonym, so finding the child counts as found."""
+    from services.policy.active import PolicyBook
+    from services.policy.apply import Minimizer
+
+    m = Minimizer(PolicyBook().spec("gdpr-minimal"), b"test-key")
+    assert m.pseudonymized("camera.face_match", "data.enrollment_id")
+    res = replay_scenario([starter_rules["watchlist-missing"]], "missing-child", seed=1, policy=m)
+    rep = res.reports["watchlist-missing"]
+    assert rep.alerts and all(a.alert["dedup_key"].startswith("ps-") for a in rep.alerts)
+    assert rep.summary()["recall"] == 1.0
+
+
 def _aqkol(*args, cwd):
     return subprocess.run(
         [sys.executable, "-m", "services.cli", *args],

@@ -43,6 +43,27 @@ def _worker(settings: Settings, workdir: Path, client_id: str, n: int) -> subpro
     return proc
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (Linux /proc)."""
+    out = set()
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines())
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if fields.get("PPid", "").strip() == str(pid):
+            out.add(int(status.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
     tmp_path, mosquitto_port, postgres_url
 ):
@@ -58,8 +79,12 @@ def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
     publisher.start()
     try:
         wait_until(lambda: stored_count(postgres_url) > 1500, 60, "the first events stored")
+        writer = _children(a.pid)  # its writer process (multiprocessing spawn)
+        assert writer
         a.send_signal(signal.SIGKILL)  # batches in flight, unacknowledged
         a.wait(10)
+        # the writer does not outlive its worker, holding a database connection
+        wait_until(lambda: not any(_alive(p) for p in writer), 15, "the orphaned writer to exit")
         after_kill = stored_count(postgres_url)
         # b keeps storing its share while a is away; the broker queues a's in a's session
         wait_until(lambda: stored_count(postgres_url) > after_kill + 500, 60, "b storing alone")
@@ -70,12 +95,21 @@ def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
         wait_until(lambda: stored_count(postgres_url) >= len(published), 120, "every event stored")
         assert sorted(stored_ids(postgres_url)) == sorted(published)  # none lost, none twice
 
-        engine = make_engine(postgres_url)
-        with engine.connect() as conn:
-            q = select(rule_status.c.worker, func.sum(rule_status.c.evaluations))
-            evaluated = dict(conn.execute(q.group_by(rule_status.c.worker)).all())
-        engine.dispose()
-        assert set(evaluated) == {"ingest-a", "ingest-b"} and all(evaluated.values()), evaluated
+        # both run the rules; each writes its counts once the stream goes quiet
+        def evaluated() -> dict[str, int]:
+            engine = make_engine(postgres_url)
+            with engine.connect() as conn:
+                q = select(rule_status.c.worker, func.sum(rule_status.c.evaluations))
+                out = {w: int(n) for w, n in conn.execute(q.group_by(rule_status.c.worker))}
+            engine.dispose()
+            return out
+
+        def both() -> bool:
+            seen.update(evaluated())
+            return set(seen) == {"ingest-a", "ingest-b"} and all(seen.values())
+
+        seen: dict[str, int] = {}
+        wait_until(both, 30, "both workers' rule counts")
     finally:
         publisher.join(120)
         stop(a)
