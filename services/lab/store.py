@@ -15,6 +15,7 @@ them (see docs/lab.md, "the face-ID assumption").
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
@@ -47,27 +48,40 @@ def _as_event(ev: tuple) -> SimpleNamespace:
 def apply_policy(
     events: list[tuple], m: Minimizer, kinds: set[str] | None = None
 ) -> list[tuple[int, Any]]:
-    """(index in ``events``, :class:`~services.policy.apply.Kept`) of every event ``m`` keeps.
+    """(index in ``events``, :class:`~services.policy.apply.Kept`) of every event ``m`` keeps
+    (of ``kinds``, or of all); see :func:`iter_kept`."""
+    return list(iter_kept(events, m, kinds))
+
+
+def plain_kinds(m: Minimizer) -> set[str]:
+    """The kinds ``m`` keeps as sent: no transform, not dropped, no biometric check."""
+    from services.policy.apply import BIOMETRIC_KINDS
+
+    if m.passthrough:
+        return set(m.plans)
+    return {
+        kind
+        for kind, plan in m.plans.items()
+        if not plan.ops
+        and not plan.drop_event
+        and plan.aggregate is None
+        and kind not in BIOMETRIC_KINDS
+        and kind != "access.entry"
+    }
+
+
+def iter_kept(
+    events: list[tuple], m: Minimizer, kinds: set[str] | None = None
+) -> Iterator[tuple[int, Any]]:
+    """:func:`apply_policy` one event at a time (the rule replay consumes them as they come).
 
     Two shortcuts that change no result: a kind the policy leaves as sent (no transform,
     not dropped, no biometric check) is kept without the per-event walk through ``apply``
     (which would only copy it), and pseudonyms are remembered per (value, field, period)
     (a keyed hash: the same input gives the same pseudonym)."""
-    from services.policy.apply import BIOMETRIC_KINDS, Kept
+    from services.policy.apply import Kept
 
-    plain = (
-        {
-            kind
-            for kind, plan in m.plans.items()
-            if not plan.ops
-            and not plan.drop_event
-            and plan.aggregate is None
-            and kind not in BIOMETRIC_KINDS
-            and kind != "access.entry"
-        }
-        if not m.passthrough
-        else set(m.plans)
-    )
+    plain = plain_kinds(m)
     made: dict[tuple[Any, str, str], str] = {}
     pseudonym = m.pseudonym
 
@@ -79,25 +93,24 @@ def apply_policy(
         return p
 
     m.pseudonym = remembered  # type: ignore[method-assign]
-    out = []
+    keep = m.keep
     try:
         for i, ev in enumerate(events):
             kind = ev[1]
             if kinds is not None and kind not in kinds:
                 continue
+            eid, _k, source, ts, lat, lon, data = ev
             if kind in plain:
-                eid, _k, source, ts, lat, lon, data = ev
-                out.append((i, Kept(eid, kind, source, ts, lat, lon, dict(data))))
+                yield i, Kept(eid, kind, source, ts, lat, lon, dict(data))
                 continue
-            k = m.apply(_as_event(ev))  # type: ignore[arg-type]
+            k = keep(eid, kind, source, ts, lat, lon, dict(data))  # = m.apply(_as_event(ev))
             if k is not None:
-                out.append((i, k))
+                yield i, k
             if len(m.escrow) > 10_000:
                 m.escrow.clear()  # the lab has no key holder: the escrow would only grow
     finally:
         del m.pseudonym
         m.escrow.clear()
-    return out
 
 
 def _frame(orig: list[int], rows: list[tuple], datas: list[dict[str, Any]]) -> pd.DataFrame:

@@ -7,6 +7,7 @@ protection where it has one) with what it would get from everything the sensors 
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,7 @@ def heating_error(raw: pd.DataFrame, kept: pd.DataFrame, res: int = 8) -> dict[s
 
 
 def alert_scores(
-    kept: list[tuple[int, Any]],
+    kept: Iterable[tuple[int, Any]],
     truths: dict[str, dict[str, Any]],
     incidents: list[dict[str, Any]],
     rules: list,

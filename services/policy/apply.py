@@ -152,6 +152,7 @@ class Minimizer:
             if bio.mode in ("off", "verification") and not plan.drop_event:
                 plan.drop_event = f"biometric mode {bio.mode}: no identification against lists"
         self.escrow: list[tuple[str, str, str, str]] = []  # pseudonyms made since last taken
+        self._centres: dict[tuple[float, float, int], tuple[float, float]] = {}
 
     # -- what the rules may rely on ------------------------------------------------------
     def removed(self, kind: str, field: str) -> str | None:
@@ -196,17 +197,31 @@ class Minimizer:
         data = {k: v for k, v in ev.data.__dict__.items() if v is not None}
         geo = ev.geo
         lat, lon = (geo.lat, geo.lon) if geo else (None, None)
+        return self.keep(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data)
+
+    def keep(
+        self,
+        eid: str,
+        kind: str,
+        source: str,
+        ts: datetime,
+        lat: float | None,
+        lon: float | None,
+        data: dict[str, Any],
+    ) -> Kept | None:
+        """:meth:`apply` on an event's parts; ``data`` (its fields that are not None) becomes
+        the kept event's, changed in place."""
         if self.passthrough:
-            return Kept(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data)
-        plan = self.plans[ev.kind]
+            return Kept(eid, kind, source, ts, lat, lon, data)
+        plan = self.plans[kind]
         if plan.drop_event:
             return None
-        if ev.kind in BIOMETRIC_KINDS and data.get("watchlist") not in self.watchlists:
+        if kind in BIOMETRIC_KINDS and data.get("watchlist") not in self.watchlists:
             return None
         off = self.spec.biometric.mode == "off"
-        if off and ev.kind == "access.entry" and data.get("method") == "face":
+        if off and kind == "access.entry" and data.get("method") == "face":
             return None
-        source, ts = ev.source, ev.ts
+        sent_ts, sent_lat, sent_lon = ts, lat, lon
         period = None
         for action, f, t in plan.ops:
             if f == "geo":
@@ -215,21 +230,20 @@ class Minimizer:
                 if action == "drop":
                     lat = lon = None
                 else:  # generalize or aggregate: the centre of the H3 cell
-                    lat, lon = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, t.h3_res))
-                    lat, lon = round(lat, 6), round(lon, 6)
+                    lat, lon = self._centre(lat, lon, t.h3_res)
             elif f == "ts":  # generalize or aggregate: the start of the bucket
                 step = t.minutes * 60  # type: ignore[operator]
                 local = ts.timestamp() + LOCAL_OFFSET_S  # buckets start at the town's midnight
                 ts = datetime.fromtimestamp(local // step * step - LOCAL_OFFSET_S, AQKOL_TZ)
             elif f == "source":
                 if action == "aggregate":
-                    if geo is not None:
-                        cell = h3.latlng_to_cell(geo.lat, geo.lon, t.h3_res)
+                    if sent_lat is not None:
+                        cell = h3.latlng_to_cell(sent_lat, sent_lon, t.h3_res)
                         source = f"blk-{cell}"
                     else:
                         source = "blk-unknown"
                 else:  # pseudonymize
-                    period = period or self.period(ev.ts)
+                    period = period or self.period(sent_ts)
                     p = self.pseudonym(source, "source", period)
                     self.escrow.append((p, source, "source", period))
                     source = p
@@ -240,7 +254,7 @@ class Minimizer:
                 if action in ("drop", "aggregate"):
                     del data[name]
                 elif action == "pseudonymize":
-                    period = period or self.period(ev.ts)
+                    period = period or self.period(sent_ts)
                     p = self.pseudonym(data[name], name, period)
                     self.escrow.append((p, str(data[name]), name, period))
                     data[name] = p
@@ -256,8 +270,20 @@ class Minimizer:
                 for n, v in data.items()
                 if isinstance(v, int | float) and not isinstance(v, bool)
             }
-            return Kept(ev.id, ev.kind, source, ts, lat, lon, data, True)
-        return Kept(ev.id, ev.kind, source, ts, lat, lon, data)
+            return Kept(eid, kind, source, ts, lat, lon, data, True)
+        return Kept(eid, kind, source, ts, lat, lon, data)
+
+    def _centre(self, lat: float, lon: float, res: int) -> tuple[float, float]:
+        """The centre of the H3 cell at ``res`` holding (lat, lon), to 6 decimals; cached,
+        as most sensors stay put."""
+        key = (lat, lon, res)
+        c = self._centres.get(key)
+        if c is None:
+            if len(self._centres) >= 100_000:
+                self._centres.clear()  # moving vehicles: bounded
+            y, x = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, res))
+            c = self._centres[key] = (round(y, 6), round(x, 6))
+        return c
 
     def take_escrow(self) -> list[tuple[str, str, str, str]]:
         """The (pseudonym, original, field, period) made since the last call."""

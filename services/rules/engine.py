@@ -178,6 +178,9 @@ class _RuleState:
         self.fence: Any = None
         self.wctx: Any = None  # the window's CEL context, kept between events
         self.wctx_version = -1
+        self.alert_vars: frozenset[str] | None = None  # what the window's alert_when reads
+        self.gate_version = -1  # the `latest` its gate was judged on
+        self.gate_shut = False  # the gate was false: so is alert_when
         self.fence_circle: tuple[float, float, float] | None = None
         fence = rule.spec.where
         if fence is not None and fence.polygon is not None:
@@ -330,6 +333,7 @@ class RuleEngine:
         self._latest_version = 0
         self._cells: dict[tuple[float, float, int], str] = {}
         self.watermark: datetime | None = previous.watermark if previous else None
+        self._watermark_t = self.watermark.timestamp() if self.watermark else float("-inf")
         self._silence = [
             st
             for st in self.states.values()
@@ -356,8 +360,8 @@ class RuleEngine:
 
     def process(self, ev: Event) -> list[Candidate]:
         """The alerts ``ev`` raises or repeats."""
-        if self.watermark is None or ev.ts > self.watermark:
-            self.watermark = ev.ts
+        if ev.t > self._watermark_t:
+            self.watermark, self._watermark_t = ev.ts, ev.t
         if ev.kind in self.context_kinds:
             self.latest[ev.kind] = ev.data
             self._latest_version += 1
@@ -388,12 +392,16 @@ class RuleEngine:
         event up to that time is in, so a gap found there is real: a silence that has ended
         is reported once (with when it began and ended); one that goes on repeats every tick.
         """
-        now = now or self.watermark
-        if now is None or not self._silence:
+        if not self._silence:
             return []
-        t_now = now.timestamp()
-        if t_now - self._ticked < TICK_S:
-            return []
+        if now is None:  # the common case, once per event: no datetime arithmetic
+            if self.watermark is None or self._watermark_t - self._ticked < TICK_S:
+                return []
+            now, t_now = self.watermark, self._watermark_t
+        else:
+            t_now = now.timestamp()
+            if t_now - self._ticked < TICK_S:
+                return []
         self._ticked = t_now
         out = []
         for st in self._silence:
@@ -528,7 +536,9 @@ class RuleEngine:
             win = st.windows[group] = _Window(w.minutes * 60, w.aggregate == "distinct")
         win.add(t, v)
         value = win.value(w.aggregate)
-        wanted = rule.alert_when.program.variables()
+        wanted = st.alert_vars
+        if wanted is None:
+            wanted = st.alert_vars = frozenset(rule.alert_when.program.variables())
         # one context per rule, kept: "latest" is converted again only when it changed
         if st.wctx is None or st.wctx_version != self._latest_version:
             st.wctx = cel.Context(variables={"latest": self.latest} if "latest" in wanted else {})
@@ -544,6 +554,16 @@ class RuleEngine:
             wact["neighbours"] = nb = self._neighbours(st, group, cell, value)
             details["neighbours"] = None if nb is None else round(nb, 3)
             if nb is None:  # nobody to compare with
+                return group, value, False, details
+        gate = rule.alert_gate
+        if gate is not None:  # its terms on `latest` alone, judged when `latest` changes
+            if st.gate_version != self._latest_version:
+                st.gate_version = self._latest_version
+                try:
+                    st.gate_shut = evaluate(gate, st.wctx) is False
+                except ExpressionError:
+                    st.gate_shut = False  # the whole expression reports it
+            if st.gate_shut:
                 return group, value, False, details
         for name, v in wact.items():
             st.wctx.add_variable(name, v)

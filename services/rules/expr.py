@@ -197,6 +197,65 @@ def compile_expression(text: str, allowed: tuple[str, ...] = VARIABLES) -> Expre
     return expr
 
 
+def _conjuncts(text: str) -> list[str] | None:
+    """The top-level terms of ``a && b && ...``, or None if ``text`` is not such a
+    conjunction alone (a top-level ``||`` or ``?:`` binds looser; comments, raw and
+    triple-quoted strings are not parsed here)."""
+    parts, depth, start, i, quote = [], 0, 0, 0, ""
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            if text[i : i + 3] == ch * 3 or (i and text[i - 1] in "rR"):
+                return None
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif text[i : i + 2] == "//" or (depth == 0 and (ch == "?" or text[i : i + 2] == "||")):
+            return None  # a comment, or an operator that binds looser than &&
+        elif depth == 0 and text[i : i + 2] == "&&":
+            parts.append(text[start:i])
+            start = i + 2
+            i += 2
+            continue
+        i += 1
+    if quote or depth:
+        return None
+    parts.append(text[start:])
+    return parts
+
+
+def latest_gate(expr: Expression) -> Expression | None:
+    """The terms of ``expr`` (a top-level ``&&``) that read only ``latest``, as one
+    expression, when there are others: while they are false, so is ``expr`` (CEL's ``&&``
+    is false if any term is, whatever the others give, errors included), so the engine
+    evaluates them only when ``latest`` changes, not on every event of a window."""
+    parts = _conjuncts(expr.source)
+    if parts is None or len(parts) < 2:
+        return None
+    gate = []
+    for part in parts:
+        try:
+            program = cel.compile(part)
+        except BaseException as exc:  # the Rust parser may panic (a BaseException)
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            return None
+        if set(program.variables()) == {"latest"}:
+            gate.append(part.strip())
+    if not gate or len(gate) == len(parts):
+        return None
+    joined = " && ".join(f"({g})" for g in gate)
+    return Expression(joined, cel.compile(joined))
+
+
 def evaluate(expr: Expression, activation: dict[str, Any]) -> Any:
     """Evaluate; raise :class:`ExpressionError` with a one-line reason on any failure."""
     try:

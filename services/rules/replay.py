@@ -42,7 +42,7 @@ from services.store.models import alerts
 
 GRACE = timedelta(minutes=30)
 NEAR_M = 400.0
-BATCH = timedelta(seconds=15)  # the ingest writes a batch about this often at demo speed
+BATCH_S = 15.0  # seconds of event time: the ingest writes a batch about this often at demo speed
 
 
 @dataclass
@@ -173,14 +173,14 @@ def in_pseudonyms(incidents: list[dict[str, Any]], m: Any) -> list[dict[str, Any
 
 
 class _Collector:
-    """Runs the lifecycle on a throw-away database, one batch per BATCH of event time."""
+    """Runs the lifecycle on a throw-away database, one batch per BATCH_S of event time."""
 
     def __init__(self, rules: list[CompiledRule], db_file: Path):
         url = f"sqlite:///{db_file}"
         migrate(url)
         self.engine = make_engine(url)
         self.pending: list[Candidate] = []
-        self.batch_end: datetime | None = None
+        self.batch_end: float | None = None  # Unix seconds
         self.quiet = {r.id: r.spec.clear_after_minutes for r in rules if r.spec.clear_after_minutes}
         self.meta = {r.id: (r.spec.purpose, r.spec.misuse) for r in rules}
         self.matches: list[Candidate] = []
@@ -192,12 +192,13 @@ class _Collector:
         self.matches.append(c)
         self.pending.append(c)
 
-    def advance(self, now: datetime) -> None:
+    def advance(self, now: datetime, t: float) -> None:
+        """Event time is ``now`` (``t`` in Unix seconds): write a batch when one is due."""
         if self.batch_end is None:
-            self.batch_end = now + BATCH
-        if now >= self.batch_end:
+            self.batch_end = t + BATCH_S
+        if t >= self.batch_end:
             self.flush(now)
-            self.batch_end = now + BATCH
+            self.batch_end = t + BATCH_S
 
     def _due(self, now: datetime) -> list[tuple[str, str]]:
         """The open alerts that ``auto_clear`` at ``now`` clears (last seen before the quiet
@@ -249,7 +250,7 @@ def replay_events(
                 col.add(c)
             for c in engine.tick():
                 col.add(c)
-            col.advance(ev.ts)
+            col.advance(ev.ts, ev.t)
         if last is not None:
             col.flush(last)
         opened = col.alerts()

@@ -31,7 +31,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.events.contract import KINDS
-from services.rules.expr import Expression, ExpressionError, compile_expression
+from services.rules.expr import Expression, ExpressionError, compile_expression, latest_gate
 from services.yamldoc import YamlFileError, compose, describe, node_at
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
@@ -190,6 +190,8 @@ class CompiledRule:
         self.of = exprs.get(("window", "of"))
         self.by = exprs.get(("window", "by"))
         self.alert_when = exprs.get(("window", "alert_when"))
+        # its terms that read only `latest` (false while they are: see latest_gate)
+        self.alert_gate = latest_gate(self.alert_when) if self.alert_when else None
         needs = set(spec.needs)
         for e in exprs.values():
             needs |= e.fields

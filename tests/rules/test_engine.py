@@ -186,3 +186,47 @@ def test_alerts_of_misuse_rules_are_marked(tmp_path):
     r = rule(BASE + "misuse: true\nkinds: [camera.crowd]\n")
     (a,) = alerts_of(r, [crowd("cam", 0, 1)], tmp_path / "a.db")
     assert a["misuse"] is True and a["details"]["misuse"] is True
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ('"t" in latest && latest["t"].c < -25.0 && value < 1', 3),
+        ('x && "&&" == y', 2),  # && inside a string is not an operator
+        ("a && (b || c)", 2),
+        ("a || b && c", None),  # || binds looser: not a conjunction
+        ("a ? b : c && d", None),
+        ('r"x" && y', None),  # raw strings are left to CEL
+        ("a && b // a comment with && in it", None),
+    ],
+)
+def test_alert_when_is_split_only_where_it_is_a_plain_conjunction(text, terms):
+    from services.rules.expr import _conjuncts
+
+    got = _conjuncts(text)
+    assert (None if got is None else len(got)) == terms
+
+
+def test_a_gate_on_latest_changes_no_alert(tmp_path):
+    """cold-home's alert_when is judged on `latest` first (once per change of it, not per
+    reading); the alerts are those of evaluating the whole expression on every reading."""
+    text = (
+        BASE + "kinds: [gas.reading]\ncontext: [env.reading]\nwindow:\n  minutes: 60\n"
+        "  aggregate: sum\n  of: data.m3\n  by: source\n"
+        '  alert_when: \'"env.reading" in latest && latest["env.reading"].temperature_c < -25.0'
+        " && value > 1.0'\n"
+    )
+    gated, plain = rule(text), rule(text)
+    assert gated.alert_gate is not None
+    plain.alert_gate = None  # the same rule, evaluated whole on every event
+    stream = []
+    for minute in range(0, 600, 10):
+        if minute % 60 == 0:  # the temperature crosses -25 C and back
+            temp = -30.0 if (minute // 60) % 3 else -20.0
+            stream.append(ev("env.reading", "env-1", minute, {"temperature_c": temp}))
+        for m in range(3):
+            stream.append(ev("gas.reading", f"gas-{m}", minute, {"m3": 0.1 + 0.2 * m}))
+    a, _ = candidates(gated, stream)
+    b, _ = candidates(plain, stream)
+    assert a and a == b
+    assert {c.source for c in a} == {"gas-1", "gas-2"}

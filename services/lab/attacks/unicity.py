@@ -12,6 +12,28 @@ from __future__ import annotations
 import numpy as np
 
 MAX_CANDIDATES = 4_000_000  # candidate checks per chunk (bounds memory at coarse resolutions)
+MAX_BITMAP_BYTES = 64 << 20  # membership by a bitmap of every (unit, point) up to this size
+
+
+class _Pairs:
+    """Membership in a sorted set of integers: a bitmap where it fits, else binary search."""
+
+    def __init__(self, pairs: np.ndarray):
+        self.pairs = pairs
+        size = int(pairs[-1]) // 8 + 1 if len(pairs) else 1
+        self.bits: np.ndarray | None = None
+        if size <= MAX_BITMAP_BYTES:
+            bits = np.zeros(size, np.uint8)
+            np.bitwise_or.at(bits, pairs >> 3, (1 << (pairs & 7)).astype(np.uint8))
+            self.bits = bits
+
+    def contains(self, q: np.ndarray) -> np.ndarray:
+        if self.bits is not None:
+            inside = q <= self.pairs[-1]
+            qq = np.where(inside, q, 0)
+            return inside & ((self.bits[qq >> 3] >> (qq & 7).astype(np.uint8)) & 1).astype(bool)
+        pos = np.minimum(np.searchsorted(self.pairs, q), len(self.pairs) - 1)
+        return self.pairs[pos] == q
 
 
 def point_keys(loc: np.ndarray, tbin: np.ndarray) -> np.ndarray:
@@ -32,7 +54,8 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
     if not len(unit):
         return {"unicity": 0.0, "eligible": 0, "units": 0, "unique": 0}
     k_span = int(key.max()) + 1
-    pairs = np.unique(unit * k_span + key)  # sorted by unit, then key
+    pairs = np.sort(unit * k_span + key)  # sorted by unit, then key (np.unique hashes: slower)
+    pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
     u, k = pairs // k_span, pairs % k_span
     n_units = int(u.max()) + 1
     count = np.bincount(u, minlength=n_units)
@@ -54,6 +77,7 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
     first = np.searchsorted(k_sorted, np.arange(k_span))
     chosen = np.take_along_axis(chosen, np.argsort(size[chosen], axis=1), axis=1)  # rarest first
     rare = chosen[:, 0]
+    member = _Pairs(pairs)
     unique = 0
     lo = 0
     n = len(eligible)
@@ -68,9 +92,7 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
         offs = np.arange(len(row)) - np.repeat(np.cumsum(sz) - sz, sz)
         cand = holders[first[rare[row]] + offs]
         for j in range(1, p):
-            q = cand * k_span + chosen[row, j]
-            pos = np.minimum(np.searchsorted(pairs, q), len(pairs) - 1)
-            hit = pairs[pos] == q
+            hit = member.contains(cand * k_span + chosen[row, j])
             cand, row = cand[hit], row[hit]
         unique += int((np.bincount(row - lo, minlength=hi - lo) == 1).sum())
         lo = hi
