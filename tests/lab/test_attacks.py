@@ -56,6 +56,22 @@ def test_unicity_chunks_agree(monkeypatch):
     assert whole[0]["unicity"] < whole[1]["unicity"] < whole[2]["unicity"]
 
 
+def test_unicity_bitmap_and_binary_search_agree(monkeypatch):
+    """Membership by bitmap (where it fits) and by binary search give the same answer."""
+    rng = np.random.default_rng(5)
+    unit = rng.integers(0, 400, 8000)
+    key = uni.point_keys(rng.integers(0, 30, 8000), rng.integers(0, 24, 8000))
+    bitmap = [uni.unicity(unit, key, p, seed=2) for p in (1, 2, 4, 8)]
+    probe = np.array([3, 4, 700, 701, 10**9])
+    want = [True, False, True, False, False]
+    member = uni._Pairs(np.array([3, 9, 700]))
+    assert member.bits is not None and member.contains(probe).tolist() == want
+    monkeypatch.setattr(uni, "MAX_BITMAP_BYTES", 0)
+    member = uni._Pairs(np.array([3, 9, 700]))
+    assert member.bits is None and member.contains(probe).tolist() == want
+    assert [uni.unicity(unit, key, p, seed=2) for p in (1, 2, 4, 8)] == bitmap
+
+
 def test_unicity_brute_force_agrees_with_p_equal_trace_size():
     # with p = the trace size, a unit is unique iff no other trace contains all of it
     rng = np.random.default_rng(7)
