@@ -377,7 +377,14 @@ def _evaluate(
             order = {r.id: i for i, r in enumerate(rules)}
 
             def waiting() -> list[dict[str, Any]]:
-                got = [s for w in waits for s in w()]
+                got, failed = [], None
+                for w in waits:  # every child is waited for, even after one failed
+                    try:
+                        got += w()
+                    except RuntimeError as exc:
+                        failed = failed or exc
+                if failed is not None:
+                    raise failed
                 return sorted(got, key=lambda s: order[s["rule"]])
 
         else:

@@ -93,3 +93,25 @@ def test_incidents_are_judged_in_the_policys_pseudonyms(tiny_day):
     assert out["enrollment_id"].startswith("ps-")
     none = minimizer(PolicyBook().spec("none"))
     assert in_pseudonyms([inc], none) == [inc]  # nothing pseudonymized: unchanged
+
+
+def test_the_forked_rule_replay_gives_the_values_of_one_process(tiny_day):
+    """evaluate() replays the rules in two forked processes (each applying the policy to the
+    kinds its rules read) while it runs the attacks; one process, one step after the other,
+    gives the same rows, alert scores included, and the collector is on again after."""
+    import gc
+
+    from services.lab.evaluate import _replay_groups, evaluate
+
+    spec = PolicyBook().spec("gdpr-minimal")
+    from services.rules.book import RuleBook
+
+    groups = _replay_groups(RuleBook().rules, minimizer(spec), tiny_day)
+    assert len(groups) == 2 and not set.intersection(*({r.id for r in g} for g in groups))
+    forked = evaluate(tiny_day, spec, seed=3, alert_cache=False, concurrent=True)
+    here = evaluate(tiny_day, spec, seed=3, alert_cache=False, concurrent=False)
+    assert forked == here
+    assert {r["rule"] for r in forked if r["metric"] == "alert_alerts"} == {
+        r.id for g in groups for r in g
+    }
+    assert gc.isenabled()
