@@ -14,8 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache, partial
-from typing import Any
+from functools import lru_cache, partial, wraps
+from typing import Any, TypeVar
 
 import h3
 import numpy as np
@@ -47,6 +47,7 @@ from services.policy.release import town_cells
 from services.policy.spec import DP, PolicySpec, Release
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ATTACKS = ("unicity", "tracking", "home_work", "occupancy", "linkage", "trajectory")
 UTILITY = ("heatmap", "heating", "alerts", "insulation")
@@ -284,6 +285,23 @@ def _replay_groups(rules: list, m: Any, day: LabDay, n: int = 2) -> list[list]:
     return [g for _w, g in groups if g]
 
 
+def _collector_paused(fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` with Python's cyclic garbage collector paused while it runs."""
+
+    @wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> T:
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    return run
+
+
+@_collector_paused
 def evaluate(
     day: LabDay,
     spec: PolicySpec,
@@ -301,46 +319,14 @@ def evaluate(
     reproducible). ``sightings`` (resident, camera, ts_ms) replaces the day's own camera
     passes for the trace attacks (a longer span, :func:`services.lab.data.load_week`);
     ``alert_cache=False`` replays the rules even when the day's cache has their scores;
-    ``concurrent`` replays them in a forked process while the attacks run (one evaluation
-    on two cores; a runner with a worker per core passes False).
+    ``concurrent`` replays them in two forked processes while the attacks run (one
+    evaluation on two cores; a runner with a worker per core passes False).
 
     The cyclic garbage collector is paused meanwhile: the events, their kept copies and the
     frames are millions of objects that hold no cycles, and its passes over them cost more
     than the work itself (the policy step: 4.1 s with it, 1.7 s without; a forked child
     would also copy every page it visits); what the metrics leave in cycles is collected
     once it runs again."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return _evaluate(
-            day,
-            spec,
-            params=params,
-            metrics=metrics,
-            seed=seed,
-            rules=rules,
-            timing=timing,
-            sightings=sightings,
-            alert_cache=alert_cache,
-            concurrent=concurrent,
-        )
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _evaluate(
-    day: LabDay,
-    spec: PolicySpec,
-    params: Params = Params(),
-    metrics: tuple[str, ...] = METRIC_GROUPS,
-    seed: int = 0,
-    rules: list | None = None,
-    timing: dict[str, float] | None = None,
-    sightings: pd.DataFrame | None = None,
-    alert_cache: bool = True,
-    concurrent: bool = True,
-) -> list[dict[str, Any]]:
     spec = policy_with(spec, params)
     m = minimizer(spec)
     rows: list[dict[str, Any]] = []
