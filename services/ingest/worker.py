@@ -44,7 +44,7 @@ from services.policy.spec import KEEP_EVERYTHING, PolicyError
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Candidate, Event, RuleEngine
-from services.store.db import make_engine, migrate
+from services.store.db import check_writable, make_engine, migrate
 from services.store.models import events as events_table
 from services.store.repo import (
     insert_dead_letters,
@@ -526,6 +526,7 @@ class Ingest:
     def _migrated(self, delay: float = 0.5) -> bool:
         try:
             migrate(self.settings.effective_database_url)
+            check_writable(self.settings.effective_database_url)
         except Exception as exc:
             cause = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             where = self.settings.effective_database_url.split("@")[-1]

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -60,3 +60,19 @@ def migrate(url: str) -> None:
     """Bring the database at ``url`` to the newest schema (safe to call every start)."""
     make_engine(url).dispose()  # creates the SQLite folder and sets WAL before Alembic runs
     command.upgrade(alembic_config(url), "head")
+
+
+def check_writable(url: str) -> None:
+    """Raise if the database at ``url`` takes no writes (a read-only file system or
+    database, a read-only role): one row of ``alembic_version`` updated to itself, rolled
+    back. A migration already at head writes nothing, so it cannot tell."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            trans = conn.begin()
+            try:
+                conn.execute(text("UPDATE alembic_version SET version_num = version_num"))
+            finally:
+                trans.rollback()
+    finally:
+        engine.dispose()
