@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 
 from services.config import Settings
 from tests.support import PG_ADMIN_URL, missing, start_amqtt, start_mosquitto, stop
+
+# The generated-input tests (schemathesis, the loader and CEL fuzzers) explore new inputs
+# on every local run; in CI they replay the same ones (same seed, same inputs), so CI
+# fails only on a change, and a new input that breaks something is found here first.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 @pytest.fixture

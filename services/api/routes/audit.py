@@ -44,7 +44,9 @@ class ChainOut(BaseModel):
 def list_entries(
     conn: ConnDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(description="ids below this one (paging)")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=2**63 - 1, description="ids below this one (paging)")
+    ] = None,
     actor: str | None = None,
     action: str | None = None,
 ) -> AuditPage:
