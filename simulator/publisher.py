@@ -414,8 +414,9 @@ def publish(
                             if jump_seen != seen:
                                 jump_seen, anchor_wall, anchor_sim = seen, time.monotonic(), sim_t
                             ahead = anchor_wall + (sim_t - anchor_sim) / jump_pace
-                            if ahead > time.monotonic():
-                                time.sleep(min(ahead - time.monotonic(), STATE_EVERY_S))
+                            ahead -= time.monotonic()  # read the clock once: it moves on
+                            if ahead > 0:
+                                time.sleep(min(ahead, STATE_EVERY_S))
                             if time.monotonic() - last_state >= STATE_EVERY_S:
                                 state()
                             break

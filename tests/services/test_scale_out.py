@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from services.classroom.link import SimulatorLink
 from services.config import Settings
 from services.store.db import make_engine, migrate
 from services.store.models import rule_status
@@ -77,21 +78,28 @@ def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
         kwargs={"seed": 41, "hours": 0.5, "speed": None, "start": START, "run_id": "share"},
     )
     publisher.start()
+    link = SimulatorLink(settings)  # the classroom controls: the stream outlasts the kill
     try:
+        wait_until(lambda: link.current(1), 30, "the simulator's control state")
         wait_until(lambda: stored_count(postgres_url) > 1500, 60, "the first events stored")
         writer = _children(a.pid)  # its writer process (multiprocessing spawn)
         assert writer
         a.send_signal(signal.SIGKILL)  # batches in flight, unacknowledged
         a.wait(10)
+        paused = link.send({"command": "pause"}, wait_s=30)  # until a's writer is gone
+        assert paused is not None and paused["state"] == "paused", paused
         # the writer does not outlive its worker, holding a database connection
         wait_until(lambda: not any(_alive(p) for p in writer), 15, "the orphaned writer to exit")
         after_kill = stored_count(postgres_url)
+        assert link.send({"command": "resume"}, wait_s=30)["state"] == "running"
         # b keeps storing its share while a is away; the broker queues a's in a's session
-        wait_until(lambda: stored_count(postgres_url) > after_kill + 500, 60, "b storing alone")
+        what = f"b storing alone (paused after {paused['published']} published)"
+        wait_until(lambda: stored_count(postgres_url) > after_kill + 500, 60, what)
         a = _worker(settings, tmp_path, "ingest-a", 2)  # same client id: the same session
         publisher.join(120)
         assert not publisher.is_alive()
         published = published_ids(settings.runs_dir, "share")
+        assert len(published) - paused["published"] > 2000  # half of them b stored alone
         wait_until(lambda: stored_count(postgres_url) >= len(published), 120, "every event stored")
         assert sorted(stored_ids(postgres_url)) == sorted(published)  # none lost, none twice
 
@@ -111,6 +119,9 @@ def test_two_workers_one_killed_and_restarted_store_every_event_exactly_once(
         seen: dict[str, int] = {}
         wait_until(both, 30, "both workers' rule counts")
     finally:
+        if publisher.is_alive():
+            link.send({"command": "resume"})
+        link.close()
         publisher.join(120)
         stop(a)
         stop(b)
