@@ -66,12 +66,23 @@ def _speed(value: str) -> float | None:
 def broker(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 1883,
+    password_file: Annotated[
+        Path | None, typer.Option(help="Mosquitto password file ($7$ hashes; aqkol up makes one)")
+    ] = None,
+    acl_file: Annotated[Path | None, typer.Option(help="Mosquitto ACL file")] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="no accounts, no ACL: for tests on 127.0.0.1 only")
+    ] = False,
 ) -> None:
-    """Run the embedded MQTT broker (amqtt)."""
+    """Run the embedded MQTT broker (amqtt) with accounts and a topic ACL (or --open)."""
     from services import broker as embedded
 
     _logging()
-    embedded.run(host, port)
+    if open_ == (password_file is not None or acl_file is not None):
+        raise typer.BadParameter("give --password-file and --acl-file, or --open")
+    if not open_ and (password_file is None or acl_file is None):
+        raise typer.BadParameter("--password-file and --acl-file go together")
+    embedded.run(host, port, password_file, acl_file)
 
 
 @app.command()
@@ -411,8 +422,18 @@ def up(
     keep: Annotated[bool, typer.Option(help="keep the previous SQLite data")] = False,
     embedded_broker: Annotated[
         bool | None,
-        typer.Option(help="start amqtt on AQKOL_MQTT_URL's port [default: unless that is set]"),
+        typer.Option(
+            help="start a private broker on AQKOL_MQTT_URL's port [default: unless that is set]"
+        ),
     ] = None,
+    broker_kind: Annotated[
+        str,
+        typer.Option(
+            "--broker",
+            help="the private broker: auto (Mosquitto when installed, else amqtt), "
+            "mosquitto or amqtt",
+        ),
+    ] = "auto",
     policy: Annotated[
         str | None, typer.Option(help="make this data-minimization policy active at start")
     ] = None,
@@ -427,10 +448,14 @@ def up(
     database (var/lane-POLICY.db), a second API serves it on the next port, and the
     situation room shows both side by side.
     """
+    from services.broker import INSTALL_MOSQUITTO, PrivateMosquitto, mosquitto_binary
     from services.config import DEFAULT_MQTT_URL
+    from services.mqtt_accounts import make_broker_accounts
     from services.store.db import migrate
 
     _speed(speed)
+    if broker_kind not in ("auto", "mosquitto", "amqtt"):
+        raise typer.BadParameter("--broker is auto, mosquitto or amqtt")
     settings = Settings()
     env = dict(os.environ)
     if embedded_broker is None:
@@ -450,8 +475,25 @@ def up(
         console.print(f"port {settings.mqtt.port} is in use; the embedded broker takes {port}")
         settings.mqtt_url = f"mqtt://{settings.mqtt.host}:{port}"
         env["AQKOL_MQTT_URL"] = settings.mqtt_url
+    mosquitto = mosquitto_binary() if embedded and broker_kind != "amqtt" else None
+    if embedded and broker_kind == "mosquitto" and mosquitto is None:
+        console.print(f"[red]--broker mosquitto: no mosquitto binary here.[/] {INSTALL_MOSQUITTO}")
+        raise typer.Exit(1)
+    role_urls: dict[str, str] = {}  # the account each service logs in to the broker with
     if embedded:
-        env["AQKOL_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks only 3.1.1: no need to probe
+        # fresh accounts and an ACL for this start (var/mqtt/, 0600): each service gets its
+        # own account through AQKOL_MQTT_URL in its environment, never on a command line
+        target = settings.mqtt
+        broker_accounts = make_broker_accounts(settings.var_dir, settings.mqtt_prefix)
+        role_urls = {
+            cmd: broker_accounts.url(role, target.host, target.port)
+            for cmd, role in (("ingest", "ingest"), ("api", "api"), ("simulate", "simulator"))
+        }
+        env["AQKOL_MQTT_URL"] = f"mqtt://{target.host}:{target.port}"  # no account
+        # the supervisor stands in for the simulator while it restarts it (a reset)
+        settings.mqtt_url = role_urls["simulate"]
+        # amqtt speaks only 3.1.1 (no need to probe); Mosquitto 5 (a large receive window)
+        env["AQKOL_MQTT_PROTOCOL"] = "5" if mosquitto else "3.1.1"
     env["AQKOL_API_URL"] = f"http://{settings.api_host}:{settings.api_port}"
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
@@ -460,7 +502,8 @@ def up(
 
     def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "services.cli", *args]
-        procs.append((name, subprocess.Popen(cmd, env={**env, **(extra or {})})))
+        account = {"AQKOL_MQTT_URL": role_urls[args[0]]} if args[0] in role_urls else {}
+        procs.append((name, subprocess.Popen(cmd, env={**env, **account, **(extra or {})})))
 
     def stop_all() -> None:
         for _name, p in reversed(procs):
@@ -474,8 +517,26 @@ def up(
 
     try:
         target = settings.mqtt
-        if embedded:
-            launch("broker", "broker", "--host", target.host, "--port", str(target.port))
+        if mosquitto:
+            private = PrivateMosquitto(
+                broker_accounts.folder,
+                target.host,
+                target.port,
+                broker_accounts.password_file,
+                broker_accounts.acl_file,
+                mosquitto,
+            )
+            procs.append(("broker", private.start()))
+            broker_line = f"private Mosquitto ({mosquitto}), accounts and topic ACL"
+        elif embedded:
+            launch("broker", "broker", "--host", target.host, "--port", str(target.port),
+                   "--password-file", str(broker_accounts.password_file),
+                   "--acl-file", str(broker_accounts.acl_file))  # fmt: skip
+            broker_line = "embedded amqtt, accounts and topic ACL"
+            if broker_kind == "auto":
+                console.print(f"[yellow]No Mosquitto: the demo uses amqtt.[/] {INSTALL_MOSQUITTO}")
+        else:
+            broker_line = "external"
         _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
         migrate(settings.effective_database_url)
         if policy:
@@ -509,8 +570,7 @@ def up(
             Panel.fit(
                 f"[b]Situation room[/]  {dash_url}\n"
                 f"[b]API docs[/]        {api_url}/docs\n"
-                f"[b]Broker[/]          mqtt://{target.host}:{target.port}"
-                f" ({'embedded amqtt' if embedded else 'external'})\n"
+                f"[b]Broker[/]          mqtt://{target.host}:{target.port} ({broker_line})\n"
                 f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n"
                 f"{lane_line}\n"
                 f"{accounts}\n\n"

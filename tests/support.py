@@ -82,7 +82,7 @@ def start_amqtt(log_path: Path) -> tuple[subprocess.Popen, int]:
     port = free_port()
     log = open(log_path, "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "broker", "--port", str(port)],
+        [sys.executable, "-m", "services.cli", "broker", "--open", "--port", str(port)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
