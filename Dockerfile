@@ -8,12 +8,15 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
 RUN python -m venv /opt/venv
+# the dependencies from the lock (pinned, hashes checked): the versions the tests passed on
+COPY requirements.lock ./
+RUN /opt/venv/bin/pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY services services
 COPY simulator simulator
 COPY dashboard dashboard
 # editable: the rules/, policies/ and scenarios/ folders are found next to the source
-RUN /opt/venv/bin/pip install -e .
+RUN /opt/venv/bin/pip install --no-deps -e . && /opt/venv/bin/pip check
 
 FROM python:3.11-slim AS runtime
 RUN groupadd --system --gid 10001 aqkol \
