@@ -28,7 +28,9 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY services services
 COPY simulator simulator
 COPY dashboard dashboard
-COPY rules rules
+# the alert rules are data the teacher edits through the API: owned by the service user, so
+# the compose volume made from this folder is writable by the API (read-only in the ingest)
+COPY --chown=aqkol:aqkol rules rules
 COPY policies policies
 COPY scenarios scenarios
 RUN mkdir -p /app/var /app/runs && chown aqkol:aqkol /app/var /app/runs

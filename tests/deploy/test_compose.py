@@ -10,6 +10,9 @@ import re
 import secrets
 import shutil
 import signal
+import socket
+import ssl
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from services.auth.tokens import secret
-from services.config import InsecureSettings, Settings
+from services.config import WEAK_SECRETS, InsecureSettings, Settings
 from services.store.db import make_engine
 from services.store.models import rule_status
 from tests.deploy.compose import (
@@ -30,12 +33,14 @@ from tests.deploy.compose import (
     Compose,
     InterpolationError,
     Local,
+    image_env,
     load,
     read_env_file,
 )
 from tests.support import free_port, missing, mosquitto_binary, stored_ids, wait_until
 
 MOSQUITTO_CONF = ROOT / "deploy" / "mosquitto" / "mosquitto.conf"
+ENTRYPOINT = ROOT / "deploy" / "mosquitto" / "entrypoint.sh"
 
 
 def _strong_env() -> dict[str, str]:
@@ -89,6 +94,107 @@ def test_the_compose_file_is_valid_and_deploys_what_the_issue_asks():
     assert user and user[-1] not in ("root", "0")
 
 
+def _mount(svc, volume: str) -> str | None:
+    return next((spec.split(":", 1)[1] for spec in svc.volumes if spec.split(":")[0] == volume),
+                None)  # fmt: skip
+
+
+def test_each_service_has_its_own_account_and_shares_what_it_reads():
+    """The findings of issue 16 on the compose file, each checked here."""
+    env = _strong_env()
+    compose = load(env)
+    services = compose.services
+    image = image_env()
+
+    def setting(name: str, key: str) -> str | None:
+        return {**image, **services[name].env()}.get(key)
+
+    # the API gets its own MQTT account (the classroom controls), and waits for the broker
+    api_url = setting("api", "AQKOL_MQTT_URL")
+    assert api_url and api_url.startswith(f"mqtt://api:{env['MQTT_API_PASSWORD']}@mosquitto:")
+    assert services["api"].depends_on["mosquitto"].condition == "service_healthy"
+    users = {n: (setting(n, "AQKOL_MQTT_URL") or "").split("://")[-1].split(":")[0]
+             for n in services if services[n].build}  # fmt: skip
+    assert users["simulator"] == "simulator" and users["api"] == "api"
+    assert all(users[w] == "ingest" for w in _ingests(compose))
+    # the rules the API saves are the rules every ingest reads
+    rules_dir = setting("api", "AQKOL_RULES_DIR")
+    assert rules_dir and _mount(services["api"], "rules") == rules_dir
+    for name in _ingests(compose):
+        assert setting(name, "AQKOL_RULES_DIR") == rules_dir
+        assert _mount(services[name], "rules") == f"{rules_dir}:ro"
+    # the teacher's ground truth: what the simulator writes is where the API reads it
+    runs = setting("api", "AQKOL_RUNS_DIR")
+    assert _mount(services["simulator"], "simulator-runs") == setting("simulator", "AQKOL_RUNS_DIR")
+    assert _mount(services["api"], "simulator-runs") == f"{runs}:ro"
+    # plain MQTT only on this machine by default; the TLS listener's port is published
+    ports = services["mosquitto"].ports
+    assert "127.0.0.1:1883:1883" in ports and "8883:8883" in ports
+    # no password on a command line (`ps` shows them to everyone on the machine)
+    for name, svc in services.items():
+        lines = [*(svc.command or []), *(svc.entrypoint or [])]
+        if svc.healthcheck:
+            lines += svc.healthcheck.test
+        for line in lines:
+            assert " -P " not in line and "PASSWORD" not in line, (name, line)
+    script = ENTRYPOINT.read_text()
+    assert "mosquitto_passwd -b" not in script and "mosquitto_passwd" in script
+
+
+def test_every_placeholder_secret_is_refused_at_start(tmp_path, monkeypatch):
+    """Each account's placeholder from .env.example, left in: every service that holds it
+    (the broker's entrypoint, each Aqkol service) refuses to start."""
+    example = read_env_file(ENV_EXAMPLE)
+    placeholders = {k: v for k, v in example.items() if "change-me" in v}
+    assert {"MQTT_SIMULATOR_PASSWORD", "MQTT_INGEST_PASSWORD", "MQTT_API_PASSWORD",
+            "MQTT_OPERATOR_PASSWORD", "POSTGRES_PASSWORD", "AQKOL_SECRET_KEY",
+            "AQKOL_PSEUDONYM_KEY"} <= set(placeholders)  # fmt: skip
+    if shutil.which("mosquitto_passwd") is None:
+        missing("mosquitto_passwd (apt-get install mosquitto)")
+    # entrypoint.sh refuses the same words as the services
+    words = re.search(r'weak_words="([^"]*)"', ENTRYPOINT.read_text())[1].split()
+    assert sorted(words) == sorted(WEAK_SECRETS)
+    image = image_env()
+    for key, placeholder in placeholders.items():
+        env = {**_strong_env(), key: placeholder}
+        compose = load(env)
+        holders = [n for n, svc in compose.services.items()
+                   if any(placeholder in str(v) for v in svc.env().values())]  # fmt: skip
+        refused_by = []
+        for name in holders:
+            svc = compose.services[name]
+            if name == "mosquitto":
+                rc, err = _entrypoint(tmp_path / key, compose, env)
+                assert rc != 0 and key in err, (key, rc, err)
+                refused_by.append(name)
+            elif svc.build:
+                with monkeypatch.context() as m:
+                    for k in list(os.environ):
+                        if k.startswith("AQKOL_"):
+                            m.delenv(k)
+                    for k, v in {**image, **svc.env()}.items():
+                        m.setenv(k, v)
+                    with pytest.raises((ValidationError, InsecureSettings)):
+                        Settings(_env_file=None)
+                refused_by.append(name)
+        assert refused_by, f"nothing refuses the placeholder {key}"
+    rc, err = _entrypoint(tmp_path / "strong", load(_strong_env()), _strong_env())
+    assert rc == 0, err  # and good secrets pass
+
+
+def _entrypoint(scratch: Path, compose: Compose, env: dict[str, str]) -> tuple[int, str]:
+    """Run the broker's entrypoint.sh here up to the broker (replaced by `true`)."""
+    local = Local(scratch, {"mosquitto": ("127.0.0.1", {1883: 1883})}, "postgresql://x/y")
+    res = subprocess.run(
+        ["/bin/sh", str(ENTRYPOINT)],
+        env=local.env(compose, "mosquitto", {"MOSQUITTO_BIN": "true"}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return res.returncode, res.stderr
+
+
 def test_the_compose_file_refuses_to_start_without_the_secrets():
     env = _strong_env()
     del env["MQTT_INGEST_PASSWORD"]
@@ -134,15 +240,27 @@ class Deployment:
     def __init__(self, scratch: Path, env: dict[str, str], db_url: str):
         self.env = env
         self.compose = load(env)
-        self.ports = {"mosquitto": free_port(), "api": free_port(), "dashboard": free_port()}
+        self.ports = {"mosquitto": free_port(), "mosquitto-tls": free_port(), "api": free_port(),
+                      "dashboard": free_port()}  # fmt: skip
         hosts = {
-            "mosquitto": ("127.0.0.1", {1883: self.ports["mosquitto"]}),
+            "mosquitto": (
+                "127.0.0.1",
+                {1883: self.ports["mosquitto"], 8883: self.ports["mosquitto-tls"]},
+            ),
             "api": ("127.0.0.1", {8000: self.ports["api"]}),
             "dashboard": ("127.0.0.1", {8050: self.ports["dashboard"]}),
         }
         self.local = Local(scratch, hosts, db_url)
         self.scratch = scratch
         self.procs: dict[str, object] = {}
+        # Docker fills a new named volume with what the image holds at its mount point
+        copied = re.findall(r"(?m)^COPY (?:--chown=\S+ )?(\w+) \1$", DOCKERFILE.read_text())
+        for svc in self.compose.services.values():
+            for source, target in svc.mounts():
+                folder = target.removeprefix("/app/")
+                dest = scratch / "volumes" / source
+                if svc.build and folder in copied and not dest.exists():
+                    shutil.copytree(ROOT / folder, dest)
 
     def start(self, service: str, **kw: object):
         proc = self.local.start(self.compose, service, **kw)
@@ -169,7 +287,7 @@ class Deployment:
             raise AssertionError(f"{service} did not finish:\n{self.local.log(service)}") from None
         assert rc == 0, f"{service} exited {rc}:\n{self.local.log(service)}"
 
-    def start_mosquitto(self) -> None:
+    def start_mosquitto(self, extra_env: dict[str, str] | None = None) -> None:
         """The deployment's entrypoint.sh, mosquitto.conf and acl, remapped to here."""
         binary = mosquitto_binary()
         if binary is None:
@@ -188,7 +306,8 @@ class Deployment:
             Path(d if d.endswith("/") else os.path.dirname(d)).mkdir(parents=True, exist_ok=True)
         path = self.scratch / "mosquitto.conf"
         path.write_text(conf)
-        self.start("mosquitto", extra_env={"MOSQUITTO_CONF": str(path), "MOSQUITTO_BIN": binary})
+        extra = {"MOSQUITTO_CONF": str(path), "MOSQUITTO_BIN": binary, **(extra_env or {})}
+        self.start("mosquitto", extra_env=extra)
         self.wait_healthy("mosquitto", 30)
 
     def stop_all(self) -> None:
@@ -257,6 +376,54 @@ def test_the_deployment_broker_refuses_what_a_role_may_not_do(deployment):
     assert _publish_refused(d, "operator", "aqkol/v1/alerts/large-group")
     assert not _publish_refused(d, "simulator", "aqkol/v1/env.reading/env-0001")
     assert not _publish_refused(d, "ingest", "aqkol/v1/alerts/large-group")
+    # only the API commands the simulator; the simulator reports its state
+    assert not _publish_refused(d, "api", "aqkol/control/simulator")
+    assert _publish_refused(d, "api", "aqkol/v1/env.reading/env-0001")
+    assert _publish_refused(d, "ingest", "aqkol/control/simulator")
+    assert _publish_refused(d, "simulator", "aqkol/control/simulator")
+    assert not _publish_refused(d, "simulator", "aqkol/control/simulator/state")
+    assert _publish_refused(d, "api", "aqkol/control/simulator/state")
+    # no certificate in .env: no TLS listener
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", d.ports["mosquitto-tls"]), timeout=2).close()
+
+
+def test_the_optional_tls_listener_takes_the_same_accounts(tmp_path, postgres_url):
+    """With a certificate named in .env, the broker also listens with TLS on 8883."""
+    if shutil.which("openssl") is None:
+        missing("openssl (apt-get install openssl)")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(certs / "server.key"), "-out", str(certs / "server.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    d = Deployment(tmp_path / "d", _strong_env(), postgres_url)
+    try:
+        d.start_mosquitto({"MQTT_TLS_CERTFILE": str(certs / "server.crt"),
+                           "MQTT_TLS_KEYFILE": str(certs / "server.key")})  # fmt: skip
+
+        def login(user: str, password: str) -> object:
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+            c.tls_set(ca_certs=str(certs / "server.crt"), cert_reqs=ssl.CERT_REQUIRED)
+            c.username_pw_set(user, password)
+            result: dict[str, object] = {}
+            c.on_connect = lambda _c, _u, _f, rc, _p: result.setdefault("rc", rc)
+            c.connect("127.0.0.1", d.ports["mosquitto-tls"])
+            c.loop_start()
+            try:
+                wait_until(lambda: "rc" in result, 15, f"a CONNACK over TLS for {user}")
+            finally:
+                c.disconnect()
+                c.loop_stop()
+            return result["rc"]
+
+        assert not login("simulator", d.env["MQTT_SIMULATOR_PASSWORD"]).is_failure
+        assert login("simulator", "a-wrong-password-long-enough").is_failure
+    finally:
+        d.stop_all()
 
 
 def test_the_compose_services_run_here_and_store_every_event_once(deployment, postgres_url):
