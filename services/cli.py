@@ -527,12 +527,12 @@ def up(
                 mosquitto,
             )
             procs.append(("broker", private.start()))
-            broker_line = f"private Mosquitto ({mosquitto}), accounts and topic ACL"
+            broker_line = f"private Mosquitto, accounts and ACL in {broker_accounts.folder}"
         elif embedded:
             launch("broker", "broker", "--host", target.host, "--port", str(target.port),
                    "--password-file", str(broker_accounts.password_file),
                    "--acl-file", str(broker_accounts.acl_file))  # fmt: skip
-            broker_line = "embedded amqtt, accounts and topic ACL"
+            broker_line = f"embedded amqtt, accounts and ACL in {broker_accounts.folder}"
             if broker_kind == "auto":
                 console.print(f"[yellow]No Mosquitto: the demo uses amqtt.[/] {INSTALL_MOSQUITTO}")
         else:

@@ -1,8 +1,8 @@
 """`aqkol up` starts its own broker with generated accounts and an ACL: a private Mosquitto
 when the binary is installed, amqtt otherwise. Each path, end to end: events stored (the
 simulator's account publishes, the ingest's reads), the teacher's pause acknowledged (the
-API's account commands the simulator), a student's forged command dropped, and no MQTT
-password on any command line."""
+API's account commands the simulator, the supervisor restarts the town on a reset),
+anonymous and guessed logins refused, and no MQTT password on any command line."""
 
 from __future__ import annotations
 
@@ -89,6 +89,18 @@ def test_up_runs_its_broker_with_accounts_and_an_acl(broker, tmp_path):
         assert r.json()["ack"]["command"] == "pause"
         r = httpx.post(f"{api}/classroom/resume", headers=headers, timeout=30)
         assert r.status_code == 200, r.text
+        # a reset: the supervisor hears it (as the simulator) and starts the town over
+        r = httpx.post(f"{api}/classroom/reset", headers=headers, timeout=30)
+        assert r.status_code == 200, r.text
+
+        def run_id() -> str:
+            try:
+                r = httpx.get(f"{api}/classroom/status", headers=headers, timeout=5)
+                return str(r.json().get("run_id"))
+            except (httpx.HTTPError, ValueError):
+                return ""
+
+        wait_until(lambda: "reset1" in run_id(), 120, "the town started over", interval=0.5)
 
         # no MQTT password on a command line (`ps` shows them to every user of the machine)
         passwords = json.loads((var / "mqtt" / "accounts.json").read_text()).values()
