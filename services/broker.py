@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import logging
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from amqtt.contexts import Action
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
 from amqtt.session import Session
 
-from services.mqtt_accounts import Acl, read_password_file, verify_password
+from services.mqtt_accounts import Acl, password_line, read_password_file, verify_password
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +49,12 @@ class PasswordFileAuth(BaseAuthPlugin):
     def __init__(self, context) -> None:
         super().__init__(context)
         self.users = read_password_file(Path(self.config.password_file))
+        # an unknown name costs as much as a known one: the time tells no account names
+        self.dummy = password_line("-", secrets.token_urlsafe(24)).split(":", 1)[1]
 
     async def authenticate(self, *, session: Session) -> bool | None:
         stored = self.users.get(session.username or "")
-        ok = stored is not None and verify_password(session.password or "", stored)
+        ok = verify_password(session.password or "", stored or self.dummy) and stored is not None
         if not ok:
             log.warning("refused MQTT login for %r", session.username or "(anonymous)")
         return ok

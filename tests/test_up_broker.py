@@ -113,3 +113,24 @@ def test_up_runs_its_broker_with_accounts_and_an_acl(broker, tmp_path):
                 assert line.split()[0].endswith("mosquitto")
     finally:
         stop(proc)
+
+
+def test_up_asked_for_mosquitto_where_there_is_none_says_how_to_install_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import services.broker
+    from services.cli import app
+
+    monkeypatch.setattr(services.broker, "mosquitto_binary", lambda: None)
+    env = {
+        "AQKOL_MQTT_URL": f"mqtt://127.0.0.1:{free_port()}",
+        "AQKOL_API_PORT": str(free_port()),
+        "AQKOL_DASHBOARD_PORT": str(free_port()),
+        "AQKOL_VAR_DIR": str(tmp_path / "var"),
+    }
+    result = CliRunner().invoke(app, ["up", "--embedded-broker", "--broker", "mosquitto"], env=env)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    for how in ("apt install mosquitto", "brew install mosquitto", "winget install"):
+        assert how in text, text
+    assert not (tmp_path / "var" / "mqtt").exists()  # nothing started, nothing written
