@@ -71,7 +71,7 @@ DEMO_ROLES = ("simulator", "ingest", "api")
 DEPLOY_ROLES = ("simulator", "ingest", "api", "operator")
 FOLDER = "mqtt"
 ACCOUNTS_FILE = "accounts.json"
-PASSWORD_FILE = "passwd"
+HASH_FILE = "passwd"
 ACL_FILE = "acl"
 PBKDF2_ITERATIONS = 10_000  # the passwords are random: the hash need not be slow
 
@@ -139,7 +139,7 @@ class BrokerAccounts:
 
     @property
     def password_file(self) -> Path:
-        return self.folder / PASSWORD_FILE
+        return self.folder / HASH_FILE
 
     @property
     def acl_file(self) -> Path:
@@ -160,7 +160,7 @@ def make_broker_accounts(
     passwords = {name: secrets.token_urlsafe(24) for name in roles}
     _write_private(folder / ACCOUNTS_FILE, json.dumps(passwords, indent=1))
     lines = [password_line(n, p) for n, p in passwords.items()]
-    _write_private(folder / PASSWORD_FILE, "\n".join(lines) + "\n")
+    _write_private(folder / HASH_FILE, "\n".join(lines) + "\n")
     _write_private(folder / ACL_FILE, acl_text(roles, prefix))
     return BrokerAccounts(folder, passwords)
 
