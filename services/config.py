@@ -103,6 +103,21 @@ class Settings(BaseSettings):
     login_failures_per_address: str = Field(
         default="30/minute", description="failed logins allowed per client address"
     )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="API: largest request body (then HTTP 413)"
+    )
+    preview_max_events: int = Field(
+        default=200_000, ge=1, description="rule preview: events replayed at most"
+    )
+    preview_seconds: float = Field(
+        default=10.0, gt=0, description="rule preview: replay time at most (then cut short)"
+    )
+    preview_per_user: int = Field(
+        default=1, ge=1, description="rule previews one user may run at a time (then 429)"
+    )
+    preview_total: int = Field(
+        default=2, ge=1, description="rule previews running at a time for everyone (then 429)"
+    )
     register_file: Path | None = Field(
         default=None, description="Sensor register (YAML); default: the one shipped"
     )

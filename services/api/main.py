@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from services.api.bounds import BodyLimit, PreviewGate
 from services.api.deps import authorize
 from services.api.routes import (
     alerts,
@@ -63,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.login_limiter = LoginLimiter(
         settings.login_failures_per_account, settings.login_failures_per_address
     )
+    app.state.preview_gate = PreviewGate(settings.preview_per_user, settings.preview_total)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
     return app
