@@ -110,6 +110,8 @@ def ingest(
                 s.alerts_opened,
                 "".join(f" [{k}: {n}]" for k, n in sorted(s.reasons.items())),
             )
+            if s.held:
+                logging.error("holding the stream: %s", s.held)
             last = time.monotonic()
     worker.stop()
 
