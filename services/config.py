@@ -97,6 +97,9 @@ class Settings(BaseSettings):
         "generated on first use (set it when the API runs without a var folder of its own)",
     )
     token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60, description="login lifetime")
+    student_token_minutes: int = Field(
+        default=120, ge=1, le=7 * 24 * 60, description="a student's login lifetime (a lesson)"
+    )
     login_failures_per_account: str = Field(
         default="5/minute", description="failed logins allowed per account (then HTTP 429)"
     )

@@ -52,31 +52,47 @@ def derived_secret(settings: Settings, purpose: str) -> str:
     return hmac.new(secret(settings).encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(settings: Settings, username: str, role: str, now: datetime | None = None) -> str:
-    """A bearer token for the user, valid ``settings.token_minutes``."""
+def lifetime_minutes(settings: Settings, role: str) -> int:
+    """How long a login lasts: a lesson for a student, a working day for the others."""
+    return settings.student_token_minutes if role == "student" else settings.token_minutes
+
+
+def issue(
+    settings: Settings, username: str, role: str, now: datetime | None = None, version: int = 0
+) -> str:
+    """A bearer token for the user, valid :func:`lifetime_minutes`; it carries the account's
+    token version, so that logout or a password change (a new version) revokes it."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": username,
         "role": role,
+        "ver": version,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + timedelta(minutes=settings.token_minutes),
+        "exp": now + timedelta(minutes=lifetime_minutes(settings, role)),
     }
     return jwt.encode(claims, secret(settings), algorithm=ALGORITHM)
 
 
-def read(settings: Settings, token: str) -> str:
-    """The user name a valid token was issued to."""
+def read_claims(settings: Settings, token: str) -> tuple[str, int]:
+    """The user name and token version of a valid token (signature, issuer, expiry)."""
     try:
         claims = jwt.decode(
             token,
             secret(settings),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iss"]},
+            options={"require": ["sub", "exp", "iss", "ver"]},
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired: log in again") from None
     except jwt.PyJWTError as exc:
         raise TokenError(f"invalid token ({exc})") from None
-    return str(claims["sub"])
+    if not isinstance(claims["ver"], int):
+        raise TokenError("invalid token (version)")
+    return str(claims["sub"]), claims["ver"]
+
+
+def read(settings: Settings, token: str) -> str:
+    """The user name a valid token was issued to (the version is the caller's to check)."""
+    return read_claims(settings, token)[0]

@@ -150,6 +150,13 @@ users = Table(
     Column("role", String(16), nullable=False, comment="teacher | analyst | auditor | student"),
     Column("created_at", UTCDateTime(), nullable=False, comment="wall clock"),
     Column("demo", Boolean, nullable=False, server_default=false(), comment="made by aqkol up"),
+    Column(
+        "token_version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="in every login token; replaced by logout, a password change, a reset",
+    ),
 )
 
 # Append-only and hash-chained: each row's hash covers the previous row's hash and its own

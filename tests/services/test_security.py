@@ -3,13 +3,15 @@ logins are limited per account and per address (HTTP 429 with Retry-After)."""
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from fastapi.testclient import TestClient
 
 from services.api.main import create_app
 from services.auth.roles import MATRIX, PUBLIC
+from services.auth.users import remove_user
 from services.store.db import migrate
-from tests.accounts import add_accounts, password_of
+from tests.accounts import add_accounts, bearer, password_of, token_for
 from tests.conftest import make_settings
 
 
@@ -56,3 +58,48 @@ def test_a_successful_login_does_not_count(app):
     client = TestClient(app)
     for _ in range(12):
         assert _login(client, "student", password_of("student")).status_code == 200
+
+
+def test_logout_revokes_the_token_everywhere(app):
+    client = TestClient(app)
+    laptop, phone = token_for(client, "student"), token_for(client, "student")
+    assert client.get("/auth/me", headers=bearer(laptop)).status_code == 200
+    assert client.post("/auth/logout", headers=bearer(phone)).status_code == 204
+    for stolen in (laptop, phone):  # a copied token is worth nothing after the logout
+        r = client.get("/auth/me", headers=bearer(stolen))
+        assert r.status_code == 401 and "login has ended" in r.json()["detail"]
+    assert client.get("/auth/me", headers=bearer(token_for(client, "student"))).status_code == 200
+
+
+def test_a_password_change_revokes_the_old_tokens(app):
+    client = TestClient(app)
+    old = token_for(client, "teacher")
+    wrong = {"current": "not-my-password", "new": "a-new-password-1"}
+    r = client.post("/auth/password", json=wrong, headers=bearer(old))
+    assert r.status_code == 422 and "current password is wrong" in r.json()["detail"]
+    change = {"current": password_of("teacher"), "new": "a-new-password-1"}
+    assert client.post("/auth/password", json=change, headers=bearer(old)).status_code == 204
+    assert client.get("/auth/me", headers=bearer(old)).status_code == 401
+    assert _login(client, "teacher", password_of("teacher")).status_code == 401
+    new = token_for(client, "teacher", "a-new-password-1")
+    assert client.get("/auth/me", headers=bearer(new)).status_code == 200
+
+
+def test_an_account_removed_and_made_again_does_not_take_back_its_tokens(app):
+    client = TestClient(app)
+    old = token_for(client, "student")
+    with app.state.engine.begin() as conn:
+        remove_user(conn, "student")
+    assert client.get("/auth/me", headers=bearer(old)).status_code == 401
+    add_accounts(app.state.engine, ("student",))  # same name, same password
+    r = client.get("/auth/me", headers=bearer(old))
+    assert r.status_code == 401 and "login has ended" in r.json()["detail"]
+
+
+def test_a_students_login_lasts_a_lesson_and_others_a_working_day(app):
+    client = TestClient(app)
+    student = _login(client, "student", password_of("student")).json()
+    teacher = _login(client, "teacher", password_of("teacher")).json()
+    assert student["expires_in"] == 120 * 60 and teacher["expires_in"] == 720 * 60
+    claims = jwt.decode(student["access_token"], options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 120 * 60

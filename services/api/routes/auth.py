@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, SecretStr
 
 from services.api.deps import CurrentUser, EngineDep, SettingsDep
 from services.auth import tokens
-from services.auth.users import authenticate
+from services.auth.users import AccountError, authenticate, change_password, end_sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -60,8 +60,8 @@ def login(
             headers={"WWW-Authenticate": "Bearer"},
         )
     return Token(
-        access_token=tokens.issue(settings, user.username, user.role),
-        expires_in=settings.token_minutes * 60,
+        access_token=tokens.issue(settings, user.username, user.role, version=user.token_version),
+        expires_in=tokens.lifetime_minutes(settings, user.role) * 60,
         username=user.username,
         role=user.role,
     )
@@ -71,3 +71,29 @@ def login(
 def me(user: CurrentUser) -> Me:
     """Retrieve the logged-in account."""
     return Me(username=user.username, role=user.role, demo=user.demo)
+
+
+class NewPassword(BaseModel):
+    current: SecretStr = Field(max_length=1024)
+    new: SecretStr = Field(max_length=1024)
+
+
+@router.post("/logout", status_code=204)
+def logout(user: CurrentUser, engine: EngineDep) -> Response:
+    """End every login of this account (its tokens stop working everywhere)."""
+    with engine.begin() as conn:
+        end_sessions(conn, user.username)
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, responses={422: {"description": "refused"}})
+def password(body: NewPassword, user: CurrentUser, engine: EngineDep) -> Response:
+    """Change this account's password (the current one is asked); every login of it ends."""
+    try:
+        with engine.begin() as conn:
+            change_password(
+                conn, user.username, body.current.get_secret_value(), body.new.get_secret_value()
+            )
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from None
+    return Response(status_code=204)
