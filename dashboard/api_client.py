@@ -401,6 +401,15 @@ class ApiClient:
         except ValueError:
             return Fetched(empty, "API sent invalid JSON on /auth/token")
 
+    def logout(self) -> bool:
+        """POST /auth/logout: the API ends every login of this account; whether it answered."""
+        try:
+            self._request("POST", "/auth/logout")
+        except httpx.HTTPError as exc:
+            log.warning("logout: the API did not end the token (%s)", type(exc).__name__)
+            return False
+        return True
+
     def audit(self, limit: int = 200, *, before: int | None = None) -> Fetched[AuditPage]:
         """GET /audit: the newest audit entries (auditor and teacher)."""
         params = {"limit": limit, "before": before}

@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     login_failures_per_address: str = Field(
         default="30/minute", description="failed logins allowed per client address"
     )
+    behind_proxy: bool = Field(
+        default=False,
+        description="the dashboard is served behind one trusted reverse proxy (TLS): take the "
+        "client address and scheme from its X-Forwarded-For/-Proto",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="API: largest request body (then HTTP 413)"
     )
