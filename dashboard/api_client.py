@@ -219,6 +219,7 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
         token: Callable[[], str | None] | None = None,
+        verify: Any = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # the bearer token of whoever is asking (the dashboard: the logged-in user's session)
@@ -227,6 +228,7 @@ class ApiClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
             transport=transport,
+            verify=verify,
             headers={"accept": "application/json"},
         )
         self._town_lock = threading.Lock()

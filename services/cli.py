@@ -140,11 +140,15 @@ def api(
 
     settings = Settings()
     migrate(settings.effective_database_url)
+    tls = {}
+    if settings.tls_cert and settings.tls_key:
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="warning",
+        **tls,
     )
 
 
@@ -422,6 +426,10 @@ def up(
         str | None,
         typer.Option(help="also store the stream under this policy, shown side by side"),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(help="serve the dashboard and the API over HTTPS (a self-signed certificate)"),
+    ] = False,
 ) -> None:
     """Run the whole town: broker, ingest, API, dashboard and simulator.
 
@@ -454,7 +462,18 @@ def up(
         env["AQKOL_MQTT_URL"] = settings.mqtt_url
     if embedded:
         env["AQKOL_MQTT_PROTOCOL"] = "3.1.1"  # amqtt speaks only 3.1.1: no need to probe
-    env["AQKOL_API_URL"] = f"http://{settings.api_host}:{settings.api_port}"
+    scheme, tls_line = "http", ""
+    verify: Any = True
+    if tls:
+        from services.tls import client_context, ensure_certificate
+
+        cert, key, fingerprint = ensure_certificate(
+            settings.var_dir, [settings.api_host, settings.dashboard_host]
+        )
+        env.update(AQKOL_TLS_CERT=str(cert), AQKOL_TLS_KEY=str(key))
+        scheme, verify = "https", client_context(cert)  # ours, so checked against itself
+        tls_line = f"[b]Certificate[/]     self-signed, SHA-256 {fingerprint}\n"
+    env["AQKOL_API_URL"] = f"{scheme}://{settings.api_host}:{settings.api_port}"
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
@@ -497,10 +516,10 @@ def up(
             env["AQKOL_COMPARE_POLICY"] = compare
             lane_line = f"[b]Lane {compare}[/]  {lane_api}/docs ({lane_url})\n"
         launch("dashboard", "dashboard")
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
-        dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
-        _wait(lambda: _http_ok(api_url + "/health"), 60, "the API", procs)
-        _wait(lambda: _http_ok(dash_url + "login"), 60, "the dashboard", procs)
+        api_url = f"{scheme}://{settings.api_host}:{settings.api_port}"
+        dash_url = f"{scheme}://{settings.dashboard_host}:{settings.dashboard_port}/"
+        _wait(lambda: _http_ok(api_url + "/health", verify), 60, "the API", procs)
+        _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
         from services.classroom.reset import ResetWatch
@@ -514,6 +533,7 @@ def up(
                 f"[b]Broker[/]          mqtt://{target.host}:{target.port}"
                 f" ({'embedded amqtt' if embedded else 'external'})\n"
                 f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n"
+                f"{tls_line}"
                 f"{lane_line}\n"
                 f"{accounts}\n\n"
                 "Press Ctrl+C to stop.",
@@ -685,9 +705,9 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, verify: Any = True) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     login_failures_per_address: str = Field(
         default="30/minute", description="failed logins allowed per client address"
     )
+    tls_cert: Path | None = Field(
+        default=None, description="API and dashboard serve HTTPS with this certificate (PEM)"
+    )
+    tls_key: Path | None = Field(default=None, description="the certificate's private key (PEM)")
     behind_proxy: bool = Field(
         default=False,
         description="the dashboard is served behind one trusted reverse proxy (TLS): take the "
