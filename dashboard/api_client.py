@@ -387,12 +387,14 @@ class ApiClient:
             "/rules/preview", empty, method="POST", text=text, timeout=PREVIEW_TIMEOUT_S
         )
 
-    def login(self, username: str, password: str) -> Fetched[Login]:
-        """POST /auth/token (OAuth2 password flow): a bearer token, or why not."""
+    def login(self, username: str, password: str, *, client: str | None = None) -> Fetched[Login]:
+        """POST /auth/token (OAuth2 password flow): a bearer token, or why not. ``client``:
+        the signed address of the browser asking (services/auth/ratelimit.py)."""
         empty = Login(access_token="", expires_in=0, username=username, role="")
+        headers = {"x-aqkol-client": client} if client else {}
         try:
             response = self._http.post(
-                "/auth/token", data={"username": username, "password": password}
+                "/auth/token", data={"username": username, "password": password}, headers=headers
             )
         except httpx.HTTPError as exc:
             return Fetched(empty, f"API unreachable at {self.base_url} ({type(exc).__name__})")

@@ -8,8 +8,10 @@ The login form carries Flask-WTF's CSRF token (a login forged from another site 
 victim in as the forger); the session cookie is HttpOnly and SameSite=Lax, so another site's
 POST carries no session, and Dash's callbacks accept JSON only, which a cross-site form
 cannot send. The cookie is ``Secure`` whenever the page came over HTTPS. Failed logins are
-limited per account and per browser address before the API is asked. Callbacks answer only
-a logged-in browser (the login page's own drawing excepted); logging out ends the API token.
+limited by the API, per account and browser (services/auth/ratelimit.py): the dashboard
+forwards the browser's address in a header signed with a key derived from the shared
+secret. Callbacks answer only a logged-in browser (the login page's own drawing excepted);
+logging out ends the API token.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api_client import ApiClient
-from services.auth.ratelimit import LoginLimiter
+from services.auth.ratelimit import client_signature
 from services.auth.tokens import derived_secret
 from services.config import Settings
 
@@ -103,7 +105,7 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     server.session_interface = _SessionCookies()
     csrf = CSRFProtect(server)
-    limiter = LoginLimiter(settings.login_failures_per_account, settings.login_failures_per_address)
+    client_key = derived_secret(settings, "client-address")
     if api.token is None:
         api.token = session_token
 
@@ -132,18 +134,14 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
         target = _safe_next(form.get("next"))
         username = form.get("username", "").strip()
         address = flask.request.remote_addr or ""
-        if limiter.wait_s(username, address):
-            return flask.redirect(
-                f"{LOGIN_PATH}?{urlencode({'error': 'throttled', 'next': target})}"
-            )
-        got = api.login(username, form.get("password", ""))
+        # the API limits failed logins per account and real client: it is told who that is
+        vouch = client_signature(client_key, address, int(time.time()))
+        got = api.login(username, form.get("password", ""), client=vouch)
         if not got.ok:
             error = got.error or ""
             why = "unreachable" if "unreachable" in error else "credentials"
             if "too many failed logins" in error:
-                why = "throttled"  # the API's own limit (it sees every client of its own)
-            elif why == "credentials":
-                limiter.failed(username, address)
+                why = "throttled"
             return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': why, 'next': target})}")
         flask.session.clear()
         flask.session.update(

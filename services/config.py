@@ -101,10 +101,15 @@ class Settings(BaseSettings):
         default=120, ge=1, le=7 * 24 * 60, description="a student's login lifetime (a lesson)"
     )
     login_failures_per_account: str = Field(
-        default="5/minute", description="failed logins allowed per account (then HTTP 429)"
+        default="5/minute",
+        description="failed logins allowed per account from one client (then HTTP 429)",
     )
     login_failures_per_address: str = Field(
         default="30/minute", description="failed logins allowed per client address"
+    )
+    login_failures_per_account_total: str = Field(
+        default="60/minute",
+        description="failed logins allowed per account from all clients but loopback",
     )
     tls_cert: Path | None = Field(
         default=None, description="API and dashboard serve HTTPS with this certificate (PEM)"

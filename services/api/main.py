@@ -62,7 +62,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.login_limiter = LoginLimiter(
-        settings.login_failures_per_account, settings.login_failures_per_address
+        app.state.engine,
+        settings.login_failures_per_account,
+        settings.login_failures_per_address,
+        settings.login_failures_per_account_total,
     )
     app.state.preview_gate = PreviewGate(settings.preview_per_user, settings.preview_total)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -159,6 +159,17 @@ users = Table(
     ),
 )
 
+# Failed logins, counted per key (services/auth/ratelimit.py): hashed keys, never names or
+# addresses; rows older than the longest window are deleted.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(32), nullable=False, comment="blake2b of scope and account/client"),
+    Column("at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Index("ix_login_failures_key_at", "key", "at"),
+)
+
 # Append-only and hash-chained: each row's hash covers the previous row's hash and its own
 # content (services/transparency/audit.py). Triggers refuse UPDATE and DELETE.
 audit_log = Table(

@@ -9,6 +9,8 @@ import httpx
 
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
+from services.auth.ratelimit import forwarded_client
+from services.auth.tokens import derived_secret
 from services.config import Settings
 from tests.dashboard.fakes import PASSWORD, FakeApi, unreachable
 
@@ -18,6 +20,7 @@ def _client(transport) -> tuple:
         _env_file=None, api_url="http://api.test", secret_key="dashboard-test-secret-0123456789"
     )
     app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
+    app.server_settings = settings
     return app, app.server.test_client()
 
 
@@ -184,13 +187,22 @@ def test_a_login_post_without_the_forms_csrf_token_is_refused():
     assert log_in(client, next_="/rules").headers["location"] == "/rules"
 
 
-def test_failed_logins_are_limited_per_account_before_the_api_is_asked():
+def test_the_login_tells_the_api_the_real_browser_and_shows_its_limit():
     fake = FakeApi()
-    _, client = _client(httpx.MockTransport(fake))
-    for _ in range(5):
-        assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
-    asked = len([r for r in fake.requests if r.url.path == "/auth/token"])
-    r = log_in(client)  # even the right password waits: the account is being guessed at
-    assert "error=throttled" in r.headers["location"]
-    assert len([r for r in fake.requests if r.url.path == "/auth/token"]) == asked
-    assert "error=credentials" not in log_in(client, username="auditor").headers["location"]
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        tried = [r for r in fake.requests if r.url.path == "/auth/token"]
+        if request.url.path == "/auth/token" and len(tried) >= 2:
+            fake.requests.append(request)
+            detail = "too many failed logins for this account or address; try again in 42 s"
+            return httpx.Response(429, json={"detail": detail})
+        return fake(request)
+
+    app, client = _client(httpx.MockTransport(limited))
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.50"  # a student's browser
+    assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
+    (asked,) = [r for r in fake.requests if r.url.path == "/auth/token"]
+    key = derived_secret(app.server_settings, "client-address")
+    assert forwarded_client(key, asked.headers["x-aqkol-client"]) == "192.0.2.50"
+    log_in(client, password="wrong-guess")
+    assert "error=throttled" in log_in(client).headers["location"]  # the API's answer

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, SecretStr
 
 from services.api.deps import CurrentUser, EngineDep, SettingsDep
 from services.auth import tokens
+from services.auth.ratelimit import CLIENT_HEADER, forwarded_client
 from services.auth.users import AccountError, authenticate, change_password, end_sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -29,6 +30,14 @@ class Me(BaseModel):
     demo: bool
 
 
+def client_address(request: Request, settings: SettingsDep) -> str:
+    """The real client: the browser's address when the dashboard vouches for it (a signed
+    header), or the connection's peer."""
+    key = tokens.derived_secret(settings, "client-address")
+    forwarded = forwarded_client(key, request.headers.get(CLIENT_HEADER))
+    return forwarded or (request.client.host if request.client else "")
+
+
 @router.post(
     "/token",
     response_model=Token,
@@ -42,7 +51,7 @@ def login(
 ) -> Token:
     """Log in with user name and password (form fields); get a bearer token."""
     limiter = request.app.state.login_limiter
-    address = request.client.host if request.client else ""
+    address = client_address(request, settings)
     wait = limiter.wait_s(form.username, address)
     if wait:
         raise HTTPException(
