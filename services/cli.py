@@ -442,6 +442,9 @@ def up(
 
     _speed(speed)
     settings = Settings()
+    from services.paths import private_dir
+
+    private_dir(settings.var_dir)  # password hashes, keys, the pseudonym escrow: ours only
     env = dict(os.environ)
     if embedded_broker is None:
         embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from services.paths import private_dir
+
 CERT_FILE, KEY_FILE = "tls-cert.pem", "tls-key.pem"
 VALID_DAYS = 365
 
@@ -38,7 +40,7 @@ def _names(hosts: list[str]) -> list[x509.GeneralName]:
 def ensure_certificate(folder: Path, hosts: list[str]) -> tuple[Path, Path, str]:
     """(certificate, key, SHA-256 fingerprint) under ``folder``, made on first use; the key
     readable by the owner only. Names: localhost, loopback, this machine and ``hosts``."""
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     cert_path, key_path = folder / CERT_FILE, folder / KEY_FILE
     if not (cert_path.exists() and key_path.exists()):
         key = ec.generate_private_key(ec.SECP256R1())

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
 
 from services.config import Settings
+from services.paths import write_private_once
 
 ALGORITHM = "HS256"
 ISSUER = "aqkol"
@@ -31,20 +30,8 @@ def secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     settings.require_secret("AQKOL_SECRET_KEY", None)  # generated only for the demo
-    path = settings.var_dir / SECRET_FILE
-    if not path.exists():
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # someone else won: theirs it is
-        finally:
-            tmp.unlink()
-    return Path(path).read_text().strip()
+    data = write_private_once(settings.var_dir / SECRET_FILE, secrets.token_urlsafe(48).encode())
+    return data.decode().strip()
 
 
 def derived_secret(settings: Settings, purpose: str) -> str:

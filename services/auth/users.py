@@ -15,6 +15,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from services.auth.roles import Role
+from services.paths import private_dir
 from services.store.models import users
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -185,7 +186,7 @@ def make_demo_accounts(engine: Engine, var_dir: Path) -> dict[str, tuple[str, st
     with engine.begin() as conn:
         for name, (role, password) in accounts.items():
             add_user(conn, name, role, password, replace=True, demo=True)
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(var_dir)
     path = var_dir / DEMO_FILE
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from types import SimpleNamespace
 
 import pytest
@@ -62,3 +63,47 @@ def test_the_lab_callback_reads_only_the_labs_results(tmp_path, monkeypatch):
     assert lv.result_folder(str(inside)) == inside
     for named in (str(outside), str(lab / ".." / "elsewhere" / "demo"), "/etc", None):
         assert lv.result_folder(named) is None
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_var_and_what_it_holds_are_the_owners_only_even_under_a_lax_umask(tmp_path):
+    from services.auth import tokens
+    from services.auth.users import DEMO_FILE, make_demo_accounts
+    from services.policy.apply import load_secret
+    from services.store.db import make_engine, migrate
+
+    old = os.umask(0o022)  # the usual default: files 0644, folders 0755
+    try:
+        var = tmp_path / "var"
+        url = f"sqlite:///{var / 'aqkol.db'}"
+        migrate(url)  # the database (password hashes, the pseudonym escrow)
+        settings = make_settings(tmp_path, port=1, database_url=url)
+        tokens.secret(settings)
+        load_secret(var)
+        engine = make_engine(url)
+        make_demo_accounts(engine, var)
+        with engine.begin() as conn:  # a write: the -wal file exists
+            conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+        assert _mode(var) == 0o700
+        for name in ("aqkol.db", "aqkol.db-wal", "secret.key", "pseudonym.key", DEMO_FILE):
+            assert _mode(var / name) == 0o600, name
+        engine.dispose()
+    finally:
+        os.umask(old)
+
+
+def test_a_var_made_before_is_tightened(tmp_path):
+    from services.paths import private_dir
+
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    (var / "aqkol.db").write_bytes(b"")
+    os.chmod(var / "aqkol.db", 0o644)
+    private_dir(var)
+    from services.store.db import make_engine
+
+    make_engine(f"sqlite:///{var / 'aqkol.db'}").dispose()
+    assert _mode(var) == 0o700 and _mode(var / "aqkol.db") == 0o600
