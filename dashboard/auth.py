@@ -26,6 +26,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api_client import ApiClient
+from services import quietlog
 from services.auth.ratelimit import client_signature
 from services.auth.tokens import derived_secret
 from services.config import Settings
@@ -96,6 +97,7 @@ def _safe_next(target: str | None) -> str:
 def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
     """Add login and logout to the dashboard's Flask server and keep pages behind them."""
     server.secret_key = derived_secret(settings, "dashboard-session")
+    quietlog.install()  # no query strings or browser addresses in the access log
     server.config.update(
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",

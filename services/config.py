@@ -120,6 +120,10 @@ class Settings(BaseSettings):
         description="the dashboard is served behind one trusted reverse proxy (TLS): take the "
         "client address and scheme from its X-Forwarded-For/-Proto",
     )
+    api_docs: bool | None = Field(
+        default=None,
+        description="serve /docs and /openapi.json (default: in the demo, not in production)",
+    )
     max_body_bytes: int = Field(
         default=1_048_576, ge=1024, description="API: largest request body (then HTTP 413)"
     )
