@@ -35,7 +35,7 @@ def constructions(monkeypatch):
     return calls
 
 
-def test_the_391_byte_alias_bomb_is_refused_in_work_linear_in_its_text(constructions):
+def test_the_alias_bomb_is_refused_in_work_linear_in_its_text(constructions):
     text = alias_bomb(9)  # 9**9 = 387 million values once expanded
     assert len(text.encode()) <= 400
     with pytest.raises(RuleError) as err:
