@@ -24,6 +24,21 @@ def _client(transport) -> tuple:
     return app, app.server.test_client()
 
 
+LOGIN_PAGE_CALLBACK = {
+    "output": ".._pages_content.children..._pages_store.data..",
+    "outputs": [
+        {"id": "_pages_content", "property": "children"},
+        {"id": "_pages_store", "property": "data"},
+    ],
+    "inputs": [
+        {"id": "_pages_location", "property": "pathname", "value": "/login"},
+        {"id": "_pages_location", "property": "search", "value": ""},
+    ],
+    "changedPropIds": ["_pages_location.pathname"],
+    "state": [],
+}
+
+
 def login_form_token(client) -> str:
     """The CSRF token of the login form, as the browser gets it: Dash renders /login."""
     body = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -64,3 +65,55 @@ def test_the_api_serves_https_that_our_clients_verify(tmp_path):
             httpx.get(f"https://127.0.0.1:{port}/health", timeout=5)
     finally:
         stop(proc)
+
+
+def test_aqkol_up_tls_serves_both_over_https_with_secure_cookies(tmp_path):
+    import json
+
+    from tests.dashboard.test_login import LOGIN_PAGE_CALLBACK
+    from tests.test_demo_browser import start_up
+
+    proc, api, dash, log = start_up(tmp_path, speed="60", extra=["--tls"])
+    cert = tmp_path / "var" / "tls-cert.pem"
+    accounts = tmp_path / "var" / "demo-accounts.json"
+    try:
+
+        def up() -> bool:
+            assert proc.poll() is None, (tmp_path / "up.log").read_text()[-3000:]
+            if not (cert.exists() and accounts.exists()):
+                return False
+            try:  # both: the dashboard may answer before the API does
+                pages = httpx.get(f"https://127.0.0.1:{dash}/login", verify=client_context(cert))
+                api_ok = httpx.get(f"https://127.0.0.1:{api}/health", verify=client_context(cert))
+                return pages.status_code == 200 and api_ok.status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(up, 120, "aqkol up --tls")
+        password = json.loads(accounts.read_text())["student"]["password"]
+        base = f"https://127.0.0.1:{dash}"
+        with httpx.Client(base_url=base, verify=client_context(cert)) as browser:
+            r = browser.post("/_dash-update-component", json=LOGIN_PAGE_CALLBACK)
+            token = re.search(r'"id": ?"login-csrf"[^}]*?"value": ?"([^"]+)"', r.text) or re.search(
+                r'"value": ?"([^"]+)"[^}]*?"id": ?"login-csrf"', r.text
+            )
+            assert token, r.text[:300]
+            r = browser.post(
+                "/auth/login",
+                data={"username": "student", "password": password, "next": "/",
+                      "csrf_token": token.group(1)},
+                headers={"Referer": f"{base}/login"},
+            )  # fmt: skip
+            assert r.status_code == 302 and r.headers["location"] == "/", r.headers
+            cookies = r.headers.get_list("set-cookie")
+            assert cookies and all("; Secure" in c for c in cookies)
+        # the API is HTTPS too, checked against the same certificate
+        r = httpx.post(
+            f"https://127.0.0.1:{api}/auth/token",
+            data={"username": "student", "password": password},
+            verify=client_context(cert),
+        )
+        assert r.status_code == 200
+    finally:
+        stop(proc)
+        log.close()
