@@ -99,6 +99,8 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
     server.secret_key = derived_secret(settings, "dashboard-session")
     quietlog.install()  # no query strings or browser addresses in the access log
     server.config.update(
+        # a callback's body is a few inputs: the API's bound is ample (then 413)
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_CHECK_DEFAULT=False,  # checked on the login form; Dash posts JSON callbacks

@@ -221,3 +221,15 @@ def test_the_login_tells_the_api_the_real_browser_and_shows_its_limit():
     assert forwarded_client(key, asked.headers["x-aqkol-client"]) == "192.0.2.50"
     log_in(client, password="wrong-guess")
     assert "error=throttled" in log_in(client).headers["location"]  # the API's answer
+
+
+def test_an_oversized_callback_body_is_refused():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    logged_in(client)
+    body = {
+        **LOGIN_PAGE_CALLBACK,
+        "state": [{"id": "x", "property": "y", "value": "z" * 1_100_000}],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 413
+    assert client.post("/_dash-update-component", json=LOGIN_PAGE_CALLBACK).status_code == 200
