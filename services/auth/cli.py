@@ -25,7 +25,7 @@ def _engine(settings: Settings):
     return make_engine(settings.effective_database_url)
 
 
-NEW_PASSWORD_ENV = "AQKOL_NEW_PASSWORD"
+FROM_ENVIRONMENT = "AQKOL_NEW_PASSWORD"  # the variable a new password may come in
 
 
 def _password_given(password_stdin: bool, password_file: Path | None, prompt: bool) -> str | None:
@@ -38,8 +38,8 @@ def _password_given(password_stdin: bool, password_file: Path | None, prompt: bo
         return sys.stdin.readline().rstrip("\r\n")
     if password_file is not None:
         return password_file.read_text(encoding="utf-8").splitlines()[0]
-    if os.environ.get(NEW_PASSWORD_ENV):
-        return os.environ[NEW_PASSWORD_ENV]
+    if os.environ.get(FROM_ENVIRONMENT):
+        return os.environ[FROM_ENVIRONMENT]
     if prompt:
         return typer.prompt("password", hide_input=True, confirmation_prompt=True)
     return None
@@ -71,7 +71,7 @@ def add(
         console.print(
             "[red]refused:[/] a password on the command line is visible to every user of the "
             f"machine (ps) and kept in shell history; use --password-stdin, --password-file, "
-            f"{NEW_PASSWORD_ENV} or --prompt",
+            f"{FROM_ENVIRONMENT} or --prompt",
             highlight=False,
         )
         raise typer.Exit(2)
