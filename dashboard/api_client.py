@@ -219,6 +219,7 @@ class ApiClient:
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
         token: Callable[[], str | None] | None = None,
+        verify: Any = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # the bearer token of whoever is asking (the dashboard: the logged-in user's session)
@@ -227,6 +228,7 @@ class ApiClient:
             base_url=self.base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 2.0)),
             transport=transport,
+            verify=verify,
             headers={"accept": "application/json"},
         )
         self._town_lock = threading.Lock()
@@ -385,12 +387,14 @@ class ApiClient:
             "/rules/preview", empty, method="POST", text=text, timeout=PREVIEW_TIMEOUT_S
         )
 
-    def login(self, username: str, password: str) -> Fetched[Login]:
-        """POST /auth/token (OAuth2 password flow): a bearer token, or why not."""
+    def login(self, username: str, password: str, *, client: str | None = None) -> Fetched[Login]:
+        """POST /auth/token (OAuth2 password flow): a bearer token, or why not. ``client``:
+        the signed address of the browser asking (services/auth/ratelimit.py)."""
         empty = Login(access_token="", expires_in=0, username=username, role="")
+        headers = {"x-aqkol-client": client} if client else {}
         try:
             response = self._http.post(
-                "/auth/token", data={"username": username, "password": password}
+                "/auth/token", data={"username": username, "password": password}, headers=headers
             )
         except httpx.HTTPError as exc:
             return Fetched(empty, f"API unreachable at {self.base_url} ({type(exc).__name__})")
@@ -400,6 +404,15 @@ class ApiClient:
             return Fetched({**empty, **response.json()})  # type: ignore[typeddict-item]
         except ValueError:
             return Fetched(empty, "API sent invalid JSON on /auth/token")
+
+    def logout(self) -> bool:
+        """POST /auth/logout: the API ends every login of this account; whether it answered."""
+        try:
+            self._request("POST", "/auth/logout")
+        except httpx.HTTPError as exc:
+            log.warning("logout: the API did not end the token (%s)", type(exc).__name__)
+            return False
+        return True
 
     def audit(self, limit: int = 200, *, before: int | None = None) -> Fetched[AuditPage]:
         """GET /audit: the newest audit entries (auditor and teacher)."""

@@ -7,6 +7,7 @@ is the Flask server for a WSGI host: ``gunicorn 'dashboard.app:server'``.
 from __future__ import annotations
 
 import logging
+import ssl
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +123,13 @@ def create_app(
         suppress_callback_exceptions=True,  # pages' components appear only on their page
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
-    api = api or ApiClient(settings.api_url)
+    # an API over HTTPS with our own certificate (aqkol up --tls) is checked against it
+    verify: Any = True
+    if settings.tls_cert:
+        verify = ssl.create_default_context(cafile=str(settings.tls_cert))
+    api = api or ApiClient(settings.api_url, verify=verify)
     if compare is None and settings.compare_api_url:
-        compare = ApiClient(settings.compare_api_url)
+        compare = ApiClient(settings.compare_api_url, verify=verify)
     if compare is not None and compare.token is None:
         compare.token = auth.session_token
     auth.install(app.server, settings, api)
@@ -143,14 +148,19 @@ def run(settings: Settings | None = None) -> None:
     """Serve the dashboard on ``dashboard_host:dashboard_port`` (development server)."""
     settings = settings or get_settings()
     app = create_app(settings)
+    tls = settings.tls_cert and settings.tls_key
     log.info(
-        "dashboard on http://%s:%s (API %s%s)",
+        "dashboard on %s://%s:%s (API %s%s)",
+        "https" if tls else "http",
         settings.dashboard_host,
         settings.dashboard_port,
         settings.api_url,
         f", compared with {settings.compare_api_url}" if settings.compare_api_url else "",
     )
-    app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+    ssl = (str(settings.tls_cert), str(settings.tls_key)) if tls else None
+    app.run(
+        host=settings.dashboard_host, port=settings.dashboard_port, debug=False, ssl_context=ssl
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -7,8 +7,11 @@ applies the role matrix, so the dashboard holds no privilege of its own.
 The login form carries Flask-WTF's CSRF token (a login forged from another site would log the
 victim in as the forger); the session cookie is HttpOnly and SameSite=Lax, so another site's
 POST carries no session, and Dash's callbacks accept JSON only, which a cross-site form
-cannot send. Failed logins are limited per account and per browser address before the API
-is asked.
+cannot send. The cookie is ``Secure`` whenever the page came over HTTPS. Failed logins are
+limited by the API, per account and browser (services/auth/ratelimit.py): the dashboard
+forwards the browser's address in a header signed with a key derived from the shared
+secret. Callbacks answer only a logged-in browser (the login page's own drawing excepted);
+logging out ends the API token.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 import flask
+from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api_client import ApiClient
-from services.auth.ratelimit import LoginLimiter
+from services import quietlog
+from services.auth.ratelimit import client_signature
 from services.auth.tokens import derived_secret
 from services.config import Settings
 
@@ -54,6 +60,33 @@ def csrf_token() -> str:
     return generate_csrf() if flask.has_request_context() else ""
 
 
+class _SessionCookies(SecureCookieSessionInterface):
+    """The session cookie is ``Secure`` whenever the page was served over HTTPS (directly, or
+    behind a trusted proxy that says so: ``AQKOL_BEHIND_PROXY``)."""
+
+    def get_cookie_secure(self, app: flask.Flask) -> bool:
+        secure = flask.has_request_context() and flask.request.is_secure
+        return secure or super().get_cookie_secure(app)
+
+
+CALLBACK_PATH = "/_dash-update-component"
+
+
+def _login_page_callback() -> bool:
+    """Whether a callback is the pages router drawing the login page (all a stranger may ask)."""
+    body = flask.request.get_json(silent=True)
+    if not isinstance(body, dict) or not str(body.get("output", "")).startswith(".._pages_content"):
+        return False
+    inputs = body.get("inputs")
+    return isinstance(inputs, list) and any(
+        isinstance(i, dict)
+        and i.get("id") == "_pages_location"
+        and i.get("property") == "pathname"
+        and i.get("value") == LOGIN_PATH
+        for i in inputs
+    )
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path of this site (no //host, no scheme): no open redirect."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
@@ -64,13 +97,19 @@ def _safe_next(target: str | None) -> str:
 def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
     """Add login and logout to the dashboard's Flask server and keep pages behind them."""
     server.secret_key = derived_secret(settings, "dashboard-session")
+    quietlog.install()  # no query strings or browser addresses in the access log
     server.config.update(
+        # a callback's body is a few inputs: the API's bound is ample (then 413)
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_CHECK_DEFAULT=False,  # checked on the login form; Dash posts JSON callbacks
     )
+    if settings.behind_proxy:  # one proxy in front, which sets the headers (and is trusted)
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
+    server.session_interface = _SessionCookies()
     csrf = CSRFProtect(server)
-    limiter = LoginLimiter(settings.login_failures_per_account, settings.login_failures_per_address)
+    client_key = derived_secret(settings, "client-address")
     if api.token is None:
         api.token = session_token
 
@@ -82,6 +121,9 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
     @server.before_request
     def _require_login() -> Any:
         path = flask.request.path
+        if path == CALLBACK_PATH and not _logged_in() and not _login_page_callback():
+            # a callback may read files or reach the API: none answers a stranger
+            return flask.jsonify(error="not logged in: log in at /login"), 401
         if path == LOGIN_PATH or path.startswith(OPEN_PREFIXES) or flask.request.method != "GET":
             return None
         if _logged_in():
@@ -96,18 +138,14 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
         target = _safe_next(form.get("next"))
         username = form.get("username", "").strip()
         address = flask.request.remote_addr or ""
-        if limiter.wait_s(username, address):
-            return flask.redirect(
-                f"{LOGIN_PATH}?{urlencode({'error': 'throttled', 'next': target})}"
-            )
-        got = api.login(username, form.get("password", ""))
+        # the API limits failed logins per account and real client: it is told who that is
+        vouch = client_signature(client_key, address, int(time.time()))
+        got = api.login(username, form.get("password", ""), client=vouch)
         if not got.ok:
             error = got.error or ""
             why = "unreachable" if "unreachable" in error else "credentials"
             if "too many failed logins" in error:
-                why = "throttled"  # the API's own limit (it sees every client of its own)
-            elif why == "credentials":
-                limiter.failed(username, address)
+                why = "throttled"
             return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': why, 'next': target})}")
         flask.session.clear()
         flask.session.update(
@@ -120,5 +158,7 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
 
     @server.get("/auth/logout")
     def _logout() -> Any:
+        if session_token():
+            api.logout()  # the API ends the token too, wherever a copy of it went
         flask.session.clear()
         return flask.redirect(LOGIN_PATH)

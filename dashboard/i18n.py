@@ -89,5 +89,12 @@ def install(server: flask.Flask) -> None:
         if code not in LANGUAGES:
             flask.abort(404)
         response = flask.redirect(_back())
-        response.set_cookie(COOKIE, code, max_age=COOKIE_MAX_AGE, samesite="Lax", httponly=True)
+        response.set_cookie(
+            COOKIE,
+            code,
+            max_age=COOKIE_MAX_AGE,
+            samesite="Lax",
+            httponly=True,
+            secure=flask.request.is_secure,
+        )
         return response

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 
 from services.lab.plots import frontier_figure, frontier_table, unicity_figure, unicity_table
+from services.paths import under
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -49,6 +50,12 @@ def _meta(folder: Path) -> dict[str, Any]:
         return orjson.loads(p.read_bytes())
     except (OSError, orjson.JSONDecodeError):
         return {}
+
+
+def result_folder(value: object, root: Path | None = None) -> Path | None:
+    """The results folder a client chose, if it is one of the lab's (under results_dir())."""
+    folder = under(root or results_dir(), value) if value else None
+    return folder if folder is not None and (folder / "results.csv").is_file() else None
 
 
 def load(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

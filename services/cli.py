@@ -121,6 +121,8 @@ def ingest(
                 s.alerts_opened,
                 "".join(f" [{k}: {n}]" for k, n in sorted(s.reasons.items())),
             )
+            if s.held:
+                logging.error("holding the stream: %s", s.held)
             last = time.monotonic()
     worker.stop()
 
@@ -149,11 +151,15 @@ def api(
 
     settings = Settings()
     migrate(settings.effective_database_url)
+    tls = {}
+    if settings.tls_cert and settings.tls_key:
+        tls = {"ssl_certfile": str(settings.tls_cert), "ssl_keyfile": str(settings.tls_key)}
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="warning",
+        **tls,
     )
 
 
@@ -441,6 +447,10 @@ def up(
         str | None,
         typer.Option(help="also store the stream under this policy, shown side by side"),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(help="serve the dashboard and the API over HTTPS (a self-signed certificate)"),
+    ] = False,
 ) -> None:
     """Run the whole town: broker, ingest, API, dashboard and simulator.
 
@@ -457,6 +467,9 @@ def up(
     if broker_kind not in ("auto", "mosquitto", "amqtt"):
         raise typer.BadParameter("--broker is auto, mosquitto or amqtt")
     settings = Settings()
+    from services.paths import private_dir
+
+    private_dir(settings.var_dir)  # password hashes, keys, the pseudonym escrow: ours only
     env = dict(os.environ)
     if embedded_broker is None:
         embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
@@ -494,7 +507,18 @@ def up(
         settings.mqtt_url = role_urls["simulate"]
         # amqtt speaks only 3.1.1 (no need to probe); Mosquitto 5 (a large receive window)
         env["AQKOL_MQTT_PROTOCOL"] = "5" if mosquitto else "3.1.1"
-    env["AQKOL_API_URL"] = f"http://{settings.api_host}:{settings.api_port}"
+    scheme, tls_line = "http", ""
+    verify: Any = True
+    if tls:
+        from services.tls import client_context, ensure_certificate
+
+        cert, key, fingerprint = ensure_certificate(
+            settings.var_dir, [settings.api_host, settings.dashboard_host]
+        )
+        env.update(AQKOL_TLS_CERT=str(cert), AQKOL_TLS_KEY=str(key))
+        scheme, verify = "https", client_context(cert)  # ours, so checked against itself
+        tls_line = f"[b]Certificate[/]     self-signed, SHA-256 {fingerprint}\n"
+    env["AQKOL_API_URL"] = f"{scheme}://{settings.api_host}:{settings.api_port}"
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
@@ -556,10 +580,10 @@ def up(
             env["AQKOL_COMPARE_POLICY"] = compare
             lane_line = f"[b]Lane {compare}[/]  {lane_api}/docs ({lane_url})\n"
         launch("dashboard", "dashboard")
-        api_url = f"http://{settings.api_host}:{settings.api_port}"
-        dash_url = f"http://{settings.dashboard_host}:{settings.dashboard_port}/"
-        _wait(lambda: _http_ok(api_url + "/health"), 60, "the API", procs)
-        _wait(lambda: _http_ok(dash_url + "login"), 60, "the dashboard", procs)
+        api_url = f"{scheme}://{settings.api_host}:{settings.api_port}"
+        dash_url = f"{scheme}://{settings.dashboard_host}:{settings.dashboard_port}/"
+        _wait(lambda: _http_ok(api_url + "/health", verify), 60, "the API", procs)
+        _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
         from services.classroom.reset import ResetWatch
@@ -572,6 +596,7 @@ def up(
                 f"[b]API docs[/]        {api_url}/docs\n"
                 f"[b]Broker[/]          mqtt://{target.host}:{target.port} ({broker_line})\n"
                 f"[b]Database[/]        {settings.effective_database_url.split('@')[-1]}\n"
+                f"{tls_line}"
                 f"{lane_line}\n"
                 f"{accounts}\n\n"
                 "Press Ctrl+C to stop.",
@@ -743,9 +768,9 @@ def _free_port(host: str) -> int:
         return s.getsockname()[1]
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, verify: Any = True) -> bool:
     try:
-        return httpx.get(url, timeout=2).status_code == 200
+        return httpx.get(url, timeout=2, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -97,11 +97,47 @@ class Settings(BaseSettings):
         "generated on first use (set it when the API runs without a var folder of its own)",
     )
     token_minutes: int = Field(default=720, ge=1, le=7 * 24 * 60, description="login lifetime")
+    student_token_minutes: int = Field(
+        default=120, ge=1, le=7 * 24 * 60, description="a student's login lifetime (a lesson)"
+    )
     login_failures_per_account: str = Field(
-        default="5/minute", description="failed logins allowed per account (then HTTP 429)"
+        default="5/minute",
+        description="failed logins allowed per account from one client (then HTTP 429)",
     )
     login_failures_per_address: str = Field(
         default="30/minute", description="failed logins allowed per client address"
+    )
+    login_failures_per_account_total: str = Field(
+        default="60/minute",
+        description="failed logins allowed per account from all clients but loopback",
+    )
+    tls_cert: Path | None = Field(
+        default=None, description="API and dashboard serve HTTPS with this certificate (PEM)"
+    )
+    tls_key: Path | None = Field(default=None, description="the certificate's private key (PEM)")
+    behind_proxy: bool = Field(
+        default=False,
+        description="the dashboard is served behind one trusted reverse proxy (TLS): take the "
+        "client address and scheme from its X-Forwarded-For/-Proto",
+    )
+    api_docs: bool | None = Field(
+        default=None,
+        description="serve /docs and /openapi.json (default: in the demo, not in production)",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="API: largest request body (then HTTP 413)"
+    )
+    preview_max_events: int = Field(
+        default=200_000, ge=1, description="rule preview: events replayed at most"
+    )
+    preview_seconds: float = Field(
+        default=10.0, gt=0, description="rule preview: replay time at most (then cut short)"
+    )
+    preview_per_user: int = Field(
+        default=1, ge=1, description="rule previews one user may run at a time (then 429)"
+    )
+    preview_total: int = Field(
+        default=2, ge=1, description="rule previews running at a time for everyone (then 429)"
     )
     register_file: Path | None = Field(
         default=None, description="Sensor register (YAML); default: the one shipped"

@@ -96,6 +96,44 @@ def _deep_line(text: str, limit: int = 200) -> int:
     return 1
 
 
+# Aliases let a few hundred bytes stand for billions of values; whatever walks the constructed
+# document (validation, JSON, a rule's engine) would walk them all. Files people write here
+# hold hundreds of values, the largest shipped ones a few thousand.
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expands_beyond(root: yaml.Node, cap: int) -> yaml.Node | None:
+    """The first alias-bearing node whose expansion passes ``cap`` values, or None.
+
+    Sizes are computed once per node (memoized on the node), so this is linear in the
+    text; a node that refers to itself (a recursive alias) counts as one value more.
+    """
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if key in size and not done:
+            continue
+        children = (
+            node.value
+            if isinstance(node, yaml.SequenceNode)
+            else (
+                [x for kv in node.value for x in kv] if isinstance(node, yaml.MappingNode) else []
+            )
+        )
+        if not done:
+            size[key] = 1  # provisional: a cycle back to this node counts 1
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in size)
+            continue
+        total = 1 + sum(size[id(c)] for c in children)
+        if total > cap:
+            return node
+        size[key] = total
+    return None
+
+
 def compose(text: str, file: str) -> tuple[yaml.Node, Any]:
     """The node tree (for line numbers) and the constructed document."""
     try:
@@ -118,6 +156,12 @@ def compose(text: str, file: str) -> tuple[yaml.Node, Any]:
         raise YamlFileError(file, _deep_line(text), "not valid here: nested too deeply") from None
     if root is None:
         raise YamlFileError(file, 1, "the file is empty")
+    if (where := _expands_beyond(root, MAX_EXPANDED_NODES)) is not None:
+        raise YamlFileError(
+            file,
+            where.start_mark.line + 1,
+            f"not valid here: aliases expand the file to more than {MAX_EXPANDED_NODES:,} values",
+        )
     loader = _Loader("")
     try:
         data = loader.construct_document(root)
@@ -134,12 +178,20 @@ def compose(text: str, file: str) -> tuple[yaml.Node, Any]:
 
 
 def _line_of_error(root: yaml.Node, exc: Exception) -> int:
-    """The line of the first scalar that fails to construct the way ``exc`` says."""
+    """The line of the first scalar that fails to construct the way ``exc`` says.
+
+    Each node is visited once: an alias is the same node object as its anchor, so a file
+    of nested aliases (a "billion laughs") costs what its text costs, not what it expands to.
+    """
     stack = [root]
+    seen: set[int] = set()
     loader = _Loader("")
     try:
         while stack:
             node = stack.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
             if isinstance(node, yaml.ScalarNode):
                 try:
                     loader.construct_object(node)

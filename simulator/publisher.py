@@ -130,9 +130,12 @@ class Control:
                 raise ValueError("jump: 'to' needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
             return name, to
         if name == "inject":
-            from simulator.scenarios import load_scenario
+            from simulator.scenarios import load_scenario, scenario_names
 
-            return name, load_scenario(str(cmd.get("scenario") or ""))
+            scenario = cmd.get("scenario")
+            if scenario not in scenario_names():  # a name of scenarios/, never a path
+                raise ValueError(f"inject: no such scenario (known: {', '.join(scenario_names())})")
+            return name, load_scenario(scenario)
         return name, None
 
     def on_message(self, client, userdata, msg) -> None:

@@ -41,7 +41,9 @@ def log_in(page, dash_url: str, user: str, password: str) -> None:
     page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
 
 
-def start_up(folder: Path, speed: str) -> tuple[subprocess.Popen, int, int, IO[bytes]]:
+def start_up(
+    folder: Path, speed: str, extra: list[str] | None = None
+) -> tuple[subprocess.Popen, int, int, IO[bytes]]:
     """`aqkol up` as a user starts it, on free ports, in ``folder``: process, API and
     dashboard ports, and its log (``folder/up.log``), which the caller closes."""
     mqtt, api, dash = free_port(), free_port(), free_port()
@@ -57,7 +59,16 @@ def start_up(folder: Path, speed: str) -> tuple[subprocess.Popen, int, int, IO[b
     env.pop("AQKOL_DATABASE_URL", None)
     log = open(folder / "up.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--speed", speed],
+        [
+            sys.executable,
+            "-m",
+            "services.cli",
+            "up",
+            "--embedded-broker",
+            "--speed",
+            speed,
+            *(extra or []),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -52,9 +52,10 @@ def layout(**_query: Any) -> html.Div:
 )
 def show_result(path: str | None) -> tuple[Any, Any]:
     """The figures of the chosen result."""
-    if not path:
+    folder = lv.result_folder(path)  # a client names it: one of the lab's folders, or none
+    if folder is None:
         return {}, {}
-    df, meta = lv.load(path)
+    df, meta = lv.load(folder)
     return lv.frontier(df, meta), lv.unicity(df, meta)
 
 

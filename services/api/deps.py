@@ -64,13 +64,15 @@ def authorize(
         )
     settings: Settings = request.app.state.settings
     try:
-        username = tokens.read(settings, token)
+        username, version = tokens.read_claims(settings, token)
     except tokens.TokenError as exc:
         raise _unauthorized(str(exc)) from None
     with request.app.state.engine.connect() as conn:
         user = get_user(conn, username)
     if user is None:
         raise _unauthorized(f"the account {username!r} no longer exists")
+    if user.token_version != version:
+        raise _unauthorized("this login has ended (logout, password change or reset): log in again")
     if user.role not in who:
         may = ", ".join(sorted(who))
         raise HTTPException(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from services import quietlog
+from services.api.bounds import BodyLimit, PreviewGate
 from services.api.deps import authorize
 from services.api.routes import (
     alerts,
@@ -49,6 +51,8 @@ ROUTERS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API bound to the settings' database; every route goes through the role matrix."""
     settings = settings or get_settings()
+    quietlog.install()  # no query strings or client addresses in the access log
+    docs = settings.api_docs if settings.api_docs is not None else settings.env != "production"
     app = FastAPI(
         title="Aqkol command center API",
         description="What the simulated command center stores about the town (never ground truth). "
@@ -57,12 +61,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(authorize)],
         # the routes refuse with a message as well as with validation errors, both as 422
         responses={422: {"model": Refusal, "description": "Refused: invalid request"}},
+        # the schema is a map of every door: for developers (the demo), not a classroom server
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
     app.state.login_limiter = LoginLimiter(
-        settings.login_failures_per_account, settings.login_failures_per_address
+        app.state.engine,
+        settings.login_failures_per_account,
+        settings.login_failures_per_address,
+        settings.login_failures_per_account_total,
     )
+    app.state.preview_gate = PreviewGate(settings.preview_per_user, settings.preview_total)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
     return app

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,20 +25,59 @@ def _engine(settings: Settings):
     return make_engine(settings.effective_database_url)
 
 
+FROM_ENVIRONMENT = "AQKOL_NEW_PASSWORD"  # the variable a new password may come in
+
+
+def _password_given(password_stdin: bool, password_file: Path | None, prompt: bool) -> str | None:
+    """The password from stdin, a file, the environment or a prompt; None: generate one.
+
+    Never from the command line: ``ps`` shows every user the arguments of every process,
+    and shells keep them in their history.
+    """
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if password_file is not None:
+        return password_file.read_text(encoding="utf-8").splitlines()[0]
+    if os.environ.get(FROM_ENVIRONMENT):
+        return os.environ[FROM_ENVIRONMENT]
+    if prompt:
+        return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    return None
+
+
 @users_app.command("add")
 def add(
     name: Annotated[str, typer.Argument(help="user name (lower case)")],
     role: Annotated[Role, typer.Option(help="what the account may do")],
-    password: Annotated[
-        str | None, typer.Option(help="default: a random one, printed once")
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="read the password from the first line of stdin"),
+    ] = False,
+    password_file: Annotated[
+        Path | None, typer.Option(help="read the password from the first line of this file")
     ] = None,
+    prompt: Annotated[bool, typer.Option("--prompt", help="ask for the password (hidden)")] = False,
+    password: Annotated[str | None, typer.Option(hidden=True)] = None,
     replace: Annotated[bool, typer.Option(help="reset role and password if it exists")] = False,
 ) -> None:
-    """Create an account with a role (teacher, analyst, auditor or student)."""
+    """Create an account with a role (teacher, analyst, auditor or student).
+
+    The password: --password-stdin, --password-file, AQKOL_NEW_PASSWORD or --prompt; without
+    any, a random one is printed once. Never on the command line, where others can read it.
+    """
     from services.auth.users import AccountError, add_user, new_password
 
-    generated = password is None
-    password = password or new_password()
+    if password is not None:
+        console.print(
+            "[red]refused:[/] a password on the command line is visible to every user of the "
+            f"machine (ps) and kept in shell history; use --password-stdin, --password-file, "
+            f"{FROM_ENVIRONMENT} or --prompt",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    given = _password_given(password_stdin, password_file, prompt)
+    generated = given is None
+    password = given if given is not None else new_password()
     engine = _engine(Settings())
     try:
         with engine.begin() as conn:

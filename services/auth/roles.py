@@ -32,6 +32,8 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/health"): PUBLIC,
     ("POST", "/auth/token"): PUBLIC,
     ("GET", "/auth/me"): ALL,
+    ("POST", "/auth/logout"): ALL,
+    ("POST", "/auth/password"): ALL,
     # public-safety data
     ("GET", "/events"): ALL,
     ("GET", "/events/latest"): ALL,

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jwt
 
 from services.config import Settings
+from services.paths import write_private_once
 
 ALGORITHM = "HS256"
 ISSUER = "aqkol"
@@ -31,20 +30,8 @@ def secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     settings.require_secret("AQKOL_SECRET_KEY", None)  # generated only for the demo
-    path = settings.var_dir / SECRET_FILE
-    if not path.exists():
-        settings.var_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(48))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass  # someone else won: theirs it is
-        finally:
-            tmp.unlink()
-    return Path(path).read_text().strip()
+    data = write_private_once(settings.var_dir / SECRET_FILE, secrets.token_urlsafe(48).encode())
+    return data.decode().strip()
 
 
 def derived_secret(settings: Settings, purpose: str) -> str:
@@ -52,31 +39,47 @@ def derived_secret(settings: Settings, purpose: str) -> str:
     return hmac.new(secret(settings).encode(), purpose.encode(), hashlib.sha256).hexdigest()
 
 
-def issue(settings: Settings, username: str, role: str, now: datetime | None = None) -> str:
-    """A bearer token for the user, valid ``settings.token_minutes``."""
+def lifetime_minutes(settings: Settings, role: str) -> int:
+    """How long a login lasts: a lesson for a student, a working day for the others."""
+    return settings.student_token_minutes if role == "student" else settings.token_minutes
+
+
+def issue(
+    settings: Settings, username: str, role: str, now: datetime | None = None, version: int = 0
+) -> str:
+    """A bearer token for the user, valid :func:`lifetime_minutes`; it carries the account's
+    token version, so that logout or a password change (a new version) revokes it."""
     now = now or datetime.now(UTC)
     claims = {
         "sub": username,
         "role": role,
+        "ver": version,
         "iss": ISSUER,
         "iat": now,
-        "exp": now + timedelta(minutes=settings.token_minutes),
+        "exp": now + timedelta(minutes=lifetime_minutes(settings, role)),
     }
     return jwt.encode(claims, secret(settings), algorithm=ALGORITHM)
 
 
-def read(settings: Settings, token: str) -> str:
-    """The user name a valid token was issued to."""
+def read_claims(settings: Settings, token: str) -> tuple[str, int]:
+    """The user name and token version of a valid token (signature, issuer, expiry)."""
     try:
         claims = jwt.decode(
             token,
             secret(settings),
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iss"]},
+            options={"require": ["sub", "exp", "iss", "ver"]},
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("token expired: log in again") from None
     except jwt.PyJWTError as exc:
         raise TokenError(f"invalid token ({exc})") from None
-    return str(claims["sub"])
+    if not isinstance(claims["ver"], int):
+        raise TokenError("invalid token (version)")
+    return str(claims["sub"]), claims["ver"]
+
+
+def read(settings: Settings, token: str) -> str:
+    """The user name a valid token was issued to (the version is the caller's to check)."""
+    return read_claims(settings, token)[0]

@@ -15,6 +15,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from services.auth.roles import Role
+from services.paths import private_dir
 from services.store.models import users
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -33,6 +34,7 @@ class User:
     username: str
     role: Role
     demo: bool = False
+    token_version: int = 0  # the version its valid login tokens carry
 
 
 @lru_cache
@@ -44,6 +46,14 @@ def hasher() -> PasswordHash:
 @lru_cache
 def _dummy_hash() -> str:
     return hasher().hash(secrets.token_urlsafe(16))
+
+
+def new_token_version(old: int | None = None) -> int:
+    """A fresh version for an account's tokens: random, so that an account removed and made
+    again under the same name does not take back the old one's tokens."""
+    while (v := secrets.randbits(52)) == old:
+        pass
+    return v
 
 
 def new_password() -> str:
@@ -77,7 +87,12 @@ def add_user(
 ) -> User:
     """Create an account (or with ``replace``, set its role and password)."""
     r = check_new(username, role, password)
-    row = {"password_hash": hasher().hash(password), "role": r.value, "demo": demo}
+    row = {
+        "password_hash": hasher().hash(password),
+        "role": r.value,
+        "demo": demo,
+        "token_version": new_token_version(),  # a reset ends the sessions it had
+    }
     exists = conn.execute(select(users.c.id).where(users.c.username == username)).first()
     if exists and not replace:
         raise AccountError(f"user {username!r} exists")
@@ -96,9 +111,39 @@ def remove_user(conn: Connection, username: str) -> bool:
 def get_user(conn: Connection, username: str) -> User | None:
     """The account of that name, if any."""
     row = conn.execute(
-        select(users.c.username, users.c.role, users.c.demo).where(users.c.username == username)
+        select(users.c.username, users.c.role, users.c.demo, users.c.token_version).where(
+            users.c.username == username
+        )
     ).first()
-    return User(row.username, Role(row.role), bool(row.demo)) if row else None
+    if row is None:
+        return None
+    return User(row.username, Role(row.role), bool(row.demo), int(row.token_version))
+
+
+def end_sessions(conn: Connection, username: str) -> bool:
+    """Revoke every login token of the account (logout); False if there is no such account."""
+    old = conn.execute(select(users.c.token_version).where(users.c.username == username)).first()
+    if old is None:
+        return False
+    conn.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(token_version=new_token_version(int(old.token_version)))
+    )
+    return True
+
+
+def change_password(conn: Connection, username: str, current: str, new: str) -> None:
+    """Set a new password, given the current one; every login token of the account ends."""
+    user = authenticate(conn, username, current)
+    if user is None:
+        raise AccountError("the current password is wrong")
+    check_new(username, user.role.value, new)
+    conn.execute(
+        update(users)
+        .where(users.c.username == username)
+        .values(password_hash=hasher().hash(new), token_version=new_token_version())
+    )
 
 
 def list_users(conn: Connection) -> list[tuple[User, datetime]]:
@@ -114,7 +159,7 @@ def list_users(conn: Connection) -> list[tuple[User, datetime]]:
 def authenticate(conn: Connection, username: str, password: str) -> User | None:
     """The user if the password is right; None otherwise (as slow either way)."""
     row = conn.execute(
-        select(users.c.password_hash, users.c.role, users.c.demo).where(
+        select(users.c.password_hash, users.c.role, users.c.demo, users.c.token_version).where(
             users.c.username == username
         )
     ).first()
@@ -128,7 +173,7 @@ def authenticate(conn: Connection, username: str, password: str) -> User | None:
         conn.execute(
             update(users).where(users.c.username == username).values(password_hash=updated)
         )
-    return User(username, Role(row.role), bool(row.demo))
+    return User(username, Role(row.role), bool(row.demo), int(row.token_version))
 
 
 def make_demo_accounts(engine: Engine, var_dir: Path) -> dict[str, tuple[str, str]]:
@@ -141,7 +186,7 @@ def make_demo_accounts(engine: Engine, var_dir: Path) -> dict[str, tuple[str, st
     with engine.begin() as conn:
         for name, (role, password) in accounts.items():
             add_user(conn, name, role, password, replace=True, demo=True)
-    var_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(var_dir)
     path = var_dir / DEMO_FILE
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

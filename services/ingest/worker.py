@@ -40,7 +40,7 @@ from services.mqtt import connect_properties, detect_protocol, persistent_client
 from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
 from services.policy.apply import Kept, Minimizer, load_secret
 from services.policy.retention import RetentionSweeper
-from services.policy.spec import KEEP_EVERYTHING, PolicyError
+from services.policy.spec import PolicyError
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Candidate, Event, RuleEngine
@@ -75,6 +75,7 @@ class IngestStats:
     batches: int = 0
     db_errors: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    held: str = ""  # why batches are held unacknowledged and nothing is stored ("" when not)
 
     def add(self, other: IngestStats) -> None:
         """Add another worker's (or the writer process's) counts to these."""
@@ -93,6 +94,13 @@ class IngestStats:
         self.db_errors += other.db_errors
         for k, v in other.reasons.items():
             self.reasons[k] = self.reasons.get(k, 0) + v
+
+
+class PolicyRefused(RuntimeError):
+    """No valid policy to apply: the batch is held unacknowledged and nothing is stored.
+
+    A plain RuntimeError (one string), so that it crosses from the writer process intact.
+    """
 
 
 @dataclass(frozen=True)
@@ -438,16 +446,14 @@ class Ingest:
         try:
             spec = self.policies.spec(policy_id)
         except PolicyError as exc:
-            if self.minimizer is None:
-                log.error(
-                    "policy %s refused (%s); keeping everything until it loads", policy_id, exc
-                )
-                spec = KEEP_EVERYTHING
-            else:
-                log.error("policy %s refused (%s); %s stays in force", policy_id, exc,
-                          self.minimizer.spec.id)  # fmt: skip
-                self._policy_key = key
-                return
+            # fail closed: storing unminimized what a policy should have removed cannot be
+            # undone; holding the messages can (the broker keeps them until this loads)
+            self.minimizer = None  # type: ignore[assignment]
+            self._policy_key = None
+            raise PolicyRefused(
+                f"policy {policy_id} refused ({exc}): nothing is stored and messages stay "
+                "unacknowledged until a valid policy is in force"
+            ) from None
         self._policy_key = key
         self.minimizer = Minimizer(spec, self.secret)
         self.rules = RuleEngine(self.rulebook.rules, self.minimizer, previous=self.rules)
@@ -484,7 +490,19 @@ class Ingest:
                 try:
                     opened = self._write([(m.topic, m.payload) for m in batch])
                     self._status_unwritten = True
+                    if self.stats.held:
+                        log.info("a valid policy is in force; storing again")
+                    self.stats.held = ""
                     break
+                except PolicyRefused as exc:
+                    if str(exc) != self.stats.held:
+                        log.error("%s (%d messages held)", exc, len(batch))
+                    self.stats.held = str(exc)
+                    if self._stop.wait(delay):
+                        log.warning("stopping with %d messages unacknowledged", len(batch))
+                        return
+                    delay = min(delay * 2, 5.0)
+                    continue
                 except Exception as exc:
                     # keep the batch unacknowledged and retry; the broker keeps the rest
                     self.stats.db_errors += 1

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import h3
 
 from services.events.contract import KINDS, EventBase, Privacy
+from services.paths import write_private_once
 from services.policy.spec import PolicySpec, Transform
 
 AQKOL_TZ = timezone(timedelta(hours=6))
@@ -60,14 +61,8 @@ def load_secret(var_dir: Path, configured: str | None = None) -> bytes:
     """The pseudonym key: configured (AQKOL_PSEUDONYM_KEY), else kept in var/pseudonym.key."""
     if configured:
         return configured.encode()
-    path = var_dir / "pseudonym.key"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(secrets.token_bytes(32))
-        tmp.chmod(0o600)
-        tmp.replace(path)
-    return path.read_bytes()
+    # 0600 from its first byte, and one key for every process starting together
+    return write_private_once(var_dir / "pseudonym.key", secrets.token_bytes(32))
 
 
 def _fields_of(kind: str, t: Transform) -> list[str]:

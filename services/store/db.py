@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+
+from services.paths import private_dir, private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
@@ -26,8 +30,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalize_url(url)
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
-        if u.database and u.database != ":memory:":
-            Path(u.database).parent.mkdir(parents=True, exist_ok=True)
+        if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+            _private_sqlite(Path(u.database))
         engine = create_engine(
             url, connect_args={"timeout": 30}, json_serializer=_json_dumps, **kwargs
         )
@@ -42,6 +46,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, json_serializer=_json_dumps, **kwargs)
+
+
+def _private_sqlite(db: Path) -> None:
+    """The database holds password hashes and the pseudonym escrow: a folder we create is
+    0700, and the file 0600 (SQLite gives its -wal and -shm files the file's mode)."""
+    if not db.parent.exists():
+        private_dir(db.parent)
+    if not db.exists():
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        private_file(f"{db}{suffix}")
 
 
 def _json_dumps(obj: Any) -> str:

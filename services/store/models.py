@@ -150,6 +150,24 @@ users = Table(
     Column("role", String(16), nullable=False, comment="teacher | analyst | auditor | student"),
     Column("created_at", UTCDateTime(), nullable=False, comment="wall clock"),
     Column("demo", Boolean, nullable=False, server_default=false(), comment="made by aqkol up"),
+    Column(
+        "token_version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="in every login token; replaced by logout, a password change, a reset",
+    ),
+)
+
+# Failed logins, counted per key (services/auth/ratelimit.py): hashed keys, never names or
+# addresses; rows older than the longest window are deleted.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(32), nullable=False, comment="blake2b of scope and account/client"),
+    Column("at", UTCDateTime(), nullable=False, comment="wall clock"),
+    Index("ix_login_failures_key_at", "key", "at"),
 )
 
 # Append-only and hash-chained: each row's hash covers the previous row's hash and its own

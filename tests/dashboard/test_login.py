@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
+from services.auth.ratelimit import forwarded_client
+from services.auth.tokens import derived_secret
 from services.config import Settings
 from tests.dashboard.fakes import PASSWORD, FakeApi, unreachable
 
@@ -17,7 +20,23 @@ def _client(transport) -> tuple:
         _env_file=None, api_url="http://api.test", secret_key="dashboard-test-secret-0123456789"
     )
     app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
+    app.server_settings = settings
     return app, app.server.test_client()
+
+
+LOGIN_PAGE_CALLBACK = {
+    "output": ".._pages_content.children..._pages_store.data..",
+    "outputs": [
+        {"id": "_pages_content", "property": "children"},
+        {"id": "_pages_store", "property": "data"},
+    ],
+    "inputs": [
+        {"id": "_pages_location", "property": "pathname", "value": "/login"},
+        {"id": "_pages_location", "property": "search", "value": ""},
+    ],
+    "changedPropIds": ["_pages_location.pathname"],
+    "state": [],
+}
 
 
 def login_form_token(client) -> str:
@@ -43,6 +62,18 @@ def login_form_token(client) -> str:
     )
     assert m, "the login form has no CSRF token"
     return m.group(1)
+
+
+def logged_in(client, username: str = "analyst", role: str = "analyst"):
+    """A session as the login leaves it, without asking the API (which may be away)."""
+    with client.session_transaction() as session:
+        session.update(
+            token=f"token-of-{username}",
+            username=username,
+            role=role,
+            expires=time.time() + 3600,
+        )
+    return client
 
 
 def log_in(client, username: str = "analyst", password: str = PASSWORD, next_: str = "/"):
@@ -78,15 +109,11 @@ def test_next_cannot_send_the_user_to_another_site():
         assert log_in(client, next_=target).headers["location"] == "/"
 
 
-def test_the_token_goes_with_every_api_call_and_logout_forgets_it():
-    fake = FakeApi()
-    _, client = _client(httpx.MockTransport(fake))
-    log_in(client, username="auditor")
-    layout = client.get("/_dash-layout").get_data(as_text=True)
-    assert "auditor" in layout and "Log out" in layout
+def _chain_callback(client) -> dict:
+    """The body of the Transparency page's callback that reads the audit chain."""
     deps = client.get("/_dash-dependencies").get_json()
     dep = next(d for d in deps if "transparency-chain.children" in d["output"])
-    body = {
+    return {
         "output": dep["output"],
         "outputs": [
             {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]}
@@ -96,11 +123,55 @@ def test_the_token_goes_with_every_api_call_and_logout_forgets_it():
         "changedPropIds": ["transparency-interval.n_intervals"],
         "state": [],
     }
+
+
+def test_the_token_goes_with_every_api_call_and_logout_forgets_it():
+    fake = FakeApi()
+    _, client = _client(httpx.MockTransport(fake))
+    log_in(client, username="auditor")
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "auditor" in layout and "Log out" in layout
+    body = _chain_callback(client)
     assert client.post("/_dash-update-component", json=body).status_code == 200
     sent = [r for r in fake.requests if r.url.path == "/audit"]
     assert sent and sent[-1].headers["authorization"] == "Bearer token-of-auditor"
     assert client.get("/auth/logout").headers["location"] == "/login"
     assert client.get("/").status_code == 302
+    # the API was told: the token ends there too, not only in this browser
+    (out,) = [r for r in fake.requests if r.url.path == "/auth/logout"]
+    assert out.method == "POST" and out.headers["authorization"] == "Bearer token-of-auditor"
+    assert client.post("/_dash-update-component", json=body).status_code == 401
+
+
+def test_a_callback_without_a_login_is_refused_before_it_runs():
+    fake = FakeApi()
+    _, client = _client(httpx.MockTransport(fake))
+    body = _chain_callback(client)
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 401 and "not logged in" in r.get_json()["error"]
+    assert not [r for r in fake.requests if r.url.path.startswith("/audit")]
+    other_page = {**body, "output": ".._pages_content.children..._pages_store.data.."}
+    other_page["inputs"] = [{"id": "_pages_location", "property": "pathname", "value": "/lab"}]
+    assert client.post("/_dash-update-component", json=other_page).status_code == 401
+    assert login_form_token(client)  # the login page itself is drawn for a stranger
+
+
+def test_the_session_cookie_is_secure_whenever_served_over_https():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    plain = log_in(client).headers.getlist("Set-Cookie")
+    assert plain and not any("Secure" in c for c in plain)  # the demo on http://127.0.0.1
+    _, tls = _client(httpx.MockTransport(FakeApi()))
+    data = {"username": "analyst", "password": PASSWORD, "next": "/"}
+    token = login_form_token(tls)
+    r = tls.post(
+        "/auth/login",
+        data={**data, "csrf_token": token},
+        base_url="https://localhost",
+        headers={"Referer": "https://localhost/login"},  # Flask-WTF checks it over HTTPS
+    )
+    assert r.headers["location"] == "/"
+    cookies = r.headers.getlist("Set-Cookie")
+    assert cookies and all("; Secure" in c for c in cookies)
 
 
 def test_the_login_page_has_the_form_and_is_not_in_the_navigation():
@@ -131,13 +202,34 @@ def test_a_login_post_without_the_forms_csrf_token_is_refused():
     assert log_in(client, next_="/rules").headers["location"] == "/rules"
 
 
-def test_failed_logins_are_limited_per_account_before_the_api_is_asked():
+def test_the_login_tells_the_api_the_real_browser_and_shows_its_limit():
     fake = FakeApi()
-    _, client = _client(httpx.MockTransport(fake))
-    for _ in range(5):
-        assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
-    asked = len([r for r in fake.requests if r.url.path == "/auth/token"])
-    r = log_in(client)  # even the right password waits: the account is being guessed at
-    assert "error=throttled" in r.headers["location"]
-    assert len([r for r in fake.requests if r.url.path == "/auth/token"]) == asked
-    assert "error=credentials" not in log_in(client, username="auditor").headers["location"]
+
+    def limited(request: httpx.Request) -> httpx.Response:
+        tried = [r for r in fake.requests if r.url.path == "/auth/token"]
+        if request.url.path == "/auth/token" and len(tried) >= 2:
+            fake.requests.append(request)
+            detail = "too many failed logins for this account or address; try again in 42 s"
+            return httpx.Response(429, json={"detail": detail})
+        return fake(request)
+
+    app, client = _client(httpx.MockTransport(limited))
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.50"  # a student's browser
+    assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
+    (asked,) = [r for r in fake.requests if r.url.path == "/auth/token"]
+    key = derived_secret(app.server_settings, "client-address")
+    assert forwarded_client(key, asked.headers["x-aqkol-client"]) == "192.0.2.50"
+    log_in(client, password="wrong-guess")
+    assert "error=throttled" in log_in(client).headers["location"]  # the API's answer
+
+
+def test_an_oversized_callback_body_is_refused():
+    _, client = _client(httpx.MockTransport(FakeApi()))
+    logged_in(client)
+    body = {
+        **LOGIN_PAGE_CALLBACK,
+        "state": [{"id": "x", "property": "y", "value": "z" * 1_100_000}],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 413
+    assert client.post("/_dash-update-component", json=LOGIN_PAGE_CALLBACK).status_code == 200

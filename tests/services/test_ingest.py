@@ -10,6 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from services.ingest import Ingest
+from services.ingest.worker import PolicyRefused
+from services.policy.active import POLICIES_DIR as POLICIES
 from services.store.db import migrate
 from services.store.models import alerts, dead_letters, events
 from tests.conftest import make_settings
@@ -172,5 +174,75 @@ def test_bad_input_goes_to_dead_letters_and_ingest_keeps_going(
         assert reasons[4].startswith("topic mismatch")
         assert reasons[5].startswith("invalid UTF-8")
         assert ing.stats.stored == 1
+    finally:
+        ing.stop()
+
+
+def _broken_policy(tmp_path):
+    """A policies folder whose 'strict' file is refused (a typo in an action)."""
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    good = (POLICIES / "gdpr-minimal.yaml").read_text().replace("id: gdpr-minimal", "id: strict")
+    (folder / "strict.yaml").write_text(
+        good.replace("action: pseudonymize", "action: pseudonimize")
+    )
+    return folder, good
+
+
+def test_a_refused_policy_stores_nothing_and_says_why(tmp_path, sqlite_url):
+    folder, good = _broken_policy(tmp_path)
+    ing = _ingest(tmp_path, sqlite_url, policies_dir=folder, policy="strict", policy_pinned=True)
+    batch = [message(make_event("gas.reading", "gas-0042")), ("aqkol/v1/gas.reading/x", b"no")]
+    with pytest.raises(
+        PolicyRefused, match=r"policy strict refused .*strict.yaml:19: transforms.2.action"
+    ):
+        ing.process(batch)
+    assert _count(ing, events) == 0 and _count(ing, dead_letters) == 0  # not even a payload
+    (folder / "strict.yaml").write_text(good)
+    ing.process(batch)  # the same batch, once a valid policy loads: minimized
+    with ing.engine.connect() as c:
+        (row,) = c.execute(select(events)).all()
+    assert row.data["household"] != "hh-0001" and _count(ing, dead_letters) == 1
+
+
+def test_an_ingest_started_with_a_refused_policy_holds_the_stream(
+    tmp_path, sqlite_url, mosquitto_port
+):
+    folder, good = _broken_policy(tmp_path)
+    settings = make_settings(
+        tmp_path,
+        port=mosquitto_port,
+        database_url=sqlite_url,
+        policies_dir=folder,
+        policy="strict",
+        policy_pinned=True,
+    )
+    migrate(sqlite_url)
+    ing = Ingest(settings)  # the writer process: the refusal crosses it intact
+    ing.start()
+    try:
+        wait_until(ing.ready.is_set, 30, "the ingest subscription")
+        p = settings.mqtt_prefix
+        sent = [
+            make_event("gas.reading", f"gas-{i:04d}", T0 + timedelta(minutes=i)) for i in range(5)
+        ]
+        pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{p}")
+        pub.connect("127.0.0.1", mosquitto_port)
+        pub.loop_start()
+        for ev in sent:
+            pub.publish(*message(ev, p), qos=1).wait_for_publish(10)
+        pub.disconnect()
+        pub.loop_stop()
+        wait_until(
+            lambda: "transforms.2.action" in ing.stats.held, 30, "the ingest to say why it holds"
+        )
+        assert "messages stay unacknowledged" in ing.stats.held
+        assert _count(ing, events) == 0 and ing.stats.stored == 0
+        (folder / "strict.yaml").write_text(good)  # the teacher fixes the file
+        wait_until(lambda: _count(ing, events) == 5, 30, "the held messages to be stored")
+        with ing.engine.connect() as c:
+            households = {r.data["household"] for r in c.execute(select(events))}
+        assert not households & {e["data"]["household"] for e in sent}  # minimized
+        assert ing.stats.held == ""
     finally:
         ing.stop()

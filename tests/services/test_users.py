@@ -70,9 +70,11 @@ def test_users_add_and_list_on_the_command_line(tmp_path, sqlite_url):
     assert r.exit_code == 0, r.output
     password = r.stdout.split("password: ")[1].strip()
     r = runner.invoke(
-        cli, ["users", "add", "erlan", "--role", "student", "--password", "s3cret-pw"], env=env
-    )
+        cli, ["users", "add", "erlan", "--role", "student", "--password-stdin"], env=env,
+        input="s3cret-pw\n",
+    )  # fmt: skip
     assert r.exit_code == 0, r.output
+    assert "password:" not in r.stdout  # chosen, so not printed
     again = runner.invoke(cli, ["users", "add", "dana", "--role", "teacher"], env=env)
     assert again.exit_code == 1 and "exists" in again.output
     bad = runner.invoke(cli, ["users", "add", "fatima", "--role", "mayor"], env=env)
@@ -87,3 +89,31 @@ def test_users_add_and_list_on_the_command_line(tmp_path, sqlite_url):
     engine.dispose()
     assert runner.invoke(cli, ["users", "remove", "erlan"], env=env).exit_code == 0
     assert "erlan" not in runner.invoke(cli, ["users", "list"], env=env).stdout
+
+
+def test_a_password_is_never_taken_from_the_command_line(tmp_path, sqlite_url):
+    runner = CliRunner()
+    env = {"AQKOL_DATABASE_URL": sqlite_url, "AQKOL_VAR_DIR": str(tmp_path / "var")}
+    argv = ["users", "add", "aigerim", "--role", "teacher", "--password", "visible-in-ps"]
+    r = runner.invoke(cli, argv, env=env)
+    assert r.exit_code == 2 and "--password-stdin" in r.output
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        assert authenticate(conn, "aigerim", "visible-in-ps") is None  # nothing was made
+    secret_file = tmp_path / "pw"
+    secret_file.write_text("from-a-file-1\n")
+    add = ["users", "add", "aigerim", "--role", "teacher"]
+    r = runner.invoke(cli, [*add, "--password-file", str(secret_file)], env=env)
+    assert r.exit_code == 0, r.output
+    from_env = {**env, "AQKOL_NEW_PASSWORD": "from-the-env-1"}
+    r = runner.invoke(cli, ["users", "add", "bolat", "--role", "student"], env=from_env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(
+        cli, [*add, "--replace", "--prompt"], env=env, input="typed-in-1\ntyped-in-1\n"
+    )
+    assert r.exit_code == 0 and "typed-in-1" not in r.output
+    with engine.connect() as conn:
+        assert authenticate(conn, "aigerim", "typed-in-1") is not None
+        assert authenticate(conn, "bolat", "from-the-env-1") is not None
+    engine.dispose()

@@ -25,6 +25,7 @@ from services.classroom.link import SimulatorLink
 from services.classroom.replay import frame
 from services.classroom.truth import TruthIndex, index_for
 from services.classroom.wall import camera_wall
+from services.paths import child
 from services.store import repo
 from services.store.models import events
 from services.transparency import audit
@@ -76,7 +77,8 @@ def run_dir(request: Request) -> Path | None:
     state = _state(request)
     if not state or not state.get("run_id"):
         return None
-    return Path(request.app.state.settings.runs_dir) / str(state["run_id"])
+    # the state is a message: its run id is a name under runs/, or no folder at all
+    return child(Path(request.app.state.settings.runs_dir), state["run_id"])
 
 
 def truth(request: Request) -> TruthIndex | None:

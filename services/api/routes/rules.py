@@ -3,6 +3,7 @@ and see what a rule would have done today (a replay of the stored day through it
 
 from __future__ import annotations
 
+import time as clock
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, Field
 
-from services.api.deps import ConnDep
+from services.api.deps import ConnDep, CurrentUser
 from services.api.routes.policy import active_spec
 from services.policy.apply import Minimizer
 from services.rules.book import RULES_DIR, RuleBook
@@ -20,7 +21,6 @@ from services.rules.spec import CompiledRule, RuleError, parse_rule
 from services.store import repo
 
 router = APIRouter(prefix="/rules", tags=["rules"])
-PREVIEW_LIMIT = 400_000  # events replayed by a preview, at most
 AQKOL_TZ_OFFSET = timedelta(hours=6)
 
 
@@ -82,6 +82,7 @@ class Preview(BaseModel):
     until: datetime | None
     events: int
     truncated: bool
+    stopped: str | None = Field(None, description="why the replay stopped before the end")
     alerts: list[PreviewAlert]
     state: str
     reason: str | None = None
@@ -199,19 +200,37 @@ def save_rule(
     return get_rule(rule_id, request, conn)
 
 
-@router.post("/preview", response_model=Preview)
+@router.post(
+    "/preview",
+    response_model=Preview,
+    responses={429: {"description": "a preview of yours (or too many of the class) is running"}},
+)
 def preview(
     request: Request,
     conn: ConnDep,
+    user: CurrentUser,
     text: str = Body(..., media_type="text/plain"),
     day: datetime | None = None,
 ) -> Preview:
     """What this rule (YAML, saved or not) would have done today: the stored events of the
-    simulated day so far (or of ``day``), replayed through it, and the alerts it raises."""
+    simulated day so far (or of ``day``), replayed through it, and the alerts it raises.
+
+    Bounded, since every student may call it: one simulated day at most, the first
+    ``AQKOL_PREVIEW_MAX_EVENTS`` events, ``AQKOL_PREVIEW_SECONDS`` of replay (the answer
+    then says where it stopped), and a few previews at a time (429 with the reason).
+    """
     try:
         rule = parse_rule(text, "editor")
     except RuleError as exc:
         raise HTTPException(422, _problem(exc).model_dump()) from None
+    settings = request.app.state.settings
+    with request.app.state.preview_gate.slot(user.username):
+        return _preview(request, conn, rule, day, settings)
+
+
+def _preview(
+    request: Request, conn: Any, rule: CompiledRule, day: datetime | None, settings: Any
+) -> Preview:
     until = day or repo.sim_time(conn)
     if until is None:
         return Preview(rule=rule.id, since=None, until=None, events=0, truncated=False,
@@ -222,22 +241,32 @@ def preview(
     policy = _policy(request, conn)
     engine = RuleEngine([rule], policy)
     kinds = sorted(set(engine.by_kind) | engine.context_kinds)
-    rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
-    truncated = len(rows) > PREVIEW_LIMIT
+    cap, seconds = settings.preview_max_events, settings.preview_seconds
+    deadline = clock.monotonic() + seconds
+    stopped: list[str] = []
     town = timezone(AQKOL_TZ_OFFSET)  # stored in UTC; rules see the town's time, as live
-    events = (
-        Event.make(r.id, r.kind, r.source, r.ts.astimezone(town),
-              {k: v for k, v in r.data.items() if v is not None}, r.lat, r.lon)
-        for r in rows[:PREVIEW_LIMIT]
-    )  # fmt: skip
-    reports, n = replay_events([rule], events, [], policy)
+
+    def events() -> Any:
+        rows = repo.iter_events(conn, kinds, since, until, cap + 1) if kinds else ()
+        for i, r in enumerate(rows):
+            if i >= cap:
+                stopped.append(f"the first {cap:,} events only (AQKOL_PREVIEW_MAX_EVENTS)")
+                return
+            if i % 512 == 0 and clock.monotonic() > deadline:
+                stopped.append(f"the events of the first {seconds:g} s (AQKOL_PREVIEW_SECONDS)")
+                return
+            data = {k: v for k, v in r.data.items() if v is not None}
+            yield Event.make(r.id, r.kind, r.source, r.ts.astimezone(town), data, r.lat, r.lon)
+
+    reports, n = replay_events([rule], events(), [], policy)
     rep = reports[rule.id]
     return Preview(
         rule=rule.id,
         since=since,
         until=until,
         events=n,
-        truncated=truncated,
+        truncated=bool(stopped),
+        stopped=stopped[0] if stopped else None,
         alerts=[PreviewAlert(**_alert_fields(j.alert)) for j in rep.alerts],
         state=rep.status["state"],
         reason=rep.status.get("reason"),
