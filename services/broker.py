@@ -193,6 +193,11 @@ class PrivateMosquitto:
 
     def start(self) -> subprocess.Popen:
         """Start it (stdout and stderr to its log in the folder)."""
+        from services.children import dies_with_parent
+
         return subprocess.Popen(
-            self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            self.command(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=dies_with_parent(),  # not left running when `aqkol up` is killed
         )

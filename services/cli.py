@@ -21,6 +21,7 @@ from rich.logging import RichHandler
 from rich.panel import Panel
 
 from services.auth.cli import demo_accounts, users_app
+from services.children import dies_with_parent
 from services.config import Settings
 from services.lab.cli import lab_app
 from services.policy.cli import policy_app
@@ -527,7 +528,9 @@ def up(
     def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-m", "services.cli", *args]
         account = {"AQKOL_MQTT_URL": role_urls[args[0]]} if args[0] in role_urls else {}
-        procs.append((name, subprocess.Popen(cmd, env={**env, **account, **(extra or {})})))
+        child_env = {**env, **account, **(extra or {})}
+        # a child that outlives a killed supervisor would keep the town running: it dies with it
+        procs.append((name, subprocess.Popen(cmd, env=child_env, preexec_fn=dies_with_parent())))
 
     def stop_all() -> None:
         for _name, p in reversed(procs):
