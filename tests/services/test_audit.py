@@ -201,3 +201,15 @@ def test_on_postgresql_too_the_database_refuses_edits_and_the_chain_catches_them
         assert not status.ok and status.broken_id == ids[1]
     finally:
         engine.dispose()
+
+
+def test_an_empty_kind_a_preview_and_the_dead_letters_are_reads_of_personal_data(clients):
+    analyst = clients["analyst"]
+    assert analyst.get("/events", params={"kind": ""}).status_code == 200  # every kind
+    assert analyst.get("/dead-letters").status_code == 200
+    rule = "id: r\ntitle: R\nseverity: minor\npurpose: welfare\nkinds: [gas.reading]\n"
+    rule += "when: data.m3 > 0\ndedup_key: source\n"
+    r = analyst.post("/rules/preview", content=rule, headers={"content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    targets = [e["target"] for e in _log(clients) if e["action"] == "query"]
+    assert sorted(targets) == ["GET /dead-letters", "GET /events", "POST /rules/preview"]

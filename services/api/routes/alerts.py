@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from services.api.deps import ConnDep
+from services.api.release import ReleaseDep
 from services.api.schemas import AlertAction, AlertActionResult, AlertList, AlertOut
 from services.rules import alerts as lifecycle
 from services.store import repo
@@ -19,16 +20,20 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 @router.get("", response_model=AlertList)
 def list_alerts(
     conn: ConnDep,
+    gate: ReleaseDep,
     state: Literal["active", "acknowledged", "cleared", "open"] | None = None,
     rule: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> AlertList:
-    """Retrieve alerts, most recently seen first (``open``: active or acknowledged)."""
+    """Retrieve alerts, most recently seen first (``open``: active or acknowledged).
+
+    Students receive no alert keys or details, and no place for an alert about a person."""
     items = []
     for r in repo.alert_rows(conn, state, limit, rule):
         m = dict(r._mapping)
         geo = {"lat": m.pop("lat"), "lon": m.pop("lon")}
-        items.append(AlertOut(**m, geo=geo if geo["lat"] is not None else None))
+        m["geo"] = geo if geo["lat"] is not None else None
+        items.append(AlertOut(**gate.alert(m)))
     return AlertList(items=items)
 
 

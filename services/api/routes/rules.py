@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services.api.deps import ConnDep
+from services.api.release import ReleaseDep
 from services.api.routes.policy import active_spec
 from services.policy.apply import Minimizer
 from services.rules.book import RULES_DIR, RuleBook
@@ -203,6 +204,7 @@ def save_rule(
 def preview(
     request: Request,
     conn: ConnDep,
+    gate: ReleaseDep,
     text: str = Body(..., media_type="text/plain"),
     day: datetime | None = None,
 ) -> Preview:
@@ -225,10 +227,16 @@ def preview(
     rows = list(repo.iter_events(conn, kinds, since, until, PREVIEW_LIMIT + 1)) if kinds else []
     truncated = len(rows) > PREVIEW_LIMIT
     town = timezone(AQKOL_TZ_OFFSET)  # stored in UTC; rules see the town's time, as live
-    events = (
-        Event.make(r.id, r.kind, r.source, r.ts.astimezone(town),
-              {k: v for k, v in r.data.items() if v is not None}, r.lat, r.lon)
+    # the replay reads only what the caller may receive: a student's rule cannot serve as
+    # an oracle on identities (``data.name == ...``) it may not see
+    released = gate.events(
+        {"id": r.id, "kind": r.kind, "source": r.source, "data": r.data or {}, "r": r}
         for r in rows[:PREVIEW_LIMIT]
+    )
+    events = (
+        Event.make(e["id"], e["kind"], e["source"], e["r"].ts.astimezone(town),
+                   {k: v for k, v in e["data"].items() if v is not None}, e["r"].lat, e["r"].lon)
+        for e in released
     )  # fmt: skip
     reports, n = replay_events([rule], events, [], policy)
     rep = reports[rule.id]
@@ -238,7 +246,7 @@ def preview(
         until=until,
         events=n,
         truncated=truncated,
-        alerts=[PreviewAlert(**_alert_fields(j.alert)) for j in rep.alerts],
+        alerts=[PreviewAlert(**gate.alert(_alert_fields(j.alert))) for j in rep.alerts],
         state=rep.status["state"],
         reason=rep.status.get("reason"),
         errors=rep.status["errors"],
