@@ -59,6 +59,7 @@ class Heatmap(TypedDict, total=False):
     since: str | None
     until: str | None
     cells: list[HeatCell]
+    release: dict[str, Any] | None
 
 
 class Event(TypedDict, total=False):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from services.api.deps import ConnDep
 from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
 from services.policy.apply import Minimizer, describe_plan
-from services.policy.release import Releaser, spent, town_day
+from services.policy.release import UNIT, Releaser, spent, town_day
 from services.policy.spec import KEEP_EVERYTHING, PolicyError, PolicySpec
 from services.store import repo
 
@@ -60,6 +60,7 @@ class Budget(BaseModel):
     daily_budget: float | None
     spent: float
     left: float | None
+    unit: str = Field(UNIT, description="what one release protects: an event, not a person")
 
 
 def book(request: Request) -> PolicyBook:
