@@ -65,4 +65,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for module in ROUTERS:
         app.include_router(module.router)
+    app.router.add_event_handler("shutdown", lambda: _close_views(app))
     return app
+
+
+def _close_views(app: FastAPI) -> None:
+    """Write the end of every viewing session still open (services/transparency/audit.py)."""
+    sessions = getattr(app.state, "view_sessions", None)
+    if sessions is not None:
+        sessions.close_all(app.state.engine)

@@ -117,23 +117,108 @@ def verify(conn: Connection) -> ChainStatus:
     return ChainStatus(True, n, prev)
 
 
+READ_ACTIONS = ("query", "view.end")  # reads of personal data; everything else is an act
+
+
 def entries(
     conn: Connection,
     *,
-    limit: int = 100,
+    limit: int | None = 100,
     before: int | None = None,
     actor: str | None = None,
     action: str | None = None,
+    reads: bool = True,
 ) -> list[dict[str, Any]]:
-    """The newest entries first (``before``: ids below it, for paging)."""
-    q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+    """The newest entries first (``before``: ids below it, for paging; ``reads=False``: only
+    acts, i.e. reveals, changes and the teacher's controls, however many reads there are)."""
+    q = select(audit_log).order_by(audit_log.c.id.desc())
+    if limit is not None:
+        q = q.limit(limit)
     if before is not None:
         q = q.where(audit_log.c.id < before)
     if actor:
         q = q.where(audit_log.c.actor == actor)
     if action:
         q = q.where(audit_log.c.action == action)
+    if not reads:
+        q = q.where(audit_log.c.action.not_in(READ_ACTIONS))
     return [dict(r._mapping) for r in conn.execute(q)]
+
+
+def record(request_state: Any, engine: Engine, action: str, target: str, detail: Any) -> None:
+    """Append an act of the logged-in user (``request.state``) to the log."""
+    user = getattr(request_state, "user", None)
+    actor, role = (user.username, str(user.role)) if user is not None else ("anonymous", "")
+    append(engine, actor, role, action, target, detail)
+
+
+def acts(conn: Connection) -> list[dict[str, Any]]:
+    """Every reveal, change and teacher's control, newest first, whatever the volume of reads."""
+    return entries(conn, limit=None, reads=False)
+
+
+VOLATILE = frozenset({"at", "until", "since", "cursor"})  # a refresh moves these, not the view
+SESSION_IDLE_S = 600.0
+
+
+@dataclass
+class _Session:
+    entry: int
+    first: datetime
+    last: datetime
+    reads: int = 1
+
+
+class ViewSessions:
+    """Reads of personal data as viewing sessions: the first read of a view (who, what, with
+    which filters) is one entry; refreshes of the same view add none while the viewer keeps
+    reading; when the view has been idle for ``idle_s`` its end is written (``view.end``:
+    from when to when, how many reads). So an open situation-room tab costs two entries per
+    sitting, not one per refresh."""
+
+    def __init__(self, idle_s: float = SESSION_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._open: dict[tuple[Any, ...], _Session] = {}
+        self._lock = threading.Lock()
+
+    def read(
+        self,
+        engine: Engine,
+        actor: str,
+        role: str,
+        target: str,
+        params: dict[str, str],
+        *,
+        now: datetime | None = None,
+    ) -> None:
+        """Record one read: a new entry only when it starts a view."""
+        now = now or datetime.now(UTC)
+        view = tuple(sorted((k, v) for k, v in params.items() if k not in VOLATILE))
+        key = (actor, role, target, view)
+        with self._lock:
+            self._close_idle(engine, now)
+            session = self._open.get(key)
+            if session is not None:
+                session.last, session.reads = now, session.reads + 1
+                return
+            detail = {"params": params} if params else {}
+            entry = append(engine, actor, role, "query", target, detail, at=now)
+            self._open[key] = _Session(entry, now, now)
+
+    def close_all(self, engine: Engine, now: datetime | None = None) -> None:
+        """Write the end of every open view (at shutdown)."""
+        with self._lock:
+            self._close_idle(engine, now or datetime.now(UTC), idle_s=-1.0)
+
+    def _close_idle(self, engine: Engine, now: datetime, idle_s: float | None = None) -> None:
+        idle = self.idle_s if idle_s is None else idle_s
+        for key, s in list(self._open.items()):
+            if (now - s.last).total_seconds() > idle:
+                del self._open[key]
+                actor, role, target, _view = key
+                detail = {"opened": s.entry, "from": s.first.isoformat(),
+                          "to": s.last.isoformat(), "reads": s.reads}  # fmt: skip
+                append(engine, actor, role, "view.end", target, detail, at=now)
 
 
 def count(conn: Connection) -> int:

@@ -23,7 +23,9 @@ JUSTIFICATION = "Missing child reported at 08:10; the meter's household may have
 @pytest.fixture
 def app(tmp_path, sqlite_url):
     migrate(sqlite_url)
-    app = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url))
+    rules = tmp_path / "rules"  # a rule saved by a test goes here, not into the repository
+    rules.mkdir()
+    app = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url, rules_dir=rules))
     add_accounts(app.state.engine)
     with app.state.engine.begin() as conn:
         conn.execute(
@@ -213,3 +215,75 @@ def test_an_empty_kind_a_preview_and_the_dead_letters_are_reads_of_personal_data
     assert r.status_code == 200, r.text
     targets = [e["target"] for e in _log(clients) if e["action"] == "query"]
     assert sorted(targets) == ["GET /dead-letters", "GET /events", "POST /rules/preview"]
+
+
+def test_a_refreshing_view_is_one_session_not_a_row_per_refresh(app, clients):
+    for _ in range(30):  # an open situation-room tab, refreshing
+        assert clients["analyst"].get("/alerts", params={"state": "open"}).status_code == 200
+    clients["analyst"].get("/alerts", params={"state": "cleared"})  # another view: its own
+    reads = [e for e in _log(clients) if e["actor"] == "analyst"]
+    assert [(e["action"], e["detail"]["params"]["state"]) for e in reads[::-1]] == [
+        ("query", "open"),
+        ("query", "cleared"),
+    ]
+    app.state.view_sessions.close_all(app.state.engine)  # idle, or the API stops
+    ends = {e["detail"]["reads"]: e for e in _log(clients) if e["action"] == "view.end"}
+    assert set(ends) == {30, 1} and ends[30]["target"] == "GET /alerts"
+    assert ends[30]["detail"]["from"] <= ends[30]["detail"]["to"]
+
+
+def test_a_view_idle_longer_than_the_session_gap_starts_a_new_entry(tmp_path, sqlite_url):
+    migrate(sqlite_url)
+    engine = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url)).state.engine
+    sessions = audit.ViewSessions(idle_s=600)
+    t0 = datetime(2026, 1, 15, 8, tzinfo=UTC)
+    for minute in (0, 5, 9, 30):  # a 21-minute gap before the last read
+        sessions.read(engine, "ana", "analyst", "GET /alerts", {"at": str(minute)},
+                      now=t0 + timedelta(minutes=minute))  # fmt: skip
+    with engine.connect() as conn:
+        log = audit.entries(conn)[::-1]
+        assert audit.verify(conn).ok
+    assert [e["action"] for e in log] == ["query", "view.end", "query"]
+    assert log[1]["detail"]["reads"] == 3 and log[1]["detail"]["to"].startswith("2026-01-15T08:09")
+
+
+def test_every_change_is_recorded_with_who(app, clients):
+    teacher = clients["teacher"]
+    rule = "id: r\ntitle: R\nseverity: minor\npurpose: welfare\nkinds: [gas.reading]\n"
+    rule += "when: data.m3 > 0\ndedup_key: source\n"
+    r = teacher.put("/rules/r", content=rule, headers={"content-type": "text/plain"})
+    assert r.status_code == 200, r.text
+    for act in ("acknowledge", "assign", "clear"):
+        assert teacher.post(f"/alerts/{act}", json={"rule": "r"}).status_code == 200
+    assert teacher.put("/policy/active", json={"policy": "gdpr-minimal"}).status_code == 200
+    acts = [(e["actor"], e["action"], e["target"]) for e in _log(clients)[::-1]]
+    assert acts == [
+        ("teacher", "rule.save", "r"),
+        ("teacher", "alert.acknowledge", "alerts"),
+        ("teacher", "alert.assign", "alerts"),
+        ("teacher", "alert.clear", "alerts"),
+        ("teacher", "policy.switch", "gdpr-minimal"),
+    ]
+
+
+def test_the_debrief_shows_every_reveal_and_teacher_action_however_many_reads(app):
+    from services.classroom.debrief import render
+    from services.store.models import audit_log
+
+    engine = app.state.engine
+    audit.append(engine, "ana", "analyst", "reveal", "ps-4f2a", {"justification": "the oldest"})
+    audit.append(engine, "teach", "teacher", "classroom.pause", "simulator", {"why": "lunch"})
+    with engine.connect() as conn:
+        prev = audit.entries(conn, limit=1)[0]["hash"]
+    rows, at = [], datetime.now(UTC)
+    for i in range(6000):  # a class of students reading for a while (bulk, chained)
+        h = audit.content_hash(prev, at, f"s{i}", "student", "query", "GET /alerts", {})
+        rows.append({"at": at, "actor": f"s{i}", "role": "student", "action": "query",
+                     "target": "GET /alerts", "detail": {}, "prev_hash": prev,
+                     "hash": h})  # fmt: skip
+        prev = h
+    with engine.begin() as conn:
+        conn.execute(insert(audit_log), rows)
+    with engine.connect() as conn:
+        html = render(conn, active_policy="none", truth=None, run_id=None, by="t")
+    assert "the oldest" in html and "lunch" in html

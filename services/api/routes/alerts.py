@@ -13,6 +13,7 @@ from services.api.schemas import AlertAction, AlertActionResult, AlertList, Aler
 from services.rules import alerts as lifecycle
 from services.store import repo
 from services.store.models import alerts
+from services.transparency import audit
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -55,6 +56,13 @@ def _targets(request: Request, action: AlertAction) -> list[int]:
     return ids
 
 
+def _record(request: Request, act: str, action: AlertAction, changed: list[int]) -> None:
+    detail = {"ids": changed, "rule": action.rule, "assignee": action.assignee,
+              "reason": action.reason}  # fmt: skip
+    audit.record(request.state, request.app.state.engine, f"alert.{act}", "alerts",
+                 {k: v for k, v in detail.items() if v})  # fmt: skip
+
+
 @router.post("/acknowledge", response_model=AlertActionResult)
 def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
     """Acknowledge active alerts (by ids, or all open alerts of a rule); sets the assignee
@@ -62,6 +70,7 @@ def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.acknowledge(conn, ids, _actor(request, action), action.assignee)
+    _record(request, "acknowledge", action, changed)
     return AlertActionResult(changed=changed)
 
 
@@ -71,6 +80,7 @@ def clear(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.clear(conn, ids, _actor(request, action), action.reason)
+    _record(request, "clear", action, changed)
     return AlertActionResult(changed=changed)
 
 
@@ -80,4 +90,5 @@ def assign(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.assign(conn, ids, action.assignee)
+    _record(request, "assign", action, changed)
     return AlertActionResult(changed=changed)

@@ -15,6 +15,7 @@ from services.policy.apply import Minimizer, describe_plan
 from services.policy.release import UNIT, Releaser, spent, town_day
 from services.policy.spec import KEEP_EVERYTHING, PolicyError, PolicySpec
 from services.store import repo
+from services.transparency import audit
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 
@@ -144,6 +145,8 @@ def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
     except PolicyError as exc:
         raise HTTPException(422, str(exc)) from None
     conn.commit()
+    audit.record(request.state, request.app.state.engine, "policy.switch", body.policy,
+                 {"note": body.note} if body.note else {})  # fmt: skip
     return HistoryRow(**row)
 
 

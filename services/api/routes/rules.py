@@ -3,6 +3,7 @@ and see what a rule would have done today (a replay of the stored day through it
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from services.rules.engine import Event, RuleEngine
 from services.rules.replay import replay_events
 from services.rules.spec import CompiledRule, RuleError, parse_rule
 from services.store import repo
+from services.transparency import audit
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 PREVIEW_LIMIT = 400_000  # events replayed by a preview, at most
@@ -197,6 +199,9 @@ def save_rule(
         book.save(rule_id, text)
     except RuleError as exc:
         raise HTTPException(422, _problem(exc).model_dump()) from None
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    audit.record(request.state, request.app.state.engine, "rule.save", rule_id,
+                 {"sha256": digest, "text": text[:2000]})  # fmt: skip
     return get_rule(rule_id, request, conn)
 
 
