@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.exc import DatabaseError
 
 from services.api.main import create_app
@@ -287,3 +287,89 @@ def test_the_debrief_shows_every_reveal_and_teacher_action_however_many_reads(ap
     with engine.connect() as conn:
         html = render(conn, active_policy="none", truth=None, run_id=None, by="t")
     assert "the oldest" in html and "lunch" in html
+
+
+def _drop_guards(engine, *whats: str) -> None:
+    on = " ON audit_log" if engine.dialect.name == "postgresql" else ""
+    with engine.begin() as conn:
+        for what in whats:
+            conn.execute(text(f"DROP TRIGGER audit_log_no_{what}{on}"))
+
+
+def _rechain_unkeyed(engine) -> None:
+    """What a forger with write access could do to the old, unkeyed chain: edit a row, then
+    recompute every hash after it with plain SHA-256."""
+    from services.store.models import audit_log
+
+    _drop_guards(engine, "update")
+    with engine.begin() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(select(audit_log).order_by(audit_log.c.id))]
+        for r in rows:  # the unique columns are rewritten in two passes
+            conn.execute(audit_log.update().where(audit_log.c.id == r["id"]).values(
+                prev_hash=f"tmp-{r['id']}", hash=f"tmp-h-{r['id']}"))  # fmt: skip
+        prev = audit.GENESIS
+        for i, r in enumerate(rows):
+            actor = "nobody" if i == 1 else r["actor"]
+            h = audit.content_hash(prev, r["at"], actor, r["role"], r["action"], r["target"],
+                                   r["detail"], None)  # fmt: skip
+            conn.execute(audit_log.update().where(audit_log.c.id == r["id"]).values(
+                actor=actor, prev_hash=prev, hash=h))  # fmt: skip
+            prev = h
+
+
+def test_an_edited_and_rechained_log_does_not_verify_without_the_key(app):
+    engine = app.state.engine
+    for _ in range(3):
+        audit.append(engine, "teacher", "teacher", "query", "GET /alerts")
+    _rechain_unkeyed(engine)
+    with engine.connect() as conn:
+        status = audit.verify(conn)
+    assert not status.ok and status.broken_id == 1, status
+
+
+def test_a_deleted_tail_is_detected_by_the_anchor(app):
+    engine = app.state.engine
+    ids = [audit.append(engine, "teacher", "teacher", "query", "GET /alerts") for _ in range(5)]
+    _drop_guards(engine, "delete")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id >= :id"), {"id": ids[3]})
+    with engine.connect() as conn:
+        status = audit.verify(conn)  # what is left holds together, but it ends too early
+    assert not status.ok and "removed" in status.reason and status.entries == 3
+
+
+def test_an_emptied_table_is_refused_then_detected_and_the_api_says_so_at_start(
+    app, tmp_path, sqlite_url
+):
+    engine = app.state.engine
+    audit.append(engine, "teacher", "teacher", "query", "GET /alerts")
+    with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))  # SQLite's TRUNCATE
+    _drop_guards(engine, "delete")
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log"))
+    again = create_app(make_settings(tmp_path, port=1, database_url=sqlite_url))
+    assert not again.state.chain_at_start.ok
+    status = clients_by_role(again)["auditor"].get("/audit/verify").json()
+    assert not status["ok"] and "emptied" in status["reason"]
+
+
+def test_on_postgresql_truncate_is_refused_and_a_truncated_log_detected(postgres_url, tmp_path):
+    from services.store.db import make_engine
+
+    migrate(postgres_url)
+    engine = make_engine(postgres_url)
+    audit.configure(engine, "a-test-secret", audit.anchor_path(tmp_path, engine))
+    try:
+        for _ in range(3):
+            audit.append(engine, "teacher", "teacher", "query", "GET /alerts")
+        with pytest.raises(DatabaseError, match="append-only"), engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log"))
+        _drop_guards(engine, "truncate")
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log"))
+        with engine.connect() as conn:
+            status = audit.verify(conn)
+        assert not status.ok and status.entries == 0 and "emptied" in status.reason
+    finally:
+        engine.dispose()
