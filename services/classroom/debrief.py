@@ -31,7 +31,7 @@ font-weight:700}.note{color:#555}.figure{font-size:28px;font-weight:800}
 .figures{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}.card{border:1px solid
 #bbb;border-radius:8px;padding:10px}
 """
-REVEAL_ACTIONS = ("reveal", "reveal.refused", "reveal.read")
+REVEAL_ACTIONS = ("reveal", "reveal.refused", "reveal.read", "citizen.reveal")
 
 
 def _t(value: Any) -> str:

@@ -93,7 +93,13 @@ def _calls(raw_household: str) -> list[tuple[str, str, dict]]:
         "/events/latest": [{"kind": k, "within_s": 7 * 86400} for k in sorted(KINDS)],
         "/heatmap": [{}, {"kind": "camera.face_match", "window_s": 86400}],
         "/alerts": [{"limit": 1000}],
-        "/citizen": [{"household": raw_household}],
+        "/citizen": [
+            {
+                "household": raw_household,
+                "legal_basis": "data_subject_request",
+                "justification": "The resident asked in writing what is held (ref. 17).",
+            }
+        ],
         "/classroom/replay": [{}],
         "/dead-letters": [{"limit": 1000}],
         "/audit": [{"limit": 1000}],
