@@ -240,6 +240,30 @@ def db_upgrade() -> None:
     console.print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
 
 
+@db_app.command("app-role")
+def db_app_role(
+    role: Annotated[str, typer.Option(help="the role the services connect as")] = "aqkol_app",
+) -> None:
+    """Create or update the services' database role (PostgreSQL): not the owner, not a
+    superuser, append-only on the audit log. Run as the owner after `db upgrade`; the
+    password comes from AQKOL_APP_DB_PASSWORD (never from the command line)."""
+    import os
+
+    from services.store.db import make_engine
+    from services.store.roles import RoleError, grant_app_role
+
+    password = os.environ.get("AQKOL_APP_DB_PASSWORD", "")
+    engine = make_engine(Settings().effective_database_url)
+    try:
+        grant_app_role(engine, password, role)
+    except RoleError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"role {role}: may read and write the data, append to the audit log only")
+
+
 def _rule_paths(paths: list[Path] | None) -> list[Path]:
     from services.rules.book import RULES_DIR
 
