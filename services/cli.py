@@ -240,6 +240,13 @@ def db_upgrade() -> None:
     console.print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
 
 
+def _forget_audit_anchor(settings: Settings, url: str) -> None:
+    """A store started afresh on purpose: its audit chain's anchor goes with it."""
+    from services.transparency.audit import forget_anchor
+
+    forget_anchor(settings.var_dir, url)
+
+
 @db_app.command("app-role")
 def db_app_role(
     role: Annotated[str, typer.Option(help="the role the services connect as")] = "aqkol_app",
@@ -480,6 +487,7 @@ def up(
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
+        _forget_audit_anchor(settings, settings.effective_database_url)
     procs: list[tuple[str, subprocess.Popen]] = []
 
     def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
@@ -648,6 +656,7 @@ def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> t
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
+        _forget_audit_anchor(settings, f"sqlite:///{db.resolve()}")
     if settings.database_url:
         raise typer.Exit("--compare keeps its lane in SQLite next to the default store; "
                          "unset AQKOL_DATABASE_URL to use it")  # fmt: skip

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, make_url, select
 from sqlalchemy.exc import IntegrityError
 
 from services.events import KINDS
@@ -56,11 +56,22 @@ def _db(engine_or_conn: Any) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def anchor_path(var_dir: Path, engine: Engine) -> Path:
-    """The anchor file of ``engine``'s database in ``var_dir`` (one per database, so that a
-    comparison lane beside the main store keeps its own)."""
-    tag = hashlib.sha256(_db(engine).encode()).hexdigest()[:12]
+def anchor_path(var_dir: Path, engine: Engine | str) -> Path:
+    """The anchor file of a database (an engine, or its URL) in ``var_dir``: one per
+    database, so that a comparison lane beside the main store keeps its own."""
+    if isinstance(engine, str):
+        from services.store.db import normalize_url
+
+        name = make_url(normalize_url(engine)).render_as_string(hide_password=True)
+    else:
+        name = _db(engine)
+    tag = hashlib.sha256(name.encode()).hexdigest()[:12]
     return var_dir / f"{ANCHOR_PREFIX}.{tag}.json"
+
+
+def forget_anchor(var_dir: Path, url: str) -> None:
+    """Drop the anchor of a store that is deliberately started afresh (``aqkol up``)."""
+    anchor_path(var_dir, url).unlink(missing_ok=True)
 
 
 def configure(engine: Engine, secret: str, anchor: Path | None) -> None:

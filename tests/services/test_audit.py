@@ -373,3 +373,12 @@ def test_on_postgresql_truncate_is_refused_and_a_truncated_log_detected(postgres
         assert not status.ok and status.entries == 0 and "emptied" in status.reason
     finally:
         engine.dispose()
+
+
+def test_a_store_started_afresh_on_purpose_forgets_its_anchor(app, tmp_path, sqlite_url):
+    engine = app.state.engine
+    audit.append(engine, "teacher", "teacher", "query", "GET /alerts")
+    anchor = audit.anchor_path(tmp_path / "var", sqlite_url)
+    assert anchor == audit.anchor_path(tmp_path / "var", engine) and anchor.exists()
+    audit.forget_anchor(tmp_path / "var", sqlite_url)  # as `aqkol up` does with the file
+    assert not anchor.exists()
