@@ -2,15 +2,16 @@
 
 The database scan (``test_gate.py``) shows what a policy keeps off the disk; this one shows
 what leaves the command center. Over an hour of the protest, each role calls every GET
-endpoint with typical parameters (and the rule preview, the dashboard's one POST read), and
-every response body is scanned for the raw identifiers the town sent (names, households,
+endpoint with typical parameters (and the rule preview, the dashboard's one POST read), the
+situation room fetches its data for every layer through the dashboard's API client, and
+everything received is scanned for the raw identifiers the town sent (names, households,
 accounts, plates, badges, watch-list enrolments) and for the identifier values the store
 holds (pseudonyms included):
 
 - the public (students) receives none of them, unless the policy opens its events (``none``);
 - operators and oversight receive at most what the policy stored.
 
-The dashboard's data callbacks read through this API with the user's token, so they are
+The dashboard's data callbacks all read through this API with the user's token, so they are
 bound by the same answers.
 """
 
@@ -23,6 +24,8 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from dashboard import figures, snapshot
+from dashboard.api_client import ApiClient
 from services.api.main import create_app
 from services.auth.roles import MATRIX
 from services.events import KINDS, topic_for
@@ -140,7 +143,6 @@ def test_every_door_releases_what_the_audience_may_receive(
     for i in range(0, len(feed), 2000):
         ing.process(feed[i : i + 2000])
     held = _stored_identifiers(ing.engine)
-    raw_held = raw & held
     app = create_app(settings)
     app.state.classroom_link = NoSimulator()
     add_accounts(app.state.engine)
@@ -157,23 +159,39 @@ def test_every_door_releases_what_the_audience_may_receive(
             else:
                 r = client.post(path, content=PLATE_RULE, headers={"content-type": "text/plain"})
             assert r.status_code < 500, (role, path, p, r.text[:300])
-
             body = r.text.replace(household, "") if path in ("/citizen", "/audit") else r.text
             found = _phrases(body) & values
             where = f"{policy_id}: {role} {method} {path} {p}"
-            if role == "student":
-                student_saw |= found
-                if not opened:
-                    v = sorted(found)[:1]
-                    ctx = [body[max(0, body.find(x) - 300) : body.find(x) + 50] for x in v]
-                    assert not found, f"{where} released {sorted(found)[:5]} {ctx}"
-            else:  # operators and oversight: at most what the policy stored
-                extra = (found & raw) - raw_held
-                assert not extra, f"{where} released raw values the store does not hold"
+            student_saw |= found if role == "student" else set()
+            _judge(role, found, held, opened, where, body)
+        # the dashboard's situation room reads through the same API with the user's token
+        api = ApiClient("http://testserver", transport=client._transport,
+                        token=lambda c=client: c.headers["authorization"].split()[-1])  # fmt: skip
+        for layer in figures.HEAT_LAYERS.values():
+            snap = snapshot.fetch(api, layer, 86400)
+            assert snap.alerts.ok and snap.vehicles.ok and snap.frame.ok, snap
+            body = repr(snap)
+            found = _phrases(body) & values
+            student_saw |= found if role == "student" else set()
+            _judge(role, found, held, opened, f"{policy_id}: {role} dashboard {layer}", body)
     if opened:  # so the scan above can fail: under `none` the public sees everything
         assert len(student_saw & raw) > 100
     else:
         assert held  # the store holds identifiers (pseudonyms at least) the scan looked for
+
+
+def _judge(role: str, found: set[str], held: set[str], opened: bool, where: str,
+           body: str) -> None:  # fmt: skip
+    """What ``role`` may receive: the public nothing personal (unless the policy opens its
+    events), operators and oversight at most what the store holds."""
+    if role == "student":
+        if not opened:
+            v = sorted(found)[:1]
+            ctx = [body[max(0, body.find(x) - 300) : body.find(x) + 50] for x in v]
+            assert not found, f"{where} released {sorted(found)[:5]} {ctx}"
+    else:  # operators and oversight: at most what the policy stored (raw ones included)
+        extra = found - held
+        assert not extra, f"{where} released raw values the store does not hold: {extra}"
 
 
 def test_a_student_names_a_personal_kind_and_is_told_where_the_aggregate_is(
