@@ -157,7 +157,10 @@ def append(
             except IntegrityError:
                 continue  # another process appended after the same row: link to theirs
             if keying.anchor is not None:
-                write_anchor(keying.anchor, row_id, digest)
+                try:
+                    write_anchor(keying.anchor, row_id, digest)
+                except OSError as exc:  # the entry is written; only the anchor lags behind
+                    log.error("audit log: could not anchor entry %s: %s", row_id, exc)
             return row_id
     raise RuntimeError(f"could not append to the audit log after {APPEND_TRIES} tries")
 

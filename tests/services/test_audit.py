@@ -382,3 +382,16 @@ def test_a_store_started_afresh_on_purpose_forgets_its_anchor(app, tmp_path, sql
     assert anchor == audit.anchor_path(tmp_path / "var", engine) and anchor.exists()
     audit.forget_anchor(tmp_path / "var", sqlite_url)  # as `aqkol up` does with the file
     assert not anchor.exists()
+
+
+def test_an_anchor_that_cannot_be_written_does_not_lose_the_entry(tmp_path, sqlite_url):
+    from services.store.db import make_engine
+
+    migrate(sqlite_url)
+    engine = make_engine(sqlite_url)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the anchor's folder should be")
+    audit.configure(engine, "a-test-secret", blocker / "audit.head.json")
+    entry = audit.append(engine, "teacher", "teacher", "query", "GET /alerts")
+    with engine.connect() as conn:
+        assert [e["id"] for e in audit.entries(conn)] == [entry] and audit.verify(conn).ok
