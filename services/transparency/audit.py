@@ -218,7 +218,7 @@ def read_anchor(path: Path) -> tuple[int, str] | None:
     try:
         head = orjson.loads(path.read_bytes())
         return int(head["id"]), str(head["hash"])
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return (2**62, "unreadable")  # a damaged anchor is itself a finding
