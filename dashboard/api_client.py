@@ -59,6 +59,7 @@ class Heatmap(TypedDict, total=False):
     since: str | None
     until: str | None
     cells: list[HeatCell]
+    release: dict[str, Any] | None
 
 
 class Event(TypedDict, total=False):
@@ -414,9 +415,14 @@ class ApiClient:
             return False
         return True
 
-    def audit(self, limit: int = 200, *, before: int | None = None) -> Fetched[AuditPage]:
-        """GET /audit: the newest audit entries (auditor and teacher)."""
-        params = {"limit": limit, "before": before}
+    def audit(
+        self, limit: int = 200, *, before: int | None = None, reads: bool = True
+    ) -> Fetched[AuditPage]:
+        """GET /audit: the newest audit entries (auditor and teacher); ``reads=False``: only
+        the acts (reveals, changes, the teacher's controls)."""
+        params: dict[str, Any] = {"limit": limit, "before": before}
+        if not reads:
+            params["reads"] = "false"
         return self._fetch("/audit", AuditPage(items=[], total=0, next_before=None), params)
 
     def audit_verify(self) -> Fetched[Chain]:

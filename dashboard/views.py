@@ -33,6 +33,9 @@ TEXT: dict[str, str] = {
     "heat_title": "{layer}, last {window} ({unit})",
     "heat_cells": "heat cells: {cells}",
     "heat_span": " · {since}–{until} Aqkol time",
+    "heat_budget": (
+        " · privacy budget {spent:g} of {daily:g} spent today (ε {epsilon:g} a release, per {unit})"
+    ),
     "unreachable": "API unreachable — {url}",
     "heat_refused": "Heatmap not released under this policy: {reason}",
     "compare_note": (
@@ -186,12 +189,22 @@ def kind_bars(by_kind: Mapping[str, int], top: int = 6) -> list[Any]:
 
 
 def heat_marker(
-    cells: int, since: str | None, until: str | None, marker_id: str = "situation-heat-cells"
+    cells: int,
+    since: str | None,
+    until: str | None,
+    marker_id: str = "situation-heat-cells",
+    release: dict[str, Any] | None = None,
 ) -> html.Span:
-    """A visible line naming how many heatmap cells are drawn (read by the browser test)."""
+    """A visible line naming how many heatmap cells are drawn (read by the browser test),
+    and, under differential privacy, the day's budget spent (from the heatmap's answer)."""
     text = t("heat_cells").format(cells=cells)
     if until:
         text += t("heat_span").format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
+    dp = (release or {}).get("dp")
+    if dp:
+        text += t("heat_budget").format(
+            spent=dp["spent"], daily=dp["daily_budget"], epsilon=dp["epsilon"], unit=dp["unit"]
+        )
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
 
 

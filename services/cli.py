@@ -258,6 +258,37 @@ def db_upgrade() -> None:
     console.print(f"database at head: {settings.effective_database_url.split('@')[-1]}")
 
 
+def _forget_audit_anchor(settings: Settings, url: str) -> None:
+    """A store started afresh on purpose: its audit chain's anchor goes with it."""
+    from services.transparency.audit import forget_anchor
+
+    forget_anchor(settings.var_dir, url)
+
+
+@db_app.command("app-role")
+def db_app_role(
+    role: Annotated[str, typer.Option(help="the role the services connect as")] = "aqkol_app",
+) -> None:
+    """Create or update the services' database role (PostgreSQL): not the owner, not a
+    superuser, append-only on the audit log. Run as the owner after `db upgrade`; the
+    password comes from AQKOL_APP_DB_PASSWORD (never from the command line)."""
+    import os
+
+    from services.store.db import make_engine
+    from services.store.roles import RoleError, grant_app_role
+
+    password = os.environ.get("AQKOL_APP_DB_PASSWORD", "")
+    engine = make_engine(Settings().effective_database_url)
+    try:
+        grant_app_role(engine, password, role)
+    except RoleError as exc:
+        console.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    console.print(f"role {role}: may read and write the data, append to the audit log only")
+
+
 def _rule_paths(paths: list[Path] | None) -> list[Path]:
     from services.rules.book import RULES_DIR
 
@@ -523,6 +554,7 @@ def up(
     if not settings.database_url and not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
+        _forget_audit_anchor(settings, settings.effective_database_url)
     procs: list[tuple[str, subprocess.Popen]] = []
 
     def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
@@ -712,6 +744,7 @@ def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> t
     if not keep:
         for suffix in ("", "-wal", "-shm"):
             Path(str(db) + suffix).unlink(missing_ok=True)
+        _forget_audit_anchor(settings, f"sqlite:///{db.resolve()}")
     if settings.database_url:
         raise typer.Exit("--compare keeps its lane in SQLite next to the default store; "
                          "unset AQKOL_DATABASE_URL to use it")  # fmt: skip

@@ -246,7 +246,11 @@ def pane_outputs(
         ids.map: fig,
         ids.feed: views.alert_feed(snap.alerts.data.get("items") or [], snap.alerts.error),
         ids.heat: views.heat_marker(
-            figures.heat_cell_count(fig), heat.get("since"), heat.get("until"), ids.heat_marker
+            figures.heat_cell_count(fig),
+            heat.get("since"),
+            heat.get("until"),
+            ids.heat_marker,
+            heat.get("release"),
         ),
     }
 

@@ -82,10 +82,11 @@ def authorize(
     request.state.user = user
     params = dict(request.query_params)
     if audit.personal_query(method, path, params):
-        detail = {"params": params} if params else {}
-        audit.append(
-            request.app.state.engine, user.username, user.role, "query", f"{method} {path}", detail
-        )
+        sessions = getattr(request.app.state, "view_sessions", None)
+        if sessions is None:
+            sessions = request.app.state.view_sessions = audit.ViewSessions()
+        sessions.read(request.app.state.engine, user.username, user.role, f"{method} {path}",
+                      params)  # fmt: skip
     return user
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import Depends, FastAPI
+from sqlalchemy.exc import SQLAlchemyError
 
 from services import quietlog
 from services.api.bounds import BodyLimit, PreviewGate
@@ -25,9 +28,11 @@ from services.api.routes import (
     town,
 )
 from services.api.schemas import Refusal
+from services.auth import tokens
 from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings
 from services.store.db import make_engine
+from services.transparency import audit as audit_log
 
 ROUTERS = (
     health,
@@ -68,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.effective_database_url)
+    _key_the_audit_chain(app, settings)
     app.state.login_limiter = LoginLimiter(
         app.state.engine,
         settings.login_failures_per_account,
@@ -78,4 +84,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     for module in ROUTERS:
         app.include_router(module.router)
+    app.router.add_event_handler("shutdown", lambda: _close_views(app))
     return app
+
+
+def _key_the_audit_chain(app: FastAPI, settings: Settings) -> None:
+    """Key the audit chain with the API's secret, anchor its head under var/, check it."""
+    engine = app.state.engine
+    audit_log.configure(
+        engine, tokens.secret(settings), audit_log.anchor_path(settings.var_dir, engine)
+    )
+    try:
+        app.state.chain_at_start = audit_log.check_at_start(engine)
+    except SQLAlchemyError as exc:  # not migrated yet: checked on the first Transparency view
+        app.state.chain_at_start = None
+        logging.getLogger(__name__).warning("audit log not checked at start: %s", exc)
+
+
+def _close_views(app: FastAPI) -> None:
+    """Write the end of every viewing session still open (services/transparency/audit.py)."""
+    sessions = getattr(app.state, "view_sessions", None)
+    if sessions is not None:
+        sessions.close_all(app.state.engine)

@@ -31,7 +31,7 @@ font-weight:700}.note{color:#555}.figure{font-size:28px;font-weight:800}
 .figures{display:grid;grid-template-columns:repeat(4,1fr);gap:12px}.card{border:1px solid
 #bbb;border-radius:8px;padding:10px}
 """
-REVEAL_ACTIONS = ("reveal", "reveal.refused", "reveal.read")
+REVEAL_ACTIONS = ("reveal", "reveal.refused", "reveal.read", "citizen.reveal")
 
 
 def _t(value: Any) -> str:
@@ -105,7 +105,7 @@ def render(
             if a.acknowledged_by else "–",
             escape(f"{_t(a.cleared_by)}: {_t(a.clear_reason)}") if a.cleared_by else "–",
         ])  # fmt: skip
-    log = audit.entries(conn, limit=5000)
+    log = audit.acts(conn)  # every reveal and control, however many reads were logged
     reveals = [e for e in log if e["action"] in REVEAL_ACTIONS]
     teacher = [e for e in log if str(e["action"]).startswith("classroom.")]
     reveal_rows = [

@@ -2,11 +2,12 @@
 
 ``aqkol up`` supervises a reset (:class:`ResetWatch` hears the command): it stops the
 simulator and the ingest, empties what they stored of the run (events and their heatmap
-rollups, alerts, dead letters, aggregates, rule counters, the privacy budget spent), and
-starts both again from the seed, so that the same seed gives the same events again and the
-rules start with empty windows. What
-is about people rather than the run stays: accounts, the audit log (append-only: the reset is
-in it), policy history, reveal grants and the pseudonym escrow they refer to.
+rollups, alerts, dead letters, aggregates, rule counters), and starts both again from the
+seed, so that the same seed gives the same events again and the rules start with empty
+windows. What is about people rather than the run stays: accounts, the audit log
+(append-only: the reset is in it), policy history, reveal grants and the pseudonym escrow
+they refer to, and the privacy budget spent (the same seed brings back the same people: a
+reset must not buy a fresh budget for them).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from services.store.models import (
     aggregate_members,
     alerts,
     dead_letters,
-    dp_ledger,
     events,
     heat_rollup,
     rule_status,
@@ -39,7 +39,6 @@ RUN_TABLES = (
     dead_letters,
     aggregate_members,
     rule_status,
-    dp_ledger,
 )
 
 

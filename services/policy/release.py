@@ -7,11 +7,14 @@ Laplace noise from OpenDP's ``make_laplace``, with the scale OpenDP's privacy ma
 a person who sends many events is protected less, which the privacy lab measures). Cells
 whose noisy count is under ``k_min`` are then suppressed (post-processing, no extra cost).
 
-Each release spends ``epsilon`` of the policy's daily budget for the town's day; the ledger
-is in the database, and a release that would overspend is refused with the amount left.
-Releases are bucketed on the window (``until`` is floored to a multiple of the window), and
-a released bucket is served again from a cache at no cost: re-reading a released result
-reveals nothing new.
+Each release spends ``epsilon`` of the policy's daily budget for the day *of the release* on
+the town's clock (not the day the window covers: a caller spreading ``until`` over many days
+would otherwise draw on many budgets); a window may not end after the town's now. The ledger
+is in the database and survives a reset of the town (the same seed gives the same people
+again), and a release that would overspend is refused with the amount left. Releases are
+bucketed on the window (``until`` is floored to a multiple of the window), and an identical
+release is served again from a cache at no cost: re-reading a released result reveals
+nothing new. The accounting unit is the event (:data:`UNIT`).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from services.store.repo import now_utc
 
 AQKOL_TZ = timezone(timedelta(hours=6))
 TOWN_RADIUS_M = 4000.0
+
+
+UNIT = "event"  # one event changes one count by one: event-level, not person-level, DP
 
 
 class BudgetExceeded(RuntimeError):
@@ -83,10 +89,12 @@ class Releaser:
         res: int,
         query: str,
         until: datetime,
+        now: datetime,
     ) -> tuple[list[tuple[str, int]], dict[str, Any]]:
-        """(cell, noisy count) above ``k_min``, and the budget after this release."""
+        """(cell, noisy count) above ``k_min``, and the budget after this release, paid from
+        the budget of the town's day at ``now``."""
         dp_cfg: DP = spec.release.dp  # type: ignore[assignment]
-        day = town_day(until - timedelta(microseconds=1))
+        day = town_day(now)
         key = (spec.id, query, res, until)
         with self._lock:
             cached = self._cache.get(key)
@@ -122,6 +130,7 @@ class Releaser:
             "epsilon": dp_cfg.epsilon,
             "spent": round(used, 9),
             "daily_budget": dp_cfg.daily_budget,
+            "unit": UNIT,
         }
         return [(c, n) for c, n in cached if n >= k], budget
 

@@ -19,7 +19,7 @@ transforms:
     minutes: 15
 retention: {default_days: 30, kinds: {camera.face_match: 1}}
 biometric: {mode: realtime, watchlists: [missing, wanted]}   # off | verification | ...
-release: {k_min: 5, dp: {epsilon: 0.5, daily_budget: 5}}
+release: {k_min: 5, dp: {epsilon: 0.5, daily_budget: 5}}   # public: aggregates (default)
 ```
 
 A transform acts on the fields its ``select`` picks: the named ``fields``, plus every field
@@ -133,6 +133,11 @@ class DP(_Strict):
 class Release(_Strict):
     k_min: int = Field(1, ge=1, le=1000, description="suppress heatmap cells under k events")
     dp: DP | None = None
+    public: Literal["aggregates", "events"] = Field(
+        "aggregates",
+        description="what students receive: released aggregates and non-personal telemetry "
+        "only, or the stored events as operators do (services/policy/audience.py)",
+    )
 
 
 class PolicySpec(_Strict):
@@ -145,7 +150,7 @@ class PolicySpec(_Strict):
     biometric: Biometric = Field(default_factory=Biometric)
     release: Release = Field(default_factory=Release)
     dead_letter_payloads: bool = Field(
-        True, description="keep the first 4 KiB of a refused payload (it may hold identifiers)"
+        False, description="keep the first 4 KiB of a refused payload (it may hold identifiers)"
     )
 
 
@@ -154,4 +159,9 @@ def parse_policy(text: str, file: str = "<policy>") -> PolicySpec:
     return parse_model(text, file, PolicySpec, PolicyError, "a policy")
 
 
-KEEP_EVERYTHING = PolicySpec(id="none", title="Keep everything (built in)")
+KEEP_EVERYTHING = PolicySpec(
+    id="none",
+    title="Keep everything (built in)",
+    release=Release(public="events"),
+    dead_letter_payloads=True,
+)

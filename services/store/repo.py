@@ -354,12 +354,15 @@ def query_events(
     bbox: tuple[float, float, float, float] | None = None,
     after: tuple[datetime, str] | None = None,
     limit: int = 100,
+    kinds: list[str] | None = None,
 ) -> list[Any]:
-    """Events ordered by (ts, id), keyset-paged after ``after``."""
+    """Events ordered by (ts, id), keyset-paged after ``after`` (``kinds``: only these)."""
     q = select(events)
     conds = []
     if kind:
         conds.append(events.c.kind == kind)
+    if kinds is not None:
+        conds.append(events.c.kind.in_(kinds))
     if source:
         conds.append(events.c.source == source)
     if since:

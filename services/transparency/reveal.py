@@ -28,6 +28,7 @@ class LegalBasis(StrEnum):
     IMMINENT_THREAT = "imminent_threat"
     SERIOUS_CRIME = "serious_crime"
     CONSENT = "consent"
+    DATA_SUBJECT_REQUEST = "data_subject_request"  # the resident's own request (GDPR Art. 15)
 
 
 class RevealRefused(Exception):

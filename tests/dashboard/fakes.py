@@ -281,7 +281,9 @@ class FakeApi:
         if path.startswith("/audit") and who in ("analyst", "student"):
             return httpx.Response(403, json={"detail": f"role '{who}' may not GET {path}"})
         if path == "/audit":
-            return httpx.Response(200, json={"items": AUDIT, "total": 3, "next_before": None})
+            reads = request.url.params.get("reads") != "false"
+            items = AUDIT if reads else [e for e in AUDIT if e["action"] != "query"]
+            return httpx.Response(200, json={"items": items, "total": 3, "next_before": None})
         if path == "/audit/verify":
             return httpx.Response(200, json=self.chain)
         return httpx.Response(200, json=REGISTER)

@@ -46,6 +46,7 @@ def test_the_auditor_sees_the_log_and_the_chain():
     out = _call(client, "transparency-chain.children", {"transparency-interval": 1})
     assert out["transparency-chain"]["className"] == "chain ok"
     assert [r["id"] for r in out["transparency-audit"]["data"]] == [3, 2, 1]
+    assert [r["id"] for r in out["transparency-acts"]["data"]] == [3]  # the reveal, not reads
     fake.chain = dict(CHAIN_BROKEN)
     out = _call(client, "transparency-chain.children", {"transparency-interval": 2})
     assert out["transparency-chain"]["className"] == "chain broken"

@@ -51,3 +51,10 @@ def test_heat_marker_carries_the_cell_count():
     assert marker.id == "situation-heat-cells"
     assert marker.to_plotly_json()["props"]["data-heat-cells"] == "7"
     assert fmt.count(1234567) == "1,234,567"
+
+
+def test_heat_marker_shows_the_privacy_budget_spent_under_dp():
+    dp = {"day": "2026-01-15", "epsilon": 0.5, "spent": 1.5, "daily_budget": 5, "unit": "event"}
+    text = views.heat_marker(3, None, None, release={"policy": "dp-heatmaps", "dp": dp}).children
+    assert "1.5 of 5 spent today" in text and "per event" in text
+    assert "budget" not in views.heat_marker(3, None, None, release=None).children

@@ -116,3 +116,44 @@ def test_a_lane_api_reports_its_pinned_policy_and_refuses_switching(tmp_path):
         assert r.status_code == 409 and "pinned to edge-counts" in r.json()["detail"]
     main.dispose()
     lane.dispose()
+
+
+def test_spreading_until_over_other_days_draws_on_the_budget_of_the_day_of_release(client):
+    """The exploit: one release per window end in 20 past days (old code charged each to the
+    day it covers, so 20 x 10 releases were granted); now all are paid from today's budget."""
+    client.put("/policy/active", json={"policy": "dp-heatmaps"})
+    granted = 0
+    for days_back in range(1, 21):
+        until = (T0 - timedelta(days=days_back)).isoformat()
+        r = client.get("/heatmap", params={"kind": "camera.crowd", "until": until})
+        granted += r.status_code == 200
+        if r.status_code != 200:
+            assert r.status_code == 429 and "budget" in r.json()["detail"]
+    assert granted == 10  # a daily budget of 5 at epsilon 0.5
+    b = client.get("/policy/budget").json()
+    assert (b["spent"], b["left"], b["unit"]) == (5.0, 0.0, "event")
+    assert b["day"] == (T0 + timedelta(hours=11)).date().isoformat()  # the town's today
+
+
+def test_a_window_ending_after_the_towns_now_is_refused(client):
+    client.put("/policy/active", json={"policy": "dp-heatmaps"})
+    r = _heat(client, 30)  # a day and more after the newest event
+    assert r.status_code == 422 and "after the town's now" in r.json()["detail"]
+    assert client.get("/policy/budget").json()["spent"] == 0.0  # nothing was charged
+
+
+def test_the_budget_spent_survives_a_reset_of_the_town(client):
+    from services.classroom.reset import wipe_run_data
+
+    client.put("/policy/active", json={"policy": "dp-heatmaps"})
+    first = _heat(client, 0).json()
+    assert first["release"]["dp"]["spent"] == 0.5 and first["release"]["dp"]["unit"] == "event"
+    engine = client.app.state.engine
+    with engine.connect() as conn:
+        from services.policy.release import spent
+
+        day = first["release"]["dp"]["day"]
+        assert spent(conn, "dp-heatmaps", day) == 0.5
+    wipe_run_data(engine)
+    with engine.connect() as conn:
+        assert spent(conn, "dp-heatmaps", day) == 0.5

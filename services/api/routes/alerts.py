@@ -8,10 +8,12 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from services.api.deps import ConnDep
+from services.api.release import ReleaseDep
 from services.api.schemas import AlertAction, AlertActionResult, AlertList, AlertOut
 from services.rules import alerts as lifecycle
 from services.store import repo
 from services.store.models import alerts
+from services.transparency import audit
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
@@ -19,16 +21,20 @@ router = APIRouter(prefix="/alerts", tags=["alerts"])
 @router.get("", response_model=AlertList)
 def list_alerts(
     conn: ConnDep,
+    gate: ReleaseDep,
     state: Literal["active", "acknowledged", "cleared", "open"] | None = None,
     rule: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> AlertList:
-    """Retrieve alerts, most recently seen first (``open``: active or acknowledged)."""
+    """Retrieve alerts, most recently seen first (``open``: active or acknowledged).
+
+    Students receive no alert keys or details, and no place for an alert about a person."""
     items = []
     for r in repo.alert_rows(conn, state, limit, rule):
         m = dict(r._mapping)
         geo = {"lat": m.pop("lat"), "lon": m.pop("lon")}
-        items.append(AlertOut(**m, geo=geo if geo["lat"] is not None else None))
+        m["geo"] = geo if geo["lat"] is not None else None
+        items.append(AlertOut(**gate.alert(m)))
     return AlertList(items=items)
 
 
@@ -50,6 +56,13 @@ def _targets(request: Request, action: AlertAction) -> list[int]:
     return ids
 
 
+def _record(request: Request, act: str, action: AlertAction, changed: list[int]) -> None:
+    detail = {"ids": changed, "rule": action.rule, "assignee": action.assignee,
+              "reason": action.reason}  # fmt: skip
+    audit.record(request.state, request.app.state.engine, f"alert.{act}", "alerts",
+                 {k: v for k, v in detail.items() if v})  # fmt: skip
+
+
 @router.post("/acknowledge", response_model=AlertActionResult)
 def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
     """Acknowledge active alerts (by ids, or all open alerts of a rule); sets the assignee
@@ -57,6 +70,7 @@ def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.acknowledge(conn, ids, _actor(request, action), action.assignee)
+    _record(request, "acknowledge", action, changed)
     return AlertActionResult(changed=changed)
 
 
@@ -66,6 +80,7 @@ def clear(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.clear(conn, ids, _actor(request, action), action.reason)
+    _record(request, "clear", action, changed)
     return AlertActionResult(changed=changed)
 
 
@@ -75,4 +90,5 @@ def assign(request: Request, action: AlertAction) -> AlertActionResult:
     ids = _targets(request, action)
     with request.app.state.engine.begin() as conn:
         changed = lifecycle.assign(conn, ids, action.assignee)
+    _record(request, "assign", action, changed)
     return AlertActionResult(changed=changed)

@@ -49,9 +49,14 @@ def list_entries(
     ] = None,
     actor: str | None = None,
     action: str | None = None,
+    reads: Annotated[
+        bool, Query(description="false: only acts (reveals, changes, the teacher's controls)")
+    ] = True,
 ) -> AuditPage:
     """Retrieve audit entries, newest first; follow next_before for older ones."""
-    rows = audit.entries(conn, limit=limit + 1, before=before, actor=actor, action=action)
+    rows = audit.entries(
+        conn, limit=limit + 1, before=before, actor=actor, action=action, reads=reads
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return AuditPage(

@@ -6,9 +6,9 @@ of them (the key holder's escrow links the two). Every call is in the audit log.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 
@@ -16,6 +16,8 @@ from services.api.deps import ConnDep
 from services.api.routes.policy import active_spec
 from services.store.models import alerts, events, pseudonym_escrow
 from services.store.repo import public_event
+from services.transparency import audit
+from services.transparency.reveal import MIN_JUSTIFICATION, LegalBasis
 
 router = APIRouter(prefix="/citizen", tags=["transparency"])
 IDENTIFIERS = ("household", "account", "plate", "badge", "enrollment_id")
@@ -43,6 +45,10 @@ class CitizenView(BaseModel):
 def citizen(
     request: Request,
     conn: ConnDep,
+    justification: Annotated[
+        str, Query(min_length=MIN_JUSTIFICATION, max_length=2000, description="why, in a sentence")
+    ],
+    legal_basis: LegalBasis,
     household: str | None = None,
     account: str | None = None,
     plate: str | None = None,
@@ -97,6 +103,11 @@ def citizen(
     held_alerts = conn.execute(
         select(alerts).where(or_(alerts.c.dedup_key.in_(keys), alerts.c.source.in_(keys)))
     ).all()
+    audit.record(request.state, request.app.state.engine, "citizen.reveal", "citizen", {
+        "justification": justification, "legal_basis": legal_basis.value,
+        "identifiers": sorted(given), "pseudonyms": len(made),
+        "events": sum(k.events for k in kinds), "alerts": len(held_alerts),
+    })  # fmt: skip
     return CitizenView(
         policy=active_spec(request, conn).id,
         identifiers=given,

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
 from services.api.deps import ConnDep, CurrentUser
+from services.api.release import ReleaseDep
 from services.api.routes.policy import active_id
 from services.api.routes.town import _town_json
 from services.api.schemas import Refusal
@@ -219,13 +220,15 @@ def cameras(
 @router.get("/replay")
 def replay(
     conn: ConnDep,
+    gate: ReleaseDep,
     at: Annotated[datetime | None, Query(description="simulated time; default: newest")] = None,
     trail_min: Annotated[int, Query(ge=1, le=120)] = 10,
 ) -> dict[str, Any]:
     """The town at an earlier time, from the store: vehicles and their trails, alerts."""
     if at is not None and at.tzinfo is None:
         raise HTTPException(422, "at needs a UTC offset")
-    return frame(conn, at, trail_min)
+    out = frame(conn, at, trail_min)
+    return {**out, "vehicles": gate.events(out["vehicles"]), "alerts": gate.alerts(out["alerts"])}
 
 
 @router.get("/metrics")

@@ -2,9 +2,11 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from services.api.deps import ConnDep
+from services.api.release import ReleaseDep
+from services.api.routes.policy import active_spec
 from services.api.schemas import DeadLetterList, DeadLetterOut
 from services.store import repo
 
@@ -13,9 +15,13 @@ router = APIRouter(prefix="/dead-letters", tags=["dead letters"])
 
 @router.get("", response_model=DeadLetterList)
 def list_dead_letters(
-    conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 50
+    request: Request,
+    conn: ConnDep,
+    gate: ReleaseDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> DeadLetterList:
-    """Retrieve the newest dead letters."""
+    """Retrieve the newest dead letters (their payloads only where the policy keeps them)."""
+    show = gate.dead_letter_payloads(active_spec(request, conn))
     return DeadLetterList(
         items=[
             DeadLetterOut(
@@ -24,7 +30,7 @@ def list_dead_letters(
                 topic=r.topic,
                 reason=r.reason,
                 payload_size=r.payload_size,
-                payload_preview=bytes(r.payload[:256]).decode("utf-8", "replace"),
+                payload_preview=bytes(r.payload[:256]).decode("utf-8", "replace") if show else "",
             )
             for r in repo.dead_letter_rows(conn, limit)
         ]

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ConnDep
+from services.api.release import ReleaseDep, kinds_or_403
 from services.api.schemas import EventOut, EventPage, LatestEvents
 from services.store import repo
 
@@ -48,6 +49,7 @@ def _aware(dt: datetime | None, name: str) -> datetime | None:
 @router.get("", response_model=EventPage)
 def list_events(
     conn: ConnDep,
+    gate: ReleaseDep,
     kind: str | None = None,
     source: str | None = None,
     since: Annotated[datetime | None, Query(description="inclusive, with offset")] = None,
@@ -56,10 +58,12 @@ def list_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> EventPage:
-    """Retrieve events in time order, filtered; follow next_cursor for the next page."""
+    """Retrieve events in time order, filtered; follow next_cursor for the next page.
+
+    Students receive non-personal telemetry only, unless the policy opens its events."""
     rows = repo.query_events(
         conn,
-        kind=kind,
+        kinds=kinds_or_403(gate, kind),
         source=source,
         since=_aware(since, "since"),
         until=_aware(until, "until"),
@@ -70,18 +74,22 @@ def list_events(
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = _encode_cursor(rows[-1].ts, rows[-1].id) if more else None
-    return EventPage(items=[EventOut(**repo.public_event(r)) for r in rows], next_cursor=nxt)
+    items = gate.events(repo.public_event(r) for r in rows)
+    return EventPage(items=[EventOut(**e) for e in items], next_cursor=nxt)
 
 
 @router.get("/latest", response_model=LatestEvents)
 def latest(
     conn: ConnDep,
+    gate: ReleaseDep,
     kind: str,
     within_s: Annotated[int, Query(ge=1, le=7 * 86400)] = 120,
 ) -> LatestEvents:
     """Retrieve the newest event of each source of a kind (e.g. where each bus is now)."""
+    kinds_or_403(gate, kind)
     as_of = repo.sim_time(conn, kind)
     if as_of is None:
         return LatestEvents(as_of=None, items=[])
     rows = repo.latest_per_source(conn, kind, as_of - timedelta(seconds=within_s))
-    return LatestEvents(as_of=as_of, items=[EventOut(**repo.public_event(r)) for r in rows])
+    items = gate.events(repo.public_event(r) for r in rows)
+    return LatestEvents(as_of=as_of, items=[EventOut(**e) for e in items])

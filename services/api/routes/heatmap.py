@@ -34,10 +34,15 @@ def heatmap(
 
     The active policy may protect the release: cells with fewer than its ``k_min`` events
     are suppressed; under differential privacy only counts are released, with noise, on
-    window-aligned buckets, each new bucket paid from the day's privacy budget (429 when
-    it is spent)."""
+    window-aligned buckets, each new bucket paid from the privacy budget of the town's day
+    of release (429 when it is spent); a window may not end after the town's now."""
     if until is not None and until.tzinfo is None:
         raise HTTPException(422, "until needs a UTC offset")
+    town_now = repo.sim_time(conn)
+    if until is not None and town_now is not None and until > town_now + timedelta(seconds=1):
+        raise HTTPException(
+            422, f"until lies after the town's now ({town_now.isoformat()}): nothing to release"
+        )
     if until is None:
         now = repo.sim_time(conn, kind)
         if now is None:
@@ -65,7 +70,9 @@ def heatmap(
         counts = {c: int(a[2]) for c, a in acc.items()}
         query = f"heatmap kind={kind} res={res} window_s={window_s}"
         try:
-            noisy, budget = releaser(request).release_counts(conn, spec, counts, res, query, until)
+            noisy, budget = releaser(request).release_counts(
+                conn, spec, counts, res, query, until, now=town_now or until
+            )
         except BudgetExceeded as exc:
             raise HTTPException(429, str(exc)) from None
         cells = [_cell(c, float(n), n) for c, n in noisy]

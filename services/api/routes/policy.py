@@ -12,9 +12,10 @@ from pydantic import BaseModel, Field
 from services.api.deps import ConnDep
 from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
 from services.policy.apply import Minimizer, describe_plan
-from services.policy.release import Releaser, spent, town_day
+from services.policy.release import UNIT, Releaser, spent, town_day
 from services.policy.spec import KEEP_EVERYTHING, PolicyError, PolicySpec
 from services.store import repo
+from services.transparency import audit
 
 router = APIRouter(prefix="/policy", tags=["policy"])
 
@@ -60,6 +61,7 @@ class Budget(BaseModel):
     daily_budget: float | None
     spent: float
     left: float | None
+    unit: str = Field(UNIT, description="what one release protects: an event, not a person")
 
 
 def book(request: Request) -> PolicyBook:
@@ -143,6 +145,8 @@ def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
     except PolicyError as exc:
         raise HTTPException(422, str(exc)) from None
     conn.commit()
+    audit.record(request.state, request.app.state.engine, "policy.switch", body.policy,
+                 {"note": body.note} if body.note else {})  # fmt: skip
     return HistoryRow(**row)
 
 

@@ -3,6 +3,7 @@ and see what a rule would have done today (a replay of the stored day through it
 
 from __future__ import annotations
 
+import hashlib
 import time as clock
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -12,6 +13,7 @@ from fastapi import APIRouter, Body, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from services.api.deps import ConnDep, CurrentUser
+from services.api.release import ReleaseDep
 from services.api.routes.policy import active_spec
 from services.policy.apply import Minimizer
 from services.rules.book import RULES_DIR, RuleBook
@@ -19,6 +21,7 @@ from services.rules.engine import Event, RuleEngine
 from services.rules.replay import replay_events
 from services.rules.spec import CompiledRule, RuleError, parse_rule
 from services.store import repo
+from services.transparency import audit
 
 router = APIRouter(prefix="/rules", tags=["rules"])
 AQKOL_TZ_OFFSET = timedelta(hours=6)
@@ -197,6 +200,9 @@ def save_rule(
         book.save(rule_id, text)
     except RuleError as exc:
         raise HTTPException(422, _problem(exc).model_dump()) from None
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    audit.record(request.state, request.app.state.engine, "rule.save", rule_id,
+                 {"sha256": digest, "text": text[:2000]})  # fmt: skip
     return get_rule(rule_id, request, conn)
 
 
@@ -209,6 +215,7 @@ def preview(
     request: Request,
     conn: ConnDep,
     user: CurrentUser,
+    gate: ReleaseDep,
     text: str = Body(..., media_type="text/plain"),
     day: datetime | None = None,
 ) -> Preview:
@@ -225,11 +232,16 @@ def preview(
         raise HTTPException(422, _problem(exc).model_dump()) from None
     settings = request.app.state.settings
     with request.app.state.preview_gate.slot(user.username):
-        return _preview(request, conn, rule, day, settings)
+        return _preview(request, conn, rule, day, settings, gate)
 
 
 def _preview(
-    request: Request, conn: Any, rule: CompiledRule, day: datetime | None, settings: Any
+    request: Request,
+    conn: Any,
+    rule: CompiledRule,
+    day: datetime | None,
+    settings: Any,
+    gate: Any,
 ) -> Preview:
     until = day or repo.sim_time(conn)
     if until is None:
@@ -255,8 +267,14 @@ def _preview(
             if i % 512 == 0 and clock.monotonic() > deadline:
                 stopped.append(f"the events of the first {seconds:g} s (AQKOL_PREVIEW_SECONDS)")
                 return
-            data = {k: v for k, v in r.data.items() if v is not None}
-            yield Event.make(r.id, r.kind, r.source, r.ts.astimezone(town), data, r.lat, r.lon)
+            # the replay reads only what the caller may receive: a student's rule cannot
+            # serve as an oracle on identities (``data.name == ...``) it may not see
+            e = gate.event({"id": r.id, "kind": r.kind, "source": r.source, "data": r.data or {}})
+            if e is None:
+                continue
+            data = {k: v for k, v in e["data"].items() if v is not None}
+            yield Event.make(e["id"], e["kind"], e["source"], r.ts.astimezone(town), data,
+                             r.lat, r.lon)  # fmt: skip
 
     reports, n = replay_events([rule], events(), [], policy)
     rep = reports[rule.id]
@@ -267,7 +285,7 @@ def _preview(
         events=n,
         truncated=bool(stopped),
         stopped=stopped[0] if stopped else None,
-        alerts=[PreviewAlert(**_alert_fields(j.alert)) for j in rep.alerts],
+        alerts=[PreviewAlert(**gate.alert(_alert_fields(j.alert))) for j in rep.alerts],
         state=rep.status["state"],
         reason=rep.status.get("reason"),
         errors=rep.status["errors"],

@@ -1,4 +1,10 @@
-"""Alembic environment: the URL comes from the caller's config or from AQKOL_DATABASE_URL."""
+"""Alembic environment: the URL comes from the caller's config or from AQKOL_DATABASE_URL.
+
+With AQKOL_APP_DB_PASSWORD set (the deployment's migrate service), the services' own role
+is then created or updated with what it needs and no more (services/store/roles.py).
+"""
+
+import os
 
 from alembic import context
 
@@ -26,6 +32,11 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+    app_password = os.environ.get("AQKOL_APP_DB_PASSWORD")
+    if app_password and engine.dialect.name == "postgresql":
+        from services.store.roles import APP_ROLE, grant_app_role
+
+        grant_app_role(engine, app_password, os.environ.get("AQKOL_APP_DB_USER", APP_ROLE))
     engine.dispose()
 
 
