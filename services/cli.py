@@ -194,6 +194,14 @@ def simulate(
     scenario: Annotated[
         str | None, typer.Option(help="scenario name in scenarios/ or a YAML path")
     ] = None,
+    senders: Annotated[
+        int,
+        typer.Option(
+            help="publishing processes, one connection each (0: publish from this process)",
+            min=0,
+            max=16,
+        ),
+    ] = 2,
 ) -> None:
     """Run the town and publish its events over MQTT (QoS 1).
 
@@ -227,6 +235,7 @@ def simulate(
         run_id=run_id,
         progress=True,
         scenario=plan,
+        processes=senders,
     )
     console.print(summary)
 

@@ -199,20 +199,18 @@ class CameraSystem:
             carry = _take(ev, slice(cut, None))
             ev = _take(ev, slice(0, cut))
             lo, hi = np.searchsorted(ev.t, [t_start, t_end])
-            for j in range(int(lo), int(hi)):
-                cam = self.cameras[int(ev.cam[j])]
+            # plain Python numbers, taken once per day rather than per event
+            lo, hi = int(lo), int(hi)
+            ts, typs, cams = ev.t[lo:hi].tolist(), ev.typ[lo:hi].tolist(), ev.cam[lo:hi].tolist()
+            a_s, b_s = ev.a[lo:hi].tolist(), ev.b[lo:hi].tolist()
+            for j in range(lo, hi):
+                k = j - lo
+                cam = self.cameras[cams[k]]
                 xy = (cam.x, cam.y)
-                typ = int(ev.typ[j])
+                typ = typs[k]
                 if typ == 0:
-                    data = {"count": int(ev.a[j]), "window_s": WINDOW_S}
-                    yield (
-                        int(ev.t[j]),
-                        "camera.crowd",
-                        cam.id,
-                        data,
-                        xy,
-                        {"true_count": int(ev.b[j])},
-                    )
+                    data = {"count": a_s[k], "window_s": WINDOW_S}
+                    yield ts[k], "camera.crowd", cam.id, data, xy, {"true_count": b_s[k]}
                 elif typ == 1:
                     e = self.watchlist[int(ev.a[j])]
                     p = int(ev.b[j])

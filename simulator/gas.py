@@ -182,6 +182,7 @@ class GasMeters:
         self.gas_heated = hh.heating[self.rows] == 0
         self.k = np.where(self.gas_heated, heating_k(hh)[self.rows], 0.0)
         self.residents = hh.residents[self.rows]
+        self.resident_counts = self.residents.tolist()
         per_person = np.where(
             self.gas_heated, BASE_KWH_PER_PERSON["boiler"], BASE_KWH_PER_PERSON["cooking"]
         )
@@ -277,20 +278,21 @@ class GasMeters:
                 heapq.heappush(
                     pending, (t, int(i), (t, "payment.gas", "gas-billing", data, None, None))
                 )
-            for i in range(len(self.rows)):
-                t = end + int(self.offsets[i])
+            # plain Python numbers, taken once per interval rather than per meter
+            m3s, kpas, homes, skip = m3.tolist(), kpa.tolist(), home.tolist(), missed.tolist()
+            for i, t in enumerate((end + self.offsets).tolist()):
                 while pending and pending[0][0] <= t and pending[0][0] < t_end:
                     p = heapq.heappop(pending)[2]
                     if p[0] >= t_start:
                         yield p
-                if missed[i] or t < t_start:
+                if skip[i] or t < t_start:
                     continue
                 if t >= t_end:
                     break
-                data = {"m3": round(float(m3[i]), 3), "interval_min": INTERVAL_MIN}
-                data["pressure_kpa"] = round(float(kpa[i]), 3)
+                data = {"m3": round(m3s[i], 3), "interval_min": INTERVAL_MIN}
+                data["pressure_kpa"] = round(kpas[i], 3)
                 data["household"] = self.households[i]
                 if self.accounts[i] is not None:
                     data["account"] = self.accounts[i]
-                truth = {"occupants_home": int(home[i]), "residents": int(self.residents[i])}
+                truth = {"occupants_home": homes[i], "residents": self.resident_counts[i]}
                 yield t, "gas.reading", self.sources[i], data, self.xy[i], truth

@@ -8,7 +8,8 @@ readings nor their ids; the same seed and parameters give a byte-identical event
 and a longer run starts with exactly the events of a shorter one.
 
 Scheduling is by simulated time, not threads: each subsystem yields its events in time
-order and a heap merges them (ties broken by subsystem, then by order within it).
+order and they are merged a few simulated minutes at a time, with ids, timestamps and
+positions made in bulk per batch (ties broken by subsystem, then by order within it).
 
 The people plan of a day (:meth:`Town.plan`) is the one account of who is where: cameras see
 the walks that enter their field of view, gas meters the residents at home, the school
@@ -29,19 +30,17 @@ publisher writes to the run folder.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
 import numpy as np
-from ulid import ULID
 
-from services.events import KINDS, event_dict
+from services.events import KINDS, SCHEMA_ID
 from services.geo import to_latlon
 from simulator.access import Turnstile
 from simulator.cameras import CameraSystem
-from simulator.clock import DAY_MS, DEFAULT_START, HOUR_MS, Clock
+from simulator.clock import DAY_MS, DEFAULT_START, HOUR_MS, MINUTE_MS, Clock
 from simulator.devices import Devices
 from simulator.faces import Enrollment, Recognition, build_watchlist
 from simulator.gas import GasMeters, Leak
@@ -88,6 +87,10 @@ SIM_KINDS = {
 MERGE_ORDER = ("env", "gas", "vehicles", "cameras", "schools", "devices", "access")
 ID_STREAM_KEY = 0xFFFF_FFFF  # child of a subsystem seed sequence that draws its event ids
 RIDES_KEY = 0xB05_0000  # + day: child of the people stream that picks who rides a bus
+
+WINDOW_MS = 5 * MINUTE_MS  # the events of this much simulated time are merged at once
+
+GEO_CACHE = 100_000  # positions whose (lat, lon) is kept, for devices that do not move
 
 TruthSink = Callable[[dict[str, Any]], None]
 
@@ -380,40 +383,116 @@ class Town:
             out["access"] = gate.stream(t_start, t_end)
         return out
 
-    def _tagged(self, name: str, rank: int, stream: Iterator[tuple]) -> Iterator[tuple]:
-        """Give each event its id (from the subsystem's own id stream) and a merge key."""
-        ids = np.random.default_rng(child_seq(self._ss[name], ID_STREAM_KEY))
-        unix0 = self.clock.unix_ms(0)
-        kinds = self.kinds
-        for seq, (t, kind, source, data, xy, truth) in enumerate(stream):
-            rand = ids.bytes(10)  # drawn for every event, kept or not: filtering is stable
-            if kind not in kinds:
-                continue
-            eid = str(ULID.from_bytes((unix0 + t).to_bytes(6, "big") + rand))
-            yield t, rank, seq, kind, source, data, xy, truth, eid
-
     def events(self, hours: float, truth: TruthSink | None = None) -> Iterator[dict[str, Any]]:
         """Events of the next ``hours`` simulated hours, in non-decreasing ``ts`` order.
 
         ``truth``, if given, is called with the ground-truth record of each event that has
         one (``{"id", "kind", "source", "ts", ...}``) right before the event is yielded.
+
+        The subsystems are merged a window of simulated time at a time (:data:`WINDOW_MS`):
+        each one's events of the window are taken at once, given their ids, timestamps and
+        positions in bulk (numpy), then sorted by (time, subsystem, order within it), the
+        order a one-by-one heap merge gives.
         """
         t_start = self.t_start
         t_end = t_start + round(hours * HOUR_MS)
         streams = self._streams(t_start, t_end)
-        tagged = [
-            self._tagged(name, rank, streams[name])
-            for rank, name in enumerate(MERGE_ORDER)
+        feeds = [
+            _Feed(streams[name], np.random.default_rng(child_seq(self._ss[name], ID_STREAM_KEY)))
+            for name in MERGE_ORDER
             if name in streams
         ]
-        dt = self.clock.dt
         if truth is not None:
             for rec in self.incidents(t_end):
                 truth(rec)
-        for t, _rank, _seq, kind, source, data, xy, tr, eid in heapq.merge(*tagged):
-            ts = dt(t)
-            geo = to_latlon(float(xy[0]), float(xy[1])) if xy is not None else None
-            event = event_dict(kind, source, ts, data, eid, geo)
-            if truth is not None and tr is not None:
-                truth({"id": eid, "kind": kind, "source": source, "ts": event["ts"], **tr})
-            yield event
+        stamp = _Stamper(self.clock)
+        kinds = self.kinds
+        places: dict[Any, tuple[float, float]] = {}  # (x, y) -> rounded (lat, lon)
+        every_kind = kinds >= {k for ks in SIM_KINDS.values() for k in ks}
+        while True:
+            heads = [f.head[0] for f in feeds if f.head is not None]
+            if not heads:
+                return
+            until = min(heads) + WINDOW_MS
+            batch: list[tuple] = []
+            rand: list[np.ndarray] = []
+            for f in feeds:
+                taken = f.take(until)
+                if taken:
+                    batch += taken
+                    # drawn for every event, kept or not: filtering is stable
+                    rand.append(f.ids.integers(0, 1 << 32, 3 * len(taken), dtype=np.uint32))
+            t = np.fromiter((e[0] for e in batch), np.int64, len(batch))
+            order = np.argsort(t, kind="stable").tolist()  # ties: subsystem, then its order
+            ids = stamp.ids(t, np.concatenate(rand))
+            tss = stamp.iso(t)
+            for i in order:
+                _t, kind, source, data, xy, tr = batch[i]
+                if not every_kind and kind not in kinds:
+                    continue
+                eid, ts = ids[i], tss[i]
+                event = {"schema": SCHEMA_ID, "id": eid, "kind": kind, "source": source, "ts": ts}
+                if xy is not None:
+                    ll = places.get(xy)  # most devices stay put: their position is known
+                    if ll is None:
+                        if len(places) > GEO_CACHE:
+                            places.clear()
+                        lat, lon = to_latlon(float(xy[0]), float(xy[1]))
+                        ll = places[xy] = (round(lat, 6), round(lon, 6))
+                    event["geo"] = {"lat": ll[0], "lon": ll[1]}
+                event["data"] = data
+                if truth is not None and tr is not None:
+                    truth({"id": eid, "kind": kind, "source": source, "ts": ts, **tr})
+                yield event
+
+
+class _Feed:
+    """One subsystem's stream with its next event in view, and its id generator."""
+
+    def __init__(self, stream: Iterator[tuple], ids: np.random.Generator):
+        self.stream = stream
+        self.ids = ids
+        self.head: tuple | None = next(stream, None)
+
+    def take(self, until: int) -> list[tuple]:
+        """The stream's events before ``until`` (simulated ms)."""
+        out = []
+        head, stream = self.head, self.stream
+        while head is not None and head[0] < until:
+            out.append(head)
+            head = next(stream, None)
+        self.head = head
+        return out
+
+
+_CROCKFORD = np.frombuffer(b"0123456789ABCDEFGHJKMNPQRSTVWXYZ", np.uint8)
+_FIVE_BITS = np.array([16, 8, 4, 2, 1], np.uint8)
+
+
+class _Stamper:
+    """Event ids and ISO timestamps of many simulated times at once."""
+
+    def __init__(self, clock: Clock):
+        self.unix0 = clock.unix_ms(0)
+        self.local0 = np.datetime64(clock.epoch.replace(tzinfo=None), "ms")
+        self.offset = clock.epoch.isoformat()[-6:]  # "+06:00"
+
+    def ids(self, t: np.ndarray, words: np.ndarray) -> list[str]:
+        """ULIDs: 48-bit Unix ms, then 10 random bytes per event (the first 10 of three
+        little-endian uint32 words, as ``Generator.bytes(10)`` draws them)."""
+        n = len(t)
+        raw = np.empty((n, 16), np.uint8)
+        raw[:, :6] = (self.unix0 + t).astype(">u8").view(np.uint8).reshape(n, 8)[:, 2:]
+        raw[:, 6:] = words.astype("<u4").view(np.uint8).reshape(n, 12)[:, :10]
+        bits = np.zeros((n, 130), np.uint8)  # 26 base-32 digits: two leading zero bits
+        bits[:, 2:] = np.unpackbits(raw, axis=1)
+        text = _CROCKFORD[bits.reshape(n, 26, 5) @ _FIVE_BITS].tobytes().decode("ascii")
+        return [text[i : i + 26] for i in range(0, 26 * n, 26)]
+
+    def iso(self, t: np.ndarray) -> list[str]:
+        """``datetime.isoformat()`` of each time: no fraction on a whole second, else
+        microseconds."""
+        text = np.datetime_as_string(self.local0 + t.astype("timedelta64[ms]"), unit="ms")
+        whole = (t % 1000 == 0).tolist()
+        tz, frac = self.offset, "000" + self.offset
+        return [s[:19] + tz if w else s + frac for s, w in zip(text.tolist(), whole, strict=True)]

@@ -22,7 +22,9 @@ client that connects later reads the real state, not what was last clicked.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
 import os
 import threading
 import time
@@ -30,6 +32,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +51,8 @@ log = logging.getLogger(__name__)
 
 CONTROL_ROOT = "aqkol/control/simulator"
 MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
+HANDOVER_BATCH = 500  # events handed to a publishing process at once (at full speed)
+SENDER_STARTUP_S = 60.0  # a publishing process imports the simulator (slow on a busy machine)
 CONNECT_TIMEOUT_S = 10.0
 ACK_TIMEOUT_S = 60.0
 STATE_EVERY_S = 1.0  # how often the retained state is refreshed while events flow
@@ -262,6 +267,9 @@ class _Conn:
                 self.sent -= 1
             raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
 
+    def flush(self) -> None:
+        """Nothing to hand over: this connection publishes at once (see :class:`_Sender`)."""
+
     def wait_acked(self, deadline: float) -> bool:
         with self.cond:
             while self.acked < self.sent:
@@ -278,6 +286,146 @@ class _Conn:
             self.client.loop_stop()
 
 
+class _Sender:
+    """A publishing process with its own connection (:class:`_Conn`), fed in batches.
+
+    Generation and pacing stay in the simulator's process; the paho work of publishing
+    (packets, PUBACKs, the network thread) runs in these, each with its own interpreter, so
+    that it does not share one GIL with generation. Events are handed over in batches of
+    up to :data:`HANDOVER_BATCH` and at once whenever the publish loop is about to wait (a
+    paced run, a pause), so an event never waits in a batch past its time. A full pipe
+    holds the loop back, as a full connection does: the sender stops reading while its
+    broker has :data:`MAX_INFLIGHT_PER_CLIENT` publishes unacknowledged.
+    """
+
+    def __init__(self, settings: Settings, index: int, tag: str):
+        ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
+        self.pipe, child = ctx.Pipe()
+        self.proc = ctx.Process(
+            target=_sender_main,
+            args=(settings, index, tag, child),
+            name=f"aqsim-sender-{index}",
+            daemon=True,
+        )
+        self.proc.start()  # starts importing now; start() waits for its connection
+        child.close()
+        self.buf: list[tuple[str, bytes]] = []
+        self.sent = 0
+        self.acked = 0
+        self.done = False
+
+    def start(self) -> None:
+        if not self.pipe.poll(CONNECT_TIMEOUT_S + SENDER_STARTUP_S):
+            raise ConnectionError(f"the publishing process did not connect in {CONNECT_TIMEOUT_S}s")
+        msg = self.pipe.recv()
+        if msg[0] != "ready":
+            raise ConnectionError(msg[1])
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.buf.append((topic, payload))
+        self.sent += 1
+        if len(self.buf) >= HANDOVER_BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.buf:
+            try:
+                self.pipe.send(self.buf)
+            except OSError as exc:
+                raise RuntimeError(f"a publishing process is gone: {exc}") from None
+            self.buf = []
+
+    def wait_acked(self, deadline: float) -> bool:
+        if not self.done:
+            self.flush()
+            self.pipe.send(None)
+            self.done = True
+        if not self.pipe.poll(max(0.0, deadline - time.monotonic())):
+            return False
+        _state, sent, acked = self.pipe.recv()
+        self.acked = acked
+        return acked >= sent == self.sent
+
+    def stop(self) -> None:
+        if not self.done:
+            with contextlib.suppress(OSError):  # already gone
+                self.pipe.send(None)
+            self.done = True
+        self.proc.join(ACK_TIMEOUT_S)
+        if self.proc.is_alive():
+            self.proc.terminate()
+        self.pipe.close()
+
+
+def _sender_main(settings: Settings, index: int, tag: str, pipe: Any) -> None:
+    """A publishing process: connect, publish every batch handed over, report the PUBACKs.
+
+    One thread drives paho through its own-loop API (``loop_read``/``loop_write``/
+    ``loop_misc``): a publish is written at once by the thread that makes it, with no
+    network thread to wake and hand the GIL to for each message (what ``loop_start`` costs).
+    """
+    import select
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the simulator stops it, after the last batch
+    conn = _Conn(settings, index, tag)
+    client = conn.client
+
+    def pump(timeout: float, handed: bool = False) -> bool:
+        """Read what the broker sent (PUBACKs), keep the connection alive; with ``handed``
+        wait for a batch too, and say whether one is there."""
+        sock = client.socket()
+        if sock is None:
+            raise ConnectionError("the connection to the broker is lost")
+        rlist = [sock, pipe] if handed else [sock]
+        r, w, _ = select.select(rlist, [sock] if client.want_write() else [], [], timeout)
+        if sock in r:
+            client.loop_read()
+        if w:
+            client.loop_write()
+        client.loop_misc()
+        if client.socket() is None:  # paho closed it (connection lost)
+            raise ConnectionError("the connection to the broker is lost")
+        return pipe in r
+
+    try:
+        client.connect(conn.host, conn.port, keepalive=60)
+        deadline = time.monotonic() + CONNECT_TIMEOUT_S
+        while not conn.connected and conn.error is None and time.monotonic() < deadline:
+            pump(0.1)
+        if not conn.connected:
+            raise ConnectionError(conn.error or f"no CONNACK from {conn.host}:{conn.port}")
+    except Exception as exc:
+        pipe.send(("error", str(exc)))
+        return
+    pipe.send(("ready",))
+    try:
+        while True:
+            while not pipe.poll(0):  # nothing handed over: answer the broker meanwhile
+                pump(1.0, handed=True)
+            batch = pipe.recv()
+            if batch is None:
+                break
+            for topic, payload in batch:
+                while conn.sent - conn.acked >= MAX_INFLIGHT_PER_CLIENT:
+                    pump(1.0)
+                conn.sent += 1
+                client.publish(topic, payload, qos=1)
+            pump(0)
+        deadline = time.monotonic() + ACK_TIMEOUT_S
+        while conn.acked < conn.sent and time.monotonic() < deadline:
+            pump(0.1)
+        pipe.send(("done", conn.sent, min(conn.acked, conn.sent)))
+    except EOFError:  # the simulator is gone
+        pass
+    except ConnectionError as exc:
+        log.error("publishing process %d: %s", index, exc)
+        pipe.send(("done", conn.sent, min(conn.acked, conn.sent)))
+    finally:
+        client.disconnect()
+
+
+@lru_cache(maxsize=4096)  # a camera minute or a gas interval: many events share a time
 def _parse_ts(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
@@ -297,6 +445,7 @@ def publish(
     control: bool = True,
     rebuild: Rebuild | None = None,
     info: dict[str, Any] | None = None,
+    processes: int = 0,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
@@ -305,18 +454,30 @@ def publish(
     ``run_dir/published.ids``. ``progress_total_s`` (simulated seconds) sizes the progress bar.
     With ``control`` the run obeys commands (:class:`Control`); ``rebuild(scenarios, ts)``
     gives the stream from ``ts`` on with those scenarios' incidents in it (for ``inject``).
-    ``info`` (run id, seed, ...) goes into the retained state.
+    ``info`` (run id, seed, ...) goes into the retained state. With ``processes`` the
+    events are published by that many publishing processes (:class:`_Sender`, one
+    connection each) instead of ``clients`` connections of this process.
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
     run_dir.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}{threading.get_ident() % 1000:03d}"
-    pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
+    pool: list[Any]
+    if processes > 0:
+        pool = [_Sender(settings, i, tag) for i in range(processes)]
+    else:
+        pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
     ctl = Control(speed) if control else None
     ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
     status_topic = control_status_topic(settings.mqtt_prefix)
     state_topic = control_state_topic(settings.mqtt_prefix)
-    started: list[_Conn] = []
+    started: list[Any] = [c for c in pool if isinstance(c, _Sender)]  # stopped in any case
+
+    def flush() -> None:
+        """Hand every event due so far to the publishing processes (before any wait)."""
+        for c in pool:
+            c.flush()
+
     summary = PublishSummary()
     kinds: Counter[str] = Counter()
     prefix = settings.mqtt_prefix
@@ -362,13 +523,15 @@ def publish(
     try:
         for conn in pool:
             conn.start()
-            started.append(conn)
+            if conn not in started:
+                started.append(conn)
         if ctl_conn is not None:
             ctl_conn.start()
             started.append(ctl_conn)
             status({"state": "running"})
         sim0: float | None = None
-        anchor_wall, anchor_sim, seen = t_wall0, 0.0, 0
+        # paced from now, once connected: a slow start does not make the first events late
+        anchor_wall, anchor_sim, seen = time.monotonic(), 0.0, 0
         jump_seen = -1
         source = iter(town_events)
         event = next(source, None)
@@ -392,6 +555,8 @@ def publish(
                                 ctl.version += 1  # pace on from here at the speed set
                                 version = ctl.version
                             jump = ctl.jump_iso
+                        if acks:
+                            flush()  # "published": n in the acknowledgement is handed over
                         for ack in acks:
                             status(ack)
                         if injects and rebuild is not None:
@@ -419,6 +584,7 @@ def publish(
                             ahead = anchor_wall + (sim_t - anchor_sim) / jump_pace
                             ahead -= time.monotonic()  # read the clock once: it moves on
                             if ahead > 0:
+                                flush()
                                 time.sleep(min(ahead, STATE_EVERY_S))
                             if time.monotonic() - last_state >= STATE_EVERY_S:
                                 state()
@@ -426,6 +592,7 @@ def publish(
                         if time.monotonic() - last_state >= STATE_EVERY_S:
                             state()
                         if paused:
+                            flush()
                             with ctl.cond:
                                 if ctl.paused and not ctl.pending and ctl.version == seen:
                                     ctl.cond.wait(STATE_EVERY_S * 5)
@@ -435,6 +602,7 @@ def publish(
                     delay = anchor_wall + (sim_t - anchor_sim) / cur_speed - time.monotonic()
                     if delay <= 0:
                         break
+                    flush()  # what is due goes out before the wait
                     if ctl is None:
                         time.sleep(delay)
                         break
@@ -452,8 +620,9 @@ def publish(
                 if bar.on and n % 500 == 0:
                     bar.update(sim_t - sim0, n)
                 event = next(source, None)
+            flush()
             deadline = time.monotonic() + ACK_TIMEOUT_S
-            complete = all(c.wait_acked(deadline) for c in pool)
+            complete = all([c.wait_acked(deadline) for c in pool])  # every one, not the first
             if not complete:
                 log.warning("not every publish was acknowledged within %ss", ACK_TIMEOUT_S)
             if bar.on and sim0 is not None and summary.last_ts is not None:
@@ -574,6 +743,7 @@ def run(
     progress: bool = False,
     *,
     clients: int = 2,
+    processes: int = 0,
     **town_params: Any,
 ) -> PublishSummary:
     """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
@@ -628,6 +798,7 @@ def run(
             speed=speed,
             run_dir=run_dir,
             clients=clients,
+            processes=processes,
             progress=progress,
             progress_total_s=hours * 3600,
             rebuild=rebuild,

@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 import h3
 
 from services.events.contract import KINDS, EventBase, Privacy
+from services.events.wire import data_items
 from services.paths import write_private_once
 from services.policy.spec import PolicySpec, Transform
 
@@ -97,12 +98,16 @@ def _fits(action: str, f: str, t: Transform, kind: str) -> bool:
     return True
 
 
+PSEUDONYM_CACHE = 100_000  # pseudonyms kept computed (then the cache starts again)
+
+
 class Minimizer:
     """A compiled policy. ``apply`` each decoded event; ``removed`` tells the rules engine."""
 
     def __init__(self, spec: PolicySpec, secret: bytes = b""):
         self.spec = spec
         self.secret = secret
+        self._pseudonyms: dict[str, str] = {}  # "domain|period|value" -> pseudonym
         self.passthrough = (
             not spec.transforms
             and spec.biometric.mode == "realtime"
@@ -184,12 +189,18 @@ class Minimizer:
         return "all"
 
     def pseudonym(self, value: Any, domain: str, period: str) -> str:
-        msg = f"{domain}|{period}|{value}".encode()
-        return "ps-" + hmac.new(self.secret, msg, hashlib.sha256).hexdigest()[:20]
+        msg = f"{domain}|{period}|{value}"
+        p = self._pseudonyms.get(msg)  # a meter reports 48 times a day: one HMAC a day
+        if p is None:
+            if len(self._pseudonyms) >= PSEUDONYM_CACHE:
+                self._pseudonyms.clear()
+            p = "ps-" + hmac.new(self.secret, msg.encode(), hashlib.sha256).hexdigest()[:20]
+            self._pseudonyms[msg] = p
+        return p
 
-    def apply(self, ev: EventBase) -> Kept | None:
+    def apply(self, ev: EventBase | Any) -> Kept | None:
         """The event as the policy keeps it, or None if it drops the event."""
-        data = {k: v for k, v in ev.data.__dict__.items() if v is not None}
+        data = {k: v for k, v in data_items(ev.data) if v is not None}
         geo = ev.geo
         lat, lon = (geo.lat, geo.lon) if geo else (None, None)
         return self.keep(ev.id, ev.kind, ev.source, ev.ts, lat, lon, data)

@@ -312,14 +312,15 @@ def _withheld(topic: str) -> str:
 
 def insert_escrow(conn: Connection, rows: Iterable[tuple[str, str, str, str]], policy: str) -> None:
     """(pseudonym, original, field, period) into the key holder's escrow, once each."""
-    values = [
-        {"pseudonym": p, "original": o[:256], "field": f, "period": per, "policy": policy}
-        for p, o, f, per in rows
-    ]
+    values: dict[str, dict[str, str]] = {}
+    for p, o, f, per in rows:
+        if p not in values:
+            values[p] = {"pseudonym": p, "original": o[:256], "field": f, "period": per,
+                         "policy": policy}  # fmt: skip
     if not values:
         return
-    stmt = _insert(conn, pseudonym_escrow).values(values).on_conflict_do_nothing()
-    conn.execute(stmt)
+    # one statement, many parameter sets: compiled once, not a VALUES list per batch
+    conn.execute(_insert(conn, pseudonym_escrow).on_conflict_do_nothing(), list(values.values()))
 
 
 def public_event(row: Any) -> dict[str, Any]:

@@ -170,3 +170,37 @@ def test_broker_restart_mid_stream_loses_nothing(tmp_path, sqlite_url):
     finally:
         ingest.stop()
         stop(broker)
+
+
+def test_a_committed_batch_is_acknowledged_and_never_redelivered(
+    tmp_path, mosquitto_port, sqlite_url
+):
+    """The PUBACKs of a committed batch go out together (one write): the broker must take
+    every one of them, so that a restarted ingest receives only what is new."""
+    no_rules = tmp_path / "no-rules"  # no alerts: the ingest receives only the events
+    no_rules.mkdir()
+    settings = make_settings(
+        tmp_path, port=mosquitto_port, database_url=sqlite_url, rules_dir=no_rules
+    )
+    first = Ingest(settings)
+    first.start()
+    try:
+        wait_until(first.ready.is_set, 30, "the first ingest subscription")
+        simulate(settings, seed=31, hours=0.1, speed=None, start=START, run_id="before")
+        before = published_ids(settings.runs_dir, "before")
+        wait_until(lambda: stored_count(sqlite_url) >= len(before), 60, "the first stretch")
+        assert first.stats.received == len(before)
+    finally:
+        first.stop()
+    second = Ingest(settings)  # same client id: the broker's persistent session
+    second.start()
+    try:
+        wait_until(second.ready.is_set, 30, "the second ingest subscription")
+        simulate(settings, seed=32, hours=0.02, speed=None, start=START, run_id="after")
+        after = published_ids(settings.runs_dir, "after")
+        total = len(set(before) | set(after))
+        wait_until(lambda: stored_count(sqlite_url) >= total, 60, "the second stretch")
+        assert second.stats.received == len(after)  # nothing of the first came again
+        assert stored_count(sqlite_url) == total
+    finally:
+        second.stop()

@@ -50,13 +50,16 @@ class Collector:
         self.client.loop_stop()
 
 
+@pytest.mark.parametrize("processes", [0, 2], ids=["connections", "publishing-processes"])
 def test_run_publishes_every_event_once_and_writes_the_run_folder(
-    tmp_path: Path, mosquitto_port: int
+    tmp_path: Path, mosquitto_port: int, processes: int
 ) -> None:
     settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
     sub = Collector(mosquitto_port, settings.mqtt_prefix)
     try:
-        summary = run(settings, seed=3, hours=0.1, speed=None, population_scale=0.1)
+        summary = run(
+            settings, seed=3, hours=0.1, speed=None, population_scale=0.1, processes=processes
+        )
         wait_until(lambda: len(sub.ids) >= summary.published, 30, "every event at the subscriber")
     finally:
         sub.stop()
@@ -72,12 +75,16 @@ def test_run_publishes_every_event_once_and_writes_the_run_folder(
     assert {orjson.loads(t)["id"] for t in truth} <= set(published)
 
 
-def test_paced_run_follows_simulated_time(tmp_path: Path, mosquitto_port: int) -> None:
+@pytest.mark.parametrize("processes", [0, 2], ids=["connections", "publishing-processes"])
+def test_paced_run_follows_simulated_time(
+    tmp_path: Path, mosquitto_port: int, processes: int
+) -> None:
     settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
     # 90 simulated seconds at 60x: about 1.5 s of wall time
-    summary = run(settings, seed=4, hours=0.025, speed=60, population_scale=0.05, run_id="paced")
+    summary = run(settings, seed=4, hours=0.025, speed=60, population_scale=0.05,
+                  run_id="paced", processes=processes)  # fmt: skip
     assert summary.published == summary.acked > 0
-    assert 1.3 < summary.seconds < 10
+    assert 1.3 < summary.seconds < 15  # with the connections (and processes) starting
 
 
 def test_scenario_run_records_incidents_and_households_in_the_run_folder(
@@ -111,7 +118,10 @@ def test_scenario_run_records_incidents_and_households_in_the_run_folder(
     assert {"insulation_class", "fuel", "k_kwh_per_degree_day"} <= set(households[0])
 
 
-def test_pause_and_resume_over_mqtt_lose_nothing(tmp_path: Path, mosquitto_port: int) -> None:
+@pytest.mark.parametrize("processes", [0, 2], ids=["connections", "publishing-processes"])
+def test_pause_and_resume_over_mqtt_lose_nothing(
+    tmp_path: Path, mosquitto_port: int, processes: int
+) -> None:
     from simulator.publisher import control_status_topic, control_topic
 
     settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
@@ -130,8 +140,9 @@ def test_pause_and_resume_over_mqtt_lose_nothing(tmp_path: Path, mosquitto_port:
 
     def go() -> None:  # 6 simulated minutes at 40x: about 9 s unpaused
         result["summary"] = run(
-            settings, seed=5, hours=0.1, speed=40, population_scale=0.05, run_id="ctl"
-        )
+            settings, seed=5, hours=0.1, speed=40, population_scale=0.05, run_id="ctl",
+            processes=processes,
+        )  # fmt: skip
 
     worker = threading.Thread(target=go, daemon=True)
     try:
@@ -169,3 +180,12 @@ def test_pause_and_resume_over_mqtt_lose_nothing(tmp_path: Path, mosquitto_port:
     published = (settings.runs_dir / "ctl" / "published.ids").read_text().split()
     assert summary.published == summary.acked == len(published) > at_pause
     assert sorted(sub.ids) == sorted(published)  # nothing lost, nothing twice
+
+
+def test_publishing_processes_that_cannot_connect_say_so(tmp_path: Path) -> None:
+    from tests.support import free_port
+
+    settings = make_settings(tmp_path, port=free_port(), database_url="sqlite://")
+    with pytest.raises(ConnectionError, match=r"refused|CONNACK|connect"):
+        run(settings, seed=3, hours=0.01, speed=None, population_scale=0.05, processes=2,
+            run_id="nobroker")  # fmt: skip

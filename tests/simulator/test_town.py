@@ -278,3 +278,22 @@ def test_weekends_differ_from_weekdays() -> None:
         out[day] = (int(at_school.sum()), int(at_work.sum()))
     assert out[0][0] > 300 and out[3][0] == 0
     assert out[3][1] < 0.3 * out[0][1]
+
+
+def test_bulk_ids_and_timestamps_are_the_one_by_one_encodings() -> None:
+    """Ids and timestamps are made per batch (numpy); each must be exactly the ULID of its
+    time and its 10 random bytes, and ``datetime.isoformat()`` of its time."""
+    from simulator.clock import Clock
+    from simulator.model import _Stamper
+
+    clock, _ = Clock.starting(at(6, 30))
+    rng = np.random.default_rng(11)
+    t = np.concatenate([rng.integers(0, 40 * 86_400_000, 500), [0, 1000, 999, 86_399_999]])
+    words = np.random.default_rng(12).integers(0, 1 << 32, 3 * len(t), dtype=np.uint32)
+    again = np.random.default_rng(12)  # the same stream drawn as Generator.bytes(10) per event
+    stamp = _Stamper(clock)
+    ids, iso = stamp.ids(t, words), stamp.iso(t)
+    for i, ms in enumerate(t.tolist()):
+        expect = ULID.from_bytes((clock.unix_ms(ms)).to_bytes(6, "big") + again.bytes(10))
+        assert ids[i] == str(expect)
+        assert iso[i] == clock.dt(ms).isoformat()
