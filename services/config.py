@@ -139,6 +139,12 @@ class Settings(BaseSettings):
     preview_total: int = Field(
         default=2, ge=1, description="rule previews running at a time for everyone (then 429)"
     )
+    app_db_password: str | None = Field(
+        default=None,
+        description="the deployment's application database role's password (the migration "
+        "creates the role with it; the services connect with it)",
+        repr=False,
+    )
     register_file: Path | None = Field(
         default=None, description="Sensor register (YAML); default: the one shipped"
     )
@@ -151,6 +157,7 @@ class Settings(BaseSettings):
         checks = {
             "AQKOL_SECRET_KEY": self.secret_key.get_secret_value() if self.secret_key else None,
             "AQKOL_PSEUDONYM_KEY": self.pseudonym_key,
+            "AQKOL_APP_DB_PASSWORD": self.app_db_password,
             "the password in AQKOL_MQTT_URL": MqttTarget.parse(self.mqtt_url).password,
             "the password in AQKOL_DATABASE_URL": (
                 urlsplit(self.database_url).password if self.database_url else None
