@@ -1,15 +1,17 @@
 """Ingest throughput against a bare paho subscriber, on the same stream, in the same run.
 
 The simulator (`aqkol simulate --speed max`, its own process) publishes a seeded stretch
-of the town through a private Mosquitto at QoS 1 twice, each time into a persistent session
+of the town through a private Mosquitto at QoS 1 three times, each into a persistent session
 whose subscriber is offline, so the broker holds the whole stream; then the subscriber
 connects and drains it as fast as it can (the simulator alone publishes only ~4k msg/s
 here, slower than either subscriber, so measuring while it publishes would time the
 simulator):
   1. a bare paho subscriber that only counts (QoS 1, MQTT 5): the rate the pipe carries;
   2. `aqkol ingest` (its own process) writing to SQLite: the rate events are stored, with
-     the starter rules and a policy in force (``--policy``, default ``gdpr-minimal``).
-Prints both rates, their ratio, and what was lost or duplicated, last line e.g.
+     the starter rules and a policy in force (``--policy``, default ``gdpr-minimal``);
+  3. the bare subscriber again: the baseline is the mean of 1 and 3 (on a shared machine the
+     load moves between phases). CPU per message of each process is printed too.
+Prints the rates, the ratio, and what was lost or duplicated, last line e.g.
 `ratio=0.83 stored_per_s=... bare_per_s=... lost=0 duplicated=0`.
 
     python benchmarks/ingest_throughput.py [--hours 4.0] [--seed 1]
@@ -60,7 +62,13 @@ def simulate(env: dict[str, str], seed: int, hours: float, run_id: str) -> subpr
 
 
 def bare_phase(
-    port: int, prefix: str, env: dict[str, str], seed: int, hours: float, runs: Path
+    port: int,
+    prefix: str,
+    env: dict[str, str],
+    seed: int,
+    hours: float,
+    runs: Path,
+    run_id: str = "bare",
 ) -> tuple[float, int, int, int, float]:
     """(rate, received, distinct, expected, CPU us per message) for a subscriber that only
     counts ids."""
@@ -80,7 +88,7 @@ def bare_phase(
 
     def connect(callback) -> mqtt.Client:
         c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"bare-{prefix}", protocol=mqtt.MQTTv5
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"{run_id}-{prefix}", protocol=mqtt.MQTTv5
         )
         c.username_pw_set("bench")
         c.on_message = callback
@@ -99,8 +107,8 @@ def bare_phase(
     c = connect(None)  # creates the persistent session, then goes offline
     c.disconnect()
     c.loop_stop()
-    simulate(env, seed, hours, "bare").wait()
-    expected = len((runs / "bare" / "published.ids").read_text().split())
+    simulate(env, seed, hours, run_id).wait()
+    expected = len((runs / run_id / "published.ids").read_text().split())
     cpu0 = psutil.Process().cpu_times()
     c = connect(on_message)
     wait_until(lambda: len(seen) >= expected, 300, "the bare subscriber", interval=0.05)
@@ -110,6 +118,18 @@ def bare_phase(
     cpu_us = (cpu1.user + cpu1.system - cpu0.user - cpu0.system) / len(seen) * 1e6
     rate = len(seen) / (last[0] - first[0])
     return rate, len(seen), len(set(seen)), expected, cpu_us
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    """The ingest's process and its children (the writer, the resource tracker)."""
+    proc = psutil.Process(pid)
+    kids = sorted(proc.children(recursive=True), key=lambda p: p.cmdline()[-1:])
+    return [proc, *kids]
+
+
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
 
 
 def kept_by_policy(seed: int, hours: float, policy: str) -> set[str]:
@@ -141,7 +161,12 @@ def ingest_phase(
         wait_until(ready.exists, 60, "the ingest to subscribe")
         return proc
 
-    stop(start_ingest())  # creates the persistent session, then goes offline
+    first = start_ingest()  # creates the persistent session, then goes offline
+    # what the processes spend to start (imports, migration), nothing queued yet: taken off
+    # the measured run's totals (the broker hands a held stream over before the SUBACK, so
+    # the MQTT process has received much of it by the time it says it is subscribed)
+    startup = [_cpu(p) for p in _tree(first.pid)]
+    stop(first)
     simulate(env, seed, hours, "ingest").wait()
     published = set((runs / "ingest" / "published.ids").read_text().split())
     published &= kept_by_policy(seed, hours, policy)  # what the policy drops is not lost
@@ -152,25 +177,20 @@ def ingest_phase(
             return conn.execute(select(func.count()).select_from(events)).scalar_one()
 
     ing = start_ingest()
-    procs = [psutil.Process(ing.pid)]
+    procs = _tree(ing.pid)
     try:
         wait_until(lambda: stored() > 0, 120, "the first stored event", interval=0.01)
-        procs += procs[0].children(recursive=True)  # the writer process
-        cpu0 = [p.cpu_times() for p in procs]
         t0 = time.perf_counter()
         wait_until(lambda: stored() >= len(published), 600, "every event stored", interval=0.02)
         t1 = time.perf_counter()
-        cpu1 = [p.cpu_times() for p in procs]
+        cpu1 = [_cpu(p) for p in procs]
         with engine.connect() as conn:
             ids = conn.execute(select(events.c.id)).scalars().all()
             dup = conn.execute(
                 text("SELECT count(*) - count(DISTINCT id) FROM events")
             ).scalar_one()
         lost = len(published - set(ids))
-        cpu_us = [
-            (b.user + b.system - a.user - a.system) / len(ids) * 1e6
-            for a, b in zip(cpu0, cpu1, strict=True)
-        ]
+        cpu_us = [(b - a) / len(ids) * 1e6 for a, b in zip(startup, cpu1, strict=False)]
         return len(ids) / (t1 - t0), len(ids), lost, int(dup), cpu_us
     finally:
         stop(ing)
@@ -200,17 +220,26 @@ def main() -> None:
             "AQKOL_POLICY": args.policy,
         }
         try:
-            bare_rate, received, distinct, expected, bare_cpu = bare_phase(
-                port, prefix, env, args.seed, args.hours, work
-            )
-            print(
-                f"bare:   {received} received ({received - distinct} duplicated, "
-                f"{expected - distinct} lost) at {bare_rate:,.0f} msg/s, "
-                f"{bare_cpu:.0f} us CPU per message"
-            )
-            rate, stored, lost, dup, cpu = ingest_phase(
-                env, args.seed, args.hours, work, db_url, args.policy
-            )
+            # the bare subscriber before and after the ingest, their mean the baseline: the
+            # machine's load moves between phases, and one bare phase alone can be far off
+            bares = []
+            for run_id in ("bare-before", None, "bare-after"):
+                if run_id is None:
+                    rate, stored, lost, dup, cpu = ingest_phase(
+                        env, args.seed, args.hours, work, db_url, args.policy
+                    )
+                    continue
+                b_rate, received, distinct, expected, bare_cpu = bare_phase(
+                    port, prefix, env, args.seed, args.hours, work, run_id
+                )
+                bares.append(b_rate)
+                print(
+                    f"bare ({run_id}): {received} received ({received - distinct} duplicated, "
+                    f"{expected - distinct} lost) at {b_rate:,.0f} msg/s, "
+                    f"{bare_cpu:.0f} us CPU per message",
+                    flush=True,
+                )
+            bare_rate = sum(bares) / len(bares)
             print(
                 f"ingest: {stored} stored at {rate:,.0f} events/s into SQLite, us CPU per "
                 f"event: {' + '.join(f'{c:.0f}' for c in cpu)} (MQTT process + writer)"

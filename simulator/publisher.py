@@ -6,6 +6,12 @@ number of unacknowledged publishes, so "as fast as possible" cannot run away fro
 broker. With a ``speed`` the publisher paces by simulated time: ``speed`` simulated seconds
 per real second.
 
+Generation, pacing and commands stay in this process; with ``processes`` (``aqkol simulate
+--senders``) the clients live in publishing processes (:class:`_Sender`) that take the
+events as ready (topic, payload) batches, handed over before every wait, so that paho's
+per-message work does not share a GIL with the town. The wire form of an event (its topic
+and payload) is made in one place of the publish loop, right before it is handed over.
+
 The run folder ``runs/<run-id>/`` holds what the command center never sees:
 ``truth.jsonl`` (ground truth per event, and first a record per scenario incident, kind
 ``incident``), ``truth.sqlite`` (residents, households, every resident's stays and camera
