@@ -1,7 +1,7 @@
 """The Dash app: Dash Pages from ``dashboard/pages``, served fully offline.
 
 ``create_app()`` builds an app; ``run()`` serves it; ``server`` (built on first access)
-is the Flask server for a WSGI host: ``gunicorn 'dashboard.app:server'``.
+is the Flask server for a WSGI host: ``waitress-serve dashboard.app:server`` (or gunicorn).
 """
 
 from __future__ import annotations
@@ -140,7 +140,10 @@ def make_server(settings: Settings | None = None) -> Any:
 
 
 def run(settings: Settings | None = None) -> None:
-    """Serve the dashboard on ``dashboard_host:dashboard_port`` (development server)."""
+    """Serve the dashboard on ``dashboard_host:dashboard_port`` with waitress (a production
+    WSGI server that also runs on Windows and macOS; one thread per concurrent request)."""
+    import waitress
+
     settings = settings or get_settings()
     app = create_app(settings)
     log.info(
@@ -150,7 +153,15 @@ def run(settings: Settings | None = None) -> None:
         settings.api_url,
         f", compared with {settings.compare_api_url}" if settings.compare_api_url else "",
     )
-    app.run(host=settings.dashboard_host, port=settings.dashboard_port, debug=False)
+    waitress.serve(
+        app.server,
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        threads=settings.dashboard_threads,
+        ident="aqkol",  # the Server header names no version
+        connection_limit=1000,
+        channel_timeout=60,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -42,6 +42,34 @@ def _button(cid: str, label: str, extra: str = "") -> html.Button:
     return html.Button(label, id=cid, n_clicks=0, className=f"btn {extra}".strip())
 
 
+def class_address() -> html.Div | None:
+    """The address students open and its QR code (``aqkol up --lan``), for the teacher to
+    show the class; None when the dashboard is not served on the network."""
+    url = context.current().settings.class_url
+    if not url:
+        return None
+    from services.classroom.lan import qr_svg_data_uri
+
+    return html.Div(
+        [
+            html.Img(
+                src=qr_svg_data_uri(url),
+                alt=_("QR code of the class address {url}").format(url=url),
+                id="classroom-qr",
+                className="classroom-qr",
+            ),
+            html.Div(
+                [
+                    html.Span(_("Class address"), className="control-label"),
+                    html.A(url, href=url, id="classroom-url", className="classroom-url"),
+                ]
+            ),
+        ],
+        id="classroom-address",
+        className="classroom-row classroom-address",
+    )
+
+
 def panel() -> html.Div:
     """The controls (teachers), or an empty placeholder."""
     if not is_teacher():
@@ -117,6 +145,7 @@ def panel() -> html.Div:
                 className="classroom-row",
             ),
             html.Div("", id="classroom-msg", className="action-msg"),
+            *[row for row in (class_address(),) if row is not None],
             dcc.Interval(id="classroom-interval", interval=STATE_MS, n_intervals=0),
             dcc.Interval(id="classroom-play-interval", interval=PLAY_MS, disabled=True),
         ],
