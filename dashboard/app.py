@@ -16,6 +16,7 @@ from dash import dcc, html
 from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
 from dashboard.i18n import _
+from dashboard.shared import SharedView
 from services.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,9 @@ def create_app(
         compare.token = auth.session_token
     auth.install(app.server, settings, api)
     i18n.install(app.server)
-    context.attach(app, context.DashboardContext(settings, api, compare))
+    # a class's browsers tick at different moments: a view is shared for half a refresh
+    shared = SharedView(ttl_s=settings.dashboard_refresh_ms / 2000)
+    context.attach(app, context.DashboardContext(settings, api, compare, shared))
     app.layout = _layout
     return app
 

@@ -67,8 +67,9 @@ def test_student_logs_in_over_the_class_address(tmp_path):
         def announced() -> str | None:
             if proc.poll() is not None:
                 raise AssertionError(log_path.read_text()[-3000:])
-            found = re.search(r"Class address\s+(http://\S+/)", log_path.read_text())
-            return found.group(1) if found else None
+            said = log_path.read_text()
+            found = re.search(r"Class address\s+(http://\S+/)", said)
+            return found.group(1) if found and "scan the code" in said else None
 
         url = wait_until(announced, 120, "up --lan to print the class address", interval=0.25)
         assert url == f"http://{address}:{dash}/"
