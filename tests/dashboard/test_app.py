@@ -23,9 +23,7 @@ def _client(transport) -> tuple:
     return app, app.server.test_client()
 
 
-def _refresh(
-    client, layer: str = "people", window: int = 3600, shown: int | None = None
-) -> dict:
+def _refresh(client, layer: str = "people", window: int = 3600, shown: int | None = None) -> dict:
     """Call the situation page's refresh callback the way the browser does."""
     deps = client.get("/_dash-dependencies").get_json()
     dep = next(d for d in deps if "situation-map.figure" in d["output"])

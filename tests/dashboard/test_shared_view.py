@@ -19,7 +19,8 @@ from tests.dashboard.test_login import log_in
 def _app(fake: FakeApi, refresh_ms: int = 60_000):
     # a long refresh: the shared view stays fresh for the whole test (half of it)
     settings = Settings(_env_file=None, api_url="http://api.test", dashboard_refresh_ms=refresh_ms)
-    return create_app(settings, api=ApiClient(settings.api_url, transport=httpx.MockTransport(fake)))
+    api = ApiClient(settings.api_url, transport=httpx.MockTransport(fake))
+    return create_app(settings, api=api)
 
 
 def _tick(client, shown: int | None, window: int = 3600) -> tuple[dict, int]:
@@ -34,8 +35,9 @@ def _tick(client, shown: int | None, window: int = 3600) -> tuple[dict, int]:
     body = {
         "output": dep["output"],
         "outputs": outputs,
-        "inputs": [{**i, "value": values.get(i["id"], values.get(i["property"]))}
-                   for i in dep["inputs"]],  # fmt: skip
+        "inputs": [
+            {**i, "value": values.get(i["id"], values.get(i["property"]))} for i in dep["inputs"]
+        ],
         "changedPropIds": ["situation-interval.n_intervals"],
         "state": [{**s, "value": shown} for s in dep["state"]],
     }
@@ -91,9 +93,9 @@ def test_patch_replaces_changed_traces_and_follows_a_changing_count():
     view = SharedView(ttl_s=0)
     figs = iter(
         [
-            {"data": [{"name": "town"}, {"name": "a", "x": [1]}], "layout": {"t": 1}},
-            {"data": [{"name": "town"}, {"name": "a", "x": [2]}, {"name": "b"}], "layout": {"t": 1}},
-            {"data": [{"name": "town"}], "layout": {"t": 1}},
+            {"data": [{"name": "town"}, {"name": "a", "x": [1]}], "layout": {}},
+            {"data": [{"name": "town"}, {"name": "a", "x": [2]}, {"name": "b"}], "layout": {}},
+            {"data": [{"name": "town"}], "layout": {}},
         ]
     )
     v1 = view.view("k", lambda: {"f": next(figs)}, ("f",))
