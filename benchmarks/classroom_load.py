@@ -147,6 +147,7 @@ def _start(folder: Path) -> tuple[subprocess.Popen, str, str]:
         "AQKOL_DASHBOARD_PORT": str(dash),
         "AQKOL_VAR_DIR": str(folder / "var"),
         "AQKOL_RUNS_DIR": str(folder / "runs"),
+        "AQKOL_LAB_QUICK": "false",  # no background lab run here
     }
     env.pop("AQKOL_DATABASE_URL", None)
     env.pop("AQKOL_DASHBOARD_REFRESH_MS", None)

@@ -604,6 +604,7 @@ def up(
         _wait(lambda: _http_ok(dash_url + "login"), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
+        lab_quick = _start_quick_lab(settings, env)
         from services.classroom.reset import ResetWatch
 
         resets = ResetWatch(settings)  # a teacher's "reset the town" is carried out here
@@ -649,7 +650,22 @@ def up(
         console.print("stopping...")
         if "resets" in locals():
             resets.stop()
+        if locals().get("lab_quick") is not None and lab_quick.poll() is None:
+            lab_quick.terminate()  # its finished cells stay; the next run resumes them
         stop_all()
+
+
+def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Popen | None:
+    """The Lab page's first result: the quick experiment, in the background and at low
+    priority, when the Lab has none yet (AQKOL_LAB_QUICK=false: never)."""
+    from dashboard import lab_jobs, lab_views
+
+    if not settings.lab_quick or lab_views.list_results():
+        return None
+    proc = lab_jobs.start(lab_views.results_dir(), env)
+    if proc is not None:
+        console.print("the Lab has no result yet: the quick experiment runs in the background")
+    return proc
 
 
 def _reset_town(

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     dashboard_threads: int = Field(
         default=16, ge=1, le=256, description="dashboard: waitress worker threads (a class)"
     )
+    lab_quick: bool = Field(
+        default=True,
+        description="aqkol up: run the quick lab experiment in the background when the Lab "
+        "has no result yet",
+    )
     class_url: str | None = Field(
         default=None,
         description="dashboard: the address students open (aqkol up --lan sets it); shown "

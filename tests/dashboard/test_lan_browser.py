@@ -43,6 +43,7 @@ def _env(folder: Path, mqtt_port: int, api: int, dash: int) -> dict[str, str]:
         "AQKOL_DASHBOARD_REFRESH_MS": "1000",
         "AQKOL_VAR_DIR": str(folder / "var"),
         "AQKOL_RUNS_DIR": str(folder / "runs"),
+        "AQKOL_LAB_QUICK": "false",  # no background lab run here
     }
     env.pop("AQKOL_DATABASE_URL", None)
     return env
