@@ -70,6 +70,73 @@ def class_address() -> html.Div | None:
     )
 
 
+def _policy_row() -> html.Div:
+    """Switch the main store's data-minimization policy, and what it blinds."""
+    api = context.current().api
+    policies = api.policies().data
+    options = [
+        {"label": p.get("title") or p["id"], "value": p["id"]}
+        for p in policies.get("items") or []
+        if not p.get("refused")
+    ]
+    return html.Div(
+        [
+            html.Label(_("Policy"), htmlFor="classroom-policy", className="control-label"),
+            dcc.Dropdown(
+                id="classroom-policy",
+                options=options,
+                value=policies.get("active") or None,
+                clearable=False,
+                className="classroom-dropdown",
+            ),
+            _button("classroom-policy-apply", _("Switch policy")),
+            html.Span(
+                blinded_text(api.rules().data.get("items") or []),
+                id="classroom-blinded",
+                className="classroom-blinded",
+            ),
+        ],
+        className="classroom-row",
+    )
+
+
+def blinded_text(rules: list[dict[str, Any]]) -> str:
+    """Which alert rules the active policy blinds (they cannot match: a field they need is
+    removed), in one line."""
+    blinded = [r.get("title") or r["id"] for r in rules if r.get("state") == "blinded"]
+    if not blinded:
+        return _("The active policy blinds no rule.")
+    return _("Rules the active policy blinds: {rules}").format(rules=", ".join(blinded))
+
+
+@dash.callback(
+    Output("classroom-msg", "children", allow_duplicate=True),
+    Output("classroom-msg", "className", allow_duplicate=True),
+    Output("classroom-blinded", "children"),
+    Input("classroom-policy-apply", "n_clicks"),
+    State("classroom-policy", "value"),
+    prevent_initial_call=True,
+)
+def switch_policy(clicks: int | None, policy: str | None) -> tuple[str, str, Any]:
+    """A teacher makes a policy active; the rules it blinds are shown."""
+    if not clicks or not policy:
+        raise PreventUpdate
+    api = context.current().api
+    done = api.switch_policy(policy, note="from the situation room")
+    if not done.ok:
+        return (
+            _("Refused: {reason}").format(reason=done.error),
+            "action-msg error",
+            dash.no_update,
+        )
+    blinded = blinded_text(api.rules().data.get("items") or [])
+    return (
+        _("Policy {policy} is active from the ingest's next batch.").format(policy=policy),
+        "action-msg ok",
+        blinded,
+    )
+
+
 def panel() -> html.Div:
     """The controls (teachers), or an empty placeholder."""
     if not is_teacher():
@@ -144,6 +211,7 @@ def panel() -> html.Div:
                 ],
                 className="classroom-row",
             ),
+            _policy_row(),
             html.Div("", id="classroom-msg", className="action-msg"),
             *[row for row in (class_address(),) if row is not None],
             dcc.Interval(id="classroom-interval", interval=STATE_MS, n_intervals=0),
