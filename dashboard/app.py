@@ -17,6 +17,7 @@ from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
 from dashboard.i18n import _
 from dashboard.shared import SharedView
+from dashboard.votes import VoteBook
 from services.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -132,7 +133,8 @@ def create_app(
     i18n.install(app.server)
     # a class's browsers tick at different moments: a view is shared for half a refresh
     shared = SharedView(ttl_s=settings.dashboard_refresh_ms / 2000)
-    context.attach(app, context.DashboardContext(settings, api, compare, shared))
+    votes = VoteBook(settings.var_dir / "votes.json")
+    context.attach(app, context.DashboardContext(settings, api, compare, shared, votes))
     app.layout = _layout
     return app
 

@@ -401,6 +401,10 @@ def download_debrief(n: int) -> tuple[Any, str, str]:
     got = context.current().api.debrief()
     if not got.ok:
         return dash.no_update, got.error or _("refused"), "action-msg error"
+    from dashboard.dilemma_views import choice_labels
+    from dashboard.votes import tally_html, with_tally
+
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    file = dcc.send_string(got.data, f"aqkol-debrief-{stamp}.html")
+    votes = tally_html(context.current().votes.tally(), choice_labels(), _("Votes on the dilemmas"))
+    file = dcc.send_string(with_tally(got.data, votes), f"aqkol-debrief-{stamp}.html")
     return file, _("Debrief exported."), "action-msg ok"

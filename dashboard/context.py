@@ -8,6 +8,7 @@ import dash
 
 from dashboard.api_client import ApiClient
 from dashboard.shared import SharedView
+from dashboard.votes import VoteBook
 from services.config import Settings
 
 _ATTR = "aqkol"
@@ -21,6 +22,7 @@ class DashboardContext:
     api: ApiClient
     compare: ApiClient | None = None  # a policy lane's API, shown beside the main one
     shared: SharedView = field(default_factory=SharedView)  # one view per tick for a class
+    votes: VoteBook = field(default_factory=lambda: VoteBook(None))  # on the dilemma cards
 
 
 def attach(app: dash.Dash, context: DashboardContext) -> None:
