@@ -93,7 +93,7 @@ def _teacher() -> bool:
 
 
 def _quick_text(st: dict[str, Any]) -> str:
-    if st["running"]:
+    if st["running"] and not (st["result"] and st["done"] >= st["cells"]):
         return (
             f"A quick experiment is running in the background: {st['done']} of "
             f"{st['cells']} cells done. Its result appears here when it is finished."

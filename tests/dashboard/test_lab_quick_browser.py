@@ -99,7 +99,9 @@ def test_teacher_starts_the_quick_experiment_and_the_page_shows_its_result(empty
                 }""",
                 timeout=30_000,
             )
-            expect(page.locator("#lab-quick-status")).to_contain_text("result is in the list")
+            expect(page.locator("#lab-quick-status")).to_contain_text(
+                "result is in the list", timeout=30_000
+            )
             # the student's page follows on its own
             expect(student.locator("#lab-result")).to_contain_text("A quick look", timeout=30_000)
         finally:
