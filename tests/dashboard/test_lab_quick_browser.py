@@ -83,7 +83,9 @@ def test_teacher_starts_the_quick_experiment_and_the_page_shows_its_result(empty
             student = browser.new_page()
             log_in(student, dash, "student", password_of("student"))
             student.goto(f"{dash}lab")
-            expect(student.locator("#lab-quick-status")).to_contain_text("No result yet")
+            expect(student.locator("#lab-quick-status")).to_contain_text(
+                "No result yet", timeout=30_000
+            )
             expect(student.locator("#lab-quick-run")).to_have_count(0)  # teachers only
             assert not student.locator("#lab-frontier").is_visible()  # no empty axes
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
