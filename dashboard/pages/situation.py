@@ -9,9 +9,11 @@ The user-visible strings are in ``dashboard.views.TEXT``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
+import flask
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
@@ -294,7 +296,9 @@ def _shared(
     shows) and the number of the version it will show."""
     at = (replay or {}).get("at")
     user = auth.current_user() or {}
-    key = (api.base_url, user.get("role"), i18n.current(), layer_key, window_s, at, ids.map)
+    role = user.get("role") if flask.session.get("expires", 0) > time.time() else None
+    # an expired session gets no shared view: it computes its own, which the API refuses
+    key = (api.base_url, role, i18n.current(), layer_key, window_s, at, ids.map)
     version = context.current().shared.view(
         key, lambda: _pane_view(api, layer_key, window_s, at, ids), (f"{ids.map}.figure",)
     )

@@ -112,3 +112,16 @@ def test_patch_replaces_changed_traces_and_follows_a_changing_count():
         ("Delete", ["data", 1]),
     ]
     assert view.since(v3, v3.number)["f"] is dash.no_update
+
+
+def test_an_expired_session_gets_no_shared_view():
+    fake = FakeApi()
+    app = _app(fake)
+    fresh, expired = app.server.test_client(), app.server.test_client()
+    log_in(fresh, "student")
+    log_in(expired, "student")
+    with expired.session_transaction() as session:
+        session["expires"] = 0  # the login ran out
+    _tick(fresh, None)
+    _tick(expired, None)
+    assert app.aqkol.shared.computed == 2  # not the fresh session's view
