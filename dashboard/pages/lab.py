@@ -10,6 +10,7 @@ from dash import Input, Output, State, ctx, dcc, html
 
 from dashboard import auth, context, lab_jobs
 from dashboard import lab_views as lv
+from dashboard.i18n import _
 
 dash.register_page(__name__, path="/lab", name="Lab", title="Aqkol · privacy lab")
 
@@ -43,7 +44,7 @@ def layout(**_query: Any) -> html.Div:
                     *(
                         [
                             html.Button(
-                                "Run the quick experiment",
+                                _("Run the quick experiment"),
                                 id="lab-quick-run",
                                 n_clicks=0,
                                 className="btn",
@@ -94,13 +95,13 @@ def _teacher() -> bool:
 
 def _quick_text(st: dict[str, Any]) -> str:
     if st["running"] and not (st["result"] and st["done"] >= st["cells"]):
-        return (
-            f"A quick experiment is running in the background: {st['done']} of "
-            f"{st['cells']} cells done. Its result appears here when it is finished."
-        )
+        return _(
+            "A quick experiment is running in the background: {done} of {cells} cells done. "
+            "Its result appears here when it is finished."
+        ).format(done=st["done"], cells=st["cells"])
     if st["result"]:
-        return "The quick experiment's result is in the list (a tenth of the town, six hours)."
-    return "No result yet: a teacher can run the quick experiment (about a minute)."
+        return _("The quick experiment's result is in the list (a tenth of the town, six hours).")
+    return _("No result yet: a teacher can run the quick experiment (about a minute).")
 
 
 @dash.callback(
@@ -131,11 +132,11 @@ def run_quick(clicks: int | None) -> str:
     if not clicks or ctx.triggered_id != "lab-quick-run":
         raise dash.exceptions.PreventUpdate
     if not _teacher():
-        return "Only a teacher may start an experiment."
+        return _("Only a teacher may start an experiment.")
     started = lab_jobs.start(lv.results_dir())
     if started is None:
         return _quick_text(lab_jobs.status(lv.results_dir()))
-    return "The quick experiment has started; its progress shows here."
+    return _("The quick experiment has started; its progress shows here.")
 
 
 @dash.callback(Output("lab-selected", "children"), Input("lab-frontier", "clickData"))
