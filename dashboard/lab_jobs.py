@@ -9,6 +9,7 @@ id and start), and the page counts the cells the lab has finished to show progre
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import subprocess
@@ -63,6 +64,7 @@ def status(results: Path) -> dict[str, Any]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def _cells() -> int:
     from services.lab.experiment import ExperimentError, load_experiment
 
