@@ -437,6 +437,12 @@ class ApiClient:
         """GET /policy: every policy file and which one is ``active``."""
         return self._fetch("/policy", PolicyList(active="", items=[]))
 
+    def switch_policy(self, policy: str, note: str | None = None) -> Fetched[dict[str, Any]]:
+        """PUT /policy/active: make ``policy`` the one the ingest applies (teacher)."""
+        return self._fetch(
+            "/policy/active", {}, method="PUT", json={"policy": policy, "note": note}
+        )
+
     def classroom_status(self) -> Fetched[dict[str, Any]]:
         """GET /classroom/status: the simulator's own report of its state (teacher)."""
         return self._fetch("/classroom/status", {"state": "unknown"})

@@ -1,7 +1,7 @@
 """The Dash app: Dash Pages from ``dashboard/pages``, served fully offline.
 
 ``create_app()`` builds an app; ``run()`` serves it; ``server`` (built on first access)
-is the Flask server for a WSGI host: ``gunicorn 'dashboard.app:server'``.
+is the Flask server for a WSGI host: ``waitress-serve dashboard.app:server`` (or gunicorn).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from dash import dcc, html
 from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
 from dashboard.i18n import _
+from dashboard.shared import SharedView
+from dashboard.votes import VoteBook
 from services.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -134,7 +136,10 @@ def create_app(
         compare.token = auth.session_token
     auth.install(app.server, settings, api)
     i18n.install(app.server)
-    context.attach(app, context.DashboardContext(settings, api, compare))
+    # a class's browsers tick at different moments: a view is shared for half a refresh
+    shared = SharedView(ttl_s=settings.dashboard_refresh_ms / 2000)
+    votes = VoteBook(settings.var_dir / "votes.json")
+    context.attach(app, context.DashboardContext(settings, api, compare, shared, votes))
     app.layout = _layout
     return app
 
@@ -145,7 +150,10 @@ def make_server(settings: Settings | None = None) -> Any:
 
 
 def run(settings: Settings | None = None) -> None:
-    """Serve the dashboard on ``dashboard_host:dashboard_port`` (development server)."""
+    """Serve the dashboard on ``dashboard_host:dashboard_port`` with waitress (a production
+    WSGI server that also runs on Windows and macOS; one thread per concurrent request)."""
+    import waitress
+
     settings = settings or get_settings()
     app = create_app(settings)
     tls = settings.tls_cert and settings.tls_key
@@ -157,9 +165,20 @@ def run(settings: Settings | None = None) -> None:
         settings.api_url,
         f", compared with {settings.compare_api_url}" if settings.compare_api_url else "",
     )
-    ssl = (str(settings.tls_cert), str(settings.tls_key)) if tls else None
-    app.run(
-        host=settings.dashboard_host, port=settings.dashboard_port, debug=False, ssl_context=ssl
+    if tls:  # waitress speaks no TLS: werkzeug's threaded server does, for `aqkol up --tls`
+        ssl = (str(settings.tls_cert), str(settings.tls_key))
+        app.run(
+            host=settings.dashboard_host, port=settings.dashboard_port, debug=False, ssl_context=ssl
+        )
+        return
+    waitress.serve(
+        app.server,
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        threads=settings.dashboard_threads,
+        ident="aqkol",  # the Server header names no version
+        connection_limit=1000,
+        channel_timeout=60,
     )
 
 

@@ -42,6 +42,101 @@ def _button(cid: str, label: str, extra: str = "") -> html.Button:
     return html.Button(label, id=cid, n_clicks=0, className=f"btn {extra}".strip())
 
 
+def class_address() -> html.Div | None:
+    """The address students open and its QR code (``aqkol up --lan``), for the teacher to
+    show the class; None when the dashboard is not served on the network."""
+    url = context.current().settings.class_url
+    if not url:
+        return None
+    from services.classroom.lan import qr_svg_data_uri
+
+    return html.Div(
+        [
+            html.Img(
+                src=qr_svg_data_uri(url),
+                alt=_("QR code of the class address {url}").format(url=url),
+                id="classroom-qr",
+                className="classroom-qr",
+            ),
+            html.Div(
+                [
+                    html.Span(_("Class address"), className="control-label"),
+                    html.A(url, href=url, id="classroom-url", className="classroom-url"),
+                ]
+            ),
+        ],
+        id="classroom-address",
+        className="classroom-row classroom-address",
+    )
+
+
+def _policy_row() -> html.Div:
+    """Switch the main store's data-minimization policy, and what it blinds."""
+    api = context.current().api
+    policies = api.policies().data
+    options = [
+        {"label": p.get("title") or p["id"], "value": p["id"]}
+        for p in policies.get("items") or []
+        if not p.get("refused")
+    ]
+    return html.Div(
+        [
+            html.Label(_("Policy"), htmlFor="classroom-policy", className="control-label"),
+            dcc.Dropdown(
+                id="classroom-policy",
+                options=options,
+                value=policies.get("active") or None,
+                clearable=False,
+                className="classroom-dropdown",
+            ),
+            _button("classroom-policy-apply", _("Switch policy")),
+            html.Span(
+                blinded_text(api.rules().data.get("items") or []),
+                id="classroom-blinded",
+                className="classroom-blinded",
+            ),
+        ],
+        className="classroom-row",
+    )
+
+
+def blinded_text(rules: list[dict[str, Any]]) -> str:
+    """Which alert rules the active policy blinds (they cannot match: a field they need is
+    removed), in one line."""
+    blinded = [r.get("title") or r["id"] for r in rules if r.get("state") == "blinded"]
+    if not blinded:
+        return _("The active policy blinds no rule.")
+    return _("Rules the active policy blinds: {rules}").format(rules=", ".join(blinded))
+
+
+@dash.callback(
+    Output("classroom-msg", "children", allow_duplicate=True),
+    Output("classroom-msg", "className", allow_duplicate=True),
+    Output("classroom-blinded", "children"),
+    Input("classroom-policy-apply", "n_clicks"),
+    State("classroom-policy", "value"),
+    prevent_initial_call=True,
+)
+def switch_policy(clicks: int | None, policy: str | None) -> tuple[str, str, Any]:
+    """A teacher makes a policy active; the rules it blinds are shown."""
+    if not clicks or not policy:
+        raise PreventUpdate
+    api = context.current().api
+    done = api.switch_policy(policy, note="from the situation room")
+    if not done.ok:
+        return (
+            _("Refused: {reason}").format(reason=done.error),
+            "action-msg error",
+            dash.no_update,
+        )
+    blinded = blinded_text(api.rules().data.get("items") or [])
+    return (
+        _("Policy {policy} is active from the ingest's next batch.").format(policy=policy),
+        "action-msg ok",
+        blinded,
+    )
+
+
 def panel() -> html.Div:
     """The controls (teachers), or an empty placeholder."""
     if not is_teacher():
@@ -116,7 +211,9 @@ def panel() -> html.Div:
                 ],
                 className="classroom-row",
             ),
+            _policy_row(),
             html.Div("", id="classroom-msg", className="action-msg"),
+            *[row for row in (class_address(),) if row is not None],
             dcc.Interval(id="classroom-interval", interval=STATE_MS, n_intervals=0),
             dcc.Interval(id="classroom-play-interval", interval=PLAY_MS, disabled=True),
         ],
@@ -304,6 +401,10 @@ def download_debrief(n: int) -> tuple[Any, str, str]:
     got = context.current().api.debrief()
     if not got.ok:
         return dash.no_update, got.error or _("refused"), "action-msg error"
+    from dashboard.dilemma_views import choice_labels
+    from dashboard.votes import tally_html, with_tally
+
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-    file = dcc.send_string(got.data, f"aqkol-debrief-{stamp}.html")
+    votes = tally_html(context.current().votes.tally(), choice_labels(), _("Votes on the dilemmas"))
+    file = dcc.send_string(with_tally(got.data, votes), f"aqkol-debrief-{stamp}.html")
     return file, _("Debrief exported."), "action-msg ok"

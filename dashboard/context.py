@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dash
 
 from dashboard.api_client import ApiClient
+from dashboard.shared import SharedView
+from dashboard.votes import VoteBook
 from services.config import Settings
 
 _ATTR = "aqkol"
@@ -19,6 +21,8 @@ class DashboardContext:
     settings: Settings
     api: ApiClient
     compare: ApiClient | None = None  # a policy lane's API, shown beside the main one
+    shared: SharedView = field(default_factory=SharedView)  # one view per tick for a class
+    votes: VoteBook = field(default_factory=lambda: VoteBook(None))  # on the dilemma cards
 
 
 def attach(app: dash.Dash, context: DashboardContext) -> None:

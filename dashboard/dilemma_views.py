@@ -15,6 +15,7 @@ from dash import html
 
 from dashboard import fmt
 from dashboard.i18n import _
+from dashboard.votes import CHOICES
 
 
 @dataclass(frozen=True)
@@ -90,13 +91,54 @@ def cards(
     return out
 
 
-def card_view(card: Card) -> html.Div:
-    """One card as HTML."""
+def choice_labels() -> dict[str, str]:
+    """The three answers to every card, in the page's language."""
+    return {"keep": _("Keep"), "limits": _("Keep with limits"), "drop": _("Do not collect")}
+
+
+def vote_buttons(card: Card, mine: str | None = None) -> html.Div:
+    """Keep / keep with limits / do not collect, for one card (``mine`` pressed)."""
+    labels = choice_labels()
+    return html.Div(
+        [
+            html.Button(
+                labels[choice],
+                id={"type": "dilemma-vote", "card": card.key, "choice": choice},
+                n_clicks=0,
+                className="btn vote-btn" + (" vote-mine" if choice == mine else ""),
+                **{"aria-pressed": "true" if choice == mine else "false"},
+            )
+            for choice in CHOICES
+        ],
+        className="dilemma-votes",
+        role="group",
+        **{"aria-label": _("Your vote")},
+    )
+
+
+def tally_view(card: Card, tally: Mapping[str, int] | None) -> html.Div:
+    """The class's votes on one card (the teacher's view)."""
+    labels = choice_labels()
+    counts = tally or {}
+    return html.Div(
+        [html.Span(f"{labels[c]}: {counts.get(c, 0)}", className=f"tally-{c}") for c in CHOICES],
+        className="dilemma-tally",
+        id=f"dilemma-tally-{card.key}",
+    )
+
+
+def card_view(
+    card: Card, *, mine: str | None = None, tally: Mapping[str, int] | None = None,
+    show_tally: bool = False,
+) -> html.Div:  # fmt: skip
+    """One card as HTML, with its vote buttons (and the tally, for the teacher)."""
     return html.Div(
         [
             html.Div(card.figure, className="dilemma-figure"),
             html.Div(card.counts, className="dilemma-counts"),
             html.P(card.question, className="dilemma-question"),
+            vote_buttons(card, mine),
+            *([tally_view(card, tally)] if show_tally else []),
             html.Div(_("lesson {n}").format(n=card.lesson), className="wall-note"),
         ],
         className="dilemma",

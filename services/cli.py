@@ -492,8 +492,23 @@ def up(
         bool,
         typer.Option(help="serve the dashboard and the API over HTTPS (a self-signed certificate)"),
     ] = False,
+    lan: Annotated[
+        bool,
+        typer.Option(
+            help="serve the class on this machine's network address (students' own devices); "
+            "refused with a broker that accepts anonymous clients"
+        ),
+    ] = False,
+    lan_address: Annotated[
+        str | None,
+        typer.Option(help="with --lan: the address to announce [default: the default route's]"),
+    ] = None,
 ) -> None:
     """Run the whole town: broker, ingest, API, dashboard and simulator.
+
+    With --lan the dashboard and the API listen on every interface, and the class address is
+    printed with a QR code (also on the teacher's page); students log in with the accounts of
+    `aqkol users add-class`.
 
     With --compare POLICY a second ingest stores the same stream under POLICY into its own
     database (var/lane-POLICY.db), a second API serves it on the next port, and the
@@ -516,6 +531,20 @@ def up(
         embedded = "AQKOL_MQTT_URL" not in os.environ or settings.mqtt_url == DEFAULT_MQTT_URL
     else:
         embedded = embedded_broker
+    class_link = None
+    if lan:
+        from services.classroom.lan import ALL_INTERFACES, LanError, class_url
+        from services.classroom.lan import lan_address as find_address
+
+        try:
+            address = lan_address or find_address()
+        except LanError as exc:
+            console.print(f"[red]--lan refused:[/] {exc}", highlight=False)
+            raise typer.Exit(1) from None
+        # the services keep talking to each other on 127.0.0.1; only the children listen wide
+        env["AQKOL_API_HOST"] = env["AQKOL_DASHBOARD_HOST"] = ALL_INTERFACES
+        class_link = class_url(address, settings.dashboard_port)
+        env["AQKOL_CLASS_URL"] = class_link
     for what, host, port, var in (
         ("API", settings.api_host, settings.api_port, "AQKOL_API_PORT"),
         ("dashboard", settings.dashboard_host, settings.dashboard_port, "AQKOL_DASHBOARD_PORT"),
@@ -553,9 +582,10 @@ def up(
     if tls:
         from services.tls import client_context, ensure_certificate
 
-        cert, key, fingerprint = ensure_certificate(
-            settings.var_dir, [settings.api_host, settings.dashboard_host]
-        )
+        names = [settings.api_host, settings.dashboard_host, *([address] if lan else [])]
+        cert, key, fingerprint = ensure_certificate(settings.var_dir, names)
+        if class_link:  # the students' devices come over HTTPS too
+            class_link = env["AQKOL_CLASS_URL"] = class_link.replace("http://", "https://", 1)
         env.update(AQKOL_TLS_CERT=str(cert), AQKOL_TLS_KEY=str(key))
         scheme, verify = "https", client_context(cert)  # ours, so checked against itself
         tls_line = f"[b]Certificate[/]     self-signed, SHA-256 {fingerprint}\n"
@@ -606,6 +636,19 @@ def up(
         else:
             broker_line = "external"
         _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
+        if lan:
+            from services.classroom.lan import broker_is_open
+
+            if broker_is_open(target.host, target.port):
+                console.print(
+                    f"[red]--lan refused: the broker at {target.host}:{target.port} accepts "
+                    "clients without an account.[/] Anyone on the school network could read "
+                    "the town's people and command the simulator. Use the private broker "
+                    "(leave AQKOL_MQTT_URL unset) or give yours accounts and an ACL "
+                    "(see SECURITY.md).",
+                    highlight=False,
+                )
+                raise typer.Exit(1)
         migrate(settings.effective_database_url)
         if policy:
             _activate(settings, policy)
@@ -630,12 +673,15 @@ def up(
         _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         launch("simulator", *sim, "--start", start_at)
+        lab_quick = _start_quick_lab(settings, env)
         from services.classroom.reset import ResetWatch
 
         resets = ResetWatch(settings)  # a teacher's "reset the town" is carried out here
         resets.start()
+        class_lines = f"[b]Class address[/]   {class_link}  (students open this)\n" if lan else ""
         console.print(
             Panel.fit(
+                f"{class_lines}"
                 f"[b]Situation room[/]  {dash_url}\n"
                 f"[b]API docs[/]        {api_url}/docs\n"
                 f"[b]Broker[/]          mqtt://{target.host}:{target.port} ({broker_line})\n"
@@ -647,6 +693,16 @@ def up(
                 title="Aqkol sandbox is running",
             )
         )
+        if class_link:
+            from services.classroom.lan import qr_text
+
+            console.print(qr_text(class_link), markup=False, highlight=False, soft_wrap=True)
+            console.print(
+                f"Class address {class_link}: scan the code, or type the address. Student "
+                "accounts and a sheet of login cards: aqkol users add-class --students 30",
+                highlight=False,
+                soft_wrap=True,
+            )
         stop = _stop_flag()
         n_resets = 0
         while not stop["now"]:
@@ -664,7 +720,22 @@ def up(
         console.print("stopping...")
         if "resets" in locals():
             resets.stop()
+        if locals().get("lab_quick") is not None and lab_quick.poll() is None:
+            lab_quick.terminate()  # its finished cells stay; the next run resumes them
         stop_all()
+
+
+def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Popen | None:
+    """The Lab page's first result: the quick experiment, in the background and at low
+    priority, when the Lab has none yet (AQKOL_LAB_QUICK=false: never)."""
+    from dashboard import lab_jobs, lab_views
+
+    if not settings.lab_quick or lab_views.list_results():
+        return None
+    proc = lab_jobs.start(lab_views.results_dir(), env)
+    if proc is not None:
+        console.print("the Lab has no result yet: the quick experiment runs in the background")
+    return proc
 
 
 def _reset_town(

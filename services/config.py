@@ -71,6 +71,19 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8050
     dashboard_refresh_ms: int = Field(default=2000, ge=250)
+    dashboard_threads: int = Field(
+        default=16, ge=1, le=256, description="dashboard: waitress worker threads (a class)"
+    )
+    lab_quick: bool = Field(
+        default=True,
+        description="aqkol up: run the quick lab experiment in the background when the Lab "
+        "has no result yet",
+    )
+    class_url: str | None = Field(
+        default=None,
+        description="dashboard: the address students open (aqkol up --lan sets it); shown "
+        "with its QR code to teachers",
+    )
     runs_dir: Path = Path("runs")
     policy: str = Field(
         default="none", description="Policy in force until one is switched at run time"

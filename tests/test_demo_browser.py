@@ -55,6 +55,7 @@ def start_up(
         "AQKOL_DASHBOARD_REFRESH_MS": "1000",
         "AQKOL_VAR_DIR": str(folder / "var"),
         "AQKOL_RUNS_DIR": str(folder / "runs"),
+        "AQKOL_LAB_QUICK": "false",  # no background lab run here
     }
     env.pop("AQKOL_DATABASE_URL", None)
     log = open(folder / "up.log", "wb")  # noqa: SIM115

@@ -29,6 +29,7 @@ def _up(folder: Path, broker: str) -> tuple[subprocess.Popen, int, int]:
         "AQKOL_DASHBOARD_PORT": str(free_port()),
         "AQKOL_VAR_DIR": str(folder / "var"),
         "AQKOL_RUNS_DIR": str(folder / "runs"),
+        "AQKOL_LAB_QUICK": "false",  # no background lab run here
     }
     env.pop("AQKOL_DATABASE_URL", None)
     cmd = [sys.executable, "-m", "services.cli", "up", "--embedded-broker", "--broker", broker,

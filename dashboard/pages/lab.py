@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, ctx, dcc, html
 
-from dashboard import context
+from dashboard import auth, context, lab_jobs
 from dashboard import lab_views as lv
+from dashboard.i18n import _
 
 dash.register_page(__name__, path="/lab", name="Lab", title="Aqkol · privacy lab")
+
+QUICK_MS = 3000
 
 
 def layout(**_query: Any) -> html.Div:
@@ -29,6 +32,30 @@ def layout(**_query: Any) -> html.Div:
                     "; click a point to see that policy at work.",
                 ],
                 className="login-hint",
+            ),
+            html.Div(
+                [
+                    html.Div(
+                        _quick_text(lab_jobs.status(lv.results_dir())),
+                        id="lab-quick-status",
+                        className="lab-quick-status",
+                        role="status",
+                    ),
+                    *(
+                        [
+                            html.Button(
+                                _("Run the quick experiment"),
+                                id="lab-quick-run",
+                                n_clicks=0,
+                                className="btn",
+                            )
+                        ]
+                        if _teacher()
+                        else []
+                    ),
+                    dcc.Interval(id="lab-quick-interval", interval=QUICK_MS),
+                ],
+                className="lab-quick",
             ),
             dcc.Dropdown(
                 id="lab-result",
@@ -48,15 +75,69 @@ def layout(**_query: Any) -> html.Div:
 @dash.callback(
     Output("lab-frontier", "figure"),
     Output("lab-unicity", "figure"),
+    Output("lab-frontier", "style"),
+    Output("lab-unicity", "style"),
     Input("lab-result", "value"),
 )
-def show_result(path: str | None) -> tuple[Any, Any]:
-    """The figures of the chosen result."""
+def show_result(path: str | None) -> tuple[Any, Any, Any, Any]:
+    """The figures of the chosen result; no empty axes while there is none."""
     folder = lv.result_folder(path)  # a client names it: one of the lab's folders, or none
     if folder is None:
-        return {}, {}
+        hidden = {"display": "none"}
+        return {}, {}, hidden, hidden
     df, meta = lv.load(folder)
-    return lv.frontier(df, meta), lv.unicity(df, meta)
+    return lv.frontier(df, meta), lv.unicity(df, meta), {}, {}
+
+
+def _teacher() -> bool:
+    user = auth.current_user()
+    return bool(user and user.get("role") == "teacher")
+
+
+def _quick_text(st: dict[str, Any]) -> str:
+    if st["running"] and not (st["result"] and st["done"] >= st["cells"]):
+        return _(
+            "A quick experiment is running in the background: {done} of {cells} cells done. "
+            "Its result appears here when it is finished."
+        ).format(done=st["done"], cells=st["cells"])
+    if st["result"]:
+        return _("The quick experiment's result is in the list (a tenth of the town, six hours).")
+    return _("No result yet: a teacher can run the quick experiment (about a minute).")
+
+
+@dash.callback(
+    Output("lab-quick-status", "children"),
+    Output("lab-result", "options"),
+    Output("lab-result", "value"),
+    Input("lab-quick-interval", "n_intervals"),
+    State("lab-result", "value"),
+)
+def follow_quick(_n: int | None, chosen: str | None) -> tuple[Any, Any, Any]:
+    """The quick experiment's progress; its result chosen once it is there."""
+    st = lab_jobs.status(lv.results_dir())
+    results = lv.list_results()
+    options = [{"label": f"{r['title']} ({r['id']})", "value": r["path"]} for r in results]
+    paths = [o["value"] for o in options]
+    if chosen not in paths:
+        chosen = paths[0] if paths else None
+    return _quick_text(st), options, chosen
+
+
+@dash.callback(
+    Output("lab-quick-status", "children", allow_duplicate=True),
+    Input("lab-quick-run", "n_clicks"),
+    prevent_initial_call=True,
+)
+def run_quick(clicks: int | None) -> str:
+    """A teacher starts the quick experiment (once at a time)."""
+    if not clicks or ctx.triggered_id != "lab-quick-run":
+        raise dash.exceptions.PreventUpdate
+    if not _teacher():
+        return _("Only a teacher may start an experiment.")
+    started = lab_jobs.start(lv.results_dir())
+    if started is None:
+        return _quick_text(lab_jobs.status(lv.results_dir()))
+    return _("The quick experiment has started; its progress shows here.")
 
 
 @dash.callback(Output("lab-selected", "children"), Input("lab-frontier", "clickData"))

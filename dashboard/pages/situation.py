@@ -9,19 +9,23 @@ The user-visible strings are in ``dashboard.views.TEXT``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+import flask
+from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import classroom, context, figures, fmt, views
+from dashboard import auth, classroom, context, figures, fmt, i18n, views
 from dashboard.api_client import ApiClient
 from dashboard.snapshot import TRAIL_MIN, Snapshot, fetch
 from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
 dash.register_page(__name__, path="/", name=TEXT["page_name"], title=TEXT["page_title"])
 
+VIEW_MAIN = "situation-view-main"  # the number of the shared version a browser shows
+VIEW_LANE = "situation-view-lane"
 WINDOWS = {900: "15 min", 3600: "1 h", 21600: "6 h"}
 DEFAULT_WINDOW = 3600
 
@@ -145,6 +149,7 @@ def _single(refresh_ms: int) -> html.Div:
             _controls([_heat(MAIN)]),
             html.Div([_map(MAIN), _alerts(MAIN)], className="situation-main"),
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
+            dcc.Store(id=VIEW_MAIN),
             classroom.replay_store(),
         ],
         className="page page-situation",
@@ -197,6 +202,8 @@ def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
                 className="compare-panes",
             ),
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
+            dcc.Store(id=VIEW_MAIN),
+            dcc.Store(id=VIEW_LANE),
             classroom.replay_store(),
         ],
         className="page page-situation page-compare",
@@ -260,6 +267,62 @@ def _selection(layer_key: str, window_s: int | None) -> tuple[figures.HeatLayer,
     return layer, int(window_s or DEFAULT_WINDOW)
 
 
+def _pane_view(
+    api: ApiClient, layer_key: str, window_s: int | None, at: str | None, ids: PaneIds
+) -> dict[str, Any]:
+    """A pane's outputs by ``id.property``, computed for everyone who asks the same."""
+    layer, window_s = _selection(layer_key, window_s)
+    snap = fetch(api, layer, window_s, at)
+    text, css = status(api, snap)
+    out = pane_outputs(snap, layer, window_s, ids)
+    return {
+        "clock": views.clock(at or snap.stats.data.get("sim_time"), replay=at is not None),
+        f"{ids.events}.children": out[ids.events],
+        f"{ids.alerts_active}.children": out[ids.alerts_active],
+        f"{ids.dead_letters}.children": out[ids.dead_letters],
+        f"{ids.kinds}.children": out[ids.kinds],
+        f"{ids.status}.children": text,
+        f"{ids.status}.className": css,
+        f"{ids.map}.figure": out[ids.map],
+        f"{ids.feed}.children": out[ids.feed],
+        f"{ids.heat}.children": out[ids.heat],
+    }
+
+
+PANE_KEYS = ("events", "alerts_active", "dead_letters", "kinds")
+
+
+def _shared(
+    api: ApiClient, layer_key: str, window_s: int | None, replay: dict | None, ids: PaneIds,
+    shown: int | None,
+) -> tuple[dict[str, Any], int]:  # fmt: skip
+    """This pane's outputs for the asking browser (only what changed since the version it
+    shows) and the number of the version it will show."""
+    at = (replay or {}).get("at")
+    user = auth.current_user() or {}
+    role = user.get("role") if flask.session.get("expires", 0) > time.time() else None
+    # an expired session gets no shared view: it computes its own, which the API refuses
+    key = (api.base_url, role, i18n.current(), layer_key, window_s, at, ids.map)
+    version = context.current().shared.view(
+        key, lambda: _pane_view(api, layer_key, window_s, at, ids), (f"{ids.map}.figure",)
+    )
+    return context.current().shared.since(version, shown), version.number
+
+
+def _pane_tuple(out: dict[str, Any], ids: PaneIds) -> tuple[Any, ...]:
+    return (
+        out[f"{ids.events}.children"],
+        out[f"{ids.alerts_active}.children"],
+        out[f"{ids.dead_letters}.children"],
+        out[f"{ids.kinds}.children"],
+        out[f"{ids.status}.children"],
+        out[f"{ids.status}.className"],
+        out[f"{ids.map}.figure"],
+        out[f"{ids.feed}.children"],
+        out[f"{ids.heat}.children"],
+    )
+
+
 @dash.callback(
     Output("situation-clock", "children"),
     Output(MAIN.events, "children"),
@@ -271,31 +334,20 @@ def _selection(layer_key: str, window_s: int | None) -> tuple[figures.HeatLayer,
     Output(MAIN.map, "figure"),
     Output(MAIN.feed, "children"),
     Output(MAIN.heat, "children"),
+    Output(VIEW_MAIN, "data"),
     Input("situation-interval", "n_intervals"),
     Input("situation-layer", "value"),
     Input("situation-window", "value"),
     Input("classroom-replay", "data"),
+    State(VIEW_MAIN, "data"),
 )
-def refresh(_n: int, layer_key: str, window_s: int, replay: dict | None) -> tuple[Any, ...]:
-    """Fetch everything once per tick and redraw; an unreachable API shows as a banner."""
-    api = context.current().api
-    layer, window_s = _selection(layer_key, window_s)
-    at = (replay or {}).get("at")
-    snap = fetch(api, layer, window_s, at)
-    text, css = status(api, snap)
-    out = pane_outputs(snap, layer, window_s, MAIN)
-    return (
-        views.clock(at or snap.stats.data.get("sim_time"), replay=at is not None),
-        out[MAIN.events],
-        out[MAIN.alerts_active],
-        out[MAIN.dead_letters],
-        out[MAIN.kinds],
-        text,
-        css,
-        out[MAIN.map],
-        out[MAIN.feed],
-        out[MAIN.heat],
-    )
+def refresh(
+    _n: int, layer_key: str, window_s: int, replay: dict | None, shown: int | None = None
+) -> tuple[Any, ...]:
+    """Everything once per tick for the whole class, sent as what changed since the version
+    this browser shows; an unreachable API shows as a banner."""
+    out, number = _shared(context.current().api, layer_key, window_s, replay, MAIN, shown)
+    return (out["clock"], *_pane_tuple(out, MAIN), number)
 
 
 @dash.callback(
@@ -310,13 +362,19 @@ def refresh(_n: int, layer_key: str, window_s: int, replay: dict | None) -> tupl
     Output(LANE.map, "figure"),
     Output(LANE.feed, "children"),
     Output(LANE.heat, "children"),
+    Output(VIEW_LANE, "data"),
     Input("situation-interval", "n_intervals"),
     Input("situation-layer", "value"),
     Input("situation-window", "value"),
     Input("classroom-replay", "data"),
+    State(VIEW_LANE, "data"),
 )
 def refresh_lane(
-    _n: int, layer_key: str, window_s: int, replay: dict | None = None
+    _n: int,
+    layer_key: str,
+    window_s: int,
+    replay: dict | None = None,
+    shown: int | None = None,
 ) -> tuple[Any, ...]:
     """The policy lane's pane and both panes' policies, on the same tick and selection.
 
@@ -326,21 +384,11 @@ def refresh_lane(
     lane = ctx.compare
     if lane is None:  # no lane: the page has no right pane
         raise PreventUpdate
-    layer, window_s = _selection(layer_key, window_s)
-    snap = fetch(lane, layer, window_s, (replay or {}).get("at"))  # the same time as the main
-    text, css = status(lane, snap)
-    out = pane_outputs(snap, layer, window_s, LANE)
+    out, number = _shared(lane, layer_key, window_s, replay, LANE, shown)  # the main's time
     lane_policy = ctx.settings.compare_policy or lane.policies().data.get("active")
     return (
         views.pane_title(ctx.api.policies().data.get("active")),
         views.pane_title(lane_policy),
-        out[LANE.events],
-        out[LANE.alerts_active],
-        out[LANE.dead_letters],
-        out[LANE.kinds],
-        text,
-        css,
-        out[LANE.map],
-        out[LANE.feed],
-        out[LANE.heat],
+        *_pane_tuple(out, LANE),
+        number,
     )

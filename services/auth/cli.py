@@ -141,3 +141,46 @@ def demo_accounts(settings: Settings) -> str:
         "[b]Log in as[/] (user, password; new ones every start, also in "
         f"{settings.var_dir / DEMO_FILE})\n" + "\n".join(lines)
     )
+
+
+@users_app.command("add-class")
+def add_class_command(
+    students: Annotated[int, typer.Option(help="how many student accounts", min=1, max=500)] = 30,
+    prefix: Annotated[str, typer.Option(help="user names: PREFIX01, PREFIX02, ...")] = "student",
+    out: Annotated[
+        Path | None, typer.Option(help="the sheet of login cards [default: var/class-cards.html]")
+    ] = None,
+    class_url: Annotated[
+        str | None,
+        typer.Option(help="the address on the cards [default: this machine's, dashboard port]"),
+    ] = None,
+    replace: Annotated[bool, typer.Option(help="renew the passwords of existing ones")] = False,
+) -> None:
+    """Make numbered student accounts and a printable sheet of login cards (HTML)."""
+    from services.auth.users import AccountError
+    from services.classroom.cards import CARDS_FILE, add_class, cards_html, write_private
+    from services.classroom.lan import LanError, lan_address
+    from services.classroom.lan import class_url as make_url
+
+    settings = Settings()
+    if class_url is None:
+        try:
+            class_url = settings.class_url or make_url(lan_address(), settings.dashboard_port)
+        except LanError:
+            class_url = f"http://127.0.0.1:{settings.dashboard_port}/"
+    engine = _engine(settings)
+    try:
+        accounts = add_class(engine, students, prefix, replace=replace)
+    except AccountError as exc:
+        console.print(f"[red]refused:[/] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    sheet = write_private(out or settings.var_dir / CARDS_FILE, cards_html(accounts, class_url))
+    console.print(
+        f"{len(accounts)} student accounts ({accounts[0][0]} … {accounts[-1][0]}) saved; "
+        f"login cards for {class_url} in {sheet} (owner-only: it holds the passwords). "
+        "Print it and cut along the lines.",
+        highlight=False,
+        soft_wrap=True,
+    )

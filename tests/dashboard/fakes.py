@@ -318,6 +318,12 @@ class FakeApi:
             return self._rule_answer(request, path)
         if path == "/stats":
             return httpx.Response(200, json=self.stats)
+        if path == "/policy/active" and request.method == "PUT":
+            wanted = json.loads(request.content)["policy"]
+            if wanted not in ("none", "gdpr-minimal", "dp-heatmaps"):
+                return httpx.Response(422, json={"detail": f"no policy {wanted!r}"})
+            self.policy = wanted
+            return httpx.Response(200, json={"id": 2, "policy": wanted, "sha256": "0" * 64})
         if path == "/policy":
             items = [{"id": p, "file": f"{p}.yaml", "active": p == self.policy}
                      for p in ("none", "gdpr-minimal", "dp-heatmaps")]  # fmt: skip

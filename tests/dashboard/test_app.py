@@ -23,7 +23,7 @@ def _client(transport) -> tuple:
     return app, logged_in(app.server.test_client())  # callbacks answer a login only
 
 
-def _refresh(client, layer: str = "people", window: int = 3600) -> dict:
+def _refresh(client, layer: str = "people", window: int = 3600, shown: int | None = None) -> dict:
     """Call the situation page's refresh callback the way the browser does."""
     deps = client.get("/_dash-dependencies").get_json()
     dep = next(d for d in deps if "situation-map.figure" in d["output"])
@@ -38,7 +38,7 @@ def _refresh(client, layer: str = "people", window: int = 3600) -> dict:
         "outputs": outputs,
         "inputs": inputs,
         "changedPropIds": ["situation-interval.n_intervals"],
-        "state": [],
+        "state": [{**st, "value": shown} for st in dep.get("state", [])],
     }
     response = client.post("/_dash-update-component", json=body)
     assert response.status_code == 200, response.data[:500]
