@@ -165,3 +165,14 @@ KEEP_EVERYTHING = PolicySpec(
     release=Release(public="events"),
     dead_letter_payloads=True,
 )
+
+# What the API releases while the active policy's file is refused (edited into an invalid
+# state after it was switched on): the ingest holds the stream (it fails closed), and the
+# doors fail closed too. Students get aggregates under a k of 10, no dead-letter payload is
+# shown; operators still read what is stored, which a valid policy minimized.
+REFUSED_RELEASE = PolicySpec(
+    id="refused",
+    title="The active policy's file is refused: releases fail closed",
+    release=Release(public="aggregates", k_min=10),
+    dead_letter_payloads=False,
+)

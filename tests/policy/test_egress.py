@@ -214,3 +214,33 @@ def test_a_student_names_a_personal_kind_and_is_told_where_the_aggregate_is(
     buses = c["student"].get("/events/latest", params={"kind": "vehicle.position"}).json()
     assert buses["items"] and all("plate" not in e["data"] for e in buses["items"])
     assert all("route_id" in e["data"] for e in buses["items"] if e["data"].get("route_id"))
+
+
+def test_a_policy_file_broken_after_its_switch_closes_the_doors_not_opens_them(
+    tmp_path, sqlite_url, protest
+):
+    """The active policy's file edited into an invalid state: the API used to fall back to
+    keep-everything, which opens every event to students. The doors fail closed instead."""
+    import shutil
+
+    msgs, _ = protest
+    policies = tmp_path / "policies"
+    shutil.copytree(POLICIES_DIR, policies)
+    settings = make_settings(
+        tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", policies_dir=policies
+    )
+    migrate(sqlite_url)
+    ing = Ingest(settings)
+    with ing.engine.begin() as conn:
+        activate(conn, PolicyBook(policies), "none", by="test")
+    ing.process(msgs[:2000])
+    app = create_app(settings)
+    add_accounts(app.state.engine)
+    c = clients_by_role(app)
+    kind = "camera.face_match"
+    assert c["student"].get("/events", params={"kind": kind}).status_code == 200  # none's lesson
+    (policies / "none.yaml").write_text("id: none\ntitle: broken\ntransforms: [{oops: 1}]\n")
+    app.state.policybook = PolicyBook(policies)  # as after a restart or a reload of the files
+    r = c["student"].get("/events", params={"kind": kind})
+    assert r.status_code == 403, r.text  # closed: aggregates only
+    assert c["analyst"].get("/events", params={"kind": kind}).status_code == 200  # operators

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -13,11 +14,12 @@ from services.api.deps import ConnDep
 from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
 from services.policy.apply import Minimizer, describe_plan
 from services.policy.release import UNIT, Releaser, spent, town_day
-from services.policy.spec import KEEP_EVERYTHING, PolicyError, PolicySpec
+from services.policy.spec import REFUSED_RELEASE, PolicyError, PolicySpec
 from services.store import repo
 from services.transparency import audit
 
 router = APIRouter(prefix="/policy", tags=["policy"])
+log = logging.getLogger(__name__)
 
 
 class PolicyOut(BaseModel):
@@ -92,12 +94,14 @@ def active_id(request: Request, conn: Any = None) -> str:
 
 
 def active_spec(request: Request, conn: Any = None) -> PolicySpec:
-    """The policy in force (as the ingest sees it); keep-everything if it cannot load."""
+    """The policy in force (as the ingest sees it). When its file is refused, the releases
+    fail closed (:data:`REFUSED_RELEASE`), never open: the ingest holds the stream meanwhile."""
     policy_id = active_id(request, conn)
     try:
         return book(request).spec(policy_id)
-    except PolicyError:
-        return KEEP_EVERYTHING
+    except PolicyError as exc:
+        log.error("the active policy %r is refused (%s): releases fail closed", policy_id, exc)
+        return REFUSED_RELEASE
 
 
 def _out(path: Path, spec: PolicySpec | None, error: Any, active: str) -> PolicyOut:
