@@ -21,7 +21,7 @@ import pickle
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +273,19 @@ def load_week(
     out.to_pickle(tmp)
     tmp.replace(path)
     return out
+
+
+@lru_cache(maxsize=1)
+def town_xy() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """Town metres of every household (by id) and of every place and stop (by id)."""
+    from simulator.geography import build_town
+
+    tm = build_town()
+    homes = {
+        tm.households.id(i): (float(tm.households.x[i]), float(tm.households.y[i]))
+        for i in range(len(tm.households))
+    }
+    places = {p.id: (p.x, p.y) for p in tm.places}
+    for s in tm.stops:
+        places[s.id] = (s.x, s.y)
+    return homes, places

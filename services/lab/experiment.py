@@ -31,23 +31,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.lab.evaluate import METRIC_GROUPS, Params
+from services.lab.evaluate import Params
+from services.lab.registry import measures, metric_names
 from services.yamldoc import YamlFileError, parse_model
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-MetricGroup = Literal[
-    "unicity",
-    "tracking",
-    "home_work",
-    "occupancy",
-    "linkage",
-    "trajectory",
-    "heatmap",
-    "heating",
-    "alerts",
-    "insulation",
-]
-assert set(MetricGroup.__args__) == set(METRIC_GROUPS)  # type: ignore[attr-defined]
 
 
 class ExperimentError(YamlFileError):
@@ -95,10 +83,9 @@ class Frontier(_Strict):
     @field_validator("privacy", "utility")
     @classmethod
     def _metric(cls, v: str) -> str:
-        from services.lab.evaluate import METRIC_NAMES
-
-        if v not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(METRIC_NAMES))})")
+        known = metric_names()
+        if v not in known:
+            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(known))})")
         return v
 
 
@@ -113,7 +100,7 @@ class Experiment(_Strict):
     hours: float | None = Field(None, gt=0, le=24 * 7)
     population_scale: float = Field(1.0, gt=0, le=1)
     points: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
-    metrics: list[MetricGroup] = Field(default_factory=lambda: list(METRIC_GROUPS))
+    metrics: list[str] = Field(default_factory=lambda: list(measures()))
     grid: Grid = Field(default_factory=Grid)
     trace_days: int | None = Field(
         None,
@@ -160,6 +147,15 @@ class Experiment(_Strict):
                 raise ValueError(f"unknown rule {r!r} (known: {', '.join(sorted(known))})")
         return v
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        known = measures()
+        for i, g in enumerate(v):
+            if g not in known:
+                raise ValueError(f"metrics.{i}: unknown {g!r} (known: {', '.join(known)})")
+        return v
+
     @field_validator("points")
     @classmethod
     def _points(cls, v: list[int]) -> list[int]:
@@ -170,8 +166,9 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _trace_only(self) -> Experiment:
-        if self.trace_days is not None and not set(self.metrics) <= {"unicity", "tracking"}:
-            raise ValueError("trace_days runs the trace attacks only: metrics unicity, tracking")
+        trace = [g for g, m in measures().items() if m.trace]
+        if self.trace_days is not None and not set(self.metrics) <= set(trace):
+            raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
         return self
 
     def cells(self) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ import pandas as pd
 from scipy import stats
 
 from services.geo import to_xy
+from services.lab.registry import register
 
 HEATING_BASE_C = 15.5  # the usual heating base (simulator/gas.py uses the same)
 HEATED_SHARE_OF_MEDIAN = 0.25  # a series under this share of the median is not gas-heated
@@ -160,3 +161,22 @@ def insulation_attendance(
         "insulation_classes": float(len(x)),
         "insulation_gap_true_pp": truth_gap,
     }
+
+
+NAMES = tuple(f"insulation_{k}" for k in ("gap_pp", "p", "found", "classes", "gap_true_pp"))
+
+
+@register("insulation", NAMES, reads_kept=True)
+def measure(ctx: Any) -> None:
+    f = ctx.frames
+    raw = ctx.raw.get("school.attendance")
+    ids = [] if raw is None else [ctx.day.events[i][0] for i in raw["orig"]]
+    att = [ctx.day.truths.get(eid, {}) for eid in ids]
+    got = insulation_attendance(
+        f.get("school.attendance", ctx.empty),
+        f.get("gas.reading", ctx.empty),
+        f.get("env.reading", ctx.empty),
+        att,
+    )
+    for k, v in got.items():
+        ctx.put(k, v)

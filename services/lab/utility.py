@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from services.lab.noise import release
+from services.lab.registry import register
 from services.policy.release import town_cells
 
 HOUR_MS = 3_600_000
@@ -142,3 +143,28 @@ def alert_scores(
             }
         )
     return out
+
+
+@register("heatmap", ("heatmap_mae", "heatmap_rel_error", "heatmap_suppressed"), reads_kept=True)
+def heatmap_measure(ctx: Any) -> None:
+    rel = ctx.spec.release
+    eps = rel.dp.epsilon if rel.dp else None
+    h = heatmap_error(
+        ctx.raw.get("camera.crowd", ctx.empty),
+        ctx.frames.get("camera.crowd", ctx.empty),
+        rel.k_min,
+        eps,
+        9,
+        ctx.seed,
+    )
+    for k, v in h.items():
+        ctx.put(k, v)
+
+
+@register("heating", ("heating_block_error", "heating_total_error"), reads_kept=True)
+def heating_measure(ctx: Any) -> None:
+    got = heating_error(
+        ctx.raw.get("gas.reading", ctx.empty), ctx.frames.get("gas.reading", ctx.empty)
+    )
+    for k, v in got.items():
+        ctx.put(k, v)
