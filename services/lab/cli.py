@@ -20,8 +20,13 @@ def run_cmd(
     workers: Annotated[
         int | None, typer.Option(help="processes (default: every core)", min=1)
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="compute every cell again, even those with results")
+    ] = False,
 ) -> None:
-    """Run (or resume) an experiment: tidy CSV and plots in the results folder."""
+    """Run (or resume) an experiment: tidy CSV, summary over seeds and plots in the results
+    folder. Results are content-addressed: editing a policy, scenario or experiment file or
+    the lab's code computes the cells it changes again."""
     from services.lab.experiment import ExperimentError, load_experiment
     from services.lab.plots import frontier_table
     from services.lab.runner import DEFAULT_OUT, run
@@ -35,7 +40,7 @@ def run_cmd(
     cells = len(exp.cells())
     done = sum(1 for _ in (folder / "cells").glob("*.json")) if (folder / "cells").exists() else 0
     console.print(f"{exp.id}: {cells} cells ({min(done, cells)} already in {folder})")
-    df = run(exp, out=folder, workers=workers, progress=True)
+    df = run(exp, out=folder, workers=workers, progress=True, fresh=fresh)
     f = exp.frontier
     t = frontier_table(df, f.privacy, f.points, f.utility)
     table = Table(title=f"{exp.title}: {f.privacy} vs {f.utility}")
@@ -44,7 +49,8 @@ def run_cmd(
     for r in t.itertuples():
         table.add_row(r.label, _fmt(r.privacy), _fmt(r.utility))
     console.print(table)
-    for name in ("results.csv", "frontier.png", "frontier.html", "unicity.png", "unicity.html"):
+    outputs = ("results.csv", "summary.csv", "frontier.png", "frontier.html")
+    for name in (*outputs, "unicity.png", "unicity.html"):
         if (folder / name).exists():
             console.print(f"  {folder / name}")
 

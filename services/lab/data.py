@@ -48,6 +48,43 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "runs" / "lab-cache"
 
 
+SIMULATOR_CODE = ("simulator", "services/events", "services/lab/data.py")
+LAB_CODE = (
+    "services/lab",
+    "services/policy",
+    "services/rules",
+    "services/events",
+    "services/geo.py",
+    "simulator",
+)
+
+
+@lru_cache(maxsize=8)
+def code_version(parts: tuple[str, ...] = LAB_CODE) -> str:
+    """A digest of the source (``.py``, ``.yaml``, ``.json``) under ``parts`` of the repo:
+    what a cached result depends on besides its inputs. Editing any of it changes it."""
+    h = hashlib.sha256()
+    for part in parts:
+        root = REPO / part
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for f in files:
+            if (
+                f.is_file()
+                and f.suffix in (".py", ".yaml", ".json")
+                and "__pycache__" not in f.parts
+            ):
+                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def scenario_digest(name: str) -> str:
+    """A digest of the scenario's content (as parsed: a comment or spacing changes nothing)."""
+    from simulator.scenarios import load_scenario
+
+    sc = load_scenario(name)
+    return hashlib.sha256(sc.model_dump_json().encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class DayKey:
     """What determines a simulated day."""
@@ -59,8 +96,18 @@ class DayKey:
     population_scale: float = 1.0
 
     def digest(self) -> str:
+        """Content-addressed: the key, the scenario file's content and the simulator's code."""
         raw = orjson.dumps(
-            [CACHE_VERSION, self.seed, self.scenario, self.start, self.hours, self.population_scale]
+            [
+                CACHE_VERSION,
+                self.seed,
+                self.scenario,
+                self.start,
+                self.hours,
+                self.population_scale,
+                scenario_digest(self.scenario),
+                code_version(SIMULATOR_CODE),
+            ]
         )
         return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -253,7 +300,9 @@ def load_week(
     from simulator.people import Population
 
     cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-    raw = orjson.dumps([CACHE_VERSION, "week", seed, days, population_scale])
+    raw = orjson.dumps(
+        [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
+    )
     path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
     if path.exists():
         return pd.read_pickle(path)

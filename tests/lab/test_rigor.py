@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -131,3 +133,87 @@ def test_daily_pseudonyms_are_relinked_by_routine(tiny_day):
     assert _row(rows, "relink_linked_baseline") < 0.05
     shipped = evaluate(tiny_day, spec, Params(), metrics=("relink",), seed=3, sightings=week)
     assert _row(shipped, "relink_links") < _row(rows, "relink_links") / 5
+
+
+def test_summary_gives_a_95_interval_over_seeds():
+    from scipy import stats
+
+    from services.lab.runner import COLUMNS, summarize
+
+    vals = [0.2, 0.4, 0.6]
+    df = pd.DataFrame(
+        [
+            {c: None for c in COLUMNS}
+            | {"policy": "none", "metric": "unicity", "points": 4, "seed": s, "value": v}
+            for s, v in enumerate(vals)
+        ]
+        + [{c: None for c in COLUMNS} | {"policy": "x", "metric": "m", "seed": 1, "value": 1.0}]
+    )
+    s = summarize(df)
+    assert list(s.columns[:7]) == ["policy", "metric", "points", "mean", "ci_low", "ci_high", "n"]
+    row = s[s["policy"] == "none"].iloc[0]
+    half = stats.t.ppf(0.975, 2) * np.std(vals, ddof=1) / np.sqrt(3)
+    assert row["n"] == 3 and row["mean"] == pytest.approx(0.4)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.4 - half, 0.4 + half))
+    one = s[s["policy"] == "x"].iloc[0]
+    assert one["n"] == 1 and np.isnan(one["ci_low"])  # one seed: no interval
+
+
+ONE = """\
+id: one
+title: One policy, unicity only
+policies: [none]
+seeds: [3]
+hours: 2
+population_scale: 0.05
+points: [1]
+metrics: [unicity]
+"""
+
+
+def test_an_edited_policy_recomputes_its_cells_and_fresh_reruns(tmp_path, cache):
+    import shutil
+
+    from services.lab.runner import run
+
+    pol = tmp_path / "policies"
+    shutil.copytree("policies", pol)
+    exp = tmp_path / "one.yaml"
+    exp.write_text(ONE)
+    out = tmp_path / "out"
+    a = run(exp, out=out, cache=cache, workers=1, policies=pol, plots=False)
+    assert (out / "summary.csv").exists()
+    before = a.set_index("metric")["value"]
+    assert before["unicity_all"] > 0
+    # the same policy under its old name, now keeping no face matches
+    drop_faces = "transforms:\n  - select: {kinds: [camera.face_match]}\n    action: drop\n"
+    (pol / "none.yaml").write_text((pol / "none.yaml").read_text() + drop_faces)
+    b = run(exp, out=out, cache=cache, workers=1, policies=pol, plots=False)
+    assert len(list((out / "cells").glob("*.json"))) == 2  # a new cell, the old one kept
+    assert b.set_index("metric")["value"]["unicity_all"] == 0.0
+    # unchanged: reused; --fresh: computed again
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "cells").glob("*.json")}
+    run(exp, out=out, cache=cache, workers=1, policies=pol, plots=False)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    run(exp, out=out, cache=cache, workers=1, policies=pol, plots=False, fresh=True)
+    assert any(p.stat().st_mtime_ns != t for p, t in stamps.items())
+
+
+def test_an_edited_scenario_or_experiment_changes_the_ids(tmp_path):
+    from services.lab.data import DayKey
+    from services.lab.experiment import load_experiment
+    from services.lab.runner import cell_id
+
+    src = Path("scenarios/normal-winter-day.yaml")
+    sc = tmp_path / "day.yaml"
+    sc.write_text(src.read_text())
+    before = DayKey(seed=1, scenario=str(sc)).digest()
+    sc.write_text(src.read_text().replace("description: A", "description: An edited", 1))
+    assert DayKey(seed=1, scenario=str(sc)).digest() != before
+    exp = tmp_path / "one.yaml"
+    exp.write_text(ONE)
+    e1 = load_experiment(exp)
+    exp.write_text(ONE.replace("hours: 2", "hours: 3"))
+    e2 = load_experiment(exp)
+    (c1,), (c2,) = e1.cells(), e2.cells()
+    assert c1 == c2 and cell_id(c1, e1) != cell_id(c2, e2)
