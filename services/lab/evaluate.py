@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import logging
+import math
 import os
 import time
 from collections import Counter
@@ -67,7 +68,8 @@ class Params:
     salt: str | None = None  # pseudonym rotation (overrides the policy's)
     k_min: int | None = None  # heatmap suppression (overrides the policy's)
     points: tuple[int, ...] = (1, 2, 4, 8)
-    trajectory_people: int = 200
+    trajectory_people: int | None = None  # None: every resident of the town
+    release_hours: float = 3.0  # the release schedule: one layer per window of this length
     alert_rules: tuple[str, ...] | None = None  # None: every starter rule
 
 
@@ -79,10 +81,11 @@ def policy_with(spec: PolicySpec, p: Params) -> PolicySpec:
     rel = spec.release
     if p.epsilon is not None or p.k_min is not None:
         dp = rel.dp
-        if p.epsilon is not None:
+        if p.epsilon is not None:  # the policy's budget and unit (none: one release's worth)
             dp = DP(
                 epsilon=p.epsilon,
-                daily_budget=max(100.0 if dp is None else dp.daily_budget, p.epsilon),
+                daily_budget=p.epsilon * 24 if dp is None else dp.daily_budget,
+                unit="event" if dp is None else dp.unit,
             )
         upd["release"] = Release(k_min=p.k_min if p.k_min is not None else rel.k_min, dp=dp)
     return spec.model_copy(update=upd) if upd else spec
@@ -187,6 +190,26 @@ def _collector_paused(fn: Callable[..., T]) -> Callable[..., T]:
                 gc.enable()
 
     return run
+
+
+class BudgetExceeded(ValueError):
+    """A release schedule the policy's daily privacy budget cannot pay for."""
+
+
+def check_schedule(spec: PolicySpec, release_hours: float) -> None:
+    """Refuse a schedule of one release per ``release_hours`` whose day costs more than the
+    policy's daily budget (each release spends epsilon: sequential composition)."""
+    dp = spec.release.dp
+    if dp is None:
+        return
+    n = math.ceil(24 / release_hours - 1e-9)
+    if n * dp.epsilon > dp.daily_budget + 1e-9:
+        fits = dp.daily_budget / dp.epsilon
+        raise BudgetExceeded(
+            f"policy {spec.id}: {n} releases a day at epsilon {dp.epsilon:g} spend "
+            f"{n * dp.epsilon:g}, over its daily budget of {dp.daily_budget:g} (release_hours "
+            f">= {24 / max(int(fits), 1):g} fits: {int(fits)} releases a day)"
+        )
 
 
 class Context:

@@ -109,7 +109,16 @@ class Experiment(_Strict):
         description="trace attacks on this many days of camera passes (from Monday "
         "2026-01-12, straight from the day plans) instead of the simulated day's",
     )
-    trajectory_people: int = Field(200, ge=2, le=2000)
+    trajectory_people: int | None = Field(
+        None, ge=2, le=20000, description="a sample for the trajectory attack; null: everyone"
+    )
+    release_hours: float = Field(
+        3.0,
+        gt=0,
+        le=24,
+        description="the release schedule of the released layers (trajectory, heatmap): one "
+        "layer per window of this many hours; its day must fit each policy's daily budget",
+    )
     alert_rules: list[str] | None = None
     frontier: Frontier = Field(default_factory=Frontier)
 
@@ -171,6 +180,24 @@ class Experiment(_Strict):
             raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
         return self
 
+    @model_validator(mode="after")
+    def _budget(self) -> Experiment:
+        """A sweep whose releases would overspend a policy's daily budget is refused."""
+        if not {"trajectory", "heatmap"} & set(self.metrics):
+            return self
+        from services.lab.evaluate import BudgetExceeded, check_schedule, policy_with
+        from services.policy.active import PolicyBook
+
+        book = PolicyBook()
+        for pid in self.policies:
+            for eps in self.grid.epsilon:
+                spec = policy_with(book.spec(pid), Params(epsilon=eps))
+                try:
+                    check_schedule(spec, self.release_hours)
+                except BudgetExceeded as exc:
+                    raise ValueError(str(exc)) from None
+        return self
+
     def cells(self) -> list[dict[str, Any]]:
         """One dict per (policy, scenario, seed, parameters) to evaluate."""
         g = self.grid
@@ -209,6 +236,7 @@ class Experiment(_Strict):
             k_min=cell["k_min"],
             points=tuple(self.points),
             trajectory_people=self.trajectory_people,
+            release_hours=self.release_hours,
             alert_rules=None if self.alert_rules is None else tuple(self.alert_rules),
         )
 

@@ -217,3 +217,88 @@ def test_an_edited_scenario_or_experiment_changes_the_ids(tmp_path):
     e2 = load_experiment(exp)
     (c1,), (c2,) = e1.cells(), e2.cells()
     assert c1 == c2 and cell_id(c1, e1) != cell_id(c2, e2)
+
+
+def test_a_schedule_over_the_daily_budget_is_refused_with_the_reason(tiny_day):
+    from services.lab.evaluate import BudgetExceeded
+    from services.lab.experiment import ExperimentError
+
+    text = "id: x\ntitle: t\npolicies: [none, dp-heatmaps]\nmetrics: [trajectory]\n"
+    with pytest.raises(ExperimentError) as err:  # 24 hourly releases at 0.5 spend 12 of 5
+        parse_experiment(text + "release_hours: 1\n")
+    assert "dp-heatmaps" in err.value.reason and "daily budget of 5" in err.value.reason
+    assert "12" in err.value.reason
+    assert parse_experiment(text + "release_hours: 3\n").release_hours == 3  # 8 x 0.5 = 4
+    with pytest.raises(ExperimentError, match="budget"):  # a swept epsilon counts too
+        parse_experiment(text + "release_hours: 3\ngrid:\n  epsilon: [0.5, 1.0]\n")
+    spec = PolicyBook().spec("dp-heatmaps")
+    with pytest.raises(BudgetExceeded):
+        evaluate(tiny_day, spec, Params(release_hours=1), metrics=("heatmap",), seed=3)
+
+
+def test_trajectory_attack_runs_on_the_whole_released_layer(tiny_day):
+    """Every resident, one layer per release window, and the cost measured on that layer."""
+    spec = PolicyBook().spec("dp-heatmaps")
+    hourly = Params(release_hours=1, epsilon=0.2)  # 24 x 0.2 = 4.8: within the budget of 5
+    rows = evaluate(tiny_day, spec, hourly, metrics=("trajectory",), seed=3)
+    assert _row(rows, "trajectory_people") == len(tiny_day.residents)
+    assert _row(rows, "trajectory_releases") == 2  # two hours in hourly releases
+    assert _row(rows, "trajectory_layer_rel_error") > 0  # noise and k = 5 on that layer
+    clear = evaluate(
+        tiny_day, PolicyBook().spec("none"), Params(release_hours=1), metrics=("trajectory",)
+    )
+    assert _row(clear, "trajectory_layer_rel_error") == 0.0
+    assert _row(clear, "trajectory_accuracy") >= _row(rows, "trajectory_accuracy")
+
+
+def test_recovery_shortcuts_give_the_full_assignments_answer():
+    """Keeping the stayers in place and pairing identical trajectories first changes no
+    score: checked against the plain Hungarian algorithm on every person."""
+    from scipy.optimize import linear_sum_assignment
+
+    from services.lab.attacks.trajectory import accuracy, counts_of, recover
+
+    rng = np.random.default_rng(4)
+    xy = rng.uniform(0, 1000, (12, 2))
+    true = rng.integers(0, 12, (60, 6))
+    true[:30] = true[:30, :1]  # half stay in place all day
+    counts = counts_of(true, 12)
+
+    def plain(counts):
+        cur = np.repeat(np.arange(12), counts[0])
+        out = [cur]
+        for t in range(1, len(counts)):
+            pts = np.repeat(np.arange(12), counts[t])
+            cost = np.linalg.norm(xy[cur][:, None] - xy[pts][None], axis=2)
+            r, c = linear_sum_assignment(cost)
+            cur = cur.copy()
+            cur[r] = pts[c]
+            out.append(cur)
+        return np.stack(out, axis=1)
+
+    def moved(traj):
+        return sum(
+            np.linalg.norm(xy[traj[:, t]] - xy[traj[:, t - 1]], axis=1).sum() for t in range(1, 6)
+        )
+
+    fast, slow = recover(counts, xy), plain(counts)
+    assert moved(fast) == pytest.approx(moved(slow))
+    overlap = (true[:, None, :] == fast[None, :, :]).sum(axis=2)
+    r, c = linear_sum_assignment(-overlap)
+    assert accuracy(true, fast)["accuracy"] == pytest.approx(overlap[r, c].sum() / true.size)
+
+
+def test_person_level_dp_is_calibrated_to_the_layers_sensitivity(tiny_day):
+    spec = PolicyBook().spec("dp-heatmaps")
+    person = spec.model_copy(
+        update={
+            "release": spec.release.model_copy(
+                update={"dp": spec.release.dp.model_copy(update={"unit": "person"})}
+            )
+        }
+    )
+    ev = evaluate(tiny_day, spec, Params(), metrics=("heatmap",), seed=3)
+    pe = evaluate(tiny_day, person, Params(), metrics=("heatmap",), seed=3)
+    assert _row(ev, "heatmap_dp_sensitivity") == 1.0
+    assert _row(pe, "heatmap_dp_sensitivity") > 1.0  # a person passes several cameras
+    assert _row(pe, "heatmap_rel_error") > _row(ev, "heatmap_rel_error")
