@@ -302,3 +302,22 @@ def test_person_level_dp_is_calibrated_to_the_layers_sensitivity(tiny_day):
     assert _row(ev, "heatmap_dp_sensitivity") == 1.0
     assert _row(pe, "heatmap_dp_sensitivity") > 1.0  # a person passes several cameras
     assert _row(pe, "heatmap_rel_error") > _row(ev, "heatmap_rel_error")
+
+
+def test_shipped_experiments_sweep_the_attackers_resolution_over_five_seeds(tiny_day):
+    from services.lab.experiment import load_experiment
+
+    for name in ("policy-frontier", "unicity-montjoye", "attacker-resolution", "relink-week"):
+        assert len(load_experiment(name).seeds) >= 5, name
+    assert {1, 5, 15, 60} <= set(load_experiment("attacker-resolution").grid.time_bucket_min)
+    assert {1, 60} <= set(load_experiment("policy-frontier").grid.time_bucket_min)
+    # the stored precision, capped by what the policy keeps (gdpr-minimal: 15 minutes)
+    for pid, want in (("none", 1), ("gdpr-minimal", 15)):
+        rows = evaluate(
+            tiny_day,
+            PolicyBook().spec(pid),
+            Params(points=(1,), time_bucket_min=1),
+            metrics=("unicity",),
+            seed=3,
+        )
+        assert _row(rows, "attacker_bucket_min") == want

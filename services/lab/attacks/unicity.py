@@ -117,7 +117,11 @@ def _unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int) -> dict[str, 
     return {**out, "unicity": len(ids) / n, "unique": len(ids), "singled": ids}
 
 
-@register("unicity", ("unicity", "unicity_all", "traced_units", "analyst_days"), trace=True)
+@register(
+    "unicity",
+    ("unicity", "unicity_all", "traced_units", "analyst_days", "attacker_bucket_min"),
+    trace=True,
+)
 def measure(ctx: Any) -> None:
     """Per number of known points: unicity among the traced units, and the share of all
     residents singled out (a resident with several units, e.g. one a day under a daily
@@ -136,5 +140,8 @@ def measure(ctx: Any) -> None:
         ctx.put("unicity", u["unicity"], points=p)
         ctx.put("unicity_all", people / ctx.residents if ctx.residents else 0.0, points=p)
         ctx.put("traced_units", u["eligible"], points=p)
+    # the attacker's time bucket: the one asked for, or the policy's where that is coarser
+    bucket = max(int(ctx.params.time_bucket_min), int(ctx.view.minutes or 0), 1)
+    ctx.put("attacker_bucket_min", bucket)
     t = tr["t_ms"].to_numpy(np.int64)
     ctx.put("analyst_days", (int(t.max()) - int(t.min())) / DAY_MS if len(t) else 0.0)
