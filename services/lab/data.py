@@ -58,22 +58,35 @@ LAB_CODE = (
     "simulator",
 )
 
+# what only presents results (plots, the command line, exports, the runner's assembly)
+PRESENTATION = frozenset(
+    {
+        "services/lab/plots.py",
+        "services/lab/cli.py",
+        "services/lab/export.py",
+        "services/lab/runner.py",
+    }
+)
+
 
 @lru_cache(maxsize=8)
 def code_version(parts: tuple[str, ...] = LAB_CODE) -> str:
     """A digest of the source (``.py``, ``.yaml``, ``.json``) under ``parts`` of the repo:
-    what a cached result depends on besides its inputs. Editing any of it changes it."""
+    what a cached result depends on besides its inputs. Editing any of it changes it
+    (except the files that only present results, :data:`PRESENTATION`)."""
     h = hashlib.sha256()
     for part in parts:
         root = REPO / part
         files = [root] if root.is_file() else sorted(root.rglob("*"))
         for f in files:
+            rel = str(f.relative_to(REPO))
             if (
                 f.is_file()
                 and f.suffix in (".py", ".yaml", ".json")
                 and "__pycache__" not in f.parts
+                and rel not in PRESENTATION
             ):
-                h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+                h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
