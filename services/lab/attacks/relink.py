@@ -4,10 +4,10 @@ A daily salt gives a person a new pseudonym every day, and the lab's other trace
 treat that as a perfect unlink. It is not: people pass the same cameras at the same hours
 every working day. The analyst splits the stored trace into day-units (one pseudonym on
 one town day) and links each day-unit to the previous day's whose routine is most alike:
-the largest overlap of (place, time of day) points, each point weighted by how rare it is
-(``log(N / holders)``, as in TF-IDF: a busy stop at 8:00 says less than a side street at
-7:10), divided by the size of the smaller routine. Where the store itself links two days
-(one identity, or a pseudonym that outlives the day) the link is given.
+the largest weighted Jaccard similarity of their routines (their places at each time of
+day), each point weighted by how rare it is (``log(N / holders)``, as in TF-IDF: a busy
+stop at 8:00 says less than a side street at 7:10). Where the store itself links two
+days (one identity, or a pseudonym that outlives the day) the link is given.
 
 Scored against the truth: ``relink_linked``, the share of day-units (of a person also seen
 the day before) linked to that person's previous day; ``relink_week_linked``, the share of
@@ -27,40 +27,50 @@ from services.lab.registry import register
 
 LOCAL_OFFSET_MS = 6 * 3_600_000
 DAY_MS = 86_400_000
+MAX_HOLDERS = 40  # points held by more day-units do not make candidates (see link_days)
 
 
 def day_units(traces: pd.DataFrame, bucket_ms: int) -> pd.DataFrame:
-    """Columns unit, person, day, point: one row per distinct (day-unit, routine point)."""
+    """Columns unit, person, day, point: one row per distinct (day-unit, routine point). A
+    routine point is a place at a time of day."""
     local = traces["t_ms"].to_numpy(np.int64) + LOCAL_OFFSET_MS
     per_day = max(1, DAY_MS // max(bucket_ms, 1))
     tod = (local % DAY_MS) * per_day // DAY_MS
-    return pd.DataFrame(
-        {
-            "unit": traces["unit"].to_numpy(),
-            "person": traces["person"].to_numpy(),
-            "day": local // DAY_MS,
-            "point": traces["loc"].to_numpy(np.int64) * per_day + tod,
-        }
-    ).drop_duplicates(["unit", "day", "point"])
+    loc = traces["loc"].to_numpy(np.int64) * per_day
+    base = {
+        "unit": traces["unit"].to_numpy(),
+        "person": traces["person"].to_numpy(),
+        "day": local // DAY_MS,
+    }
+    return pd.DataFrame({**base, "point": loc + tod}).drop_duplicates(["unit", "day", "point"])
 
 
-def link_days(a: pd.DataFrame, b: pd.DataFrame) -> pd.Series:
+def link_days(a: pd.DataFrame, b: pd.DataFrame, idf_weights: bool = True) -> pd.Series:
     """For each unit of day ``b``, the unit of day ``a`` most alike (see the module)."""
     holders = pd.concat([a, b]).groupby("point")["unit"].nunique()
     n = a["unit"].nunique() + b["unit"].nunique()
-    idf = np.log(n / holders)
+    idf = np.log(n / holders) if idf_weights else holders * 0 + 1.0
     pa = a[["unit", "point"]].assign(w=a["point"].map(idf).to_numpy())
     pb = b[["unit", "point"]]
-    j = pb.merge(pa, on="point", suffixes=("_b", "_a"))
+    # candidates share a point held by few: the busiest points (a stop at 8:00) weigh
+    # little and would make most of the pairs to score
+    rare = holders.index[holders.to_numpy() <= MAX_HOLDERS]
+    j = pb[pb["point"].isin(rare)].merge(pa, on="point", suffixes=("_b", "_a"))
+    if not j.empty:  # the shared busy points of the candidate pairs count too
+        busy = pb[~pb["point"].isin(rare)].merge(pa, on="point", suffixes=("_b", "_a"))
+        pairs = j[["unit_b", "unit_a"]].drop_duplicates()
+        j = pd.concat([j, busy.merge(pairs, on=["unit_b", "unit_a"])])
     if j.empty:
         return pd.Series(dtype=object)
     score = j.groupby(["unit_b", "unit_a"])["w"].sum().rename("s").reset_index()
     size_a = pa.groupby("unit")["w"].sum()
     size_b = pb.assign(w=pb["point"].map(idf).to_numpy()).groupby("unit")["w"].sum()
-    smaller = np.minimum(
-        size_a.reindex(score["unit_a"]).to_numpy(), size_b.reindex(score["unit_b"]).to_numpy()
+    union = (
+        size_a.reindex(score["unit_a"]).to_numpy()
+        + size_b.reindex(score["unit_b"]).to_numpy()
+        - score["s"].to_numpy()
     )
-    score["s"] = score["s"].to_numpy() / np.maximum(smaller, 1e-12)
+    score["s"] = score["s"].to_numpy() / np.maximum(union, 1e-12)  # weighted Jaccard
     best = score.sort_values(["unit_b", "s", "unit_a"], ascending=[True, False, True])
     return best.drop_duplicates("unit_b").set_index("unit_b")["unit_a"]
 
