@@ -321,3 +321,39 @@ def test_shipped_experiments_sweep_the_attackers_resolution_over_five_seeds(tiny
             seed=3,
         )
         assert _row(rows, "attacker_bucket_min") == want
+
+
+def test_plots_show_intervals_distinct_styles_and_the_papers_points():
+    from services.lab.plots import (
+        PAPER_LABEL,
+        frontier_figure,
+        frontier_table,
+        unicity_figure,
+        unicity_table,
+    )
+    from services.lab.runner import COLUMNS
+
+    rows = []
+    for policy in ("none", "gdpr-minimal", "eu-ai-act"):  # three with the same values
+        for seed in range(5):
+            base = {c: None for c in COLUMNS} | {"policy": policy, "seed": seed}
+            for p in (1, 2, 4):
+                v = 0.1 * p + 0.01 * seed
+                rows.append(base | {"metric": "unicity_all", "points": p, "value": v})
+                rows.append(base | {"metric": "unicity", "points": p, "value": 1.0})
+                rows.append(base | {"metric": "traced_units", "points": p, "value": 40.0})
+            rows.append(base | {"metric": "heatmap_rel_error", "value": 0.1 + 0.01 * seed})
+    df = pd.DataFrame(rows)
+    ut = unicity_table(df, "unicity_all")
+    assert (ut["n"] == 5).all() and (ut["lo"] < ut["value"]).all() and (ut["people"] == 40).all()
+    fig = unicity_figure(ut, metric="unicity_all")
+    lines = [t for t in fig.data if t.name != PAPER_LABEL]
+    assert len({(t.marker.color, t.marker.symbol) for t in lines}) == 3  # no two alike
+    assert all(t.error_y.array is not None for t in lines)
+    (paper,) = [t for t in fig.data if t.name == PAPER_LABEL]
+    assert list(paper.x) == [2, 4] and list(paper.y) == [0.5, 0.95]
+    assert fig.layout.yaxis.title.text == "share of all residents singled out"
+    ft = frontier_table(df, "unicity_all", 4, "heatmap_rel_error")
+    fr = frontier_figure(ft, "unicity_all", "heatmap_rel_error").data[0]
+    assert len(set(zip(fr.marker.color, fr.marker.symbol, strict=True))) == 3
+    assert fr.error_y.array is not None and fr.error_x.array is not None
