@@ -357,3 +357,34 @@ def test_plots_show_intervals_distinct_styles_and_the_papers_points():
     fr = frontier_figure(ft, "unicity_all", "heatmap_rel_error").data[0]
     assert len(set(zip(fr.marker.color, fr.marker.symbol, strict=True))) == 3
     assert fr.error_y.array is not None and fr.error_x.array is not None
+
+
+def test_positions_vectorized_agree_with_the_per_person_walk(tiny_day):
+    """The layer's true positions, computed for every resident at once, are the cells the
+    per-person walk over their stays gives."""
+    from services.lab.attacks.trajectory import _grid, positions
+    from services.lab.data import town_xy
+    from services.lab.store import cell_of_xy
+
+    people = sorted(tiny_day.residents["id"])
+    got, _xy = positions(tiny_day, people, 9, 1_800_000)
+    homes, places = town_xy()
+    home_cell, _p, _x = _grid(9)
+    hh = tiny_day.residents.set_index("id")["household"]
+    from services.policy.release import town_cells
+
+    index = {c: i for i, c in enumerate(town_cells(9))}
+    steps = np.arange(tiny_day.t0_ms + 900_000, tiny_day.t1_ms, 1_800_000)
+    stays = tiny_day.stays.sort_values(["resident", "t_from_ms"])
+    for i, pid in enumerate(people):
+        g = stays[stays["resident"] == pid]
+        if g.empty:
+            assert (got[i] == home_cell[hh[pid]]).all()
+            continue
+        j = np.clip(np.searchsorted(g["t_from_ms"].to_numpy(), steps, side="right") - 1, 0, None)
+        last = homes[hh[pid]]
+        for s, row in enumerate(j):
+            kind, place = g["kind"].iat[row], g["place"].iat[row]
+            xy = homes[hh[pid]] if kind == "home" else places.get(place, last)
+            last = xy
+            assert got[i, s] == index.get(cell_of_xy(*xy, 9), 0), (pid, s)

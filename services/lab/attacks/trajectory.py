@@ -19,6 +19,7 @@ lift over it is what the docs quote.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import h3
@@ -124,12 +125,10 @@ def trajectory_attack(true: np.ndarray, xy: np.ndarray, release) -> dict[str, fl
     return {**out, **{f"{k}_baseline": v for k, v in base.items()}}
 
 
-def positions(
-    day: Any, people: list[str], res: int, step_ms: int = 3_600_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cell (index into the town grid) of each of ``people`` at the middle of each release
-    window of ``step_ms``, and the cells' xy (a street, stop or bus ride keeps the last
-    place: the layer counts people at places)."""
+@lru_cache(maxsize=4)
+def _grid(res: int) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
+    """Grid index of every household and every place at ``res`` (0 outside the grid), and
+    the grid cells' xy."""
     from services.geo import to_xy
     from services.lab.data import town_xy
     from services.lab.store import cell_of_xy
@@ -138,22 +137,49 @@ def positions(
     homes, places = town_xy()
     grid = town_cells(res)
     index = {c: i for i, c in enumerate(grid)}
-    steps = np.arange(day.t0_ms + step_ms // 2, day.t1_ms, step_ms)
-    hh = day.residents.set_index("id")["household"]
-    st = day.stays[day.stays["resident"].isin(people)].sort_values(["resident", "t_from_ms"])
-    out = np.zeros((len(people), len(steps)), np.int64)
-    row_of = {pid: i for i, pid in enumerate(people)}
-    for pid, g in st.groupby("resident", sort=True):
-        i = row_of[pid]
-        home = homes[hh[pid]]
-        j = np.clip(np.searchsorted(g["t_from_ms"].to_numpy(), steps, side="right") - 1, 0, None)
-        last = home
-        for s, row in enumerate(j):
-            kind, place = g["kind"].iat[row], g["place"].iat[row]
-            xy = home if kind == "home" else places.get(place, last)
-            last = xy
-            out[i, s] = index.get(cell_of_xy(*xy, res), 0)
+    home = {h: index.get(cell_of_xy(*xy, res), 0) for h, xy in homes.items()}
+    place = {p: index.get(cell_of_xy(*xy, res), 0) for p, xy in places.items()}
     xy = np.array([to_xy(*h3.cell_to_latlng(c)) for c in grid])
+    return home, place, xy
+
+
+def positions(
+    day: Any, people: list[str], res: int, step_ms: int = 3_600_000
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cell (index into the town grid) of each of ``people`` at the middle of each release
+    window of ``step_ms``, and the cells' xy. A street, stop or bus ride keeps the last
+    place (the layer counts people at places); before their first stay of the span, and
+    without any, a person is in the place of that first stay, or at home."""
+    home_cell, place_cell, xy = _grid(res)
+    steps = np.arange(day.t0_ms + step_ms // 2, day.t1_ms, step_ms)
+    n = len(people)
+    row_of = {pid: i for i, pid in enumerate(people)}
+    hh = day.residents.set_index("id")["household"]
+    home = np.array([home_cell[hh[p]] for p in people], np.int64)
+    st = day.stays[day.stays["resident"].isin(row_of)]
+    r = st["resident"].map(row_of).to_numpy(np.int64)
+    tf = st["t_from_ms"].to_numpy(np.int64)
+    order = np.lexsort((tf, r))
+    r, tf = r[order], tf[order]
+    kind = st["kind"].to_numpy()[order]
+    place = st["place"].to_numpy()[order]
+    at = np.array([place_cell.get(p, -1) for p in place], np.int64)  # -1: not a place
+    cell = np.where(kind == "home", home[r], at)
+    out = np.repeat(home[:, None], len(steps), axis=1)
+    if len(r) and len(steps):
+        t0 = min(int(tf.min()), int(steps.min()))
+        span = max(int(tf.max()), int(steps.max())) - t0 + 1
+        key = r * span + (tf - t0)
+        q = np.arange(n)[:, None] * span + (steps - t0)[None, :]
+        first = np.searchsorted(r, np.arange(n), side="left")
+        idx = np.maximum(np.searchsorted(key, q, side="right") - 1, first[:, None])
+        has = np.bincount(r, minlength=n) > 0
+        got = cell[np.minimum(idx, len(cell) - 1)]
+        got[~has] = home[~has, None]
+        for s in range(len(steps)):  # not a place: the last place (home before any)
+            prev = home if s == 0 else got[:, s - 1]
+            got[:, s] = np.where(got[:, s] < 0, prev, got[:, s])
+        out = got
     return out, xy
 
 
