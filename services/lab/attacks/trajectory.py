@@ -24,7 +24,7 @@ from typing import Any
 
 import h3
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+import pandas as pd
 
 from services.lab.registry import register
 
@@ -38,13 +38,47 @@ def counts_of(cells: np.ndarray, n_cells: int) -> np.ndarray:
     return out
 
 
+def _transport(
+    weight: np.ndarray, supply: np.ndarray, demand: np.ndarray, full: bool = False
+) -> np.ndarray:
+    """The integer flows (len(supply), len(demand)) that maximize the total ``weight``,
+    with row sums <= supply and column sums <= demand (HiGHS on the transportation LP: its
+    vertices are integral); with ``full``, moving as much as the smaller side holds. Pairs
+    whose weight is NaN are left out (they could only carry flow of no value)."""
+    from scipy.optimize import linprog
+    from scipy.sparse import coo_matrix, vstack
+
+    rows, cols = np.nonzero(np.isfinite(weight))
+    w = weight[rows, cols]
+    n = len(w)
+    a_rows = coo_matrix((np.ones(n), (rows, np.arange(n))), shape=(len(supply), n))
+    a_cols = coo_matrix((np.ones(n), (cols, np.arange(n))), shape=(len(demand), n))
+    total = min(int(supply.sum()), int(demand.sum()))
+    res = linprog(
+        -w,
+        A_ub=vstack([a_rows, a_cols]).tocsr(),
+        b_ub=np.concatenate([supply, demand]).astype(float),
+        A_eq=np.ones((1, n)) if full else None,
+        b_eq=[float(total)] if full else None,
+        bounds=(0, None),
+        method="highs",
+    )
+    if res.status != 0:
+        raise RuntimeError(f"transportation LP failed: {res.message}")
+    flow = np.zeros(weight.shape, np.int64)
+    flow[rows, cols] = np.rint(res.x).astype(np.int64)
+    return flow
+
+
 def recover(counts: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Trajectories (m, steps) of cell indices from (steps, cells) counts.
 
     Each step is a minimum-distance assignment of the trajectories to the next counts.
     Distances between cells are a metric, so an optimal assignment keeps min(before, after)
-    trajectories in each cell (moving one out and another in never costs less): only the
-    rest are assigned by the Hungarian algorithm, which keeps a whole town cheap."""
+    trajectories in each cell (moving one out and another in never costs less); the rest
+    move as the minimum-cost flow between cells says (a transportation problem on cells,
+    not on people: trajectories in one cell are interchangeable), which keeps a whole town
+    cheap."""
     counts = np.clip(np.rint(counts), 0, None).astype(np.int64)
     steps, n_cells = counts.shape
     cur = np.repeat(np.arange(n_cells), counts[0])
@@ -56,15 +90,21 @@ def recover(counts: np.ndarray, xy: np.ndarray) -> np.ndarray:
         nxt = cur.copy()
         have = np.bincount(cur, minlength=n_cells)
         stay = np.minimum(have, counts[t])
-        # the trajectories that leave: in each cell, those after its first ``stay``
-        order = np.argsort(cur, kind="stable")
-        rank = np.arange(len(cur)) - np.repeat(np.cumsum(have) - have, have)
-        leaving = order[rank >= stay[cur[order]]]
-        pts = np.repeat(np.arange(n_cells), counts[t] - stay)
-        if len(leaving) and len(pts):
-            cost = np.linalg.norm(xy[cur[leaving]][:, None, :] - xy[pts][None, :, :], axis=2)
-            rows, cols = linear_sum_assignment(cost)
-            nxt[leaving[rows]] = pts[cols]
+        out_n, in_n = have - stay, counts[t] - stay
+        src, dst = np.flatnonzero(out_n), np.flatnonzero(in_n)
+        if len(src) and len(dst):
+            dist = np.linalg.norm(xy[src][:, None, :] - xy[dst][None, :, :], axis=2)
+            flow = _transport(-dist, out_n[src], in_n[dst], full=True)
+            # the trajectories that leave each cell: those after its first ``stay``
+            order = np.argsort(cur, kind="stable")
+            rank = np.arange(len(cur)) - np.repeat(np.cumsum(have) - have, have)
+            leaving = order[rank >= stay[cur[order]]]
+            leaving = leaving[np.argsort(cur[leaving], kind="stable")]
+            start = np.searchsorted(cur[leaving], src)
+            for a in range(len(src)):
+                targets = np.repeat(dst, flow[a])
+                who = leaving[start[a] : start[a] + len(targets)]
+                nxt[who] = targets
         traj[:, t] = nxt
         cur = nxt
     return traj
@@ -86,23 +126,11 @@ def accuracy(true: np.ndarray, rec: np.ndarray) -> dict[str, float]:
     chunk = max(1, 20_000_000 // max(len(ru) * steps, 1))
     for i in range(0, len(tu), chunk):
         overlap[i : i + chunk] = (tu[i : i + chunk, None, :] == ru[None, :, :]).sum(axis=2)
-    # exact identical trajectories pair first, then the rest one person at a time
-    got = []
-    tleft, rleft = tn.copy(), rn.copy()
-    same = overlap == steps
-    ti, ri = np.nonzero(same)
-    for a, b in zip(ti, ri, strict=True):
-        k = min(tleft[a], rleft[b])
-        got += [steps] * int(k)
-        tleft[a] -= k
-        rleft[b] -= k
-    trest = np.repeat(np.arange(len(tu)), tleft)
-    rrest = np.repeat(np.arange(len(ru)), rleft)
-    if len(trest) and len(rrest):
-        sub = overlap[trest][:, rrest]
-        rows, cols = linear_sum_assignment(-sub)
-        got += sub[rows, cols].tolist()
-    got = np.array(got, np.int64)
+    # the matching as a transportation problem between distinct trajectories, each as
+    # many times as it occurs (the same optimum as matching person to person)
+    weight = np.where(overlap > 0, overlap.astype(float), np.nan)
+    flow = _transport(weight, tn, rn) if np.isfinite(weight).any() else overlap * 0
+    got = np.repeat(overlap.ravel(), flow.ravel())
     return {
         "accuracy": float(got.sum() / (n * steps)),
         "recovered_80": float((got >= 0.8 * steps).sum() / n),
@@ -155,7 +183,7 @@ def positions(
     n = len(people)
     row_of = {pid: i for i, pid in enumerate(people)}
     hh = day.residents.set_index("id")["household"]
-    home = np.array([home_cell[hh[p]] for p in people], np.int64)
+    home = hh.reindex(people).map(home_cell).to_numpy(np.int64)
     st = day.stays[day.stays["resident"].isin(row_of)]
     r = st["resident"].map(row_of).to_numpy(np.int64)
     tf = st["t_from_ms"].to_numpy(np.int64)
@@ -163,7 +191,7 @@ def positions(
     r, tf = r[order], tf[order]
     kind = st["kind"].to_numpy()[order]
     place = st["place"].to_numpy()[order]
-    at = np.array([place_cell.get(p, -1) for p in place], np.int64)  # -1: not a place
+    at = pd.Series(place).map(place_cell).fillna(-1).to_numpy(np.int64)  # -1: not a place
     cell = np.where(kind == "home", home[r], at)
     out = np.repeat(home[:, None], len(steps), axis=1)
     if len(r) and len(steps):
