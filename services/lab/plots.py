@@ -28,8 +28,9 @@ PAPER_LABEL = "de Montjoye 2013 (1.5M people, antennas, hourly)"
 
 
 def style(i: int) -> tuple[str, str]:
-    """The colour and marker of the ``i``-th line (no two of the first 56 alike)."""
-    return COLOURS[i % len(COLOURS)], MARKERS[(i + i // len(COLOURS)) % len(MARKERS)]
+    """The colour and marker of the ``i``-th line (7 colours, 8 markers: no two of the
+    first 56 alike)."""
+    return COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
 
 
 def label(row: pd.Series | dict) -> str:
@@ -192,16 +193,17 @@ def unicity_figure(t: pd.DataFrame, title: str = "", metric: str = "unicity") ->
                 "%{customdata:,.0f}<extra></extra>",
             )
         )
-    x, y = zip(*PAPER_POINTS, strict=True)
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=y,
-            mode="markers",
-            name=PAPER_LABEL,
-            marker={"symbol": "star", "size": 16, "color": "black"},
+    if metric == "unicity":  # the paper's shares are of the people traced
+        x, y = zip(*PAPER_POINTS, strict=True)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                name=PAPER_LABEL,
+                marker={"symbol": "star", "size": 16, "color": "black"},
+            )
         )
-    )
     fig.update_layout(
         title=title or "Unicity by known points",
         xaxis_title="known points (p)",
@@ -294,6 +296,16 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
             linestyle="none",
             label=r["label"],
         )
+    for r, text in zip(ft.itertuples(), shared_labels(ft, 2), strict=True):
+        if text and " / " in text:  # points that coincide: say which
+            ax.annotate(
+                text.replace(" / ", "\n"),
+                (r.utility, r.privacy),
+                fontsize=7,
+                xytext=(10, 4),
+                textcoords="offset points",
+                va="bottom",
+            )
     ax.set_xlabel(f"{f.utility} (utility lost)")
     ax.set_ylabel(f"{privacy} (privacy risk)")
     seeds = len(exp.seeds)
@@ -315,18 +327,20 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
         for i, (name, g) in enumerate(groups):
             g = g.sort_values("points")
             colour, marker = style(i)
-            dx = (i - (len(groups) - 1) / 2) * 0.06  # equal lines stay visible side by side
-            people = g["people"].dropna()
+            dx = (i - (len(groups) - 1) / 2) * 0.025  # equal lines stay visible side by side
+            at = g[g["points"] == (f.points or 4)] if (g["points"] == (f.points or 4)).any() else g
+            people = at["people"].dropna()
             tag = (
-                f" (n≈{people.iloc[-1]:,.0f} at p={int(g['points'].iloc[-1])})"
+                f" (n≈{people.iloc[0]:,.0f} with {int(at['points'].iloc[0])}+ points)"
                 if len(people)
                 else ""
             )
             _errorbars(
                 ax, g["points"] + dx, g, "value", "lo", "hi", colour, marker, label=f"{name}{tag}"
             )
-        x, y = zip(*PAPER_POINTS, strict=True)
-        ax.scatter(x, y, marker="*", s=220, color="black", zorder=5, label=PAPER_LABEL)
+        if metric == "unicity":  # the paper's shares are of the people traced
+            x, y = zip(*PAPER_POINTS, strict=True)
+            ax.scatter(x, y, marker="*", s=220, color="black", zorder=5, label=PAPER_LABEL)
         ax.set_xlabel("known points (p)")
         ax.set_ylabel(_ylabel(metric))
         ax.set_ylim(0, 1.05)
@@ -344,10 +358,11 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
     return paths
 
 
-def shared_labels(t: pd.DataFrame) -> list[str]:
-    """Each point's label, or all labels at its place joined on the first point there (and
-    nothing on the others), so that points that coincide do not print over each other."""
-    key = list(zip(t["utility"].round(3), t["privacy"].round(3), strict=True))
+def shared_labels(t: pd.DataFrame, digits: int = 3) -> list[str]:
+    """Each point's label, or all labels at its place (to ``digits``) joined on the first
+    point there (and nothing on the others), so that points that coincide do not print
+    over each other."""
+    key = list(zip(t["utility"].round(digits), t["privacy"].round(digits), strict=True))
     groups: dict[tuple, list[str]] = {}
     for k, lab in zip(key, t["label"], strict=True):
         groups.setdefault(k, []).append(lab)

@@ -350,9 +350,11 @@ def test_plots_show_intervals_distinct_styles_and_the_papers_points():
     lines = [t for t in fig.data if t.name != PAPER_LABEL]
     assert len({(t.marker.color, t.marker.symbol) for t in lines}) == 3  # no two alike
     assert all(t.error_y.array is not None for t in lines)
-    (paper,) = [t for t in fig.data if t.name == PAPER_LABEL]
-    assert list(paper.x) == [2, 4] and list(paper.y) == [0.5, 0.95]
     assert fig.layout.yaxis.title.text == "share of all residents singled out"
+    assert PAPER_LABEL not in {t.name for t in fig.data}  # the paper's are shares of the traced
+    traced = unicity_figure(unicity_table(df, "unicity"), metric="unicity")
+    (paper,) = [t for t in traced.data if t.name == PAPER_LABEL]
+    assert list(paper.x) == [2, 4] and list(paper.y) == [0.5, 0.95]
     ft = frontier_table(df, "unicity_all", 4, "heatmap_rel_error")
     fr = frontier_figure(ft, "unicity_all", "heatmap_rel_error").data[0]
     assert len(set(zip(fr.marker.color, fr.marker.symbol, strict=True))) == 3
