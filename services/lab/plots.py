@@ -249,6 +249,8 @@ def _resolution_png(t: pd.DataFrame, points: int, title: str, path: Path) -> Non
             label=f"{policy}: {space}",
         )
     ax.set_xscale("log")
+    ticks = sorted(t["time_bucket_min"].dropna().unique())
+    ax.set_xticks(ticks, [f"{int(b)}" for b in ticks])
     ax.set_xlabel("time bucket (minutes, log scale; 1 = the stored precision)")
     ax.set_ylabel(f"unicity with {points} known points")
     ax.set_ylim(0, 1.05)
