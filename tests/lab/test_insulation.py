@@ -65,6 +65,7 @@ def test_classes_of_three_schools_are_not_independent_evidence():
     r = school_test(share, y, school)
     assert r["p_naive"] < 1e-6
     assert r["p"] > 0.05 and r["schools"] == 3.0
+    assert r["p_cluster"] < r["p"]  # three clusters: the robust errors are too small
     # a gap that every school follows closely is still found
     y = 0.10 + 0.10 * share + rng.normal(0, 0.003, 30)
     assert school_test(share, y, school)["p"] < 0.05
