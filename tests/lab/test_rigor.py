@@ -390,3 +390,23 @@ def test_positions_vectorized_agree_with_the_per_person_walk(tiny_day):
             xy = homes[hh[pid]] if kind == "home" else places.get(place, last)
             last = xy
             assert got[i, s] == index.get(cell_of_xy(*xy, 9), 0), (pid, s)
+
+
+def test_the_labs_code_version_is_in_every_id(tmp_path, monkeypatch):
+    """A change to the lab's code gives every cell a new id; a plot's does not."""
+    from services.lab import data, runner
+    from services.lab.experiment import load_experiment
+
+    exp = tmp_path / "one.yaml"
+    exp.write_text(ONE)
+    e = load_experiment(exp)
+    (cell,) = e.cells()
+    before = runner.cell_id(cell, e)
+    assert "services/lab/plots.py" in data.PRESENTATION
+    assert "services/lab/evaluate.py" not in data.PRESENTATION
+    monkeypatch.setattr(runner, "code_version", lambda parts=data.LAB_CODE: "edited")
+    assert runner.cell_id(cell, e) != before
+    # the digest reads the files: a presentation file adds nothing, a measure's does
+    data.code_version.cache_clear()
+    assert data.code_version(("services/lab/plots.py",)) == data.code_version(())
+    assert data.code_version(("services/lab/evaluate.py",)) != data.code_version(())
