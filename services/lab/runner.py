@@ -61,15 +61,17 @@ def default_workers() -> int:
 
 def cell_id(cell: dict[str, Any], exp: Experiment, policies: Path | Any | None = None) -> str:
     """A content address of a cell: its coordinates, the content of its policy, scenario
-    and experiment (the whole file, as parsed), the rules when it replays them, and the
-    lab's code version. Editing any of them gives the cell a new id: it is computed again.
+    and experiment (the whole file as parsed, but its title and description), the rules
+    when it replays them, and the lab's code version. Editing any of them gives the cell a
+    new id: it is computed again.
     """
     from services.policy.active import PolicyBook
 
     book = policies if isinstance(policies, PolicyBook) else PolicyBook(policies or POLICIES)
     shape = {
         **cell,
-        "experiment": exp.model_dump(mode="json"),
+        # the whole file but its prose: editing a title or description recomputes nothing
+        "experiment": exp.model_dump(mode="json", exclude={"title", "description"}),
         "policy_content": book.spec(cell["policy"]).model_dump(mode="json"),
         "day": day_key(exp, cell["scenario"], cell["seed"]).digest(),
         "code": code_version(LAB_CODE),

@@ -410,3 +410,15 @@ def test_the_labs_code_version_is_in_every_id(tmp_path, monkeypatch):
     data.code_version.cache_clear()
     assert data.code_version(("services/lab/plots.py",)) == data.code_version(())
     assert data.code_version(("services/lab/evaluate.py",)) != data.code_version(())
+
+
+def test_editing_an_experiments_prose_recomputes_nothing(tmp_path):
+    from services.lab.experiment import load_experiment
+    from services.lab.runner import cell_id
+
+    exp = tmp_path / "one.yaml"
+    exp.write_text(ONE)
+    a = load_experiment(exp)
+    exp.write_text(ONE.replace("title: One policy", "title: One policy, retitled"))
+    b = load_experiment(exp)
+    assert cell_id(a.cells()[0], a) == cell_id(b.cells()[0], b)
