@@ -20,8 +20,13 @@ def run_cmd(
     workers: Annotated[
         int | None, typer.Option(help="processes (default: every core)", min=1)
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="compute every cell again, even those with results")
+    ] = False,
 ) -> None:
-    """Run (or resume) an experiment: tidy CSV and plots in the results folder."""
+    """Run (or resume) an experiment: tidy CSV, summary over seeds and plots in the results
+    folder. Results are content-addressed: editing a policy, scenario or experiment file or
+    the lab's code computes the cells it changes again."""
     from services.lab.experiment import ExperimentError, load_experiment
     from services.lab.plots import frontier_table
     from services.lab.runner import DEFAULT_OUT, run
@@ -35,7 +40,7 @@ def run_cmd(
     cells = len(exp.cells())
     done = sum(1 for _ in (folder / "cells").glob("*.json")) if (folder / "cells").exists() else 0
     console.print(f"{exp.id}: {cells} cells ({min(done, cells)} already in {folder})")
-    df = run(exp, out=folder, workers=workers, progress=True)
+    df = run(exp, out=folder, workers=workers, progress=True, fresh=fresh)
     f = exp.frontier
     t = frontier_table(df, f.privacy, f.points, f.utility)
     table = Table(title=f"{exp.title}: {f.privacy} vs {f.utility}")
@@ -44,7 +49,8 @@ def run_cmd(
     for r in t.itertuples():
         table.add_row(r.label, _fmt(r.privacy), _fmt(r.utility))
     console.print(table)
-    for name in ("results.csv", "frontier.png", "frontier.html", "unicity.png", "unicity.html"):
+    outputs = ("results.csv", "summary.csv", "frontier.png", "frontier.html")
+    for name in (*outputs, "unicity.png", "unicity.html"):
         if (folder / name).exists():
             console.print(f"  {folder / name}")
 
@@ -70,4 +76,49 @@ def list_cmd() -> None:
             continue
         res = DEFAULT_OUT / exp.id / "results.csv"
         table.add_row(exp.id, exp.title, str(len(exp.cells())), str(res) if res.exists() else "-")
+    console.print(table)
+
+
+@lab_app.command("export")
+def export_cmd(
+    policy: Annotated[str, typer.Option(help="the policy whose kept events are written")],
+    seed: Annotated[int, typer.Option(help="the simulated day's seed")] = 1,
+    fmt: Annotated[str, typer.Option("--format", help="parquet or csv")] = "parquet",
+    out: Annotated[
+        Path | None, typer.Option(help="folder (default runs/export/<policy>-<seed>)")
+    ] = None,
+    scenario: Annotated[str, typer.Option(help="the scenario of the day")] = "normal-winter-day",
+    hours: Annotated[
+        float | None, typer.Option(help="hours simulated (default the scenario's)", min=0.1)
+    ] = None,
+    scale: Annotated[float, typer.Option(help="population scale (0-1]", min=0.01, max=1.0)] = 1.0,
+) -> None:
+    """Write the events a policy keeps of a simulated day, one file per kind, for outside
+    tools (ARX, sdcMicro, pycanon); report k-anonymity and l-diversity of what is kept."""
+    from services.lab.data import REPO
+    from services.lab.export import export
+    from services.policy.spec import PolicyError
+
+    if fmt not in ("parquet", "csv"):
+        console.print(f"[red]✗[/] --format {fmt!r}: parquet or csv")
+        raise typer.Exit(2)
+    folder = out or REPO / "runs" / "export" / f"{policy}-{seed}"
+    try:
+        report = export(policy, seed, folder, fmt, scenario, hours, scale)  # type: ignore[arg-type]
+    except PolicyError as exc:
+        console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    table = Table(title=f"kept by {policy}, seed {seed}: {folder}")
+    for col in ("kind", "rows", "k", "l", "quasi-identifiers", "identifiers kept"):
+        table.add_column(col, justify="right" if col in ("rows", "k", "l") else "left")
+    for r in report:
+        k = "-" if r["k"] is None else f"{r['k']}{' (sample)' if r['sampled'] else ''}"
+        table.add_row(
+            r["kind"],
+            f"{r['rows']:,}",
+            k,
+            "-" if r["l"] is None else str(r["l"]),
+            ", ".join(r["qi"]),
+            ", ".join(r["identifiers"]) or "-",
+        )
     console.print(table)

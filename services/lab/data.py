@@ -21,7 +21,7 @@ import pickle
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,56 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "runs" / "lab-cache"
 
 
+SIMULATOR_CODE = ("simulator", "services/events", "services/lab/data.py")
+LAB_CODE = (
+    "services/lab",
+    "services/policy",
+    "services/rules",
+    "services/events",
+    "services/geo.py",
+    "simulator",
+)
+
+# what only presents results (plots, the command line, exports, the runner's assembly)
+PRESENTATION = frozenset(
+    {
+        "services/lab/plots.py",
+        "services/lab/cli.py",
+        "services/lab/export.py",
+        "services/lab/runner.py",
+    }
+)
+
+
+@lru_cache(maxsize=8)
+def code_version(parts: tuple[str, ...] = LAB_CODE) -> str:
+    """A digest of the source (``.py``, ``.yaml``, ``.json``) under ``parts`` of the repo:
+    what a cached result depends on besides its inputs. Editing any of it changes it
+    (except the files that only present results, :data:`PRESENTATION`)."""
+    h = hashlib.sha256()
+    for part in parts:
+        root = REPO / part
+        files = [root] if root.is_file() else sorted(root.rglob("*"))
+        for f in files:
+            rel = str(f.relative_to(REPO))
+            if (
+                f.is_file()
+                and f.suffix in (".py", ".yaml", ".json")
+                and "__pycache__" not in f.parts
+                and rel not in PRESENTATION
+            ):
+                h.update(rel.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def scenario_digest(name: str) -> str:
+    """A digest of the scenario's content (as parsed: a comment or spacing changes nothing)."""
+    from simulator.scenarios import load_scenario
+
+    sc = load_scenario(name)
+    return hashlib.sha256(sc.model_dump_json().encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class DayKey:
     """What determines a simulated day."""
@@ -59,8 +109,18 @@ class DayKey:
     population_scale: float = 1.0
 
     def digest(self) -> str:
+        """Content-addressed: the key, the scenario file's content and the simulator's code."""
         raw = orjson.dumps(
-            [CACHE_VERSION, self.seed, self.scenario, self.start, self.hours, self.population_scale]
+            [
+                CACHE_VERSION,
+                self.seed,
+                self.scenario,
+                self.start,
+                self.hours,
+                self.population_scale,
+                scenario_digest(self.scenario),
+                code_version(SIMULATOR_CODE),
+            ]
         )
         return hashlib.sha256(raw).hexdigest()[:16]
 
@@ -253,7 +313,9 @@ def load_week(
     from simulator.people import Population
 
     cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-    raw = orjson.dumps([CACHE_VERSION, "week", seed, days, population_scale])
+    raw = orjson.dumps(
+        [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
+    )
     path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
     if path.exists():
         return pd.read_pickle(path)
@@ -273,3 +335,19 @@ def load_week(
     out.to_pickle(tmp)
     tmp.replace(path)
     return out
+
+
+@lru_cache(maxsize=1)
+def town_xy() -> tuple[dict[str, tuple[float, float]], dict[str, tuple[float, float]]]:
+    """Town metres of every household (by id) and of every place and stop (by id)."""
+    from simulator.geography import build_town
+
+    tm = build_town()
+    homes = {
+        tm.households.id(i): (float(tm.households.x[i]), float(tm.households.y[i]))
+        for i in range(len(tm.households))
+    }
+    places = {p.id: (p.x, p.y) for p in tm.places}
+    for s in tm.stops:
+        places[s.id] = (s.x, s.y)
+    return homes, places

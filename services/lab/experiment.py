@@ -31,23 +31,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.lab.evaluate import METRIC_GROUPS, Params
+from services.lab.evaluate import Params
+from services.lab.registry import measures, metric_names
 from services.yamldoc import YamlFileError, parse_model
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
-MetricGroup = Literal[
-    "unicity",
-    "tracking",
-    "home_work",
-    "occupancy",
-    "linkage",
-    "trajectory",
-    "heatmap",
-    "heating",
-    "alerts",
-    "insulation",
-]
-assert set(MetricGroup.__args__) == set(METRIC_GROUPS)  # type: ignore[attr-defined]
 
 
 class ExperimentError(YamlFileError):
@@ -95,10 +83,9 @@ class Frontier(_Strict):
     @field_validator("privacy", "utility")
     @classmethod
     def _metric(cls, v: str) -> str:
-        from services.lab.evaluate import METRIC_NAMES
-
-        if v not in METRIC_NAMES:
-            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(METRIC_NAMES))})")
+        known = metric_names()
+        if v not in known:
+            raise ValueError(f"unknown metric {v!r} (known: {', '.join(sorted(known))})")
         return v
 
 
@@ -113,7 +100,7 @@ class Experiment(_Strict):
     hours: float | None = Field(None, gt=0, le=24 * 7)
     population_scale: float = Field(1.0, gt=0, le=1)
     points: list[int] = Field(default_factory=lambda: [1, 2, 4, 8], min_length=1)
-    metrics: list[MetricGroup] = Field(default_factory=lambda: list(METRIC_GROUPS))
+    metrics: list[str] = Field(default_factory=lambda: list(measures()))
     grid: Grid = Field(default_factory=Grid)
     trace_days: int | None = Field(
         None,
@@ -122,7 +109,16 @@ class Experiment(_Strict):
         description="trace attacks on this many days of camera passes (from Monday "
         "2026-01-12, straight from the day plans) instead of the simulated day's",
     )
-    trajectory_people: int = Field(200, ge=2, le=2000)
+    trajectory_people: int | None = Field(
+        None, ge=2, le=20000, description="a sample for the trajectory attack; null: everyone"
+    )
+    release_hours: float = Field(
+        3.0,
+        gt=0,
+        le=24,
+        description="the release schedule of the released layers (trajectory, heatmap): one "
+        "layer per window of this many hours; its day must fit each policy's daily budget",
+    )
     alert_rules: list[str] | None = None
     frontier: Frontier = Field(default_factory=Frontier)
 
@@ -160,6 +156,15 @@ class Experiment(_Strict):
                 raise ValueError(f"unknown rule {r!r} (known: {', '.join(sorted(known))})")
         return v
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v: list[str]) -> list[str]:
+        known = measures()
+        for i, g in enumerate(v):
+            if g not in known:
+                raise ValueError(f"metrics.{i}: unknown {g!r} (known: {', '.join(known)})")
+        return v
+
     @field_validator("points")
     @classmethod
     def _points(cls, v: list[int]) -> list[int]:
@@ -170,8 +175,27 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _trace_only(self) -> Experiment:
-        if self.trace_days is not None and not set(self.metrics) <= {"unicity", "tracking"}:
-            raise ValueError("trace_days runs the trace attacks only: metrics unicity, tracking")
+        trace = [g for g, m in measures().items() if m.trace]
+        if self.trace_days is not None and not set(self.metrics) <= set(trace):
+            raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
+        return self
+
+    @model_validator(mode="after")
+    def _budget(self) -> Experiment:
+        """A sweep whose releases would overspend a policy's daily budget is refused."""
+        if not {"trajectory", "heatmap"} & set(self.metrics):
+            return self
+        from services.lab.evaluate import BudgetExceeded, check_schedule, policy_with
+        from services.policy.active import PolicyBook
+
+        book = PolicyBook()
+        for pid in self.policies:
+            for eps in self.grid.epsilon:
+                spec = policy_with(book.spec(pid), Params(epsilon=eps))
+                try:
+                    check_schedule(spec, self.release_hours)
+                except BudgetExceeded as exc:
+                    raise ValueError(str(exc)) from None
         return self
 
     def cells(self) -> list[dict[str, Any]]:
@@ -212,6 +236,7 @@ class Experiment(_Strict):
             k_min=cell["k_min"],
             points=tuple(self.points),
             trajectory_people=self.trajectory_people,
+            release_hours=self.release_hours,
             alert_rules=None if self.alert_rules is None else tuple(self.alert_rules),
         )
 

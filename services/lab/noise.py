@@ -41,13 +41,20 @@ def variance(scale: float) -> float:
 
 
 def release(
-    counts: np.ndarray, k_min: int = 1, epsilon: float | None = None, seed: int = 0
+    counts: np.ndarray,
+    k_min: int = 1,
+    epsilon: float | None = None,
+    seed: int = 0,
+    sensitivity: float = 1.0,
 ) -> np.ndarray:
-    """Released counts (float; NaN where suppressed): noise first, if any, then k_min."""
+    """Released counts (float; NaN where suppressed): noise first, if any, then k_min. The
+    noise scale is OpenDP's at sensitivity 1 times ``sensitivity`` (the most one protected
+    unit adds to the layer's L1 norm)."""
     out = np.asarray(counts, dtype=float).copy()
     if epsilon is not None:
         rng = np.random.default_rng(seed)
-        out = out + discrete_laplace(rng, laplace_scale(float(epsilon)), out.shape)
+        scale = laplace_scale(float(epsilon)) * float(sensitivity)
+        out = out + discrete_laplace(rng, scale, out.shape)
     if k_min > 1:
         out[out < k_min] = np.nan
     return out

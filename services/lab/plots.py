@@ -1,18 +1,36 @@
 """Plots of an experiment's tidy results: the privacy-utility frontier, unicity by points.
 
 The tables behind them are pure functions (:func:`frontier_table`, :func:`unicity_table`),
-shared with the dashboard's Lab page; the figures are written as PNG (matplotlib, Agg) and
-HTML (plotly, with plotly.js embedded: they open offline).
+shared with the dashboard's Lab page: means over seeds with their 95% intervals (Student's
+t) and the number of seeds and of people behind each point. The figures are written as PNG
+(matplotlib, Agg) and HTML (plotly, with plotly.js embedded: they open offline); every line
+or point has its own colour and marker, error bars show the intervals, and the unicity
+plot carries the reference points of de Montjoye et al. (2013).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 PARAMS = ["h3_res", "time_bucket_min", "epsilon", "salt", "k_min"]
+# Okabe-Ito colours (distinguishable with colour-blindness) and a marker each
+COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
+PLOTLY_MARKERS = {"o": "circle", "s": "square", "^": "triangle-up", "D": "diamond",
+                  "v": "triangle-down", "P": "cross", "X": "x", "*": "star"}  # fmt: skip
+# de Montjoye et al., Sci. Rep. 3:1376 (2013): 1.5 million people, antennas, hourly
+PAPER_POINTS = [(2, 0.50), (4, 0.95)]
+PAPER_LABEL = "de Montjoye 2013 (1.5M people, antennas, hourly)"
+
+
+def style(i: int) -> tuple[str, str]:
+    """The colour and marker of the ``i``-th line (7 colours, 8 markers: no two of the
+    first 56 alike)."""
+    return COLOURS[i % len(COLOURS)], MARKERS[i % len(MARKERS)]
 
 
 def label(row: pd.Series | dict) -> str:
@@ -32,17 +50,33 @@ def label(row: pd.Series | dict) -> str:
     return ", ".join(parts)
 
 
-def _mean(df: pd.DataFrame, metric: str, points: int | None) -> pd.DataFrame:
+def _stats(sel: pd.DataFrame, keys: list[str], name: str) -> pd.DataFrame:
+    """Per ``keys``: mean of ``value`` over the seeds as ``name``, its 95% interval
+    (``name_lo``, ``name_hi``; NaN with one seed) and the seeds behind it (``name_n``)."""
+    from scipy import stats
+
+    cols = [*keys, name, f"{name}_lo", f"{name}_hi", f"{name}_n"]
+    sel = sel.dropna(subset=["value"])
+    if sel.empty:
+        return pd.DataFrame(columns=cols)
+    g = sel.groupby(keys, dropna=False)["value"].agg(["mean", "std", "count"]).reset_index()
+    n = g["count"].to_numpy(float)
+    half = stats.t.ppf(0.975, np.maximum(n - 1, 1)) * g["std"].to_numpy() / np.sqrt(n)
+    half = np.where(n > 1, half, np.nan)
+    g[name], g[f"{name}_lo"], g[f"{name}_hi"] = g["mean"], g["mean"] - half, g["mean"] + half
+    g[f"{name}_n"] = g["count"]
+    return g[cols]
+
+
+def _select(df: pd.DataFrame, metric: str, points: int | None) -> pd.DataFrame:
     sel = df[df["metric"] == metric]
     if points is not None and sel["points"].notna().any():
         sel = sel[sel["points"] == points]
-    sel = sel[sel["rule"].isna()] if "rule" in sel else sel
-    keys = ["policy", *PARAMS]
-    return (
-        sel.groupby(keys, dropna=False)["value"].mean().rename(metric).reset_index()
-        if not sel.empty
-        else pd.DataFrame(columns=[*keys, metric])
-    )
+    return sel[sel["rule"].isna()] if "rule" in sel else sel
+
+
+def _labels(t: pd.DataFrame) -> list[str]:
+    return [r["policy"] + (f" ({label(r)})" if label(r) else "") for r in t.to_dict("records")]
 
 
 def frontier_table(
@@ -51,108 +85,176 @@ def frontier_table(
     points: int | None = 4,
     utility: str = "heatmap_rel_error",
 ) -> pd.DataFrame:
-    """One row per (policy, parameters): privacy risk and utility lost, means over seeds."""
-    a = _mean(df, privacy, points).rename(columns={privacy: "privacy"})
-    b = _mean(df, utility, None).rename(columns={utility: "utility"})
-    t = a.merge(b, on=["policy", *PARAMS], how="outer")
-    t["label"] = [
-        r["policy"] + (f" ({label(r)})" if label(r) else "") for r in t.to_dict("records")
-    ]
+    """One row per (policy, parameters): privacy risk and utility lost, means over seeds with
+    their intervals (``privacy_lo`` ... ``utility_n``)."""
+    keys = ["policy", *PARAMS]
+    a = _stats(_select(df, privacy, points), keys, "privacy")
+    b = _stats(_select(df, utility, None), keys, "utility")
+    t = a.merge(b, on=keys, how="outer")
+    t["label"] = _labels(t)
     return t.sort_values(["privacy", "utility"], na_position="last").reset_index(drop=True)
 
 
-def unicity_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Unicity by number of known points, per (policy, parameters): means over seeds."""
-    sel = df[df["metric"] == "unicity"]
-    t = sel.groupby(["policy", *PARAMS, "points"], dropna=False)["value"].mean().reset_index()
-    t["label"] = [
-        r["policy"] + (f" ({label(r)})" if label(r) else "") for r in t.to_dict("records")
-    ]
+def unicity_table(df: pd.DataFrame, metric: str = "unicity") -> pd.DataFrame:
+    """``metric`` (unicity, or unicity_all: the share of all residents) by number of known
+    points, per (policy, parameters): means over seeds (``value``), 95% intervals (``lo``,
+    ``hi``), seeds (``n``) and the people with that many points (``people``)."""
+    keys = ["policy", *PARAMS, "points"]
+    t = _stats(df[df["metric"] == metric], keys, "value")
+    t = t.rename(columns={"value_lo": "lo", "value_hi": "hi", "value_n": "n"})
+    people = df[df["metric"] == "traced_units"].groupby(keys, dropna=False)["value"].mean()
+    t = t.merge(people.rename("people").reset_index(), on=keys, how="left")
+    t["label"] = _labels(t)
     return t
 
 
-def shared_labels(t: pd.DataFrame) -> list[str]:
-    """Each point's label, or all labels at its place joined on the first point there (and
-    nothing on the others), so that points that coincide do not print over each other."""
-    key = list(zip(t["utility"].round(3), t["privacy"].round(3), strict=True))
-    groups: dict[tuple, list[str]] = {}
-    for k, lab in zip(key, t["label"], strict=True):
-        groups.setdefault(k, []).append(lab)
-    seen: set[tuple] = set()
-    out = []
-    for k in key:
-        out.append("" if k in seen else " / ".join(groups[k]))
-        seen.add(k)
-    return out
+def _err(t: pd.DataFrame, col: str, lo: str, hi: str) -> dict:
+    return {
+        "type": "data",
+        "symmetric": False,
+        "array": (t[hi] - t[col]).fillna(0).to_numpy(),
+        "arrayminus": (t[col] - t[lo]).fillna(0).to_numpy(),
+        "visible": True,
+    }
 
 
 def frontier_figure(t: pd.DataFrame, privacy: str, utility: str, title: str = "") -> go.Figure:
-    """The frontier as a plotly scatter; each point's customdata is its policy id."""
+    """The frontier as a plotly scatter: each point its own colour and marker, its label
+    (points that coincide share one), error bars from the intervals and the seeds behind
+    it on hover; each point's customdata is its policy id."""
     t = t.assign(shown=shared_labels(t))
+    styles = [style(i) for i in range(len(t))]
+    has_ci = "privacy_lo" in t
+    seeds = t["privacy_n"] if "privacy_n" in t else pd.Series(np.nan, index=t.index)
     fig = go.Figure(
         go.Scatter(
             x=t["utility"],
             y=t["privacy"],
             mode="markers+text",
-            text=t["label"],
+            text=t["shown"],
             textposition="top center",
             customdata=t["policy"],
-            hovertemplate="%{text}<br>"
+            meta=t["label"].tolist(),
+            hovertext=[
+                f"{lab}<br>seeds {int(n)}" if pd.notna(n) else lab
+                for lab, n in zip(t["label"], seeds, strict=True)
+            ],
+            error_y=_err(t, "privacy", "privacy_lo", "privacy_hi") if has_ci else None,
+            error_x=_err(t, "utility", "utility_lo", "utility_hi") if has_ci else None,
+            hovertemplate="%{hovertext}<br>"
             + utility
             + " %{x:.3f}<br>"
             + privacy
             + " %{y:.3f}<extra></extra>",
-            marker={"size": 12},
+            marker={
+                "size": 12,
+                "color": [c for c, _m in styles],
+                "symbol": [PLOTLY_MARKERS[m] for _c, m in styles],
+            },
         )
     )
     fig.update_layout(
         title=title or "Privacy-utility frontier",
-        xaxis_title=f"{utility} (utility lost)",
+        xaxis_title=f"{utility} (utility lost; bars: 95% CI over seeds)",
         yaxis_title=f"{privacy} (privacy risk)",
         template="plotly_white",
-        height=520,
+        height=560,
     )
     return fig
 
 
-def unicity_figure(t: pd.DataFrame, title: str = "") -> go.Figure:
-    """Unicity against the number of known points, a line per policy and parameters."""
+def _ylabel(metric: str) -> str:
+    return (
+        "share of all residents singled out"
+        if metric == "unicity_all"
+        else ("share of traced people unique")
+    )
+
+
+def unicity_figure(t: pd.DataFrame, title: str = "", metric: str = "unicity") -> go.Figure:
+    """Unicity against the number of known points, a line per policy and parameters (own
+    colour and marker), error bars, the people behind each point on hover, and the paper's
+    reference points."""
     fig = go.Figure()
-    for name, g in t.groupby("label", sort=True):
+    for i, (name, g) in enumerate(t.groupby("label", sort=True)):
         g = g.sort_values("points")
-        fig.add_trace(go.Scatter(x=g["points"], y=g["value"], mode="lines+markers", name=name))
+        colour, marker = style(i)
+        fig.add_trace(
+            go.Scatter(
+                x=g["points"],
+                y=g["value"],
+                mode="lines+markers",
+                name=name,
+                error_y=_err(g, "value", "lo", "hi") if "lo" in g else None,
+                marker={"color": colour, "symbol": PLOTLY_MARKERS[marker], "size": 9},
+                line={"color": colour},
+                customdata=g.get("people", pd.Series(np.nan, index=g.index)),
+                hovertemplate=f"{name}<br>p %{{x:.0f}}: %{{y:.3f}}<br>people with p points "
+                "%{customdata:,.0f}<extra></extra>",
+            )
+        )
+    if metric == "unicity":  # the paper's shares are of the people traced
+        x, y = zip(*PAPER_POINTS, strict=True)
+        fig.add_trace(
+            go.Scatter(
+                x=x,
+                y=y,
+                mode="markers",
+                name=PAPER_LABEL,
+                marker={"symbol": "star", "size": 16, "color": "black"},
+            )
+        )
     fig.update_layout(
         title=title or "Unicity by known points",
         xaxis_title="known points (p)",
-        yaxis_title="share of traced people unique",
-        yaxis_range=[0, 1.02],
+        yaxis_title=_ylabel(metric),
+        yaxis_range=[0, 1.05],
         template="plotly_white",
-        height=520,
+        height=560,
     )
     return fig
 
 
 def resolution_table(df: pd.DataFrame, points: int = 4) -> pd.DataFrame:
-    """Unicity at ``points`` by time bucket, per spatial resolution (means over seeds)."""
+    """Unicity at ``points`` by time bucket, per spatial resolution (means over seeds and
+    their intervals)."""
     sel = df[(df["metric"] == "unicity") & (df["points"] == points)]
-    t = sel.groupby(["policy", "h3_res", "time_bucket_min"], dropna=False)["value"].mean()
-    t = t.reset_index()
+    t = _stats(sel, ["policy", "h3_res", "time_bucket_min"], "value")
+    t = t.rename(columns={"value_lo": "lo", "value_hi": "hi", "value_n": "n"})
     t["space"] = ["camera" if pd.isna(r) else f"H3 res {int(r)}" for r in t["h3_res"]]
     return t
+
+
+def _errorbars(ax, x, g: pd.DataFrame, col: str, lo: str, hi: str, colour: str, marker: str, **kw):
+    yerr = np.vstack([(g[col] - g[lo]).fillna(0), (g[hi] - g[col]).fillna(0)])
+    ax.errorbar(x, g[col], yerr=yerr, color=colour, marker=marker, capsize=3, **kw)
 
 
 def _resolution_png(t: pd.DataFrame, points: int, title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for (policy, space), g in t.groupby(["policy", "space"], sort=False):
+    for i, ((policy, space), g) in enumerate(t.groupby(["policy", "space"], sort=False)):
         g = g.sort_values("time_bucket_min")
-        ax.plot(g["time_bucket_min"] / 60, g["value"], marker="o", label=f"{policy}: {space}")
+        colour, marker = style(i)
+        _errorbars(
+            ax,
+            g["time_bucket_min"],
+            g,
+            "value",
+            "lo",
+            "hi",
+            colour,
+            marker,
+            label=f"{policy}: {space}",
+        )
     ax.set_xscale("log")
-    ax.set_xlabel("time bucket (hours, log scale)")
+    ticks = sorted(t["time_bucket_min"].dropna().unique())
+    ax.set_xticks(ticks, [f"{int(b)}" for b in ticks])
+    ax.set_xlabel("time bucket (minutes, log scale; 1 = the stored precision)")
     ax.set_ylabel(f"unicity with {points} known points")
-    ax.set_ylim(0, 1.02)
-    ax.set_title(title, fontsize=10)
+    ax.set_ylim(0, 1.05)
+    ax.set_title(title + " (95% CI over seeds)", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -161,7 +263,7 @@ def _resolution_png(t: pd.DataFrame, points: int, title: str, path: Path) -> Non
 
 
 def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
-    """frontier.png/html and unicity.png/html in ``out``."""
+    """frontier.png/html and unicity.png/html (and resolution.png) in ``out``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -174,33 +276,77 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
     frontier_figure(ft, privacy, f.utility, exp.title).write_html(
         out / "frontier.html", include_plotlyjs=True, full_html=True
     )
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    ax.scatter(ft["utility"], ft["privacy"])
-    for r, text in zip(ft.itertuples(), shared_labels(ft), strict=True):
-        ax.annotate(
-            text, (r.utility, r.privacy), fontsize=8, xytext=(4, 4), textcoords="offset points"
+    fig, ax = plt.subplots(figsize=(9, 6))
+    for i, r in enumerate(ft.to_dict("records")):
+        colour, marker = style(i)
+        one = pd.DataFrame([r])
+        yerr = np.vstack(
+            [(one["privacy"] - one["privacy_lo"]), (one["privacy_hi"] - one["privacy"])]
         )
+        xerr = np.vstack(
+            [(one["utility"] - one["utility_lo"]), (one["utility_hi"] - one["utility"])]
+        )
+        ax.errorbar(
+            one["utility"],
+            one["privacy"],
+            yerr=np.nan_to_num(yerr),
+            xerr=np.nan_to_num(xerr),
+            color=colour,
+            marker=marker,
+            markersize=9,
+            capsize=3,
+            linestyle="none",
+            label=r["label"],
+        )
+    for r, text in zip(ft.itertuples(), shared_labels(ft, 2), strict=True):
+        if text and " / " in text:  # points that coincide: say which
+            ax.annotate(
+                text.replace(" / ", "\n"),
+                (r.utility, r.privacy),
+                fontsize=7,
+                xytext=(10, 4),
+                textcoords="offset points",
+                va="bottom",
+            )
     ax.set_xlabel(f"{f.utility} (utility lost)")
     ax.set_ylabel(f"{privacy} (privacy risk)")
-    ax.set_title(exp.title, fontsize=10)
+    seeds = len(exp.seeds)
+    ax.set_title(f"{exp.title}\nmeans and 95% CI over {seeds} seeds", fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out / "frontier.png", dpi=120)
     plt.close(fig)
     paths += [out / "frontier.html", out / "frontier.png"]
-    ut = unicity_table(df)
+    metric = f.privacy if f.privacy in ("unicity", "unicity_all") else "unicity"
+    ut = unicity_table(df, metric)
     if not ut.empty:
-        unicity_figure(ut, exp.title).write_html(
+        unicity_figure(ut, exp.title, metric).write_html(
             out / "unicity.html", include_plotlyjs=True, full_html=True
         )
-        fig, ax = plt.subplots(figsize=(8, 5.5))
-        for name, g in ut.groupby("label", sort=True):
+        fig, ax = plt.subplots(figsize=(9, 6))
+        groups = list(ut.groupby("label", sort=True))
+        for i, (name, g) in enumerate(groups):
             g = g.sort_values("points")
-            ax.plot(g["points"], g["value"], marker="o", label=name)
+            colour, marker = style(i)
+            dx = (i - (len(groups) - 1) / 2) * 0.025  # equal lines stay visible side by side
+            at = g[g["points"] == (f.points or 4)] if (g["points"] == (f.points or 4)).any() else g
+            people = at["people"].dropna()
+            tag = (
+                f" (n≈{people.iloc[0]:,.0f} with {int(at['points'].iloc[0])}+ points)"
+                if len(people)
+                else ""
+            )
+            _errorbars(
+                ax, g["points"] + dx, g, "value", "lo", "hi", colour, marker, label=f"{name}{tag}"
+            )
+        if metric == "unicity":  # the paper's shares are of the people traced
+            x, y = zip(*PAPER_POINTS, strict=True)
+            ax.scatter(x, y, marker="*", s=220, color="black", zorder=5, label=PAPER_LABEL)
         ax.set_xlabel("known points (p)")
-        ax.set_ylabel("share of traced people unique")
-        ax.set_ylim(0, 1.02)
-        ax.set_title(exp.title, fontsize=10)
+        ax.set_ylabel(_ylabel(metric))
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"{exp.title}\nmeans and 95% CI over {seeds} seeds", fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
         fig.tight_layout()
@@ -212,3 +358,19 @@ def write_plots(df: pd.DataFrame, exp, out: Path) -> list[Path]:
         _resolution_png(rt, f.points or 4, exp.title, out / "resolution.png")
         paths.append(out / "resolution.png")
     return paths
+
+
+def shared_labels(t: pd.DataFrame, digits: int = 3) -> list[str]:
+    """Each point's label, or all labels at its place (to ``digits``) joined on the first
+    point there (and nothing on the others), so that points that coincide do not print
+    over each other."""
+    key = list(zip(t["utility"].round(digits), t["privacy"].round(digits), strict=True))
+    groups: dict[tuple, list[str]] = {}
+    for k, lab in zip(key, t["label"], strict=True):
+        groups.setdefault(k, []).append(lab)
+    seen: set[tuple] = set()
+    out = []
+    for k in key:
+        out.append("" if k in seen else " / ".join(groups[k]))
+        seen.add(k)
+    return out

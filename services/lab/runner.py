@@ -21,12 +21,13 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from services.lab.data import REPO, DayKey, LabDay, load_day
+from services.lab.data import LAB_CODE, REPO, DayKey, LabDay, code_version, load_day
 from services.lab.experiment import Experiment, load_experiment
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = REPO / "runs" / "lab"
+POLICIES = REPO / "policies"
 COLUMNS = [
     "experiment",
     "policy",
@@ -58,20 +59,32 @@ def default_workers() -> int:
     return max(1, min(cores, memory // WORKER_BYTES))
 
 
-def cell_id(cell: dict[str, Any], exp: Experiment) -> str:
-    """A stable id of a cell: its coordinates and what else shapes its result."""
+def cell_id(cell: dict[str, Any], exp: Experiment, policies: Path | Any | None = None) -> str:
+    """A content address of a cell: its coordinates, the content of its policy, scenario
+    and experiment (the whole file as parsed, but its title and description), the rules
+    when it replays them, and the lab's code version. Editing any of them gives the cell a
+    new id: it is computed again.
+    """
+    from services.policy.active import PolicyBook
+
+    book = policies if isinstance(policies, PolicyBook) else PolicyBook(policies or POLICIES)
     shape = {
         **cell,
-        "hours": exp.hours,
-        "start": exp.start,
-        "scale": exp.population_scale,
-        "trace_days": exp.trace_days,
-        "points": exp.points,
-        "metrics": exp.metrics,
-        "people": exp.trajectory_people,
-        "rules": exp.alert_rules,
+        # the whole file but its prose: editing a title or description recomputes nothing
+        "experiment": exp.model_dump(mode="json", exclude={"title", "description"}),
+        "policy_content": book.spec(cell["policy"]).model_dump(mode="json"),
+        "day": day_key(exp, cell["scenario"], cell["seed"]).digest(),
+        "code": code_version(LAB_CODE),
     }
+    if "alerts" in exp.metrics:
+        shape["rules_content"] = _rules_content()
     return hashlib.sha256(orjson.dumps(shape, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+def _rules_content() -> list:
+    from services.rules.book import RuleBook
+
+    return sorted((r.id, r.spec.model_dump(mode="json")) for r in RuleBook().rules)
 
 
 def day_key(exp: Experiment, scenario: str, seed: int) -> DayKey:
@@ -96,10 +109,17 @@ def _simulate(key: DayKey, cache: str | None) -> str:
 
 
 def _run_cell(
-    exp_json: bytes, cell: dict[str, Any], path: str, cache: str | None, concurrent: bool = False
+    exp_json: bytes,
+    cell: dict[str, Any],
+    path: str,
+    cache: str | None,
+    concurrent: bool = False,
+    policies: str | None = None,
+    fresh: bool = False,
 ) -> str:
     """Evaluate one cell and write its result file (atomically); ``concurrent``: replay the
-    rules in a second process (when the workers leave a core free)."""
+    rules in a second process (when the workers leave a core free); ``fresh``: replay them
+    even when the day's cache has their scores."""
     from services.lab.evaluate import evaluate
     from services.policy.active import PolicyBook
 
@@ -122,12 +142,13 @@ def _run_cell(
     rows = evaluate(
         sightings=sightings,
         day=day,
-        spec=PolicyBook().spec(cell["policy"]),
+        spec=(PolicyBook(policies) if policies else PolicyBook()).spec(cell["policy"]),
         params=exp.params(cell),
         metrics=tuple(exp.metrics),
         seed=cell["seed"],
         timing=timing,
         concurrent=concurrent,
+        alert_cache=not fresh,
     )
     timing["total_s"] = time.perf_counter() - t
     out = Path(path)
@@ -156,8 +177,13 @@ def run(
     cache: Path | str | None = None,
     progress: bool = False,
     plots: bool = True,
+    fresh: bool = False,
+    policies: Path | str | None = None,
 ) -> pd.DataFrame:
-    """Run (or resume) ``experiment``; returns the tidy results (also ``<out>/results.csv``)."""
+    """Run (or resume) ``experiment``; returns the tidy results (also ``<out>/results.csv``
+    and, over the seeds, ``<out>/summary.csv``). A cell whose result file exists (same
+    content address, :func:`cell_id`) is not computed again, unless ``fresh``; ``policies``:
+    the folder of policy files (default: the repo's)."""
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     out = Path(out) if out else DEFAULT_OUT / exp.id
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -166,8 +192,13 @@ def run(
     )
     cache_s = str(cache) if cache else None
     cells = exp.cells()
-    paths = {cell_id(c, exp): out / "cells" / f"{cell_id(c, exp)}.json" for c in cells}
-    todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if not p.exists()]
+    from services.policy.active import PolicyBook
+
+    pol = Path(policies) if policies else None
+    book = PolicyBook(pol or POLICIES)
+    ids = [cell_id(c, exp, book) for c in cells]
+    paths = {i: out / "cells" / f"{i}.json" for i in ids}
+    todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if fresh or not p.exists()]
     todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"]))  # a worker reuses its day
     workers = max(1, min(workers or default_workers(), len(todo) or 1))
     if todo:
@@ -188,12 +219,17 @@ def run(
                     bar.advance(task)
             task = bar.add_task(f"{exp.id}: cells", total=len(todo))
             spare = workers < (os.cpu_count() or 1)  # a free core for each cell's rule replay
-            futures = [pool.submit(_run_cell, exp_json, c, str(p), cache_s, spare) for c, p in todo]
+            pol_s = str(pol) if pol else None
+            futures = [
+                pool.submit(_run_cell, exp_json, c, str(p), cache_s, spare, pol_s, fresh)
+                for c, p in todo
+            ]
             for f in as_completed(futures):
                 f.result()
                 bar.advance(task)
     df = assemble(exp, out, list(paths.values()))
     df.to_csv(out / "results.csv", index=False)
+    summarize(df).to_csv(out / "summary.csv", index=False)
     if plots:
         from services.lab.plots import write_plots
 
@@ -228,3 +264,26 @@ def timings(out: Path | str) -> pd.DataFrame:
         blob = orjson.loads(f.read_bytes())
         rows.append({**blob["cell"], **blob["timing"]})
     return pd.DataFrame(rows)
+
+
+SUMMARY = ["policy", "metric", "points", "mean", "ci_low", "ci_high", "n"]
+CELL_KEYS = ["scenario", "h3_res", "time_bucket_min", "epsilon", "salt", "k_min", "rule"]
+
+
+def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Mean of each metric over the seeds with its ``level`` confidence interval (Student's
+    t over the per-seed values: the seeds are independent towns and days) and the number
+    of seeds behind it, per policy, points and the cell's other coordinates. With one seed
+    (or no value) the interval is NaN: nothing to estimate the spread from."""
+    from scipy import stats
+
+    keys = ["policy", "metric", "points", *CELL_KEYS]
+    cols = [*SUMMARY, *CELL_KEYS]
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    g = df.dropna(subset=["value"]).groupby(keys, dropna=False, sort=False)["value"]
+    t = g.agg(["mean", "std", "count"]).reset_index().rename(columns={"count": "n"})
+    half = stats.t.ppf(0.5 + level / 2, (t["n"] - 1).clip(lower=1)) * t["std"] / t["n"] ** 0.5
+    half = half.where(t["n"] > 1)
+    t["ci_low"], t["ci_high"] = t["mean"] - half, t["mean"] + half
+    return t[cols].astype({"points": "Int64", "h3_res": "Int64", "k_min": "Int64"})

@@ -5,7 +5,8 @@ resident (identities in the clear or a pseudonym that never rotates), a resident
 (a daily salt), a resident and ISO week (weekly). The place is the camera as the policy
 stores it (:func:`services.lab.store.face_view`), or its H3 cell at a coarser resolution an
 experiment asks for; the time is bucketed to the coarser of the experiment's bucket and
-the policy's.
+the policy's. The analyst holds no more days of them than the policy's retention keeps
+(:func:`within_retention`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from services.lab.store import FaceView, cell_of_xy
+from services.policy.spec import PolicySpec
 
 LOCAL_OFFSET_MS = 6 * 3_600_000
 DAY_MS = 86_400_000
@@ -78,3 +80,25 @@ def face_traces(
             "t_ms": t,
         }
     )
+
+
+def retention_days(spec: PolicySpec, kind: str) -> float | None:
+    """How many days ``spec`` keeps events of ``kind`` (None: kept for ever)."""
+    r = spec.retention
+    return r.kinds.get(kind, r.default_days)
+
+
+def within_retention(
+    sightings: pd.DataFrame, days: float | None, end_ms: int | None = None
+) -> pd.DataFrame:
+    """The passes of the ``days`` days before ``end_ms`` (default: the end of the last town
+    day of the span): an analyst holding the store at the end of the span holds no more,
+    since the policy deleted the rest. All of them when ``days`` is None or covers the span.
+    """
+    if days is None or sightings.empty:
+        return sightings
+    t = sightings["t_ms"].to_numpy(np.int64)
+    if end_ms is None:  # the end of the last town day
+        end_ms = ((int(t.max()) + LOCAL_OFFSET_MS) // DAY_MS + 1) * DAY_MS - LOCAL_OFFSET_MS
+    keep = t >= end_ms - round(days * DAY_MS)
+    return sightings if keep.all() else sightings[keep]

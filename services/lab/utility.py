@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from services.lab.noise import release
+from services.lab.registry import register
 from services.policy.release import town_cells
 
 HOUR_MS = 3_600_000
@@ -41,19 +42,21 @@ def _cells(frame: pd.DataFrame, res: int) -> pd.Series:
     return pd.Series(cells[codes], index=frame.index)
 
 
-def _hour(frame: pd.DataFrame) -> np.ndarray:
-    return frame["t_ms"].to_numpy(np.int64) // HOUR_MS
+def _hour(frame: pd.DataFrame, window_ms: int = HOUR_MS) -> np.ndarray:
+    return frame["t_ms"].to_numpy(np.int64) // window_ms
 
 
-def grid_matrix(frame: pd.DataFrame, value: str, res: int, hours: np.ndarray) -> np.ndarray:
-    """(cells of the town's release grid, hours) sums of ``value``."""
+def grid_matrix(
+    frame: pd.DataFrame, value: str, res: int, hours: np.ndarray, window_ms: int = HOUR_MS
+) -> np.ndarray:
+    """(cells of the town's release grid, windows) sums of ``value``."""
     grid = town_cells(res)
     index = {c: i for i, c in enumerate(grid)}
     out = np.zeros((len(grid), len(hours)), float)
     if frame.empty or value not in frame:
         return out
     ci = _cells(frame, res).map(index)
-    hi = pd.Series(np.searchsorted(hours, _hour(frame)), index=frame.index)
+    hi = pd.Series(np.searchsorted(hours, _hour(frame, window_ms)), index=frame.index)
     ok = ci.notna() & (hi < len(hours))
     np.add.at(out, (ci[ok].astype(int).to_numpy(), hi[ok].to_numpy()), frame.loc[ok, value])
     return out
@@ -66,14 +69,19 @@ def heatmap_error(
     epsilon: float | None = None,
     res: int = 9,
     seed: int = 0,
+    window_ms: int = HOUR_MS,
+    sensitivity: float = 1.0,
 ) -> dict[str, float]:
-    """The people layer (camera counts summed per cell and hour) as released under the
-    policy against the same layer from every count sent: mean absolute error over cells
-    that have people or show some, relative error (sum of |error| / sum of people), and
-    the share of populated cell-hours suppressed or lost."""
-    hours = np.unique(_hour(raw)) if not raw.empty else np.array([], np.int64)
-    true = grid_matrix(raw, "count", res, hours)
-    got = release(grid_matrix(kept, "count", res, hours), k_min, epsilon, seed)
+    """The crowd layer (camera counts summed per cell and release window) as released under
+    the policy against the same layer from every count sent: mean absolute error over
+    cells that have people or show some, relative error (sum of |error| / sum of people),
+    and the share of populated cell-windows suppressed or lost. ``sensitivity``: the noise
+    scale's multiple (1: event level)."""
+    hours = np.unique(_hour(raw, window_ms)) if not raw.empty else np.array([], np.int64)
+    true = grid_matrix(raw, "count", res, hours, window_ms)
+    got = release(
+        grid_matrix(kept, "count", res, hours, window_ms), k_min, epsilon, seed, sensitivity
+    )
     shown = np.nan_to_num(got, nan=0.0)
     err = np.abs(shown - true)
     where = (true > 0) | (shown > 0)
@@ -142,3 +150,55 @@ def alert_scores(
             }
         )
     return out
+
+
+def person_sensitivity(sightings: pd.DataFrame, window_ms: int) -> float:
+    """The most one person adds to the crowd layer in one release window: their camera
+    passes in it (a pass is counted in one camera's minute), the day's maximum."""
+    if sightings.empty:
+        return 1.0
+    t = sightings["t_ms"].to_numpy(np.int64) // window_ms
+    per = pd.Series(1, index=pd.MultiIndex.from_arrays([sightings["person"].to_numpy(), t]))
+    return float(max(1, per.groupby(level=[0, 1]).size().max()))
+
+
+@register(
+    "heatmap",
+    ("heatmap_mae", "heatmap_rel_error", "heatmap_suppressed", "heatmap_dp_sensitivity"),
+    reads_kept=True,
+)
+def heatmap_measure(ctx: Any) -> None:
+    """The crowd layer /heatmap serves, on the experiment's release schedule, with DP at
+    the policy's unit: event level (sensitivity 1) or person level (scaled to the most
+    passes one person makes in a window)."""
+    from services.lab.evaluate import check_schedule
+
+    check_schedule(ctx.spec, ctx.params.release_hours)
+    rel = ctx.spec.release
+    eps = rel.dp.epsilon if rel.dp else None
+    window = round(ctx.params.release_hours * HOUR_MS)
+    sens = 1.0
+    if rel.dp is not None and rel.dp.unit == "person":
+        sens = person_sensitivity(ctx.sightings, window)
+    h = heatmap_error(
+        ctx.raw.get("camera.crowd", ctx.empty),
+        ctx.frames.get("camera.crowd", ctx.empty),
+        rel.k_min,
+        eps,
+        9,
+        ctx.seed,
+        window,
+        sens,
+    )
+    for k, v in h.items():
+        ctx.put(k, v)
+    ctx.put("heatmap_dp_sensitivity", sens if eps is not None else None)
+
+
+@register("heating", ("heating_block_error", "heating_total_error"), reads_kept=True)
+def heating_measure(ctx: Any) -> None:
+    got = heating_error(
+        ctx.raw.get("gas.reading", ctx.empty), ctx.frames.get("gas.reading", ctx.empty)
+    )
+    for k, v in got.items():
+        ctx.put(k, v)

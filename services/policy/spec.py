@@ -128,6 +128,12 @@ class Biometric(_Strict):
 class DP(_Strict):
     epsilon: float = Field(gt=0, le=10, description="spent by each released count layer")
     daily_budget: float = Field(gt=0, le=100)
+    unit: Literal["event", "person"] = Field(
+        "event",
+        description="what epsilon protects in one release: one event (noise at sensitivity "
+        "1), or one person's whole contribution to the layer (noise scaled to the most one "
+        "person adds to it; the privacy lab calibrates each layer it measures so)",
+    )
 
 
 class Release(_Strict):

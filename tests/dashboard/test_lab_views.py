@@ -9,6 +9,7 @@ import pandas as pd
 import plotly.utils
 
 from dashboard import lab_views as lv
+from services.lab.plots import PAPER_LABEL
 
 
 def write_result(folder: Path, exp_id: str = "demo") -> Path:
@@ -55,7 +56,7 @@ def test_results_are_listed_and_drawn(tmp_path: Path):
     assert list(pts.customdata) == ["edge-counts", "none"]  # sorted by privacy risk
     assert list(pts.y) == [0.0, 0.3] and list(pts.x) == [0.3, 0.0]
     uni = lv.unicity(df, meta)
-    assert {t.name for t in uni.data} == {"none", "edge-counts"}
+    assert {t.name for t in uni.data} == {"none", "edge-counts", PAPER_LABEL}  # and the paper
     none = next(t for t in uni.data if t.name == "none")
     assert list(none.x) == [1, 2, 4] and list(none.y) == [0.15, 0.3, 0.6]
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from services.geo import to_latlon
-from services.lab.insulation import insulation_attendance, true_gap
+from services.lab.insulation import insulation_attendance, school_test, true_gap
 
 T0 = 1_768_446_000_000  # 2026-01-15 09:00 in Aqkol
 SCHOOL_A, SCHOOL_B = (-1000.0, 0.0), (1000.0, 0.0)
@@ -42,15 +42,33 @@ def _gas() -> pd.DataFrame:
     return pd.DataFrame(rows).assign(agg=False)
 
 
-def test_gap_found_where_poorly_insulated_homes_are():
+def test_gap_measured_where_poorly_insulated_homes_are_but_two_schools_prove_nothing():
     env = pd.DataFrame({"t_ms": [T0], "temperature_c": [-20.0]})
     r = insulation_attendance(_registers(), _gas(), env)
     # school A's heated homes are all poor, B's none: the slope is A's rate minus B's
     assert r["insulation_gap_pp"] == pytest.approx(10.0)
-    # t = 0.1 / (s / sqrt(1.5)) with s = 1/30 on 4 degrees of freedom: 3.67, one-sided p 0.0107
-    assert r["insulation_p"] == pytest.approx(0.010656, rel=1e-3)
-    assert r["insulation_found"] == 1.0
-    assert r["insulation_classes"] == 6.0
+    # classes taken as independent: t = 0.1 / (s / sqrt(1.5)) with s = 1/30 on 4 degrees of
+    # freedom: 3.67, one-sided p 0.0107; but the share has two values, one per school
+    assert r["insulation_p_naive"] == pytest.approx(0.010656, rel=1e-3)
+    assert math.isnan(r["insulation_p"]) and r["insulation_found"] == 0.0
+    assert r["insulation_classes"] == 6.0 and r["insulation_schools"] == 2.0
+
+
+def test_classes_of_three_schools_are_not_independent_evidence():
+    """Ten classes a school, three schools: class by class the gap looks overwhelming;
+    clustered by school (the regressor's real sample) it is not significant."""
+    share = np.repeat([0.0, 0.5, 1.0], 10)
+    school = np.repeat(["a", "b", "c"], 10)
+    rng = np.random.default_rng(1)
+    # school means 10%, 16%, 15%: a gap driven by one school, tight within each school
+    y = np.repeat([0.10, 0.16, 0.15], 10) + rng.normal(0, 0.003, 30)
+    r = school_test(share, y, school)
+    assert r["p_naive"] < 1e-6
+    assert r["p"] > 0.05 and r["schools"] == 3.0
+    assert r["p_cluster"] < r["p"]  # three clusters: the robust errors are too small
+    # a gap that every school follows closely is still found
+    y = 0.10 + 0.10 * share + rng.normal(0, 0.003, 30)
+    assert school_test(share, y, school)["p"] < 0.05
 
 
 def test_no_gap_no_finding():

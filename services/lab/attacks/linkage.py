@@ -9,7 +9,11 @@ by the key holder, not by the analyst).
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
+
+from services.lab.registry import register
 
 
 def _pairs(frames: list[pd.DataFrame]) -> pd.DataFrame:
@@ -40,3 +44,19 @@ def linkage(frames: list[pd.DataFrame], households: pd.DataFrame) -> dict[str, f
         "persons_pinned": pinned / accounts if accounts else 0.0,
         "pseudonymous_links": float(pseudo),
     }
+
+
+NAMES = tuple(
+    f"linkage_{k}"
+    for k in ("accounts_linked", "residents_linked", "persons_pinned", "pseudonymous_links")
+)
+
+
+@register("linkage", NAMES, reads_kept=True)
+def measure(ctx: Any) -> None:
+    f = ctx.frames
+    lk = linkage(
+        [f.get("payment.gas", ctx.empty), f.get("gas.reading", ctx.empty)], ctx.day.households
+    )
+    for k, v in lk.items():
+        ctx.put(f"linkage_{k}", v)

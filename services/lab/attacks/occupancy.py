@@ -12,8 +12,14 @@ household's series: there the analyst can do no better than the base rate.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+
+from services.lab.registry import register
+
+HALF_HOUR_MS = 1_800_000
 
 
 def predict(
@@ -66,12 +72,72 @@ def occupancy(readings: pd.DataFrame, present: pd.Series, **kw) -> dict[str, flo
     if readings.empty or readings["agg"].all():
         base = float(truth_all.mean()) if len(truth_all) else 0.0
         guess = np.full(len(truth_all), base >= 0.5)
-        return {**scores(guess, truth_all), "applicable": 0.0}
+        return {**scores(guess, truth_all), "applicable": 0.0, **_baseline(truth_all)}
     r = readings[~readings["agg"]].copy()
     r["pred"] = predict(r, **kw).to_numpy()
     truth = present.reindex(pd.MultiIndex.from_frame(r[["meter", "t_ms"]]))
     ok = truth.notna().to_numpy()
+    judged = truth.to_numpy()[ok].astype(bool)
     return {
-        **scores(r["pred"].to_numpy()[ok], truth.to_numpy()[ok].astype(bool)),
+        **scores(r["pred"].to_numpy()[ok], judged),
         "applicable": 1.0,
+        **_baseline(judged),
     }
+
+
+def _baseline(truth: np.ndarray) -> dict[str, float]:
+    """The majority class guessed for every interval: accuracy and F1 of both classes."""
+    majority = bool(truth.mean() >= 0.5) if len(truth) else False
+    s = scores(np.full(len(truth), majority), truth)
+    return {f"{k}_baseline": s[k] for k in ("accuracy", "f1", "f1_absent")}
+
+
+def presence(day: Any) -> pd.Series:
+    """True presence per (meter, middle of each half hour): anyone of the household home."""
+    st = day.stays[day.stays["kind"] == "home"].merge(
+        day.residents[["id", "household"]], left_on="resident", right_on="id"
+    )
+    a, b = st["t_from_ms"].to_numpy(np.int64), st["t_to_ms"].to_numpy(np.int64)
+    k_lo = -(-(a + HALF_HOUR_MS // 2) // HALF_HOUR_MS)
+    k_hi = -(-(b + HALF_HOUR_MS // 2) // HALF_HOUR_MS)
+    n = np.maximum(k_hi - k_lo, 0)
+    hh = np.repeat(st["household"].to_numpy(), n)
+    k = np.repeat(k_lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    meter = pd.Series(hh).str.replace("hh-", "gas-", regex=False).to_numpy()
+    home = pd.DataFrame({"meter": meter, "mid": k * HALF_HOUR_MS - HALF_HOUR_MS // 2})
+    return pd.Series(True, index=pd.MultiIndex.from_frame(home.drop_duplicates()))
+
+
+NAMES = tuple(
+    f"occupancy_{k}"
+    for k in ("accuracy", "f1", "f1_absent", "base_rate", "lift", "n", "applicable")
+) + tuple(f"occupancy_{k}_baseline" for k in ("accuracy", "f1", "f1_absent"))
+
+
+@register("occupancy", NAMES, reads_kept=True)
+def measure(ctx: Any) -> None:
+    g = ctx.frames.get("gas.reading", ctx.empty)
+    raw = ctx.raw["gas.reading"]
+    if not g.empty:
+        src = raw.set_index("orig")
+        series = g["household"] if "household" in g else g["source"]
+        t_ms = src.loc[g["orig"], "t_ms"].to_numpy(np.int64)
+        end = t_ms // HALF_HOUR_MS * HALF_HOUR_MS
+        readings = pd.DataFrame(
+            {
+                "series": series.to_numpy(),
+                "meter": src.loc[g["orig"], "source"].to_numpy(),
+                "t_ms": end - HALF_HOUR_MS // 2,
+                "m3": g["m3"].to_numpy(),
+                "agg": g["agg"].to_numpy(),
+            }
+        )
+    else:
+        readings = pd.DataFrame({"series": [], "meter": [], "t_ms": [], "m3": [], "agg": []})
+    ends = raw["t_ms"].to_numpy(np.int64) // HALF_HOUR_MS * HALF_HOUR_MS - HALF_HOUR_MS // 2
+    idx = pd.MultiIndex.from_arrays([raw["source"].to_numpy(), ends])
+    pres = presence(ctx.day)
+    present = pd.Series(idx.isin(pres.index), index=idx)
+    present = present[~present.index.duplicated()]
+    for k, v in occupancy(readings, present).items():
+        ctx.put(f"occupancy_{k}", v)

@@ -7,7 +7,11 @@ they went, not only that they passed. Scored against every resident of the town.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
+
+from services.lab.registry import register
 
 
 def tracking(traces: pd.DataFrame, residents: int, min_places: int = 3) -> dict[str, float]:
@@ -22,3 +26,10 @@ def tracking(traces: pd.DataFrame, residents: int, min_places: int = 3) -> dict[
         "followed_n": followed,
         "places_median": float(best.median()),
     }
+
+
+@register("tracking", ("tracking_followed", "tracking_places_median"), trace=True)
+def measure(ctx: Any) -> None:
+    tr = tracking(ctx.traces, ctx.residents)
+    ctx.put("tracking_followed", tr["followed"])
+    ctx.put("tracking_places_median", tr["places_median"])

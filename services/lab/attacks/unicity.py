@@ -9,8 +9,14 @@ filtered by membership of the others in the sorted (unit, point) pairs, in chunk
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Any
 
+import numpy as np
+import pandas as pd
+
+from services.lab.registry import register
+
+DAY_MS = 86_400_000
 MAX_CANDIDATES = 4_000_000  # candidate checks per chunk (bounds memory at coarse resolutions)
 MAX_BITMAP_BYTES = 64 << 20  # membership by a bitmap of every (unit, point) up to this size
 
@@ -46,13 +52,23 @@ def point_keys(loc: np.ndarray, tbin: np.ndarray) -> np.ndarray:
     return loc * (int(t.max()) + 1) + t
 
 
-def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[str, float]:
+def unicity(
+    unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0, singled: bool = False
+) -> dict[str, Any]:
     """Share of units with >= ``p`` points that ``p`` random points of theirs single out
-    (0 when there are no traces at all, NaN when no trace has ``p`` points)."""
+    (0 when there are no traces at all, NaN when no trace has ``p`` points); with
+    ``singled``, also the ids of the units singled out (under the key ``singled``)."""
+    out = _unicity(unit, key, p, seed)
+    if not singled:
+        del out["singled"]
+    return out
+
+
+def _unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int) -> dict[str, Any]:
     unit = np.asarray(unit, np.int64)
     key = np.asarray(key, np.int64)
     if not len(unit):
-        return {"unicity": 0.0, "eligible": 0, "units": 0, "unique": 0}
+        return {"unicity": 0.0, "eligible": 0, "units": 0, "unique": 0, "singled": unit[:0]}
     k_span = int(key.max()) + 1
     pairs = np.sort(unit * k_span + key)  # sorted by unit, then key (np.unique hashes: slower)
     pairs = pairs[np.concatenate([[True], pairs[1:] != pairs[:-1]])]
@@ -63,7 +79,7 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
     eligible = np.flatnonzero(count >= p)
     out = {"units": int((count > 0).sum()), "eligible": len(eligible)}
     if not len(eligible):  # traces, but none this long: unicity is undefined
-        return {**out, "unicity": float("nan"), "unique": 0}
+        return {**out, "unicity": float("nan"), "unique": 0, "singled": unit[:0]}
     # p random distinct points of each unit: shuffle within units, take the first p
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(pairs)), u))
@@ -78,7 +94,7 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
     chosen = np.take_along_axis(chosen, np.argsort(size[chosen], axis=1), axis=1)  # rarest first
     rare = chosen[:, 0]
     member = _Pairs(pairs)
-    unique = 0
+    found = []
     lo = 0
     n = len(eligible)
     cum = np.cumsum(size[rare])
@@ -94,6 +110,38 @@ def unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int = 0) -> dict[st
         for j in range(1, p):
             hit = member.contains(cand * k_span + chosen[row, j])
             cand, row = cand[hit], row[hit]
-        unique += int((np.bincount(row - lo, minlength=hi - lo) == 1).sum())
+        alone = np.flatnonzero(np.bincount(row - lo, minlength=hi - lo) == 1) + lo
+        found.append(eligible[alone])
         lo = hi
-    return {**out, "unicity": unique / n, "unique": unique}
+    ids = np.concatenate(found)
+    return {**out, "unicity": len(ids) / n, "unique": len(ids), "singled": ids}
+
+
+@register(
+    "unicity",
+    ("unicity", "unicity_all", "traced_units", "analyst_days", "attacker_bucket_min"),
+    trace=True,
+)
+def measure(ctx: Any) -> None:
+    """Per number of known points: unicity among the traced units, and the share of all
+    residents singled out (a resident with several units, e.g. one a day under a daily
+    salt, counts once: never above 1)."""
+    tr = ctx.traces
+    key = point_keys(tr["loc"].to_numpy(), tr["tbin"].to_numpy())
+    unit = tr["unit"].to_numpy()
+    person_of = (
+        pd.Series(tr["person"].to_numpy(), index=unit).groupby(level=0).first()
+        if len(tr)
+        else pd.Series(dtype=object)
+    )
+    for p in ctx.params.points:
+        u = unicity(unit, key, p, seed=ctx.seed + p, singled=True)
+        people = person_of.reindex(u["singled"]).nunique()
+        ctx.put("unicity", u["unicity"], points=p)
+        ctx.put("unicity_all", people / ctx.residents if ctx.residents else 0.0, points=p)
+        ctx.put("traced_units", u["eligible"], points=p)
+    # the attacker's time bucket: the one asked for, or the policy's where that is coarser
+    bucket = max(int(ctx.params.time_bucket_min), int(ctx.view.minutes or 0), 1)
+    ctx.put("attacker_bucket_min", bucket)
+    t = tr["t_ms"].to_numpy(np.int64)
+    ctx.put("analyst_days", (int(t.max()) - int(t.min())) / DAY_MS if len(t) else 0.0)
