@@ -40,7 +40,12 @@ UNIT = "event"  # one event changes one count by one: event-level, not person-le
 
 
 class BudgetExceeded(RuntimeError):
-    """A release the daily privacy budget cannot pay for."""
+    """A release the daily privacy budget cannot pay for (or cannot account for at all)."""
+
+
+class UnitUnsupported(BudgetExceeded):
+    """A policy asks for person-level DP on a layer that counts events: one person's
+    contribution to it has no bound, so no noise scale protects a person."""
 
 
 def town_cells(res: int) -> list[str]:
@@ -94,6 +99,12 @@ class Releaser:
         """(cell, noisy count) above ``k_min``, and the budget after this release, paid from
         the budget of the town's day at ``now``."""
         dp_cfg: DP = spec.release.dp  # type: ignore[assignment]
+        if dp_cfg.unit != UNIT:
+            raise UnitUnsupported(
+                f"policy {spec.id} asks for {dp_cfg.unit}-level differential privacy; the "
+                f"heatmaps count {UNIT}s, and one person's share of them has no bound, so no "
+                "release is made (the privacy lab measures person-level releases)"
+            )
         day = town_day(now)
         key = (spec.id, query, res, until)
         with self._lock:
@@ -130,7 +141,7 @@ class Releaser:
             "epsilon": dp_cfg.epsilon,
             "spent": round(used, 9),
             "daily_budget": dp_cfg.daily_budget,
-            "unit": UNIT,
+            "unit": dp_cfg.unit,
         }
         return [(c, n) for c, n in cached if n >= k], budget
 

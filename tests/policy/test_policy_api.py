@@ -157,3 +157,22 @@ def test_the_budget_spent_survives_a_reset_of_the_town(client):
     wipe_run_data(engine)
     with engine.connect() as conn:
         assert spent(conn, "dp-heatmaps", day) == 0.5
+
+
+def test_a_person_level_policy_gets_no_event_level_release_passed_off_as_its_own(client, tmp_path):
+    """A policy stating `unit: person` (as the lab can calibrate) used to be served
+    event-level noise under the label "event": the API now refuses, saying why, and the
+    budget names the unit the policy states."""
+    import shutil
+
+    from services.policy.active import POLICIES_DIR, PolicyBook
+
+    policies = tmp_path / "policies-person"
+    shutil.copytree(POLICIES_DIR, policies)
+    dp = policies / "dp-heatmaps.yaml"
+    dp.write_text(dp.read_text().replace("unit: event", "unit: person"))
+    client.app.state.policybook = PolicyBook(policies)
+    client.put("/policy/active", json={"policy": "dp-heatmaps"})
+    r = _heat(client, 0)
+    assert r.status_code == 429 and "person-level" in r.json()["detail"], r.text
+    assert client.get("/policy/budget").json()["unit"] == "person"

@@ -63,7 +63,9 @@ class Budget(BaseModel):
     daily_budget: float | None
     spent: float
     left: float | None
-    unit: str = Field(UNIT, description="what one release protects: an event, not a person")
+    unit: str = Field(
+        UNIT, description="what one release protects, as the policy states it (event or person)"
+    )
 
 
 def book(request: Request) -> PolicyBook:
@@ -166,4 +168,4 @@ def budget(request: Request, conn: ConnDep) -> Budget:
     day = town_day(now)
     used = spent(conn, spec.id, day)
     return Budget(policy=spec.id, day=day, epsilon=dp.epsilon, daily_budget=dp.daily_budget,
-                  spent=used, left=max(0.0, dp.daily_budget - used))  # fmt: skip
+                  spent=used, left=max(0.0, dp.daily_budget - used), unit=dp.unit)  # fmt: skip
