@@ -1,0 +1,111 @@
+"""The wire view: a live sample of what an eavesdropper on the broker receives.
+
+The messages are the raw ones on the broker (before the ingest and its policy), so the sample
+shows what the policy's edge part keeps off the wire and what it leaves there. What the
+caller receives of them follows the release rules (``services/policy/audience.py``): an
+audience that receives the policy's event level sees the values; the public sees every field
+and its category but not the value of a personal one (a personal kind's place and source
+included), so a class learns what the wire carries without reading anyone's identity. Every
+read is audited as a read of personal data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from services.api.deps import ConnDep
+from services.api.release import ReleaseDep
+from services.api.routes.policy import active_spec
+from services.classroom.wire import WireTap, describe
+from services.policy.audience import Gate, personal_kinds
+from services.policy.spec import edge_part
+
+router = APIRouter(prefix="/wire", tags=["wire"])
+
+WITHHELD = "(withheld)"
+PERSONAL = ("identifier", "sensitive")
+
+
+class WireField(BaseModel):
+    name: str
+    value: Any = None
+    category: str = Field(description="identifier, quasi, sensitive or telemetry")
+    withheld: bool = Field(False, description="the value is on the wire; you may not read it")
+
+
+class WireMessage(BaseModel):
+    received_at: datetime
+    topic: str
+    kind: str
+    bytes: int
+    fields: list[WireField]
+
+
+class WireSample(BaseModel):
+    policy: str
+    edge: list[str] = Field(description="what the devices do before publishing")
+    seen: int = Field(description="messages the tap received since it started")
+    items: list[WireMessage]
+
+
+def tap(request: Request) -> WireTap:
+    t: WireTap | None = getattr(request.app.state, "wire_tap", None)
+    if t is None:
+        t = request.app.state.wire_tap = WireTap(request.app.state.settings)
+    return t
+
+
+def _release(msg: dict[str, Any], gate: Gate, prefix: str) -> dict[str, Any]:
+    """A described message as ``gate``'s audience may receive it."""
+    if gate.event_level:
+        return msg
+    personal = msg["kind"] in personal_kinds() or msg["kind"] not in _known()
+    fields = []
+    for f in msg["fields"]:
+        hide = f["category"] in PERSONAL or (personal and f["category"] == "quasi")
+        fields.append({**f, "value": WITHHELD, "withheld": True} if hide else f)
+    topic = msg["topic"]
+    source_hidden = any(f["name"] == "source" and f["withheld"] for f in fields)
+    if source_hidden or personal:
+        topic = topic.rsplit("/", 1)[0] + "/" + WITHHELD
+    return {**msg, "topic": topic, "fields": fields}
+
+
+def _known() -> frozenset[str]:
+    from services.events import KINDS
+
+    return frozenset(KINDS)
+
+
+@router.get("/sample", response_model=WireSample)
+def wire_sample(
+    request: Request,
+    conn: ConnDep,
+    gate: ReleaseDep,
+    n: Annotated[int, Query(ge=1, le=200)] = 40,
+) -> WireSample:
+    """The newest raw messages on the broker, each field with its privacy category; values
+    the caller may not receive under the active policy are withheld."""
+    spec = active_spec(request, conn)
+    part = edge_part(spec)
+    edge = [] if part is None else [_say(t) for t in part.transforms]
+    prefix = request.app.state.settings.mqtt_prefix
+    items = []
+    try:
+        raw = tap(request).sample(n)
+    except OSError:  # no broker: an empty sample, said as such by ``seen``
+        raw = []
+    for at, topic, payload in raw:
+        msg = _release(describe(topic, payload, prefix), gate, prefix)
+        items.append(WireMessage(received_at=datetime.fromtimestamp(at, UTC), **msg))
+    return WireSample(policy=spec.id, edge=edge, seen=tap(request).seen, items=items)
+
+
+def _say(t: Any) -> str:
+    sel = t.select
+    what = ", ".join([*sel.kinds, *sel.fields, *(str(c) for c in sel.categories)])
+    return f"{t.action} {what}"
