@@ -15,6 +15,7 @@ from dash import Input, Output, dcc, html
 
 from dashboard import context
 from dashboard.i18n import _
+from dashboard.wire_views import message_view
 
 dash.register_page(__name__, path="/wire", name="Wire", title="Aqkol · wire")
 
@@ -44,20 +45,6 @@ def layout(**_query: Any) -> html.Div:
         ],
         className="page wire",
     )
-
-
-def message_view(msg: dict[str, Any]) -> html.Div:
-    """One raw message: its topic, then each field coloured by its category."""
-    fields = [
-        html.Span(
-            f"{f['name']}={f['value']}" if not f.get("withheld") else f"{f['name']}=…",
-            className=f"wire-field wire-{f.get('category', 'identifier')}",
-            title=f.get("category", ""),
-        )
-        for f in msg.get("fields", [])
-    ]
-    return html.Div([html.Code(msg.get("topic", ""), className="wire-topic"), *fields],
-                    className="wire-msg")  # fmt: skip
 
 
 @dash.callback(
