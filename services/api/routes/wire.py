@@ -5,8 +5,10 @@ shows what the policy's edge part keeps off the wire and what it leaves there. W
 caller receives of them follows the release rules (``services/policy/audience.py``): an
 audience that receives the policy's event level sees the values; the public sees every field
 and its category but not the value of a personal one (a personal kind's place and source
-included), so a class learns what the wire carries without reading anyone's identity. Every
-read is audited as a read of personal data.
+included), so a class learns what the wire carries without reading anyone's identity.
+Operators and oversight see a value only where the policy stores it as sent (what it
+drops, pseudonymizes or generalizes at the ingest is withheld from them too: they receive at
+most what the policy stores). Every read is audited as a read of personal data.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from services.api.deps import ConnDep
 from services.api.release import ReleaseDep
 from services.api.routes.policy import active_spec
 from services.classroom.wire import WireTap, describe
-from services.policy.audience import Gate, personal_kinds
+from services.events import KINDS
+from services.policy.apply import Minimizer
+from services.policy.audience import Audience, Gate, personal_kinds
 from services.policy.spec import edge_part
 
 router = APIRouter(prefix="/wire", tags=["wire"])
@@ -59,26 +63,32 @@ def tap(request: Request) -> WireTap:
     return t
 
 
-def _release(msg: dict[str, Any], gate: Gate, prefix: str) -> dict[str, Any]:
-    """A described message as ``gate``'s audience may receive it."""
-    if gate.event_level:
-        return msg
-    personal = msg["kind"] in personal_kinds() or msg["kind"] not in _known()
-    fields = []
-    for f in msg["fields"]:
-        hide = f["category"] in PERSONAL or (personal and f["category"] == "quasi")
-        fields.append({**f, "value": WITHHELD, "withheld": True} if hide else f)
+def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
+    """A described message as ``gate``'s audience may receive it under the policy whose
+    ingest ``plan`` (a :class:`~services.policy.apply.Minimizer`) is given."""
+    kind = msg["kind"]
+    if gate.audience == Audience.PUBLIC and not gate.event_level:
+        personal = kind in personal_kinds() or kind not in KINDS
+
+        def hide(f: dict[str, Any]) -> bool:
+            return f["category"] in PERSONAL or (personal and f["category"] == "quasi")
+    else:  # operators and oversight: at most what the policy stores (as sent)
+        kp = plan.plans.get(kind)
+        touched = {f for _a, f, _t in kp.ops} if kp is not None else set()
+        dropped = kp is None or kp.drop_event is not None
+
+        def hide(f: dict[str, Any]) -> bool:
+            if dropped:
+                return f["category"] != "telemetry"
+            return f["name"] in touched  # source, geo, ts, data.<name>: as the plan names them
+
+    fields = [{**f, "value": WITHHELD, "withheld": True} if hide(f) else f for f in msg["fields"]]
     topic = msg["topic"]
-    source_hidden = any(f["name"] == "source" and f["withheld"] for f in fields)
-    if source_hidden or personal:
+    if any(f["name"] == "source" and f.get("withheld") for f in fields) or (
+        gate.audience == Audience.PUBLIC and not gate.event_level and kind in personal_kinds()
+    ):
         topic = topic.rsplit("/", 1)[0] + "/" + WITHHELD
     return {**msg, "topic": topic, "fields": fields}
-
-
-def _known() -> frozenset[str]:
-    from services.events import KINDS
-
-    return frozenset(KINDS)
 
 
 @router.get("/sample", response_model=WireSample)
@@ -99,8 +109,9 @@ def wire_sample(
         raw = tap(request).sample(n)
     except OSError:  # no broker: an empty sample, said as such by ``seen``
         raw = []
+    plan = Minimizer(spec)
     for at, topic, payload in raw:
-        msg = _release(describe(topic, payload, prefix), gate, prefix)
+        msg = _release(describe(topic, payload, prefix), gate, plan)
         items.append(WireMessage(received_at=datetime.fromtimestamp(at, UTC), **msg))
     return WireSample(policy=spec.id, edge=edge, seen=tap(request).seen, items=items)
 
