@@ -202,6 +202,13 @@ def simulate(
             max=16,
         ),
     ] = 2,
+    edge_policy: Annotated[
+        str | None,
+        typer.Option(
+            help="a policy whose 'at: edge' transforms the devices apply from the start "
+            "(else: the one the API announces on the control topic, if any)"
+        ),
+    ] = None,
 ) -> None:
     """Run the town and publish its events over MQTT (QoS 1).
 
@@ -226,6 +233,18 @@ def simulate(
         started = started or plan.start
     if hours is None:
         hours = plan.hours if plan is not None and plan.hours else 24.0
+    edge = None
+    if edge_policy is not None:
+        from services.policy.active import POLICIES_DIR, PolicyBook
+        from services.policy.spec import PolicyError
+        from simulator.edge import EdgeMinimizer
+
+        try:
+            book = PolicyBook(Settings().policies_dir or POLICIES_DIR)
+            edge = EdgeMinimizer(book.spec(edge_policy))
+        except PolicyError as exc:
+            console.print(f"[red]policy refused:[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
     summary = run(
         Settings(),
         seed=seed,
@@ -236,6 +255,7 @@ def simulate(
         progress=True,
         scenario=plan,
         processes=senders,
+        edge=edge,
     )
     console.print(summary)
 
