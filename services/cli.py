@@ -649,6 +649,10 @@ def up(
         _wait(lambda: _http_ok(api_url + "/health", verify), 60, "the API", procs)
         _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
+        # the devices apply the active policy's edge part from the first event (a switch
+        # later reaches them over the control topic)
+        edge_policy = _active_edge_policy(settings)
+        sim += ["--edge-policy", edge_policy] if edge_policy else []
         launch("simulator", *sim, "--start", start_at)
         from services.classroom.reset import ResetWatch
 
@@ -738,6 +742,26 @@ def _wait_stable(engine, table, quiet_s: float = 1.5, most_s: float = 20.0) -> N
         now = rows()
         if now != last:
             last, since = now, time.monotonic()
+
+
+def _active_edge_policy(settings: Settings) -> str | None:
+    """The id of the policy in force in the store (``AQKOL_POLICY`` before any switch), if
+    it has transforms ``at: edge`` (None otherwise, or if it cannot load)."""
+    from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
+    from services.policy.spec import PolicyError, edge_part
+    from services.store.db import make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with engine.connect() as conn:
+            policy = active_policy(conn, settings.policy)[0]
+    finally:
+        engine.dispose()
+    try:
+        spec = PolicyBook(settings.policies_dir or POLICIES_DIR).spec(policy)
+    except PolicyError:
+        return None
+    return policy if edge_part(spec) is not None else None
 
 
 def _activate(settings: Settings, policy: str) -> None:
