@@ -90,9 +90,10 @@ class WireTap:
     def sample(self, n: int = 50, wait_s: float = 1.0) -> list[tuple[float, str, bytes]]:
         """The newest ``n`` raw messages (received time, topic, payload), newest last."""
         self.last_read = time.monotonic()
+        first = self._client is None
         self._start()
-        with self.cond:
-            self.cond.wait_for(lambda: self.subscribed and self.ring, wait_s)
+        with self.cond:  # a first read waits a moment for the subscription and a message
+            self.cond.wait_for(lambda: self.subscribed and self.ring, wait_s if first else 0)
             return list(self.ring)[-n:]
 
     def close(self) -> None:
