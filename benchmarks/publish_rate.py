@@ -203,6 +203,24 @@ def run_once(
     return sims[-1][0], bare["rate"], lost_bare + sum(s[1] for s in sims)
 
 
+def edge_step_cost(seed: int, hours: float, policy: str) -> tuple[float, float, int]:
+    """(us per event with the edge step of ``policy``, us per event with none, events): the
+    step alone, in this process, over the seeded town's events built beforehand."""
+    from services.policy.active import PolicyBook
+    from simulator.edge import EdgeMinimizer, minimize_at_edge
+    from simulator.model import Town
+
+    evs = list(Town(seed=seed).events(hours))
+    edge = EdgeMinimizer(PolicyBook().spec(policy))
+    out = []
+    for e in (edge, None, edge, None):  # interleaved, the best of two each
+        t0 = time.perf_counter()
+        for ev in evs:
+            minimize_at_edge(ev, e)
+        out.append((time.perf_counter() - t0) / len(evs) * 1e6)
+    return min(out[0], out[2]), min(out[1], out[3]), len(evs)
+
+
 def _children_cpu() -> float:
     """CPU seconds of this process's finished children (and theirs)."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -227,6 +245,10 @@ def main() -> None:
     if args.bare_publisher:
         bare_publisher(args.bare_publisher, args.port)
         return
+    if args.edge_policy:
+        on, off, n = edge_step_cost(args.seed, args.hours, args.edge_policy)
+        print(f"edge step {args.edge_policy} alone over {n} events: {on:.2f} us per event "
+              f"(none: {off:.3f} us)", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker, port = start_mosquitto(work)
