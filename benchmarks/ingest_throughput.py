@@ -240,9 +240,6 @@ def main() -> None:
                 f"{expected - distinct} lost) at {bare_rate:,.0f} msg/s, "
                 f"{bare_cpu:.0f} us CPU per message"
             )
-            rate, stored, lost, dup, cpu = ingest_phase(
-                env, args.seed, args.hours, work, db_url, args.policy
-            )
             runs = [(args.policy, db_url)]
             if args.against:
                 runs.append((args.against, f"sqlite:///{work / 'against.db'}"))
