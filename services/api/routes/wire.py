@@ -24,7 +24,7 @@ from services.api.release import ReleaseDep
 from services.api.routes.policy import active_spec
 from services.classroom.wire import WireTap, describe
 from services.events import KINDS
-from services.policy.apply import Minimizer
+from services.policy.apply import BIOMETRIC_KINDS, Minimizer
 from services.policy.audience import Audience, Gate, personal_kinds
 from services.policy.spec import edge_part
 
@@ -76,6 +76,9 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
         kp = plan.plans.get(kind)
         touched = {f for _a, f, _t in kp.ops} if kp is not None else set()
         dropped = kp is None or kp.drop_event is not None
+        if kind in BIOMETRIC_KINDS:  # a match on a list the policy refuses is not kept
+            listed = {f["name"]: f["value"] for f in msg["fields"]}.get("data.watchlist")
+            dropped = dropped or listed not in plan.watchlists
 
         def hide(f: dict[str, Any]) -> bool:
             if dropped:
