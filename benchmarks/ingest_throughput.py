@@ -1,7 +1,7 @@
 """Ingest throughput against a bare paho subscriber, on the same stream, in the same run.
 
 The simulator (`aqkol simulate --speed max`, its own process) publishes a seeded stretch
-of the town through a private Mosquitto at QoS 1 three times, each into a persistent session
+of the town through a private Mosquitto at QoS 1 for each phase, each into a persistent session
 whose subscriber is offline, so the broker holds the whole stream; then the subscriber
 connects and drains it as fast as it can (the simulator alone publishes only ~4k msg/s
 here, slower than either subscriber, so measuring while it publishes would time the
@@ -15,6 +15,12 @@ Prints the rates, the ratio, and what was lost or duplicated, last line e.g.
 `ratio=0.83 stored_per_s=... bare_per_s=... lost=0 duplicated=0`.
 
     python benchmarks/ingest_throughput.py [--hours 4.0] [--seed 1]
+    python benchmarks/ingest_throughput.py --policy edge-counts --against none  # the gate
+
+With ``--against`` a second policy is measured in the same run (its own store, its own
+simulator run); a policy with ``at: edge`` transforms has the simulator apply them, as a
+switch to it does over the control topic. The stored rate of one against the other is
+printed as ``policy_ratio``.
 """
 
 from __future__ import annotations
@@ -43,7 +49,11 @@ from services.store.models import events  # noqa: E402
 from tests.support import start_mosquitto, stop, wait_until  # noqa: E402
 
 
-def simulate(env: dict[str, str], seed: int, hours: float, run_id: str) -> subprocess.Popen:
+def simulate(
+    env: dict[str, str], seed: int, hours: float, run_id: str, edge: str | None = None
+) -> subprocess.Popen:
+    """`aqkol simulate` at full speed; with ``edge`` its devices apply that policy's edge
+    part (what a switch to it tells them over the control topic)."""
     cmd = [
         sys.executable,
         "-m",
@@ -57,6 +67,7 @@ def simulate(env: dict[str, str], seed: int, hours: float, run_id: str) -> subpr
         "max",
         "--run-id",
         run_id,
+        *(["--edge-policy", edge] if edge else []),
     ]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -120,39 +131,39 @@ def bare_phase(
     return rate, len(seen), len(set(seen)), expected, cpu_us
 
 
-def _tree(pid: int) -> list[psutil.Process]:
-    """The ingest's process and its children (the writer, the resource tracker)."""
-    proc = psutil.Process(pid)
-    kids = sorted(proc.children(recursive=True), key=lambda p: p.cmdline()[-1:])
-    return [proc, *kids]
-
-
-def _cpu(p: psutil.Process) -> float:
-    t = p.cpu_times()
-    return t.user + t.system
-
-
-def kept_by_policy(seed: int, hours: float, policy: str) -> set[str]:
-    """Ids of the seeded stream's events that ``policy`` keeps (it drops e.g. payments)."""
+def kept_by_policy(seed: int, hours: float, policy: str) -> tuple[set[str], set[str]]:
+    """Ids of the seeded stream's events that ``policy`` keeps as events (it drops e.g.
+    payments), and the kinds it stores only summed per block (``aggregate``)."""
     from services.events import decode
     from services.policy.active import PolicyBook
     from services.policy.apply import Minimizer
     from simulator.model import Town
 
     minimizer = Minimizer(PolicyBook().spec(policy), b"bench")
-    return {
-        e["id"]
-        for e in Town(seed=seed).events(hours)
-        if minimizer.apply(decode(orjson.dumps(e))) is not None
-    }
+    summed = {k for k, plan in minimizer.plans.items() if plan.aggregate is not None}
+    kept = set()
+    for e in Town(seed=seed).events(hours):
+        k = minimizer.apply(decode(orjson.dumps(e)))
+        if k is not None and not k.agg:
+            kept.add(e["id"])
+    return kept, summed
 
 
 def ingest_phase(
-    env: dict[str, str], seed: int, hours: float, runs: Path, db_url: str, policy: str
+    env: dict[str, str],
+    seed: int,
+    hours: float,
+    runs: Path,
+    db_url: str,
+    policy: str,
+    tag: str = "ingest",
+    edge: bool = False,
 ) -> tuple[float, int, int, int, list[float]]:
     """(rate, stored, lost, duplicated, CPU us per event of each process) for `aqkol ingest`
-    writing to SQLite."""
-    ready = runs / "ingest.ready"
+    writing to SQLite, under ``policy`` (with ``edge``: the simulator applies its edge part)."""
+    env = {**env, "AQKOL_POLICY": policy, "AQKOL_DATABASE_URL": db_url,
+           "AQKOL_INGEST_CLIENT_ID": f"{env['AQKOL_INGEST_CLIENT_ID']}-{tag}"}  # fmt: skip
+    ready = runs / f"{tag}.ready"
 
     def start_ingest() -> subprocess.Popen:
         ready.unlink(missing_ok=True)
@@ -161,39 +172,65 @@ def ingest_phase(
         wait_until(ready.exists, 60, "the ingest to subscribe")
         return proc
 
-    first = start_ingest()  # creates the persistent session, then goes offline
-    # what the processes spend to start (imports, migration), nothing queued yet: taken off
-    # the measured run's totals (the broker hands a held stream over before the SUBACK, so
-    # the MQTT process has received much of it by the time it says it is subscribed)
-    startup = [_cpu(p) for p in _tree(first.pid)]
-    stop(first)
-    simulate(env, seed, hours, "ingest").wait()
-    published = set((runs / "ingest" / "published.ids").read_text().split())
-    published &= kept_by_policy(seed, hours, policy)  # what the policy drops is not lost
+    stop(start_ingest())  # creates the persistent session, then goes offline
+    simulate(env, seed, hours, tag, policy if edge else None).wait()
+    sent = set((runs / tag / "published.ids").read_text().split())
+    kept, summed = kept_by_policy(seed, hours, policy)
+    published = sent & kept  # what the policy drops is not lost; sums are not events
+    handled = len(published) + (len(sent) - len(sent & kept) if summed else 0)
     engine = create_engine(db_url)
+    kept_kind = ~events.c.kind.in_(sorted(summed)) if summed else events.c.id.isnot(None)
 
-    def stored() -> int:
+    def stored() -> int:  # the events kept as such (block sums are rows of their own)
         with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(events)).scalar_one()
+            q = select(func.count()).select_from(events).where(kept_kind)
+            return conn.execute(q).scalar_one()
 
-    ing = start_ingest()
-    procs = _tree(ing.pid)
+    ing = start_ingest()  # subscribed: the broker hands it the stream it holds from now
+    t0 = time.perf_counter()  # (not the first stored row: a policy that sums a kind commits
+    procs = [psutil.Process(ing.pid)]  # its first rows late, which would flatter it)
     try:
-        wait_until(lambda: stored() > 0, 120, "the first stored event", interval=0.01)
-        t0 = time.perf_counter()
+        procs += procs[0].children(recursive=True)  # the writer process
+        cpu0 = [p.cpu_times() for p in procs]
         wait_until(lambda: stored() >= len(published), 600, "every event stored", interval=0.02)
         t1 = time.perf_counter()
-        cpu1 = [_cpu(p) for p in procs]
+        cpu1 = [p.cpu_times() for p in procs]
         with engine.connect() as conn:
-            ids = conn.execute(select(events.c.id)).scalars().all()
+            ids = conn.execute(select(events.c.id).where(kept_kind)).scalars().all()
             dup = conn.execute(
                 text("SELECT count(*) - count(DISTINCT id) FROM events")
             ).scalar_one()
         lost = len(published - set(ids))
-        cpu_us = [(b - a) / len(ids) * 1e6 for a, b in zip(startup, cpu1, strict=False)]
-        return len(ids) / (t1 - t0), len(ids), lost, int(dup), cpu_us
+        n = max(handled, len(ids))  # events taken in (kept, or summed into a block)
+        cpu_us = [
+            (b.user + b.system - a.user - a.system) / n * 1e6
+            for a, b in zip(cpu0, cpu1, strict=True)
+        ]
+        return n / (t1 - t0), n, lost, int(dup), cpu_us
     finally:
         stop(ing)
+
+
+def ingest_all(
+    args: argparse.Namespace, env: dict[str, str], work: Path, db_url: str
+) -> dict[str, tuple[float, int, int]]:
+    """Each policy's ingest phase (``--policy``, and ``--against``): rate, lost, duplicated."""
+    runs = [(args.policy, db_url)]
+    if args.against:
+        runs.append((args.against, f"sqlite:///{work / 'against.db'}"))
+    rates: dict[str, tuple[float, int, int]] = {}
+    for i, (policy, url) in enumerate(runs):
+        rate, stored, lost, dup, cpu = ingest_phase(
+            env, args.seed, args.hours, work, url, policy, f"ingest{i}", edge=True
+        )
+        rates[policy] = (rate, lost, dup)
+        print(
+            f"ingest {policy}: {stored} stored at {rate:,.0f} events/s into SQLite, us "
+            f"CPU per event: {' + '.join(f'{c:.0f}' for c in cpu)} (MQTT process + "
+            f"writer), lost={lost} duplicated={dup}",
+            flush=True,
+        )
+    return rates
 
 
 def main() -> None:
@@ -202,6 +239,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--policy", default="gdpr-minimal", help="the ingest's policy (the starter rules are on)"
+    )
+    ap.add_argument(
+        "--against",
+        help="a second policy (e.g. none) measured in the same run, each with its own store; "
+        "a policy with 'at: edge' transforms has the simulator apply them (edge-counts)",
     )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,12 +265,9 @@ def main() -> None:
             # the bare subscriber before and after the ingest, their mean the baseline: the
             # machine's load moves between phases, and one bare phase alone can be far off
             bares = []
-            for run_id in ("bare-before", None, "bare-after"):
-                if run_id is None:
-                    rate, stored, lost, dup, cpu = ingest_phase(
-                        env, args.seed, args.hours, work, db_url, args.policy
-                    )
-                    continue
+            for run_id in ("bare-before", "bare-after"):
+                if run_id == "bare-after":
+                    rates = ingest_all(args, env, work, db_url)
                 b_rate, received, distinct, expected, bare_cpu = bare_phase(
                     port, prefix, env, args.seed, args.hours, work, run_id
                 )
@@ -240,10 +279,10 @@ def main() -> None:
                     flush=True,
                 )
             bare_rate = sum(bares) / len(bares)
-            print(
-                f"ingest: {stored} stored at {rate:,.0f} events/s into SQLite, us CPU per "
-                f"event: {' + '.join(f'{c:.0f}' for c in cpu)} (MQTT process + writer)"
-            )
+            rate, lost, dup = rates[args.policy]
+            if args.against:
+                r = rates[args.policy][0] / rates[args.against][0]
+                print(f"policy_ratio={r:.2f} ({args.policy} / {args.against}, same run)")
             print(f"load average: {os.getloadavg()[0]:.2f} (the machine is shared)")
         finally:
             stop(broker)

@@ -11,6 +11,11 @@ Prints both rates, what the subscriber missed, the load; last line e.g.
 `ratio=1.12 sim_per_s=... bare_per_s=... lost=0`.
 
     python benchmarks/publish_rate.py [--hours 4.0] [--seed 1] [--repeat 1]
+    python benchmarks/publish_rate.py --edge-policy edge-counts  # the edge step on vs off
+
+With ``--edge-policy`` each simulator run is made twice, the edge step off and then on
+(``--edge-policy`` of ``aqkol simulate``), and the events the town made per second (sent,
+or kept on the device) are compared: ``edge step ... on/off``.
 """
 
 from __future__ import annotations
@@ -115,7 +120,13 @@ def prebuilt(seed: int, hours: float, prefix: str, path: Path) -> list[str]:
 
 
 def run_once(
-    work: Path, port: int, seed: int, hours: float, n: int, senders_list: list[int | None]
+    work: Path,
+    port: int,
+    seed: int,
+    hours: float,
+    n: int,
+    senders_list: list[int | None],
+    edge_policy: str | None = None,
 ) -> tuple[float, float, int]:
     # the bare publisher
     prefix = f"bare{uuid.uuid4().hex[:6]}/"
@@ -137,7 +148,9 @@ def run_once(
 
     # the simulator, with each number of publishing processes asked for
     sims = []
-    for senders in senders_list:
+    edges: list[str | None] = [None, edge_policy] if edge_policy else [None]
+    by_edge: dict[str | None, float] = {}
+    for senders, edge in ((s, e) for s in senders_list for e in edges):
         prefix = f"sim{uuid.uuid4().hex[:6]}/"
         counter = Counter(port, prefix)
         env = {
@@ -147,11 +160,13 @@ def run_once(
             "AQKOL_RUNS_DIR": str(work),
             "AQKOL_VAR_DIR": str(work),
         }
-        run_id = f"sim-{n}-{senders}"
+        run_id = f"sim-{n}-{senders}-{edge or 'off'}"
         cmd = [sys.executable, "-m", "services.cli", "simulate", "--seed", str(seed), "--hours",
                str(hours), "--speed", "max", "--run-id", run_id]  # fmt: skip
         if senders is not None:
             cmd += ["--senders", str(senders)]
+        if edge is not None:  # the devices apply the policy's edge part before publishing
+            cmd += ["--edge-policy", edge]
         cpu0 = _children_cpu()
         subprocess.run(
             cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -166,15 +181,44 @@ def run_once(
         lost = len(set(published) - {i.decode() for i in counter.ids})
         cpu_us = cpu_s / summary["published"] * 1e6  # the whole command: imports, town, truth
         sims.append((summary["rate"], lost))
+        # events the town made per second (published, or kept on the device by the edge step)
+        made = summary["published"] + summary.get("withheld_at_edge", 0)
+        by_edge[edge] = made / summary["seconds"]
         print(
             f"run {n}: bare {bare['published']} in {bare['seconds']:.2f} s = "
             f"{bare['rate']:,.0f}/s ({bare['cpu_us']:.0f} us CPU each, lost {lost_bare}); "
-            f"simulator --senders {senders}: {summary['published']} in {summary['seconds']:.2f} s "
+            f"simulator --senders {senders} edge {edge or 'off'}: "
+            f"{summary['published']} in {summary['seconds']:.2f} s "
             f"= {summary['rate']:,.0f}/s ({cpu_us:.0f} us CPU each, whole command; lost {lost}); "
             f"ratio {summary['rate'] / bare['rate']:.2f}; load {os.getloadavg()[0]:.2f}",
             flush=True,
         )
+        if edge is not None:
+            print(
+                f"run {n}: edge step {edge} on/off, events made per second: "
+                f"{by_edge[edge]:,.0f} / {by_edge[None]:,.0f} "
+                f"= {by_edge[edge] / by_edge[None]:.2f}",
+                flush=True,
+            )
     return sims[-1][0], bare["rate"], lost_bare + sum(s[1] for s in sims)
+
+
+def edge_step_cost(seed: int, hours: float, policy: str) -> tuple[float, float, int]:
+    """(us per event with the edge step of ``policy``, us per event with none, events): the
+    step alone, in this process, over the seeded town's events built beforehand."""
+    from services.policy.active import PolicyBook
+    from simulator.edge import EdgeMinimizer, minimize_at_edge
+    from simulator.model import Town
+
+    evs = list(Town(seed=seed).events(hours))
+    edge = EdgeMinimizer(PolicyBook().spec(policy))
+    out = []
+    for e in (edge, None, edge, None):  # interleaved, the best of two each
+        t0 = time.perf_counter()
+        for ev in evs:
+            minimize_at_edge(ev, e)
+        out.append((time.perf_counter() - t0) / len(evs) * 1e6)
+    return min(out[0], out[2]), min(out[1], out[3]), len(evs)
 
 
 def _children_cpu() -> float:
@@ -191,18 +235,28 @@ def main() -> None:
     ap.add_argument(
         "--senders", type=int, nargs="*", help="simulate --senders values (last: the ratio)"
     )
+    ap.add_argument(
+        "--edge-policy",
+        help="also run each simulator with this policy's edge step on (e.g. edge-counts)",
+    )
     ap.add_argument("--bare-publisher", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.bare_publisher:
         bare_publisher(args.bare_publisher, args.port)
         return
+    if args.edge_policy:
+        on, off, n = edge_step_cost(args.seed, args.hours, args.edge_policy)
+        print(f"edge step {args.edge_policy} alone over {n} events: {on:.2f} us per event "
+              f"(none: {off:.3f} us)", flush=True)  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         broker, port = start_mosquitto(work)
         try:
             results = [
-                run_once(work, port, args.seed, args.hours, n, args.senders or [None])
+                run_once(
+                    work, port, args.seed, args.hours, n, args.senders or [None], args.edge_policy
+                )
                 for n in range(args.repeat)
             ]
         finally:

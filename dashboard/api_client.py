@@ -443,6 +443,12 @@ class ApiClient:
             "/policy/active", {}, method="PUT", json={"policy": policy, "note": note}
         )
 
+    def wire_sample(self, n: int = 40) -> Fetched[dict[str, Any]]:
+        """GET /wire/sample: the newest raw messages on the broker, fields with categories
+        (values withheld as the release rules say)."""
+        return self._fetch("/wire/sample", {"policy": "", "edge": [], "seen": 0, "items": []},
+                           {"n": n})  # fmt: skip
+
     def classroom_status(self) -> Fetched[dict[str, Any]]:
         """GET /classroom/status: the simulator's own report of its state (teacher)."""
         return self._fetch("/classroom/status", {"state": "unknown"})

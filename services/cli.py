@@ -202,6 +202,13 @@ def simulate(
             max=16,
         ),
     ] = 2,
+    edge_policy: Annotated[
+        str | None,
+        typer.Option(
+            help="a policy whose 'at: edge' transforms the devices apply from the start "
+            "(else: the one the API announces on the control topic, if any)"
+        ),
+    ] = None,
 ) -> None:
     """Run the town and publish its events over MQTT (QoS 1).
 
@@ -226,6 +233,18 @@ def simulate(
         started = started or plan.start
     if hours is None:
         hours = plan.hours if plan is not None and plan.hours else 24.0
+    edge = None
+    if edge_policy is not None:
+        from services.policy.active import POLICIES_DIR, PolicyBook
+        from services.policy.spec import PolicyError
+        from simulator.edge import EdgeMinimizer
+
+        try:
+            book = PolicyBook(Settings().policies_dir or POLICIES_DIR)
+            edge = EdgeMinimizer(book.spec(edge_policy))
+        except PolicyError as exc:
+            console.print(f"[red]policy refused:[/red] {exc}", markup=True, highlight=False)
+            raise typer.Exit(2) from None
     summary = run(
         Settings(),
         seed=seed,
@@ -236,6 +255,7 @@ def simulate(
         progress=True,
         scenario=plan,
         processes=senders,
+        edge=edge,
     )
     console.print(summary)
 
@@ -672,6 +692,10 @@ def up(
         _wait(lambda: _http_ok(api_url + "/health", verify), 60, "the API", procs)
         _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
+        # the devices apply the active policy's edge part from the first event (a switch
+        # later reaches them over the control topic)
+        edge_policy = _active_edge_policy(settings)
+        sim += ["--edge-policy", edge_policy] if edge_policy else []
         launch("simulator", *sim, "--start", start_at)
         lab_quick = _start_quick_lab(settings, env)
         from services.classroom.reset import ResetWatch
@@ -789,6 +813,26 @@ def _wait_stable(engine, table, quiet_s: float = 1.5, most_s: float = 20.0) -> N
         now = rows()
         if now != last:
             last, since = now, time.monotonic()
+
+
+def _active_edge_policy(settings: Settings) -> str | None:
+    """The id of the policy in force in the store (``AQKOL_POLICY`` before any switch), if
+    it has transforms ``at: edge`` (None otherwise, or if it cannot load)."""
+    from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
+    from services.policy.spec import PolicyError, edge_part
+    from services.store.db import make_engine
+
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with engine.connect() as conn:
+            policy = active_policy(conn, settings.policy)[0]
+    finally:
+        engine.dispose()
+    try:
+        spec = PolicyBook(settings.policies_dir or POLICIES_DIR).spec(policy)
+    except PolicyError:
+        return None
+    return policy if edge_part(spec) is not None else None
 
 
 def _activate(settings: Settings, policy: str) -> None:

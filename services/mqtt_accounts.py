@@ -5,7 +5,8 @@ Each service has its own MQTT account, and each account may touch only its own t
 - ``simulator`` (the town's devices) publishes events, never alerts; it follows its control
   topic and reports on ``.../status`` and the retained ``.../state``;
 - ``ingest`` reads the event stream and announces the alerts it opens;
-- ``api`` alone publishes commands to the simulator and reads its answers;
+- ``api`` alone publishes commands to the simulator and reads its answers, and reads the
+  stream (the wire view);
 - ``operator`` (deployments only: a person or a monitoring probe) reads the stream, the
   alerts and ``$SYS``, and may steer the simulator.
 
@@ -57,8 +58,15 @@ ROLES: dict[str, tuple[str, list[tuple[Access, str]]]] = {
     ),
     "api": (
         "The API (the teacher's classroom controls) is the only account that commands the\n"
-        "simulator; it reads the acknowledgements and the state, and nothing of the stream.",
-        [("write", CONTROL), ("read", f"{CONTROL}/status"), ("read", f"{CONTROL}/state")],
+        "simulator (and tells its devices the policy's edge part); it reads the\n"
+        "acknowledgements and the state, and reads the stream for the wire view; it\n"
+        "publishes nothing on the stream.",
+        [
+            ("write", CONTROL),
+            ("read", f"{CONTROL}/status"),
+            ("read", f"{CONTROL}/state"),
+            ("read", f"{ROOT}/#"),
+        ],
     ),
     "operator": (
         "The operator (a person at the command center, or a monitoring probe): reads the\n"

@@ -48,6 +48,7 @@ import paho.mqtt.client as mqtt
 from services.config import Settings
 from services.events import topic_for
 from simulator.clock import DEFAULT_START, Clock
+from simulator.edge import EdgeMinimizer, minimize_at_edge
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
@@ -63,7 +64,7 @@ CONNECT_TIMEOUT_S = 10.0
 ACK_TIMEOUT_S = 60.0
 STATE_EVERY_S = 1.0  # how often the retained state is refreshed while events flow
 TRUTH_FLUSH_S = 1.0  # truth.jsonl is flushed this often, so the teacher's view reads it live
-COMMANDS = ("pause", "resume", "speed", "jump", "inject", "reset")
+COMMANDS = ("pause", "resume", "speed", "jump", "inject", "reset", "policy")
 # A jump fast-forwards at this speed, not "as fast as possible": the embedded broker (amqtt)
 # gave up deliveries to the ingest and lost control messages at full speed on a busy 2-core
 # machine; at 300x (about 1,500 events a second) it keeps up, and 4 hours take ~50 s.
@@ -77,6 +78,7 @@ class PublishSummary:
     by_kind: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     rate: float = 0.0  # published per second of wall time
+    withheld_at_edge: int = 0  # events a device did not send under the policy's edge part
     first_ts: str | None = None
     last_ts: str | None = None
 
@@ -107,13 +109,16 @@ class Control:
     or ``"max"``), ``{"command": "jump", "to": "2026-01-15T12:00:00+06:00"}`` (fast-forward:
     publish at full speed up to that time, then go on as before), ``{"command": "inject",
     "scenario": "protest"}`` (the scenario's incidents, moved to start a minute from now) and
-    ``{"command": "reset"}`` (done by the supervisor, ``aqkol up``: acknowledged here). Each is
+    ``{"command": "reset"}`` (done by the supervisor, ``aqkol up``: acknowledged here) and
+    ``{"command": "policy", "id": "edge-counts", "edge": [...]}`` (the devices apply those
+    transforms before publishing from the next event on: :mod:`simulator.edge`). Each is
     acknowledged on :func:`control_status_topic` once in force: a pause after the last event
     before it, with the count published so far.
     """
 
-    def __init__(self, speed: float | None):
+    def __init__(self, speed: float | None, edge: EdgeMinimizer | None = None):
         self.cond = threading.Condition()
+        self.edge = edge  # the policy's edge transforms the devices apply (None: none)
         self.paused = False
         self.speed = speed
         self.version = 0  # bumped by every command: the publish loop re-anchors its pacing
@@ -147,6 +152,11 @@ class Control:
             if scenario not in scenario_names():  # a name of scenarios/, never a path
                 raise ValueError(f"inject: no such scenario (known: {', '.join(scenario_names())})")
             return name, load_scenario(scenario)
+        if name == "policy":
+            policy, edge = cmd.get("id"), cmd.get("edge") or []
+            if not isinstance(policy, str) or not isinstance(edge, list):
+                raise ValueError("policy: needs 'id' (a policy id) and 'edge' (its transforms)")
+            return name, EdgeMinimizer.from_transforms(policy, edge)
         return name, None
 
     def on_message(self, client, userdata, msg) -> None:
@@ -174,6 +184,9 @@ class Control:
                 ack["scenario"] = value.name
             elif name == "reset":
                 ack["state"] = "resetting"
+            elif name == "policy":
+                self.edge = value if value.kinds else None
+                ack.update(policy=value.policy, edge=len(value.transforms))
             self.version += 1
             self.pending.append(ack)
             self.cond.notify_all()
@@ -452,6 +465,7 @@ def publish(
     rebuild: Rebuild | None = None,
     info: dict[str, Any] | None = None,
     processes: int = 0,
+    edge: EdgeMinimizer | None = None,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
@@ -462,7 +476,9 @@ def publish(
     gives the stream from ``ts`` on with those scenarios' incidents in it (for ``inject``).
     ``info`` (run id, seed, ...) goes into the retained state. With ``processes`` the
     events are published by that many publishing processes (:class:`_Sender`, one
-    connection each) instead of ``clients`` connections of this process.
+    connection each) instead of ``clients`` connections of this process. ``edge``: the
+    policy's edge transforms in force from the start (a ``policy`` command replaces them);
+    what they drop is not published (counted in ``withheld_at_edge``).
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -473,7 +489,9 @@ def publish(
         pool = [_Sender(settings, i, tag) for i in range(processes)]
     else:
         pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
-    ctl = Control(speed) if control else None
+    ctl = Control(speed, edge) if control else None
+    if edge is not None and not edge.kinds:
+        edge = None
     ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
     status_topic = control_status_topic(settings.mqtt_prefix)
     state_topic = control_state_topic(settings.mqtt_prefix)
@@ -490,6 +508,7 @@ def publish(
     t_wall0 = time.monotonic()
     bar = _Progress(progress, progress_total_s)
     n = 0
+    withheld = 0  # events the edge step kept on the device
     cur_speed = speed
     paused = False
     jump: str | None = None
@@ -561,6 +580,7 @@ def publish(
                                 ctl.version += 1  # pace on from here at the speed set
                                 version = ctl.version
                             jump = ctl.jump_iso
+                            edge = ctl.edge
                         if acks:
                             flush()  # "published": n in the acknowledgement is handed over
                         for ack in acks:
@@ -617,8 +637,13 @@ def publish(
                             ctl.cond.wait(min(delay, STATE_EVERY_S))
                 if swapped:
                     continue
-                topic = topic_for(event["kind"], event["source"], prefix)
-                pool[n % len(pool)].publish(topic, orjson.dumps(event))
+                sent = minimize_at_edge(event, edge)  # before encoding: what leaves the device
+                if sent is None:
+                    withheld += 1
+                    event = next(source, None)
+                    continue
+                topic = topic_for(sent["kind"], sent["source"], prefix)
+                pool[n % len(pool)].publish(topic, orjson.dumps(sent))
                 ids.write(event["id"] + "\n")
                 n += 1
                 kinds[event["kind"]] += 1
@@ -641,6 +666,7 @@ def publish(
         for conn in started:
             conn.stop()
     summary.published = n
+    summary.withheld_at_edge = withheld
     summary.acked = sum(min(c.acked, c.sent) for c in pool)
     summary.by_kind = dict(sorted(kinds.items()))
     summary.seconds = round(time.monotonic() - t_wall0, 3)
@@ -750,12 +776,14 @@ def run(
     *,
     clients: int = 2,
     processes: int = 0,
+    edge: EdgeMinimizer | None = None,
     **town_params: Any,
 ) -> PublishSummary:
     """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
 
     ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``,
-    ``scenario``).
+    ``scenario``). ``edge``: a policy's edge transforms, applied by the devices from the
+    start (:mod:`simulator.edge`).
     """
     town = Town(seed=seed, start=start or DEFAULT_START, **town_params)
     if run_id is None:
@@ -808,6 +836,7 @@ def run(
             progress=progress,
             progress_total_s=hours * 3600,
             rebuild=rebuild,
+            edge=edge,
             info={
                 "run_id": run_id,
                 "run_dir": str(run_dir),

@@ -26,6 +26,7 @@ from services.api.routes import (
     rules,
     stats,
     town,
+    wire,
 )
 from services.api.schemas import Refusal
 from services.auth import tokens
@@ -50,6 +51,7 @@ ROUTERS = (
     register,
     citizen,
     classroom,
+    wire,
 )
 
 
@@ -106,3 +108,6 @@ def _close_views(app: FastAPI) -> None:
     sessions = getattr(app.state, "view_sessions", None)
     if sessions is not None:
         sessions.close_all(app.state.engine)
+    tap = getattr(app.state, "wire_tap", None)
+    if tap is not None:  # the wire view's subscription (services/classroom/wire.py)
+        tap.close()

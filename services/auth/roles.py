@@ -38,6 +38,8 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/events"): ALL,
     ("GET", "/events/latest"): ALL,
     ("GET", "/heatmap"): ALL,
+    # what the broker carries, raw: values withheld per audience (services/api/routes/wire.py)
+    ("GET", "/wire/sample"): ALL,
     ("GET", "/alerts"): ALL,
     ("GET", "/stats"): ALL,
     ("GET", "/town"): ALL,

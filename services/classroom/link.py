@@ -122,6 +122,19 @@ class SimulatorLink:
                 self.cond.wait_for(lambda: (self.state_seen or 0) > seen_at, 0.5)
             return ack
 
+    def announce(self, body: dict[str, Any]) -> None:
+        """Publish a command retained, without waiting for the broker or an answer (in a
+        thread of its own: a switch is not held up by a broker that is away)."""
+
+        def go() -> None:
+            try:
+                client = self._start()
+                client.publish(self.control, orjson.dumps(body), qos=1, retain=True)
+            except OSError as exc:
+                log.warning("could not tell the simulator %s: %s", body.get("command"), exc)
+
+        threading.Thread(target=go, name="aqkol-announce", daemon=True).start()
+
     def close(self) -> None:
         """Disconnect."""
         with self._lock:

@@ -121,7 +121,8 @@ class Minimizer:
                     continue
                 only_kinds = not t.select.fields and not t.select.categories
                 if t.action == "drop" and only_kinds:
-                    plan.drop_event = f"policy {spec.id} drops {kind} events"
+                    where = " at the edge (the devices send none)" if t.at == "edge" else ""
+                    plan.drop_event = f"policy {spec.id} drops {kind} events{where}"
                     continue
                 fields = _fields_of(kind, t) if not only_kinds else ["source", "geo"]
                 if t.action == "aggregate":
@@ -303,6 +304,12 @@ def describe_plan(m: Minimizer) -> Iterable[tuple[str, str]]:
         if plan.drop_event:
             yield kind, f"dropped ({plan.drop_event})"
         elif plan.ops:
-            yield kind, "; ".join(f"{a} {f}" for a, f, _t in plan.ops)
+            yield (
+                kind,
+                "; ".join(
+                    f"{a} {f}" + (" (at the edge)" if t.at == "edge" else "")
+                    for a, f, t in plan.ops
+                ),
+            )
         else:
             yield kind, "kept as sent"

@@ -26,6 +26,11 @@ A transform acts on the fields its ``select`` picks: the named ``fields``, plus 
 of the named privacy ``categories`` (the contract gives each field one; ``source`` is an
 identifier for a household's own meter, ``geo`` and ``ts`` are quasi-identifiers), within the
 named ``kinds`` (default: all). ``drop`` with only ``kinds`` drops those events whole.
+
+A transform marked ``at: edge`` runs on the devices too, before they publish (the simulator's
+:mod:`simulator.edge`), so what it removes never reaches the broker; the ingest still applies
+the whole policy. Only ``drop`` (of whole kinds, or of fields the contract lets a device
+leave out) and ``generalize`` can run at the edge.
 """
 
 from __future__ import annotations
@@ -80,6 +85,11 @@ class Transform(_Strict):
         None, ge=1, le=24 * 60, description="generalize ts; aggregate: the interval summed"
     )
     round: float | None = Field(None, gt=0, description="generalize numbers to this step")
+    at: Literal["ingest", "edge"] = Field(
+        "ingest",
+        description="where it runs: the ingest (always), or the devices too, before "
+        "publishing (drop and generalize only; see simulator/edge.py)",
+    )
     note: str = ""
 
     @model_validator(mode="after")
@@ -97,7 +107,41 @@ class Transform(_Strict):
             raise ValueError("ts cannot be dropped: generalize it (minutes)")
         if not (sel.kinds or sel.fields or sel.categories):
             raise ValueError("select something: kinds, fields or categories")
+        if self.at == "edge":
+            _check_edge(self)
         return self
+
+
+def _check_edge(t: Transform) -> None:
+    """Refuse what a device cannot do on its own: pseudonymize (the key never leaves the
+    command center), aggregate (a sum over many devices' events), or leave out a field the
+    contract requires (the ingest would refuse every such event)."""
+    if t.action == "pseudonymize":
+        raise ValueError(
+            "at: edge cannot pseudonymize: the pseudonym key never leaves the command center "
+            "(drop or generalize at the edge, pseudonymize at the ingest)"
+        )
+    if t.action == "aggregate":
+        raise ValueError(
+            "at: edge cannot aggregate: a sum per block and interval needs every device's "
+            "events, which only the ingest sees"
+        )
+    if t.action != "drop":
+        return
+    sel = t.select
+    if not sel.fields and not sel.categories:
+        return  # whole kinds: the device sends none of them
+    from services.policy.apply import _fields_of  # the same selection as the ingest's
+
+    for kind in sel.kinds or sorted(KINDS):
+        for f in _fields_of(kind, t):
+            name = f.removeprefix("data.")
+            if f == "source" or (f != "geo" and KINDS[kind].model_fields[name].is_required()):
+                raise ValueError(
+                    f"at: edge cannot drop {f} of {kind}: the contract requires it, so the "
+                    "ingest would refuse every such event (drop the kind, or drop it at the "
+                    "ingest)"
+                )
 
 
 class Retention(_Strict):
@@ -158,6 +202,15 @@ class PolicySpec(_Strict):
     dead_letter_payloads: bool = Field(
         False, description="keep the first 4 KiB of a refused payload (it may hold identifiers)"
     )
+
+
+def edge_part(spec: PolicySpec) -> PolicySpec | None:
+    """The transforms of ``spec`` its devices apply before publishing (None: none): a policy
+    of its own, with no biometric limit (the ingest applies that)."""
+    edge = [t for t in spec.transforms if t.at == "edge"]
+    if not edge:
+        return None
+    return PolicySpec(id=spec.id, title=spec.title, transforms=edge)
 
 
 def parse_policy(text: str, file: str = "<policy>") -> PolicySpec:

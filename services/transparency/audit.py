@@ -388,4 +388,5 @@ def personal_query(method: str, path: str, params: dict[str, str]) -> bool:
         "/classroom/replay",
         "/classroom/cameras",
         "/dead-letters",
+        "/wire/sample",  # raw messages on the broker, before the policy's ingest part
     )

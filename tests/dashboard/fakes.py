@@ -192,6 +192,21 @@ BAD_PROBLEM = {"file": "editor", "line": 5, "message": "unbalanced parenthesis"}
 OPEN_STATES = ("active", "acknowledged")
 
 
+WIRE_SAMPLE = {
+    "policy": "gdpr-minimal",
+    "edge": [],
+    "seen": 2,
+    "items": [
+        {"received_at": NOW, "topic": "aqkol/v1/vehicle.position/(withheld)",
+         "kind": "vehicle.position", "bytes": 300, "fields": [
+             {"name": "data.plate", "value": "(withheld)", "category": "identifier",
+              "withheld": True},
+             {"name": "data.speed_mps", "value": 5.5, "category": "telemetry",
+              "withheld": False}]},
+    ],
+}  # fmt: skip
+
+
 class FakeApi:
     """Answers like the API; counts the requests it saw. Alert actions change its alerts."""
 
@@ -295,6 +310,8 @@ class FakeApi:
             return self._transparency(request, path)
         if path == "/health":
             return httpx.Response(200, json={"status": "ok"})
+        if path == "/wire/sample":
+            return httpx.Response(200, json=WIRE_SAMPLE)
         if path == "/town":
             return httpx.Response(200, json=TOWN)
         if path == "/heatmap" and self.heat_refusal is not None:

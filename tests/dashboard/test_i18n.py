@@ -33,7 +33,7 @@ def interface_strings() -> set[str]:
     found |= set(views.TEXT.values())
     found |= {rules_views.TEXT[k] for k in ("heading", "list_title", "editor_title",
                                             "alerts_title", "page_name")}  # fmt: skip
-    found |= {"Situation room", "Transparency", "Wall", "Dilemmas"}
+    found |= {"Situation room", "Transparency", "Wall", "Dilemmas", "Wire"}
     return found
 
 

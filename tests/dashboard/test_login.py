@@ -233,3 +233,29 @@ def test_an_oversized_callback_body_is_refused():
     r = client.post("/_dash-update-component", json=body)
     assert r.status_code == 413
     assert client.post("/_dash-update-component", json=LOGIN_PAGE_CALLBACK).status_code == 200
+
+
+def test_the_wire_page_draws_the_sample_through_the_api_with_the_token():
+    fake = FakeApi()
+    _, client = _client(httpx.MockTransport(fake))
+    log_in(client, username="student")
+    assert 'href":"\\u002fwire"' in client.get("/_dash-layout").get_data(as_text=True)  # nav
+    deps = client.get("/_dash-dependencies").get_json()
+    dep = next(d for d in deps if "wire-sample.children" in d["output"])
+    body = {
+        "output": dep["output"],
+        "outputs": [
+            {"id": p.rsplit(".", 1)[0], "property": p.rsplit(".", 1)[1]}
+            for p in dep["output"].strip(".").split("...")
+        ],
+        "inputs": [{**i, "value": 1} for i in dep["inputs"]],
+        "changedPropIds": ["wire-interval.n_intervals"],
+        "state": [],
+    }
+    r = client.post("/_dash-update-component", json=body)
+    assert r.status_code == 200
+    text = r.get_data(as_text=True)
+    assert "wire-field wire-identifier" in text and "5.5" in text
+    assert "wire-field wire-telemetry" in text and "gdpr-minimal" in text
+    sent = [r for r in fake.requests if r.url.path == "/wire/sample"]
+    assert sent and sent[-1].headers["authorization"] == "Bearer token-of-student"

@@ -177,22 +177,24 @@ def test_only_the_simulator_reports_its_state(broker):
 
 
 def test_an_account_reads_only_its_own_topics(broker):
-    """The API's account asks for everything: it gets the simulator's state, not the stream
-    (amqtt refuses such a subscription, Mosquitto grants it and delivers nothing outside
-    the ACL)."""
-    api = Client.of(broker, "api")
+    """The simulator's account asks for everything: it gets its control topic, not the
+    stream (amqtt refuses such a subscription, Mosquitto grants it and delivers nothing
+    outside the ACL). (The API's account reads the stream, for the wire view.)"""
+    sim = Client.of(broker, "simulator")
     try:
         for topic in ("#", "aqkol/v1/#", "aqkol/+/simulator/#"):
-            api.subscribe(topic)
-        assert api.subscribe(STATE)
-        sim = Client.of(broker, "simulator")
-        sim.publish(EVENT, b"an event")
-        sim.publish(STATE, b"the state")
-        sim.close()
-        wait_until(lambda: b"the state" in api.payloads(), 15, "the state")
-        assert b"an event" not in api.payloads()
-    finally:
+            sim.subscribe(topic)
+        assert sim.subscribe(CONTROL)
+        other = Client.of(broker, "simulator")
+        other.publish(EVENT, b"an event")
+        other.close()
+        api = Client.of(broker, "api")
+        api.publish(CONTROL, b"a command")
         api.close()
+        wait_until(lambda: b"a command" in sim.payloads(), 15, "the command")
+        assert b"an event" not in sim.payloads()
+    finally:
+        sim.close()
 
 
 def test_the_accounts_are_private_files_and_hold_no_password_in_clear(tmp_path):

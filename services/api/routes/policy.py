@@ -153,7 +153,17 @@ def switch(request: Request, conn: ConnDep, body: Switch) -> HistoryRow:
     conn.commit()
     audit.record(request.state, request.app.state.engine, "policy.switch", body.policy,
                  {"note": body.note} if body.note else {})  # fmt: skip
+    announce(request, book(request).spec(body.policy))
     return HistoryRow(**row)
+
+
+def announce(request: Request, spec: PolicySpec) -> None:
+    """Tell the devices the policy's edge part over the control topic (retained, so a
+    simulator started later applies it from its first event); never holds up the switch."""
+    from services.api.routes.classroom import link
+    from simulator.edge import policy_command
+
+    link(request).announce(policy_command(spec))
 
 
 @router.get("/budget", response_model=Budget)
