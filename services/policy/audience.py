@@ -95,11 +95,6 @@ class Gate:
         """Whether this caller receives events (and alert keys) as the policy stored them."""
         return self.events_open
 
-    @property
-    def audited(self) -> bool:
-        """Whether this caller's reads of event-level data go into the audit log."""
-        return self.audience != Audience.PUBLIC
-
     def kinds(self, kind: str | None) -> list[str] | None:
         """The kinds a read of ``kind`` (None or empty: every kind) may return; None: all.
 

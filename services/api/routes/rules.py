@@ -258,6 +258,14 @@ def _preview(
     stopped: list[str] = []
     town = timezone(AQKOL_TZ_OFFSET)  # stored in UTC; rules see the town's time, as live
 
+    # the replay reads only what the caller may receive: a student's rule cannot serve as an
+    # oracle on identities (``data.name == ...``) it may not see. Kinds the caller may not
+    # receive are left in the store; fields it may not see are stripped row by row below.
+    allowed = gate.kinds(None)  # None: every kind
+    if allowed is not None:
+        kinds = [k for k in kinds if k in allowed]
+    strip = None if gate.event_level else gate.event
+
     def events() -> Any:
         rows = repo.iter_events(conn, kinds, since, until, cap + 1) if kinds else ()
         for i, r in enumerate(rows):
@@ -267,14 +275,14 @@ def _preview(
             if i % 512 == 0 and clock.monotonic() > deadline:
                 stopped.append(f"the events of the first {seconds:g} s (AQKOL_PREVIEW_SECONDS)")
                 return
-            # the replay reads only what the caller may receive: a student's rule cannot
-            # serve as an oracle on identities (``data.name == ...``) it may not see
-            e = gate.event({"id": r.id, "kind": r.kind, "source": r.source, "data": r.data or {}})
-            if e is None:
-                continue
-            data = {k: v for k, v in e["data"].items() if v is not None}
-            yield Event.make(e["id"], e["kind"], e["source"], r.ts.astimezone(town), data,
-                             r.lat, r.lon)  # fmt: skip
+            source, data = r.source, r.data or {}
+            if strip is not None:
+                e = strip({"id": r.id, "kind": r.kind, "source": source, "data": data})
+                if e is None:
+                    continue
+                source, data = e["source"], e["data"]
+            data = {k: v for k, v in data.items() if v is not None}
+            yield Event.make(r.id, r.kind, source, r.ts.astimezone(town), data, r.lat, r.lon)
 
     reports, n = replay_events([rule], events(), [], policy)
     rep = reports[rule.id]
