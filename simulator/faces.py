@@ -47,13 +47,26 @@ class Enrollment:
     age_group: str
 
 
-def build_watchlist(pop: Population, rng: np.random.Generator) -> list[Enrollment]:
-    """A small synthetic watch list; some entries are residents who walk the town."""
+def build_watchlist(
+    pop: Population,
+    rng: np.random.Generator,
+    sizes: dict[str, tuple[int, int]] | None = None,
+) -> list[Enrollment]:
+    """A small synthetic watch list; some entries are residents who walk the town.
+
+    ``sizes``: list -> (entries, of which residents of Aqkol), every list of
+    :data:`WATCHLIST_SIZES` in its order (default: those sizes)."""
+    sizes = WATCHLIST_SIZES if sizes is None else sizes
+    if list(sizes) != list(WATCHLIST_SIZES):
+        raise ValueError(f"watch-list sizes are given for {', '.join(WATCHLIST_SIZES)}, in order")
+    for wl, (size, residents) in sizes.items():
+        if not 0 <= residents <= size:
+            raise ValueError(f"watch list {wl!r}: {residents} residents of {size} entries")
     names = NameMaker(rng)
     taken: set[int] = set()
     out: list[Enrollment] = []
     adult = (pop.age >= 18) & (pop.age < 65)
-    for wl, (size, residents) in WATCHLIST_SIZES.items():
+    for wl, (size, residents) in sizes.items():
         if wl == "wanted":
             pool = np.flatnonzero(adult & (pop.role != ROLE_RETIREE))
         elif wl == "missing":

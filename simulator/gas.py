@@ -1,4 +1,4 @@
-"""Household gas meters: one reading per 30-minute interval.
+"""Household gas meters: one reading per 30-minute interval (or ``interval_min``).
 
 Daily demand of a household, in kWh (converted to m3 at ``KWH_PER_M3``):
 
@@ -15,11 +15,11 @@ Daily demand of a household, in kWh (converted to m3 at ``KWH_PER_M3``):
 - base load: cooking for every metered household, plus hot water where a gas boiler makes
   it (``BASE_KWH_PER_PERSON``).
 
-Intraday shape: the day's heating is spread over the 48 intervals in proportion to the
-heating need of each half hour (colder nights, with a night setback), with boiler-cycling
-noise; cooking and hot water follow meal times and only when someone is home. Daily totals
-vary a little from day to day (behaviour), with mean 1, so the slope of daily consumption
-against ``T_eff`` recovers ``k``.
+Intraday shape: the day's heating is spread over the day's intervals (48 of 30 minutes)
+in proportion to the heating need of each (colder nights, with a night setback), with
+boiler-cycling noise; cooking and hot water follow meal times and only when someone is
+home. Daily totals vary a little from day to day (behaviour), with mean 1, so the slope
+of daily consumption against ``T_eff`` recovers ``k``.
 
 Only gas households have a meter (fuel ``gas``); a few readings are lost in transmission.
 Meters are prepaid: where a bank account is linked, the bank tops the balance up
@@ -28,6 +28,11 @@ automatically (``payment.gas``) a few minutes after a reading takes it below
 stream, so payments never change the readings).
 The meter id follows the household (``gas-0042`` belongs to ``hh-0042``). A scenario's gas
 leak adds a steady flow to one meter from its start.
+
+A meter can read at another interval (``GasMeters(interval_min=...)``, a divisor of a day
+of at least 5 minutes): the day's use is spread over its intervals the same way, a leak's
+flow and the pressure stay per unit of time (``m3_per_interval`` and the pressure
+coefficients are per 30 minutes).
 
 Each reading also carries the inlet pressure (``pressure_kpa``, see ``PRESSURE_*``): nominal
 2 kPa, lower when the town draws a lot and lower at a meter with a large flow of its own,
@@ -40,6 +45,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -149,6 +155,21 @@ COOK_SHAPE = _COOK / _COOK.sum()  # share of the day's base load in each interva
 SETBACK = np.array([night_setback(h) for h in _HOURS])
 
 
+@lru_cache(maxsize=8)
+def day_shapes(interval_min: int) -> tuple[np.ndarray, np.ndarray]:
+    """(cooking share, night setback) of each interval of a day of ``interval_min`` intervals."""
+    if interval_min == INTERVAL_MIN:
+        return COOK_SHAPE, SETBACK
+    if not 5 <= interval_min <= 1440 or 1440 % interval_min:
+        raise ValueError(
+            "gas_interval_min must divide a day (1440 minutes) and be 5 or more, "
+            f"not {interval_min}"
+        )
+    hours = (np.arange(1440 // interval_min) + 0.5) * interval_min / 60
+    cook = np.array([cooking_rate(h) for h in hours])
+    return cook / cook.sum(), np.array([night_setback(h) for h in hours])
+
+
 @dataclass(frozen=True)
 class Leak:
     """A scenario's gas leak: ``m3`` extra per interval at household row ``row``."""
@@ -172,7 +193,13 @@ class GasMeters:
         rng: np.random.Generator,
         leaks: tuple[Leak, ...] = (),
         pay_rng: np.random.Generator | None = None,
+        interval_min: int = INTERVAL_MIN,
     ):
+        self.cook_shape, self.setback = day_shapes(interval_min)
+        self.interval_min = interval_min
+        self.interval_ms = interval_min * MINUTE_MS
+        self.per_day = DAY_MS // self.interval_ms
+        self.per_30 = INTERVAL_MIN / interval_min  # a 30-minute flow from this interval's
         hh = town.households
         self.town, self.weather, self.plan_for, self.rng = town, weather, plan_for, rng
         self.rows = rows[hh.gas_meter[rows]]  # metered households among those simulated
@@ -213,8 +240,8 @@ class GasMeters:
         heating = self.weather.heating_on(day)  # outside the season: cooking/hot water only
         self._heat_kwh = self.k * max(0.0, HEATING_BASE_C - t_eff) * behaviour * heating
         self._base_kwh = self.base_kwh * self.rng.lognormal(-s * s / 2, s, n)
-        mids = day * DAY_MS + (np.arange(INTERVALS_PER_DAY) + 0.5) * INTERVAL_MS
-        need = SETBACK * np.maximum(1.0, HEATING_BASE_C - self.weather.temperature(mids))
+        mids = day * DAY_MS + (np.arange(self.per_day) + 0.5) * self.interval_ms
+        need = self.setback * np.maximum(1.0, HEATING_BASE_C - self.weather.temperature(mids))
         self._heat_shape = need / need.sum()
         self._day = day
 
@@ -223,40 +250,43 @@ class GasMeters:
         ``end_ms``."""
         rng = self.rng
         n = len(self.rows)
-        start = end_ms - INTERVAL_MS
+        step = self.interval_ms
+        start = end_ms - step
         day, slot = divmod(start, DAY_MS)
-        slot //= INTERVAL_MS
+        slot //= step
         if self._day != day:
             self._start_day(day)
-        mid = start + INTERVAL_MS // 2
+        mid = start + step // 2
         d = mid // DAY_MS
         # in the small hours, someone still out from the evening before is not at home yet
         before = self.plan_for(d - 1) if mid - d * DAY_MS < EARLY_MS else None
         home = self.plan_for(d).home_counts(mid, self.rows, before)
         s = READING_NOISE_SD
         heat = self._heat_kwh * self._heat_shape[slot] * rng.lognormal(-s * s / 2, s, n)
-        cook = self._base_kwh * COOK_SHAPE[slot] * rng.gamma(4.0, 0.25, n) * (home > 0)
+        cook = self._base_kwh * self.cook_shape[slot] * rng.gamma(4.0, 0.25, n) * (home > 0)
         m3 = (heat + cook) / KWH_PER_M3
+        per_30 = self.per_30
         town_draw = float(m3.mean()) if n else 0.0  # before any leak: leaks stay local
         for i, lk in self.leaks:
             if lk.t0 <= end_ms and start < lk.t1:
-                m3[i] += lk.m3
+                m3[i] += lk.m3 / per_30
         m3 = np.clip(m3, 0, 100)
-        noise = np.random.default_rng((self.p_seed, end_ms // INTERVAL_MS)).normal(0, 1, n)
+        noise = np.random.default_rng((self.p_seed, end_ms // step)).normal(0, 1, n)
         kpa = (
             self.p_site
-            - PRESSURE_TOWN_KPA_PER_M3 * town_draw
-            - PRESSURE_LINE_KPA_PER_M3 * m3
+            - PRESSURE_TOWN_KPA_PER_M3 * town_draw * per_30
+            - PRESSURE_LINE_KPA_PER_M3 * m3 * per_30
             + PRESSURE_NOISE_SD_KPA * noise
         )
         return m3, home, np.maximum(kpa, 0.0)
 
     def stream(self, t_start: int, t_end: int) -> Iterator[tuple]:
         """(t_ms, kind, source, data, (x, y), truth) in time order within [t_start, t_end)."""
-        k = -(-t_start // INTERVAL_MS)
+        step = self.interval_ms
+        k = -(-t_start // step)
         pending: list[tuple[int, int, tuple]] = []  # payments due: (t, meter, event)
         while True:
-            end = k * INTERVAL_MS
+            end = k * step
             if end >= t_end:
                 while pending and pending[0][0] < t_end:
                     yield heapq.heappop(pending)[2]
@@ -289,7 +319,7 @@ class GasMeters:
                     continue
                 if t >= t_end:
                     break
-                data = {"m3": round(m3s[i], 3), "interval_min": INTERVAL_MIN}
+                data = {"m3": round(m3s[i], 3), "interval_min": self.interval_min}
                 data["pressure_kpa"] = round(kpas[i], 3)
                 data["household"] = self.households[i]
                 if self.accounts[i] is not None:

@@ -6,14 +6,16 @@ real town's shape: a street grid on the west shore of lake Akkol, five-storey bl
 the centre and single-storey private houses in the outer blocks.
 
 The map does not depend on the run seed (it is built once with a fixed internal seed and
-cached), so every run of the sandbox shares the same town and the same device ids.
+cached), so every run of the sandbox shares the same town and the same device ids. Only the
+camera network can be changed (:func:`town_map`: how many cameras, how densely placed), for
+the lab's sweeps; the default is the shipped network of ``DEFAULT_CAMERAS`` cameras.
 """
 
 from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -22,6 +24,7 @@ import numpy as np
 from services.geo import ORIGIN_LAT, ORIGIN_LON
 
 LAYOUT_SEED = 20260115  # fixed: the map is the same for every run
+DEFAULT_CAMERAS = 150  # the shipped camera network
 
 # Street grid: vertical streets (x = const) west to east, horizontal (y = const) south to north.
 GRID_X0, GRID_DX, GRID_NX = -1400.0, 200.0, 14  # x = -1400 ... 1200
@@ -455,9 +458,18 @@ def build_households(buildings: list[Building], rng: np.random.Generator) -> Hou
     )
 
 
-def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[Camera]:
-    sites: list[tuple[float, float, str, str, bool, float]] = []
-    centres: dict[str, tuple[float, float]] = {}  # entrance cameras look away from these
+Site = tuple[float, float, str, str, bool, float]  # x, y, place, site, face, radius
+
+
+def _camera_sites(
+    places: list[Place], stops: list[Stop], spacing: int = 1
+) -> tuple[list[Site], dict[str, Point], list[Site]]:
+    """The fixed sites (the places' entrances, the market's and the square's insides, every
+    bus stop), the centres the entrance cameras look away from, and the intersections in
+    the order they get a camera: main streets first, then by distance from the centre;
+    only where every ``spacing``-th street crosses (counted from the main streets)."""
+    sites: list[Site] = []
+    centres: dict[str, Point] = {}  # entrance cameras look away from these
     for p in places:
         if p.kind in ("school", "market", "akimat", "square", "hospital", "station", "police"):
             radius = 30.0 if p.kind in ("school", "market", "square") else 20.0
@@ -471,18 +483,47 @@ def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[C
     for s in stops:
         sites.append((s.x, s.y, s.id, "stop", True, 20.0))
         taken.add((round(s.x), round(s.y)))
-    # intersections: the main streets first, then by distance from the centre
     inters = []
+    main_i = int(np.flatnonzero(grid_xs() == MAIN_X)[0])
+    main_j = int(np.flatnonzero(grid_ys() == MAIN_Y)[0])
     for i, x in enumerate(grid_xs()):
         for j, y in enumerate(grid_ys()):
             if (round(x), round(y)) in taken:
+                continue
+            if (i - main_i) % spacing or (j - main_j) % spacing:
                 continue
             main = bool(x == MAIN_X or y == MAIN_Y)
             score = math.hypot(x, y * 1.2) - (600 if main else 0)
             inters.append((score, float(x), float(y), VERTICAL_NAMES[i], HORIZONTAL_NAMES[j], main))
     inters.sort()
-    for _, x, y, vn, hn, main in inters[: total - len(sites)]:
-        sites.append((x, y, f"{hn} / {vn}", "intersection", main, 20.0))
+    return (
+        sites,
+        centres,
+        [(x, y, f"{hn} / {vn}", "intersection", main, 20.0) for _, x, y, vn, hn, main in inters],
+    )
+
+
+def camera_limits(spacing: int = 1) -> tuple[int, int]:
+    """The fewest and the most cameras a network of intersection ``spacing`` can have."""
+    tm = build_town()
+    sites, _, inters = _camera_sites(tm.places, tm.stops, spacing)
+    return len(sites), len(sites) + len(inters)
+
+
+def _cameras(
+    places: list[Place], stops: list[Stop], total: int = DEFAULT_CAMERAS, spacing: int = 1
+) -> list[Camera]:
+    """The camera network: every fixed site, then intersections (:func:`_camera_sites`) up
+    to ``total`` cameras. A larger ``spacing`` spreads the same number of cameras over a
+    wider area, less densely."""
+    sites, centres, inters = _camera_sites(places, stops, spacing)
+    lo, hi = len(sites), len(sites) + len(inters)
+    if not lo <= total <= hi:
+        every = "every intersection" if spacing == 1 else f"an intersection every {spacing} streets"
+        raise ValueError(
+            f"cameras must be between {lo} (the places and stops) and {hi} ({every}), not {total}"
+        )
+    sites += inters[: total - lo]
     ids = [f"cam-{k + 1:03d}" for k in range(len(sites))]
     return [
         Camera(
@@ -499,6 +540,19 @@ def _cameras(places: list[Place], stops: list[Stop], total: int = 150) -> list[C
         )
         for cid, (x, y, place, site, face, radius) in zip(ids, sites, strict=True)
     ]
+
+
+@lru_cache(maxsize=8)
+def town_map(cameras: int = DEFAULT_CAMERAS, camera_spacing: int = 1) -> TownMap:
+    """The map with a camera network of ``cameras`` cameras whose intersection cameras stand
+    where every ``camera_spacing``-th street crosses (see :func:`_cameras`); the default is
+    :func:`build_town`'s. Everything else (streets, buildings, households) is the same map."""
+    if camera_spacing < 1:
+        raise ValueError(f"camera_spacing must be 1 or more, not {camera_spacing}")
+    base = build_town()
+    if cameras == DEFAULT_CAMERAS and camera_spacing == 1:
+        return base
+    return replace(base, cameras=_cameras(base.places, base.stops, cameras, camera_spacing))
 
 
 @lru_cache(maxsize=1)

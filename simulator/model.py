@@ -26,13 +26,23 @@ see them), a gas leak adds flow at one meter; each incident's truth record is ha
 Ground truth (who really passed the camera, was the match true, who was at home) never
 goes into an event; :meth:`Town.events` hands it to a separate ``truth`` callback, which the
 publisher writes to the run folder.
+
+Town parameters (:data:`TOWN_PARAMETERS`): the keyword arguments of :class:`Town` that change
+the town rather than the run (population scale, face-recognition error rates, the camera
+network, the gas meters' interval, the watch lists). The lab sweeps them like mesa's
+``batch_run`` (``grid:`` of an experiment file, docs/lab.md); their defaults are the
+shipped town, whose events do not change. :meth:`Town.run` gives a run as pandas
+DataFrames (docs/python-api.md).
 """
 
 from __future__ import annotations
 
+import inspect
+import numbers
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -42,9 +52,10 @@ from simulator.access import Turnstile
 from simulator.cameras import CameraSystem
 from simulator.clock import DAY_MS, DEFAULT_START, HOUR_MS, MINUTE_MS, Clock
 from simulator.devices import Devices
-from simulator.faces import Enrollment, Recognition, build_watchlist
-from simulator.gas import GasMeters, Leak
-from simulator.geography import TownMap, build_town
+from simulator.faces import WATCHLIST_SIZES, Enrollment, Recognition, build_watchlist
+from simulator.gas import INTERVAL_MIN, GasMeters, Leak, day_shapes
+from simulator.geography import DEFAULT_CAMERAS, TownMap, camera_limits
+from simulator.geography import town_map as map_with_cameras
 from simulator.people import (
     ROLE_HOME,
     ROLE_PUPIL,
@@ -69,6 +80,9 @@ from simulator.schools import Schools
 from simulator.transit import riders_by_bus, with_bus_rides
 from simulator.vehicles import Fleet, Riders
 from simulator.weather import EnvStations, Weather
+
+if TYPE_CHECKING:
+    from simulator.frames import TownRun
 
 # Subsystem streams, in spawn order: never reorder, only append (it would change every run).
 STREAMS = (
@@ -95,20 +109,108 @@ GEO_CACHE = 100_000  # positions whose (lat, lon) is kept, for devices that do n
 TruthSink = Callable[[dict[str, Any]], None]
 
 
+# keyword arguments of Town that are not town parameters (the run's, or objects)
+NOT_PARAMETERS = ("seed", "start", "kinds", "town_map", "scenario")
+
+
+def _unit(name: str, v: float | None) -> str | None:
+    if v is not None and not 0 <= v <= 1:
+        return f"{name} must be between 0 and 1, not {v}"
+    return None
+
+
+def check_parameters(params: dict[str, Any]) -> None:
+    """Refuse town parameters that are unknown or out of range (``ValueError``, naming the
+    parameter), without building a town: what an experiment file is checked with."""
+    unknown = sorted(set(params) - set(TOWN_PARAMETERS))
+    if unknown:
+        raise ValueError(
+            f"unknown town parameter {unknown[0]!r} (town parameters: {', '.join(TOWN_PARAMETERS)})"
+        )
+    p = {name: spec.default for name, spec in TOWN_PARAMETERS.items()} | params
+    for name, spec in TOWN_PARAMETERS.items():
+        v = p[name]
+        want = spec.kind
+        number = numbers.Real if want is float else numbers.Integral
+        ok = (v is None and spec.optional) or (isinstance(v, number) and not isinstance(v, bool))
+        if not ok:
+            raise ValueError(
+                f"{name} must be {'an integer' if want is int else 'a number'}, not {v!r}"
+            )
+    problems = [
+        None if 0 < p["population_scale"] <= 1 else "population_scale must be in (0, 1]",
+        None
+        if -40 <= p["temperature_offset_c"] <= 40
+        else "temperature_offset_c must be in [-40, 40]",
+        _unit("fpir", p["fpir"]),
+        _unit("capture_rate", p["capture_rate"]),
+        _unit("true_match_rate", p["true_match_rate"]),
+        _unit("miss_rate_best", p["miss_rate_best"]),
+        _unit("miss_rate_worst", p["miss_rate_worst"]),
+        None
+        if p["miss_rate_best"] <= p["miss_rate_worst"]
+        else "miss_rate_best must not be above miss_rate_worst",
+    ]
+    for name in ("female_fp_ratio", "child_fp_factor", "elderly_fp_factor"):
+        if not 0 < p[name] <= 100:
+            problems.append(f"{name} must be in (0, 100], not {p[name]}")
+    if p["camera_spacing"] < 1 or p["camera_spacing"] > 10:
+        problems.append(f"camera_spacing must be between 1 and 10, not {p['camera_spacing']}")
+    else:
+        lo, hi = camera_limits(p["camera_spacing"])
+        if not lo <= p["cameras"] <= hi:
+            every = "" if p["camera_spacing"] == 1 else f" at camera_spacing {p['camera_spacing']}"
+            problems.append(f"cameras must be between {lo} and {hi}{every}, not {p['cameras']}")
+    try:
+        day_shapes(p["gas_interval_min"])
+    except ValueError as exc:
+        problems.append(str(exc))
+    for wl in WATCHLIST_SIZES:
+        size, res = p[f"watchlist_{wl}"], p[f"watchlist_{wl}_residents"]
+        if not 0 <= size <= 200:
+            problems.append(f"watchlist_{wl} must be between 0 and 200, not {size}")
+        elif not 0 <= res <= size:
+            problems.append(
+                f"watchlist_{wl}_residents must be between 0 and watchlist_{wl} ({size})"
+            )
+    for msg in problems:
+        if msg:
+            raise ValueError(msg)
+
+
 class Town:
     """A seeded, deterministic town of ~13,000 residents and its devices.
 
     Parameters (keyword only):
         seed: the run seed.
         start: aware datetime of the first event (converted to +06:00).
-        population_scale: share of households simulated (0-1]; 1 = the whole town.
-        temperature_offset_c: added to the weather (a scenario lever: negative = colder).
-        fpir, female_fp_ratio, capture_rate, true_match_rate: see :class:`Recognition`.
         kinds: only produce these event kinds (default: all). Filtering never changes the
             events of the kinds kept.
-        town_map: the map (default: :func:`build_town`).
+        town_map: the map (default: the shipped map with the camera network of
+            ``cameras`` and ``camera_spacing``).
         scenario: incidents to play (:mod:`simulator.scenarios`); its temperature offset is
             added to ``temperature_offset_c``. The incidents draw from their own stream.
+
+    Town parameters (:data:`TOWN_PARAMETERS`; the defaults are the shipped town):
+        population_scale: share of households simulated (0-1]; 1 = the whole town.
+        temperature_offset_c: added to the weather (a scenario lever: negative = colder).
+        fpir: false-positive identification rate per face search, population average.
+        female_fp_ratio, child_fp_factor, elderly_fp_factor: the demographic multipliers of
+            false matches (women against men; children and the elderly against adults).
+        capture_rate: share of passes of a recognition camera that give a searchable face.
+        miss_rate_best, miss_rate_worst: the miss rate (FNIR) of a watch-listed face at the
+            best and the poorest camera image; ``true_match_rate`` (if set) replaces both
+            with one rate (1 - FNIR) for every camera. See :class:`Recognition`.
+        cameras: how many cameras (places and bus stops first, then intersections).
+        camera_spacing: intersection cameras only where every n-th street crosses: the same
+            number of cameras spread thinner (placement density).
+        gas_interval_min: the gas meters' reading interval, minutes (a divisor of a day).
+        watchlist_wanted, watchlist_missing, watchlist_activist: entries on each watch list;
+            ``watchlist_<list>_residents``: how many of them live in Aqkol (and so can pass
+            a camera). The activist list is a MISUSE demonstration (see simulator/faces.py).
+
+    An unknown keyword is refused (``TypeError``), a value out of range too (``ValueError``,
+    :func:`check_parameters`). :meth:`run` gives a run as pandas DataFrames.
     """
 
     def __init__(
@@ -120,14 +222,29 @@ class Town:
         temperature_offset_c: float = 0.0,
         fpir: float = 0.003,
         female_fp_ratio: float = 3.0,
+        child_fp_factor: float = 1.5,
+        elderly_fp_factor: float = 1.3,
         capture_rate: float = 0.7,
         true_match_rate: float | None = None,
+        miss_rate_best: float = 0.05,
+        miss_rate_worst: float = 0.40,
+        cameras: int = DEFAULT_CAMERAS,
+        camera_spacing: int = 1,
+        gas_interval_min: int = INTERVAL_MIN,
+        watchlist_wanted: int = WATCHLIST_SIZES["wanted"][0],
+        watchlist_wanted_residents: int = WATCHLIST_SIZES["wanted"][1],
+        watchlist_missing: int = WATCHLIST_SIZES["missing"][0],
+        watchlist_missing_residents: int = WATCHLIST_SIZES["missing"][1],
+        watchlist_activist: int = WATCHLIST_SIZES["activist"][0],
+        watchlist_activist_residents: int = WATCHLIST_SIZES["activist"][1],
         kinds: Iterable[str] | None = None,
         town_map: TownMap | None = None,
         scenario: Scenario | None = None,
     ):
-        if not 0 < population_scale <= 1:
-            raise ValueError("population_scale must be in (0, 1]")
+        self._init = {k: v for k, v in locals().items() if k not in ("self", "__class__")}
+        parameters = {name: self._init[name] for name in TOWN_PARAMETERS}
+        check_parameters(parameters)
+        self.parameters = parameters
         self.seed = int(seed)
         self.clock, self.t_start = Clock.starting(start)
         self.start = self.clock.dt(self.t_start)
@@ -140,12 +257,17 @@ class Town:
         unknown = self.kinds - {k for ks in SIM_KINDS.values() for k in ks}
         if unknown:
             raise ValueError(f"the simulator does not produce {sorted(unknown)}")
-        self.map = town_map or build_town()
+        self.map = town_map or map_with_cameras(cameras, camera_spacing)
+        self.gas_interval_min = gas_interval_min
         self.recognition = Recognition(
             fpir=fpir,
             female_fp_ratio=female_fp_ratio,
+            child_fp_factor=child_fp_factor,
+            elderly_fp_factor=elderly_fp_factor,
             capture_rate=capture_rate,
             true_match_rate=true_match_rate,
+            miss_rate_best=miss_rate_best,
+            miss_rate_worst=miss_rate_worst,
         )
         root = np.random.SeedSequence(self.seed)
         self._ss = dict(zip(STREAMS, root.spawn(len(STREAMS)), strict=True))
@@ -154,7 +276,11 @@ class Town:
         self.household_rows = np.flatnonzero(hh.sample_key < population_scale)
         people_rng = np.random.default_rng(child_seq(self._ss["people"], 0))
         self.population = Population.generate(self.map, self.household_rows, people_rng)
-        self.watchlist: list[Enrollment] = build_watchlist(self.population, people_rng)
+        sizes = {
+            wl: (parameters[f"watchlist_{wl}"], parameters[f"watchlist_{wl}_residents"])
+            for wl in WATCHLIST_SIZES
+        }
+        self.watchlist: list[Enrollment] = build_watchlist(self.population, people_rng, sizes)
         snaps = tuple(
             (i.t0, i.end(), i.depth_c)
             for i in (scenario.incidents if scenario else ())
@@ -177,17 +303,13 @@ class Town:
     # --- parameters and shared state ---------------------------------------------------
 
     def params(self) -> dict[str, Any]:
-        """The parameters that, with the code version, determine the event stream."""
-        r = self.recognition
+        """The parameters that, with the code version, determine the event stream (every
+        town parameter; ``temperature_offset_c`` with the scenario's added)."""
         return {
+            **self.parameters,
             "seed": self.seed,
             "start": self.start.isoformat(),
-            "population_scale": self.population_scale,
             "temperature_offset_c": self.temperature_offset_c,
-            "fpir": r.fpir,
-            "female_fp_ratio": r.female_fp_ratio,
-            "capture_rate": r.capture_rate,
-            "true_match_rate": r.true_match_rate,
             "kinds": sorted(self.kinds),
             "scenario": None if self.scenario is None else self.scenario.name,
             "households": len(self.household_rows),
@@ -342,6 +464,35 @@ class Town:
 
     # --- events ---------------------------------------------------------------------------
 
+    def run(
+        self,
+        hours: float | None = None,
+        scenario: str | Scenario | None = None,
+        *,
+        truth: bool = True,
+    ) -> TownRun:
+        """Simulate ``hours`` from the town's start and return the events and the ground
+        truth as pandas DataFrames (:class:`simulator.frames.TownRun`).
+
+        ``scenario``: a scenario name (``scenarios/``), a path, or a :class:`Scenario`,
+        played from the town's start (default: the town's own, if any). ``hours``: default
+        the scenario's, else 24. ``truth=False`` skips the truth tables that need the
+        truth database (residents, households, stays, sightings, cameras): faster.
+
+        The town itself is not advanced: the run is made by a fresh town of the same
+        seed and parameters, so ``run`` gives the same tables every time.
+        """
+        from simulator.frames import run_town
+        from simulator.scenarios import load_scenario
+
+        sc = self.scenario
+        if scenario is not None:
+            sc = load_scenario(scenario) if isinstance(scenario, str) else scenario
+        if hours is None:
+            hours = (sc.hours if sc is not None else None) or 24.0
+        fresh = Town(**{**self._init, "town_map": self.map, "scenario": sc})
+        return run_town(fresh, hours, truth=truth)
+
     def _streams(self, t_start: int, t_end: int) -> dict[str, Iterator[tuple]]:
         ss = self._ss
         out: dict[str, Iterator[tuple]] = {}
@@ -359,6 +510,7 @@ class Town:
                 np.random.default_rng(child_seq(ss["gas"], 0)),
                 self.leaks,
                 np.random.default_rng(child_seq(ss["gas"], 1)),
+                interval_min=self.gas_interval_min,
             )
             out["gas"] = gas.stream(t_start, t_end)
         if "vehicle.position" in self.kinds:
@@ -444,6 +596,33 @@ class Town:
                 if truth is not None and tr is not None:
                     truth({"id": eid, "kind": kind, "source": source, "ts": ts, **tr})
                 yield event
+
+
+def _parameters() -> dict[str, Parameter]:
+    hints = typing.get_type_hints(Town.__init__)
+    out = {}
+    for name, p in inspect.signature(Town.__init__).parameters.items():
+        if name == "self" or name in NOT_PARAMETERS:
+            continue
+        hint = hints[name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        kind = args[0] if args else hint
+        out[name] = Parameter(name, kind, p.default, optional=bool(args))
+    return out
+
+
+class Parameter(typing.NamedTuple):
+    """One town parameter: its name, type (``int`` or ``float``), default, and whether it
+    may be None."""
+
+    name: str
+    kind: type
+    default: Any
+    optional: bool
+
+
+# every town parameter, from Town's signature (adding a keyword to Town makes it sweepable)
+TOWN_PARAMETERS: dict[str, Parameter] = _parameters()
 
 
 class _Feed:
