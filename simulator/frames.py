@@ -117,6 +117,6 @@ def run_town(town: Town, hours: float, truth: bool = True) -> TownRun:
             write_truth_db(town, db, hours)
             with sqlite3.connect(db) as con:
                 for name in TRUTH_TABLES:
-                    tables[name] = pd.read_sql_query(f"SELECT * FROM {name}", con)  # noqa: S608
+                    tables[name] = pd.read_sql_query(f"SELECT * FROM {name}", con)
             con.close()
     return TownRun(events=events, truth=tables, params=town.params(), hours=hours)

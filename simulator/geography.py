@@ -503,6 +503,7 @@ def _camera_sites(
     )
 
 
+@lru_cache(maxsize=16)
 def camera_limits(spacing: int = 1) -> tuple[int, int]:
     """The fewest and the most cameras a network of intersection ``spacing`` can have."""
     tm = build_town()

@@ -1,6 +1,7 @@
 """A simulated day for the lab: simulated once, cached on disk, read back as pandas.
 
-A day is identified by (seed, scenario, start, hours, population scale). The first time it
+A day is identified by (seed, scenario, start, hours, population scale, the other town
+parameters that differ from the shipped town's: :class:`DayKey`). The first time it
 is asked for, the town is simulated in-process (the same events ``aqkol simulate`` would
 publish, for the kinds the lab and the starter rules use) and kept under
 ``runs/lab-cache/<key>/``: ``events.pkl`` (the raw events with their per-event truth) and
@@ -107,6 +108,31 @@ class DayKey:
     start: str | None = None  # ISO 8601 with offset; None: the scenario's
     hours: float | None = None  # None: the scenario's (a day)
     population_scale: float = 1.0
+    # the other town parameters (simulator.model.TOWN_PARAMETERS) where they differ from
+    # the shipped town, sorted by name: (("cameras", 60), ("fpir", 0.03))
+    town: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        seed: int = 1,
+        scenario: str = "normal-winter-day",
+        start: str | None = None,
+        hours: float | None = None,
+        **params: Any,
+    ) -> DayKey:
+        """The key of a day of the town with ``params`` (town parameters; those equal to
+        the shipped town's are left out, so that the same town has one key)."""
+        from simulator.model import TOWN_PARAMETERS, check_parameters
+
+        check_parameters(params)
+        scale = params.pop("population_scale", 1.0)
+        town = tuple(sorted((k, v) for k, v in params.items() if v != TOWN_PARAMETERS[k].default))
+        return cls(seed, scenario, start, hours, scale, town)
+
+    def params(self) -> dict[str, Any]:
+        """The town parameters of the day (``population_scale`` and the others)."""
+        return {"population_scale": self.population_scale, **dict(self.town)}
 
     def digest(self) -> str:
         """Content-addressed: the key, the scenario file's content and the simulator's code."""
@@ -120,6 +146,7 @@ class DayKey:
                 self.population_scale,
                 scenario_digest(self.scenario),
                 code_version(SIMULATOR_CODE),
+                [list(kv) for kv in self.town],
             ]
         )
         return hashlib.sha256(raw).hexdigest()[:16]
@@ -208,7 +235,7 @@ def _simulate(key: DayKey, folder: Path) -> None:
         start=start,
         scenario=sc,
         kinds=LAB_KINDS,
-        population_scale=key.population_scale,
+        **key.params(),
     )
     truths: dict[str, dict[str, Any]] = {}
     incidents: list[dict[str, Any]] = []

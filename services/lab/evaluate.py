@@ -33,7 +33,7 @@ from services.lab.store import (
     plain_kinds,
 )
 from services.lab.traces import face_traces, retention_days, within_retention
-from services.policy.spec import DP, PolicySpec, Release
+from services.policy.spec import DP, PolicySpec, Release, Retention
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +67,7 @@ class Params:
     epsilon: float | None = None  # heatmap release noise (overrides the policy's)
     salt: str | None = None  # pseudonym rotation (overrides the policy's)
     k_min: int | None = None  # heatmap suppression (overrides the policy's)
+    retention_days: float | None = None  # every kind kept this long (overrides the policy's)
     points: tuple[int, ...] = (1, 2, 4, 8)
     trajectory_people: int | None = None  # None: every resident of the town
     release_hours: float = 3.0  # the release schedule: one layer per window of this length
@@ -74,10 +75,12 @@ class Params:
 
 
 def policy_with(spec: PolicySpec, p: Params) -> PolicySpec:
-    """The policy with the cell's overrides (salt, epsilon, k_min)."""
+    """The policy with the cell's overrides (salt, epsilon, k_min, retention)."""
     upd: dict[str, Any] = {}
     if p.salt is not None:
         upd["pseudonym_salt"] = p.salt
+    if p.retention_days is not None:
+        upd["retention"] = Retention(default_days=p.retention_days)
     rel = spec.release
     if p.epsilon is not None or p.k_min is not None:
         dp = rel.dp

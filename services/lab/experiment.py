@@ -17,8 +17,18 @@ grid:                      # every combination is one cell per policy and seed
   epsilon: [null]          # heatmap noise; null = the policy's own
   salt: [null]             # pseudonym rotation daily | weekly | never; null = the policy's
   k_min: [null]            # heatmap suppression; null = the policy's
+  retention_days: [null]   # every kind kept this many days; null = the policy's retention
+  fpir: [0.003, 0.03]      # any town parameter (simulator.model.TOWN_PARAMETERS), as mesa's
+  cameras: [60, 150]       # batch_run sweeps a model's keyword arguments
 frontier: {privacy: unicity_all, points: 4, utility: heatmap_rel_error}
 ```
+
+Town parameters (:data:`simulator.model.TOWN_PARAMETERS`, the keyword arguments of
+:class:`simulator.model.Town`) are swept like the others: each combination is a town of its
+own, simulated once per seed and cached under its own day key; a parameter the grid does
+not name keeps the shipped town's value. A swept town parameter is a column of
+``results.csv`` and ``summary.csv``. An unknown parameter, or a value out of range, is
+refused at its line.
 
 A broken file is refused with its file, line and reason (:class:`ExperimentError`).
 """
@@ -26,14 +36,16 @@ A broken file is refused with its file, line and reason (:class:`ExperimentError
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from services.lab.evaluate import Params
 from services.lab.registry import measures, metric_names
-from services.yamldoc import YamlFileError, parse_model
+from services.yamldoc import YamlFileError, compose, node_at, parse_model
+from simulator.model import TOWN_PARAMETERS, check_parameters
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -46,15 +58,27 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Grid(_Strict):
+# the lab's own parameters of a cell (the attacker's and the policy's), in cell order
+LAB_PARAMETERS = ("h3_res", "time_bucket_min", "epsilon", "salt", "k_min", "retention_days")
+
+
+class _LabGrid(_Strict):
     h3_res: list[int | None] = Field(default_factory=lambda: [None])
     time_bucket_min: list[int] = Field(default_factory=lambda: [60])
     epsilon: list[float | None] = Field(default_factory=lambda: [None])
     salt: list[Literal["daily", "weekly", "never"] | None] = Field(default_factory=lambda: [None])
     k_min: list[int | None] = Field(default_factory=lambda: [None])
+    retention_days: list[float | None] = Field(
+        default_factory=lambda: [None],
+        description="every kind kept this many days (overrides the policy's retention)",
+    )
+
+    def town(self) -> dict[str, list[Any]]:
+        """The swept town parameters and their values, in :data:`TOWN_PARAMETERS` order."""
+        return {n: v for n in TOWN_PARAMETERS if (v := getattr(self, n, None)) is not None}
 
     @model_validator(mode="after")
-    def _ranges(self) -> Grid:
+    def _ranges(self) -> _LabGrid:
         for r in self.h3_res:
             if r is not None and not 0 <= r <= 15:
                 raise ValueError(f"h3_res {r} is not an H3 resolution (0-15)")
@@ -67,10 +91,34 @@ class Grid(_Strict):
         for k in self.k_min:
             if k is not None and not 1 <= k <= 1000:
                 raise ValueError(f"k_min {k} is not between 1 and 1000")
-        for name in Grid.model_fields:
-            if not getattr(self, name):
+        for r in self.retention_days:
+            if r is not None and not 0 < r <= 3650:
+                raise ValueError(f"retention_days {r} is not in (0, 3650]")
+        for name in type(self).model_fields:
+            if getattr(self, name) == []:
                 raise ValueError(f"{name}: give at least one value")
+        town = self.town()
+        for name, values in town.items():
+            if len(set(map(repr, values))) < len(values):
+                raise ValueError(f"{name}: a value is given twice")
+        for combo in itertools.product(*town.values()):  # every town of the sweep
+            check_parameters(dict(zip(town, combo, strict=True)))
         return self
+
+
+def _town_field(name: str) -> Any:
+    p = TOWN_PARAMETERS[name]
+    kind: Any = p.kind | None if p.optional else p.kind
+    return (
+        list[kind] | None,
+        Field(None, description=f"town parameter (the shipped town: {p.default!r})"),
+    )
+
+
+# The grid: the lab's parameters and every town parameter (not swept unless named).
+Grid = create_model(  # type: ignore[call-overload]
+    "Grid", __base__=_LabGrid, **{name: _town_field(name) for name in TOWN_PARAMETERS}
+)
 
 
 class Frontier(_Strict):
@@ -178,7 +226,30 @@ class Experiment(_Strict):
         trace = [g for g, m in measures().items() if m.trace]
         if self.trace_days is not None and not set(self.metrics) <= set(trace):
             raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
+        if self.trace_days is not None and self.grid.town():
+            raise ValueError(
+                "trace_days traces the shipped town: sweep town parameters without trace_days"
+            )
         return self
+
+    @model_validator(mode="after")
+    def _one_scale(self) -> Experiment:
+        if "population_scale" in self.model_fields_set and self.grid.population_scale:
+            raise ValueError(
+                "population_scale is given both at the top and in the grid: give it once"
+            )
+        return self
+
+    def town_swept(self) -> list[str]:
+        """The town parameters the grid sweeps (columns of the results), in order."""
+        return list(self.grid.town())
+
+    def town(self, cell: dict[str, Any]) -> dict[str, Any]:
+        """The town parameters of a cell: the swept ones and ``population_scale``."""
+        return {
+            "population_scale": self.population_scale,
+            **{n: cell[n] for n in self.town_swept()},
+        }
 
     @model_validator(mode="after")
     def _budget(self) -> Experiment:
@@ -199,32 +270,19 @@ class Experiment(_Strict):
         return self
 
     def cells(self) -> list[dict[str, Any]]:
-        """One dict per (policy, scenario, seed, parameters) to evaluate."""
+        """One dict per (policy, scenario, seed, parameters) to evaluate: the lab's
+        parameters (:data:`LAB_PARAMETERS`), then the swept town parameters."""
         g = self.grid
-        out = []
-        for policy, scenario, seed, h3_res, bucket, eps, salt, k in itertools.product(
+        town = g.town()
+        names = ["policy", "scenario", "seed", *LAB_PARAMETERS, *town]
+        axes = [
             self.policies,
             self.scenarios,
             self.seeds,
-            g.h3_res,
-            g.time_bucket_min,
-            g.epsilon,
-            g.salt,
-            g.k_min,
-        ):
-            out.append(
-                {
-                    "policy": policy,
-                    "scenario": scenario,
-                    "seed": seed,
-                    "h3_res": h3_res,
-                    "time_bucket_min": bucket,
-                    "epsilon": eps,
-                    "salt": salt,
-                    "k_min": k,
-                }
-            )
-        return out
+            *(getattr(g, n) for n in LAB_PARAMETERS),
+            *town.values(),
+        ]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*axes)]
 
     def params(self, cell: dict[str, Any]) -> Params:
         """The evaluation parameters of one cell."""
@@ -234,6 +292,7 @@ class Experiment(_Strict):
             epsilon=cell["epsilon"],
             salt=cell["salt"],
             k_min=cell["k_min"],
+            retention_days=cell.get("retention_days"),
             points=tuple(self.points),
             trajectory_people=self.trajectory_people,
             release_hours=self.release_hours,
@@ -242,8 +301,38 @@ class Experiment(_Strict):
 
 
 def parse_experiment(text: str, file: str = "<experiment>") -> Experiment:
-    """Validate one experiment file; raise :class:`ExperimentError` naming file and line."""
-    return parse_model(text, file, Experiment, ExperimentError, "an experiment")
+    """Validate one experiment file; raise :class:`ExperimentError` naming file and line.
+
+    A grid parameter that is neither the lab's nor the town's is refused at its line with
+    the known ones; a grid value out of range at the line of its parameter."""
+    try:
+        return parse_model(text, file, Experiment, ExperimentError, "an experiment")
+    except ExperimentError as exc:
+        raise _grid_error(exc, text) from None
+
+
+def _grid_error(exc: ExperimentError, text: str) -> ExperimentError:
+    """``exc`` about the grid, said more precisely: which parameters are known, at which
+    line the parameter is."""
+    m = re.match(r"grid\.(\w+): unknown field", exc.reason)
+    if m:
+        return ExperimentError(
+            exc.file,
+            exc.line,
+            f"grid.{m[1]}: unknown parameter {m[1]!r}: neither the lab's "
+            f"({', '.join(LAB_PARAMETERS)}) nor the town's ({', '.join(TOWN_PARAMETERS)})",
+        )
+    m = re.match(r"(grid|\(top level\)): (\w+)", exc.reason)
+    if m:  # a check of the grid or of the whole file: the line of the parameter it names
+        try:
+            root, _ = compose(text, exc.file)
+        except YamlFileError:
+            return exc
+        for path in [("grid", m[2]), (m[2],)] if m[1] != "grid" else [("grid", m[2])]:
+            node = node_at(root, path)
+            if node is not node_at(root, path[:-1]):
+                return ExperimentError(exc.file, node.start_mark.line + 1, exc.reason)
+    return exc
 
 
 def load_experiment(path: Path | str) -> Experiment:

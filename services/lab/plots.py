@@ -16,7 +16,19 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-PARAMS = ["h3_res", "time_bucket_min", "epsilon", "salt", "k_min"]
+PARAMS = ["h3_res", "time_bucket_min", "epsilon", "salt", "k_min", "retention_days"]
+
+
+def params_of(df: pd.DataFrame) -> list[str]:
+    """The cell parameters of a results table: the lab's, then the swept town parameters."""
+    from simulator.model import TOWN_PARAMETERS
+
+    return [
+        *(p for p in PARAMS if p in df.columns),
+        *(c for c in df.columns if c in TOWN_PARAMETERS),
+    ]
+
+
 # Okabe-Ito colours (distinguishable with colour-blindness) and a marker each
 COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
@@ -47,6 +59,14 @@ def label(row: pd.Series | dict) -> str:
         parts.append(f"salt {get('salt')}")
     if pd.notna(get("k_min")):
         parts.append(f"k {int(get('k_min'))}")
+    if pd.notna(get("retention_days")):
+        parts.append(f"kept {get('retention_days'):g} d")
+    from simulator.model import TOWN_PARAMETERS
+
+    for name in TOWN_PARAMETERS:  # swept town parameters
+        v = get(name)
+        if v is not None and pd.notna(v):
+            parts.append(f"{name} {v:g}")
     return ", ".join(parts)
 
 
@@ -87,7 +107,7 @@ def frontier_table(
 ) -> pd.DataFrame:
     """One row per (policy, parameters): privacy risk and utility lost, means over seeds with
     their intervals (``privacy_lo`` ... ``utility_n``)."""
-    keys = ["policy", *PARAMS]
+    keys = ["policy", *params_of(df)]
     a = _stats(_select(df, privacy, points), keys, "privacy")
     b = _stats(_select(df, utility, None), keys, "utility")
     t = a.merge(b, on=keys, how="outer")
@@ -99,7 +119,7 @@ def unicity_table(df: pd.DataFrame, metric: str = "unicity") -> pd.DataFrame:
     """``metric`` (unicity, or unicity_all: the share of all residents) by number of known
     points, per (policy, parameters): means over seeds (``value``), 95% intervals (``lo``,
     ``hi``), seeds (``n``) and the people with that many points (``people``)."""
-    keys = ["policy", *PARAMS, "points"]
+    keys = ["policy", *params_of(df), "points"]
     t = _stats(df[df["metric"] == metric], keys, "value")
     t = t.rename(columns={"value_lo": "lo", "value_hi": "hi", "value_n": "n"})
     people = df[df["metric"] == "traced_units"].groupby(keys, dropna=False)["value"].mean()

@@ -38,6 +38,7 @@ COLUMNS = [
     "epsilon",
     "salt",
     "k_min",
+    "retention_days",
     "metric",
     "points",
     "rule",
@@ -60,10 +61,11 @@ def default_workers() -> int:
 
 
 def cell_id(cell: dict[str, Any], exp: Experiment, policies: Path | Any | None = None) -> str:
-    """A content address of a cell: its coordinates, the content of its policy, scenario
-    and experiment (the whole file as parsed, but its title and description), the rules
-    when it replays them, and the lab's code version. Editing any of them gives the cell a
-    new id: it is computed again.
+    """A content address of a cell: its coordinates (the swept town parameters among
+    them), the content of its policy, scenario and experiment (the whole file as parsed,
+    but its title and description), its day (:func:`day_key`), the rules when it replays
+    them, and the lab's code version. Editing any of them gives the cell a new id: it is
+    computed again.
     """
     from services.policy.active import PolicyBook
 
@@ -73,7 +75,7 @@ def cell_id(cell: dict[str, Any], exp: Experiment, policies: Path | Any | None =
         # the whole file but its prose: editing a title or description recomputes nothing
         "experiment": exp.model_dump(mode="json", exclude={"title", "description"}),
         "policy_content": book.spec(cell["policy"]).model_dump(mode="json"),
-        "day": day_key(exp, cell["scenario"], cell["seed"]).digest(),
+        "day": day_key(exp, cell).digest(),
         "code": code_version(LAB_CODE),
     }
     if "alerts" in exp.metrics:
@@ -87,13 +89,15 @@ def _rules_content() -> list:
     return sorted((r.id, r.spec.model_dump(mode="json")) for r in RuleBook().rules)
 
 
-def day_key(exp: Experiment, scenario: str, seed: int) -> DayKey:
-    return DayKey(
-        seed=seed,
-        scenario=scenario,
+def day_key(exp: Experiment, cell: dict[str, Any]) -> DayKey:
+    """The simulated day a cell is evaluated on: its scenario and seed, the experiment's
+    start and hours, and the cell's town parameters (:meth:`Experiment.town`)."""
+    return DayKey.of(
+        seed=cell["seed"],
+        scenario=cell["scenario"],
         start=exp.start,
         hours=exp.hours,
-        population_scale=exp.population_scale,
+        **exp.town(cell),
     )
 
 
@@ -125,7 +129,7 @@ def _run_cell(
 
     _quiet()
     exp = Experiment.model_validate_json(exp_json)
-    key = day_key(exp, cell["scenario"], cell["seed"])
+    key = day_key(exp, cell)
     day = _DAYS.get(key)
     if day is None:
         _DAYS.clear()  # one day in memory per worker
@@ -199,14 +203,15 @@ def run(
     ids = [cell_id(c, exp, book) for c in cells]
     paths = {i: out / "cells" / f"{i}.json" for i in ids}
     todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if fresh or not p.exists()]
-    todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"]))  # a worker reuses its day
+    # a worker reuses its day: the cells of one day (scenario, seed, town) in a row
+    todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"], repr(day_key(exp, cp[0]).town)))
     workers = max(1, min(workers or default_workers(), len(todo) or 1))
     if todo:
         from services.lab.data import DEFAULT_CACHE
 
         base = Path(cache_s or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
         keys = sorted(
-            {day_key(exp, c["scenario"], c["seed"]) for c, _ in todo},
+            {day_key(exp, c) for c, _ in todo},
             key=lambda k: (k.scenario, k.seed),
         )
         keys = [k for k in keys if not (base / k.digest() / "events.pkl").exists()]
@@ -253,7 +258,8 @@ def assemble(exp: Experiment, out: Path, files: list[Path]) -> pd.DataFrame:
                     "value": r["value"],
                 }
             )
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    at = COLUMNS.index("metric")  # the swept town parameters after the lab's
+    df = pd.DataFrame(rows, columns=[*COLUMNS[:at], *exp.town_swept(), *COLUMNS[at:]])
     return df.astype({"points": "Int64", "h3_res": "Int64", "k_min": "Int64"})
 
 
@@ -267,7 +273,16 @@ def timings(out: Path | str) -> pd.DataFrame:
 
 
 SUMMARY = ["policy", "metric", "points", "mean", "ci_low", "ci_high", "n"]
-CELL_KEYS = ["scenario", "h3_res", "time_bucket_min", "epsilon", "salt", "k_min", "rule"]
+CELL_KEYS = [
+    "scenario",
+    "h3_res",
+    "time_bucket_min",
+    "epsilon",
+    "salt",
+    "k_min",
+    "retention_days",
+    "rule",
+]
 
 
 def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
@@ -277,8 +292,9 @@ def summarize(df: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     (or no value) the interval is NaN: nothing to estimate the spread from."""
     from scipy import stats
 
-    keys = ["policy", "metric", "points", *CELL_KEYS]
-    cols = [*SUMMARY, *CELL_KEYS]
+    town = [c for c in df.columns if c not in COLUMNS]  # the swept town parameters
+    keys = ["policy", "metric", "points", *CELL_KEYS, *town]
+    cols = [*SUMMARY, *CELL_KEYS, *town]
     if df.empty:
         return pd.DataFrame(columns=cols)
     g = df.dropna(subset=["value"]).groupby(keys, dropna=False, sort=False)["value"]
