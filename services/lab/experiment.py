@@ -323,15 +323,15 @@ def _grid_error(exc: ExperimentError, text: str) -> ExperimentError:
             f"({', '.join(LAB_PARAMETERS)}) nor the town's ({', '.join(TOWN_PARAMETERS)})",
         )
     m = re.match(r"(grid|\(top level\)): (\w+)", exc.reason)
-    if m:  # a check of the grid or of the whole file: the line of the parameter it names
+    if m:  # a check of the grid or of the whole file: the line of the grid's parameter
         try:
             root, _ = compose(text, exc.file)
         except YamlFileError:
             return exc
-        for path in [("grid", m[2]), (m[2],)] if m[1] != "grid" else [("grid", m[2])]:
-            node = node_at(root, path)
-            if node is not node_at(root, path[:-1]):
-                return ExperimentError(exc.file, node.start_mark.line + 1, exc.reason)
+        grid = node_at(root, ("grid",))
+        node = node_at(grid, (m[2],)) if grid is not root else grid
+        if node is not grid:
+            return ExperimentError(exc.file, node.start_mark.line + 1, exc.reason)
     return exc
 
 
