@@ -311,7 +311,7 @@ def parse_experiment(text: str, file: str = "<experiment>") -> Experiment:
         raise _grid_error(exc, text) from None
 
 
-def _grid_error(exc: ExperimentError, text: str) -> ExperimentError:
+def _grid_error(exc: ExperimentError, text: str | None) -> ExperimentError:
     """``exc`` about the grid, said more precisely: which parameters are known, at which
     line the parameter is."""
     m = re.match(r"grid\.(\w+): unknown field", exc.reason)
@@ -323,7 +323,7 @@ def _grid_error(exc: ExperimentError, text: str) -> ExperimentError:
             f"({', '.join(LAB_PARAMETERS)}) nor the town's ({', '.join(TOWN_PARAMETERS)})",
         )
     m = re.match(r"(grid|\(top level\)): (\w+)", exc.reason)
-    if m:  # a check of the grid or of the whole file: the line of the grid's parameter
+    if m and text is not None:  # a check of the grid or the file: the grid parameter's line
         try:
             root, _ = compose(text, exc.file)
         except YamlFileError:
