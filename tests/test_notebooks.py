@@ -63,7 +63,6 @@ def test_notebook_runs(path: Path, workdir: Path, monkeypatch) -> None:
         o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"
     ]
     assert not errors
-    assert (workdir / "runs").exists() or path.stem.startswith("01")
     assert _repo_files() == before, "the notebook wrote into the repository"
 
 

@@ -126,9 +126,12 @@ class DayKey:
         from simulator.model import TOWN_PARAMETERS, check_parameters
 
         check_parameters(params)
+        # one spelling per value (2 and 2.0 are the same day, and must have one digest)
+        params = {k: v if v is None else TOWN_PARAMETERS[k].kind(v) for k, v in params.items()}
         scale = params.pop("population_scale", 1.0)
         town = tuple(sorted((k, v) for k, v in params.items() if v != TOWN_PARAMETERS[k].default))
-        return cls(seed, scenario, start, hours, scale, town)
+        hours = None if hours is None else float(hours)
+        return cls(int(seed), scenario, start, hours, scale, town)
 
     def params(self) -> dict[str, Any]:
         """The town parameters of the day (``population_scale`` and the others)."""
