@@ -114,3 +114,33 @@ def test_retention_days_overrides_the_policy_retention() -> None:
     assert kept.retention.days("camera.face_match") == 0.25
     assert kept.retention.days("gas.reading") == 0.25
     assert policy_with(spec, Params()) is spec
+
+
+def test_lab_run_gives_results_and_summary_with_the_swept_parameter(cache, tmp_path) -> None:
+    from services import lab
+
+    exp = lab.load(
+        {
+            "id": "tiny-sweep",
+            "title": "t",
+            "policies": ["none"],
+            "seeds": [3, 4],
+            "hours": 1,
+            "population_scale": 0.05,
+            "points": [2],
+            "metrics": ["unicity"],
+            "grid": {"capture_rate": [0.3, 0.9]},
+        }
+    )
+    res = lab.run(exp, out=tmp_path / "out", cache=cache, plots=False, workers=1)
+    assert res.out == tmp_path / "out" and (res.out / "summary.csv").exists()
+    assert list(res.results.columns).index("capture_rate") < list(res.results.columns).index(
+        "metric"
+    )
+    assert set(res.results["capture_rate"]) == {0.3, 0.9}
+    s = res.summary[(res.summary["metric"] == "traced_units") & (res.summary["points"] == 2)]
+    assert set(s["n"]) == {2}  # two seeds behind each mean
+    traced = s.set_index("capture_rate")["mean"]
+    assert traced[0.9] > traced[0.3]  # more faces captured: more people traced
+    with pytest.raises(ExperimentError, match="unknown parameter 'capture'"):
+        lab.load(exp, grid={"capture": [0.5]})

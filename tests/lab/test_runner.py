@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from services.lab import run
 from services.lab.evaluate import METRIC_NAMES
 from services.lab.experiment import ExperimentError, load_experiment, parse_experiment
+from services.lab.runner import run  # the tidy table (services.lab.run: a LabRun)
 
 TINY = """\
 id: tiny
