@@ -298,9 +298,12 @@ def load_day(key: DayKey, cache: Path | None = None) -> LabDay:
     return LabDay(folder, key)
 
 
-def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) -> pd.DataFrame:
+def week_sightings(
+    seed: int = 1, days: int = 7, population_scale: float = 1.0, **params: Any
+) -> pd.DataFrame:
     """Every camera pass of ``days`` days (person, camera, t_ms in Unix ms), from the plans:
-    the week the unicity benchmark runs on, without writing a truth database."""
+    the week the unicity benchmark runs on, without writing a truth database. ``params``:
+    other town parameters (the camera network among them)."""
     from simulator.cameras import CameraSystem
     from simulator.clock import AQKOL_TZ
     from simulator.model import Town
@@ -310,6 +313,7 @@ def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) 
         start=datetime(2026, 1, 12, 0, 0, tzinfo=AQKOL_TZ),
         population_scale=population_scale,
         kinds=("camera.crowd",),
+        **params,
     )
     cams = CameraSystem(
         town.map, town.population, town.watchlist, town.recognition, town.plan, town._ss["cameras"]
@@ -335,22 +339,30 @@ def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) 
 
 
 def load_week(
-    seed: int, days: int, population_scale: float = 1.0, cache: Path | None = None
+    seed: int,
+    days: int,
+    population_scale: float = 1.0,
+    cache: Path | None = None,
+    **params: Any,
 ) -> pd.DataFrame:
     """Camera passes (resident, camera, ts_ms) of ``days`` days from Monday 2026-01-12, as in
-    the truth's sightings table, cached: the long traces of the unicity experiments."""
-    from simulator.geography import build_town
+    the truth's sightings table, cached: the long traces of the unicity experiments.
+    ``params``: other town parameters (as in :meth:`DayKey.of`; the shipped town's values
+    are left out of the cache key)."""
+    from simulator.geography import DEFAULT_CAMERAS, town_map
     from simulator.people import Population
 
+    town = DayKey.of(seed=seed, population_scale=population_scale, **params).town
     cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-    raw = orjson.dumps(
-        [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
-    )
+    key = [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
+    raw = orjson.dumps(key + ([[list(kv) for kv in town]] if town else []))
     path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
     if path.exists():
         return pd.read_pickle(path)
-    s = week_sightings(seed, days, population_scale)
-    cams = [c.id for c in build_town().cameras]
+    s = week_sightings(seed, days, population_scale, **dict(town))
+    net = dict(town)
+    the_map = town_map(net.get("cameras", DEFAULT_CAMERAS), net.get("camera_spacing", 1))
+    cams = [c.id for c in the_map.cameras]
     people = s["person"].to_numpy()
     uniq, inv = np.unique(people, return_inverse=True)
     out = pd.DataFrame(

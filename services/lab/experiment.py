@@ -226,10 +226,6 @@ class Experiment(_Strict):
         trace = [g for g, m in measures().items() if m.trace]
         if self.trace_days is not None and not set(self.metrics) <= set(trace):
             raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
-        if self.trace_days is not None and self.grid.town():
-            raise ValueError(
-                "trace_days traces the shipped town: sweep town parameters without trace_days"
-            )
         return self
 
     @model_validator(mode="after")

@@ -139,7 +139,7 @@ def _run_cell(
         from services.lab.data import load_week
 
         sightings = load_week(
-            cell["seed"], exp.trace_days, exp.population_scale, Path(cache) if cache else None
+            cell["seed"], exp.trace_days, cache=Path(cache) if cache else None, **exp.town(cell)
         )
     timing: dict[str, float] = {}
     t = time.perf_counter()

@@ -144,3 +144,17 @@ def test_lab_run_gives_results_and_summary_with_the_swept_parameter(cache, tmp_p
     assert traced[0.9] > traced[0.3]  # more faces captured: more people traced
     with pytest.raises(ExperimentError, match="unknown parameter 'capture'"):
         lab.load(exp, grid={"capture": [0.5]})
+
+
+def test_trace_days_trace_each_swept_town(cache) -> None:
+    from services.lab.data import load_week
+
+    exp = parse_experiment(
+        HEAD.replace("hours: 2\n", "hours: 1\ntrace_days: 1\n")
+        + "  cameras: [39]\n  camera_spacing: [1, 3]\n",
+        "experiments/sweep.yaml",
+    )
+    spread = {c["camera_spacing"]: load_week(3, 1, cache=cache, **exp.town(c)) for c in exp.cells()}
+    # 39 cameras either way: the intersection ones near the centre, or every third street
+    assert len(spread[1]) and len(spread[3])
+    assert not spread[3].equals(spread[1])
