@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -215,8 +216,8 @@ def simulate(
     {"command": "resume"} or {"command": "speed", "value": 600} to aqkol/control/simulator
     (acknowledged on aqkol/control/simulator/status). Ground truth goes to runs/<run-id>/.
     """
+    from services.events.scenarios import ScenarioError, load_scenario
     from simulator.publisher import run
-    from simulator.scenarios import ScenarioError, load_scenario
 
     _logging()
     started = datetime.fromisoformat(start) if start else None
@@ -232,11 +233,12 @@ def simulate(
         started = started or plan.start
     if hours is None:
         hours = plan.hours if plan is not None and plan.hours else 24.0
+    from services.policy.edge import EdgeMinimizer
+
     edge = None
     if edge_policy is not None:
         from services.policy.active import POLICIES_DIR, PolicyBook
         from services.policy.spec import PolicyError
-        from simulator.edge import EdgeMinimizer
 
         try:
             book = PolicyBook(Settings().policies_dir or POLICIES_DIR)
@@ -255,6 +257,7 @@ def simulate(
         scenario=plan,
         processes=senders,
         edge=edge,
+        edge_factory=EdgeMinimizer.from_transforms,  # the devices apply a policy's edge part
     )
     console.print(summary)
 
@@ -274,6 +277,25 @@ def events_schema(
         console.print(f"[red]unknown kind {kind!r}[/]; known: {', '.join(sorted(KINDS))}")
         raise typer.Exit(2)
     typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+
+
+@events_app.command("town-map")
+def events_town_map(
+    out: Annotated[
+        Path | None, typer.Option(help="write it here [default: standard output]")
+    ] = None,
+) -> None:
+    """Export the simulated town's map as data (the command center reads it: AQKOL_TOWN_MAP)."""
+    import orjson
+
+    from simulator.geography import build_town
+
+    body = orjson.dumps(build_town().to_json(), option=orjson.OPT_SORT_KEYS) + b"\n"
+    if out is None:
+        sys.stdout.buffer.write(body)
+    else:
+        out.write_bytes(body)
+        console.print(f"the town's map: {out} ({len(body):,} bytes)")
 
 
 @db_app.command("upgrade")
@@ -385,11 +407,11 @@ def rules_test(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from services.events.scenarios import load_scenario
+    from services.events.yamldoc import YamlFileError
     from services.rules.book import RuleBook, load_rule_file
     from services.rules.replay import replay_scenario, write_outputs
     from services.rules.spec import RuleError
-    from services.yamldoc import YamlFileError
-    from simulator.scenarios import load_scenario
 
     book = RuleBook(Settings().rules_dir or RuleBook().folder)
     chosen = []

@@ -40,15 +40,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import paho.mqtt.client as mqtt
 
-from services.config import Settings
 from services.events import topic_for
+from services.events.topics import control_state_topic, control_status_topic, control_topic
 from simulator.clock import DEFAULT_START, Clock
-from simulator.edge import EdgeMinimizer, minimize_at_edge
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
@@ -56,7 +55,6 @@ from simulator.truth import write_truth_db
 
 log = logging.getLogger(__name__)
 
-CONTROL_ROOT = "aqkol/control/simulator"
 MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
 HANDOVER_BATCH = 500  # events handed to a publishing process at once (at full speed)
 SENDER_STARTUP_S = 60.0  # a publishing process imports the simulator (slow on a busy machine)
@@ -86,19 +84,40 @@ class PublishSummary:
         return asdict(self)
 
 
-def control_topic(prefix: str = "") -> str:
-    """Where the simulator takes commands: outside ``aqkol/v1/``, so the ingest never sees it."""
-    return f"{prefix}{CONTROL_ROOT}"
+class BrokerSettings(Protocol):
+    """What the publisher needs to know of its settings (the command center's
+    :class:`~services.config.Settings` has it; the simulator does not import it)."""
+
+    mqtt_prefix: str
+    runs_dir: Path
+
+    @property
+    def mqtt(self) -> Any:  # host, port, username, password
+        ...
 
 
-def control_status_topic(prefix: str = "") -> str:
-    """Where the simulator acknowledges commands (``{"state": ..., "published": n, ...}``)."""
-    return f"{prefix}{CONTROL_ROOT}/status"
+class EdgeStep(Protocol):
+    """A policy's edge transforms as the devices apply them before publishing (the policy's
+    own code, :class:`services.policy.edge.EdgeMinimizer`, given to the simulator by whoever
+    starts it: the simulator does not import the command center)."""
+
+    policy: str
+    transforms: list[Any]
+    kinds: frozenset[str]
+
+    def apply(self, event: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
-def control_state_topic(prefix: str = "") -> str:
-    """The simulator's retained state: paused or running, speed, simulated time, run id."""
-    return f"{prefix}{CONTROL_ROOT}/state"
+EdgeFactory = Callable[[str, list[dict[str, Any]]], EdgeStep]
+"""Builds the edge step of a ``policy`` command (its id, its edge transforms)."""
+
+
+def minimize_at_edge(event: dict[str, Any], edge: EdgeStep | None) -> dict[str, Any] | None:
+    """The publishing path's edge step: ``event`` as the device may send it under the policy
+    in force (None: not sent). Free when no edge transform is active."""
+    if edge is None:
+        return event
+    return edge.apply(event)
 
 
 class Control:
@@ -111,12 +130,13 @@ class Control:
     "scenario": "protest"}`` (the scenario's incidents, moved to start a minute from now) and
     ``{"command": "reset"}`` (done by the supervisor, ``aqkol up``: acknowledged here) and
     ``{"command": "policy", "id": "edge-counts", "edge": [...]}`` (the devices apply those
-    transforms before publishing from the next event on: :mod:`simulator.edge`). Each is
+    transforms before publishing from the next event on: :mod:`services.policy.edge`). Each is
     acknowledged on :func:`control_status_topic` once in force: a pause after the last event
     before it, with the count published so far.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, edge_factory: EdgeFactory | None = None) -> None:
+        self.edge_factory = edge_factory
         self.cond = threading.Condition()
         self.commands: list[tuple[str, Any]] = []  # parsed, for the loop to apply in order
         self.pending: list[dict[str, Any]] = []  # refusals to acknowledge from the loop
@@ -153,7 +173,7 @@ class Control:
                 raise ValueError("jump: 'to' needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
             return name, to
         if name == "inject":
-            from simulator.scenarios import load_scenario, scenario_names
+            from services.events.scenarios import load_scenario, scenario_names
 
             scenario = cmd.get("scenario")
             if scenario not in scenario_names():  # a name of scenarios/, never a path
@@ -163,7 +183,9 @@ class Control:
             policy, edge = cmd.get("id"), cmd.get("edge") or []
             if not isinstance(policy, str) or not isinstance(edge, list):
                 raise ValueError("policy: needs 'id' (a policy id) and 'edge' (its transforms)")
-            return name, EdgeMinimizer.from_transforms(policy, edge)
+            if self.edge_factory is None:
+                raise ValueError("policy: this simulator was started without edge transforms")
+            return name, self.edge_factory(policy, edge)
         return name, None
 
     def on_message(self, client, userdata, msg) -> None:
@@ -257,7 +279,7 @@ class _Conn:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BrokerSettings,
         index: int,
         tag: str,
         control: Control | None = None,
@@ -377,7 +399,7 @@ class _Sender:
     broker has :data:`MAX_INFLIGHT_PER_CLIENT` publishes unacknowledged.
     """
 
-    def __init__(self, settings: Settings, index: int, tag: str):
+    def __init__(self, settings: BrokerSettings, index: int, tag: str):
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.pipe, child = ctx.Pipe()
         self.proc = ctx.Process(
@@ -436,7 +458,7 @@ class _Sender:
         self.pipe.close()
 
 
-def _sender_main(settings: Settings, index: int, tag: str, pipe: Any) -> None:
+def _sender_main(settings: BrokerSettings, index: int, tag: str, pipe: Any) -> None:
     """A publishing process: connect, publish every batch handed over, report the PUBACKs.
 
     One thread drives paho through its own-loop API (``loop_read``/``loop_write``/
@@ -514,7 +536,7 @@ Rebuild = Callable[[list[Any], str], Iterator[dict]]
 
 def publish(
     town_events: Iterable[dict],
-    settings: Settings,
+    settings: BrokerSettings,
     *,
     speed: float | None,
     run_dir: Path,
@@ -525,7 +547,8 @@ def publish(
     rebuild: Rebuild | None = None,
     info: dict[str, Any] | None = None,
     processes: int = 0,
-    edge: EdgeMinimizer | None = None,
+    edge: EdgeStep | None = None,
+    edge_factory: EdgeFactory | None = None,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
@@ -538,7 +561,8 @@ def publish(
     events are published by that many publishing processes (:class:`_Sender`, one
     connection each) instead of ``clients`` connections of this process. ``edge``: the
     policy's edge transforms in force from the start (a ``policy`` command replaces them);
-    what they drop is not published (counted in ``withheld_at_edge``).
+    what they drop is not published (counted in ``withheld_at_edge``); ``edge_factory``
+    builds the edge step of a ``policy`` command (without it the command is refused).
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -549,7 +573,7 @@ def publish(
         pool = [_Sender(settings, i, tag) for i in range(processes)]
     else:
         pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
-    ctl = Control() if control else None
+    ctl = Control(edge_factory) if control else None
     if edge is not None and not edge.kinds:
         edge = None
     ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
@@ -779,7 +803,7 @@ def injected_scenario(first: Town, plays: list[tuple[Any, datetime]], now: datet
     """One scenario for a town restarted at ``now``: the run's own incidents (at their own
     times) and the incidents of each scenario injected at a time, moved so that its first
     starts at the next full minute after that time (their spacing kept)."""
-    from simulator.scenarios import Scenario
+    from services.events.scenarios import Scenario
 
     epoch = Clock.starting(now)[0].epoch  # the restarted town's first midnight
 
@@ -816,7 +840,7 @@ def _counting(events: Iterator[dict], counts: Counter[str]) -> Iterator[dict]:
 
 
 def run(
-    settings: Settings,
+    settings: BrokerSettings,
     seed: int,
     hours: float,
     speed: float | None,
@@ -826,14 +850,15 @@ def run(
     *,
     clients: int = 2,
     processes: int = 0,
-    edge: EdgeMinimizer | None = None,
+    edge: EdgeStep | None = None,
+    edge_factory: EdgeFactory | None = None,
     **town_params: Any,
 ) -> PublishSummary:
     """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
 
     ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``,
     ``scenario``). ``edge``: a policy's edge transforms, applied by the devices from the
-    start (:mod:`simulator.edge`).
+    start; ``edge_factory`` builds those of a ``policy`` command (:func:`publish`).
     """
     town = Town(seed=seed, start=start or DEFAULT_START, **town_params)
     if run_id is None:
@@ -887,6 +912,7 @@ def run(
             progress_total_s=hours * 3600,
             rebuild=rebuild,
             edge=edge,
+            edge_factory=edge_factory,
             info={
                 "run_id": run_id,
                 "run_dir": str(run_dir),

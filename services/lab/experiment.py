@@ -31,9 +31,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.events.yamldoc import YamlFileError, parse_model
 from services.lab.evaluate import Params
 from services.lab.registry import measures, metric_names
-from services.yamldoc import YamlFileError, parse_model
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
 
@@ -136,7 +136,7 @@ class Experiment(_Strict):
     @field_validator("scenarios")
     @classmethod
     def _scenarios(cls, v: list[str]) -> list[str]:
-        from simulator.scenarios import load_scenario
+        from services.events.scenarios import load_scenario
 
         for s in v:
             try:

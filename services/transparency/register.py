@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.events import KINDS
-from services.yamldoc import YamlFileError, parse_model
+from services.events.yamldoc import YamlFileError, parse_model
 
 REGISTER_FILE = Path(__file__).with_name("register.yaml")
 

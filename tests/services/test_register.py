@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from services.api.main import create_app
 from services.events import KINDS
+from services.events.yamldoc import YamlFileError
 from services.store.db import migrate
 from services.transparency.register import REGISTER_FILE, load_register, register_json
-from services.yamldoc import YamlFileError
 from tests.accounts import add_accounts, bearer, token_for
 from tests.conftest import make_settings
 

@@ -6,6 +6,7 @@ No images and no face model: recognition is simulated from published error rates
 from typing import Literal
 
 from services.events.contract import EventData, Privacy, field, register
+from services.events.town import Watchlist
 
 T = Privacy.TELEMETRY
 
@@ -19,7 +20,7 @@ class FaceMatch(EventData):
     enrollment_id: str = field(Privacy.IDENTIFIER, "ONVIF EnrollmentID of the matched entry")
     name: str | None = field(Privacy.IDENTIFIER, "Name on the watch-list entry", default=None)
     likelihood: float = field(T, "ONVIF Likelihood, 0-1", ge=0, le=1)
-    watchlist: Literal["wanted", "missing", "activist"] = field(
+    watchlist: Watchlist = field(
         Privacy.SENSITIVE,
         "Watch list of the entry; 'activist' is a list of misuse, kept to show it",
     )
