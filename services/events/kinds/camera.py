@@ -11,7 +11,7 @@ from services.events.town import Watchlist
 T = Privacy.TELEMETRY
 
 
-@register("camera.face_match")
+@register("camera.face_match", device="cctv")
 class FaceMatch(EventData):
     """ONVIF Recognition/Face: a face matched a watch-list enrollment (maybe wrongly)."""
 
@@ -26,7 +26,7 @@ class FaceMatch(EventData):
     )
 
 
-@register("camera.crowd")
+@register("camera.crowd", device="cctv")
 class Crowd(EventData):
     """ONVIF CountAggregation/OccupancyCounter: people counted in the last window."""
 
@@ -36,7 +36,7 @@ class Crowd(EventData):
     window_s: int = field(T, "Counting window, seconds", gt=0, le=86_400)
 
 
-@register("camera.object")
+@register("camera.object", device="cctv")
 class ObjectDetection(EventData):
     """ONVIF ObjectDetection: an object class seen (weapon detection added in 2018)."""
 
