@@ -207,8 +207,9 @@ def edge_step_cost(seed: int, hours: float, policy: str) -> tuple[float, float, 
     """(us per event with the edge step of ``policy``, us per event with none, events): the
     step alone, in this process, over the seeded town's events built beforehand."""
     from services.policy.active import PolicyBook
-    from simulator.edge import EdgeMinimizer, minimize_at_edge
+    from services.policy.edge import EdgeMinimizer
     from simulator.model import Town
+    from simulator.publisher import minimize_at_edge
 
     evs = list(Town(seed=seed).events(hours))
     edge = EdgeMinimizer(PolicyBook().spec(policy))

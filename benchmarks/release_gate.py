@@ -30,6 +30,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from services.api.main import create_app  # noqa: E402
 from services.config import Settings  # noqa: E402
 from services.events import topic_for  # noqa: E402
+from services.events.scenarios import load_scenario  # noqa: E402
 from services.ingest import Ingest  # noqa: E402
 from services.policy.active import POLICIES_DIR, PolicyBook, activate  # noqa: E402
 from services.policy.audience import gate_for  # noqa: E402
@@ -37,7 +38,6 @@ from services.policy.spec import parse_policy  # noqa: E402
 from services.store import repo  # noqa: E402
 from services.store.db import migrate  # noqa: E402
 from simulator.model import Town  # noqa: E402
-from simulator.scenarios import load_scenario  # noqa: E402
 
 DOORS = {
     "events": ("/events", {"limit": 1000}),

@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from services.events.scenarios import load_scenario  # noqa: E402
 from simulator.clock import AQKOL_TZ  # noqa: E402
 from simulator.model import Town  # noqa: E402
-from simulator.scenarios import load_scenario  # noqa: E402
 
 
 def main() -> None:

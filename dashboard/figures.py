@@ -20,7 +20,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from dashboard import fmt
-from services.geo import to_xy
+from services.events.geo import to_xy
 
 BACKGROUND = "#0b1220"
 TEXT = "#e5e7eb"

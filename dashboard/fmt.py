@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from services.geo import UTC_OFFSET_HOURS
+from services.events.town import UTC_OFFSET_HOURS
 
 AQKOL_TZ = timezone(timedelta(hours=UTC_OFFSET_HOURS), name=f"UTC+{UTC_OFFSET_HOURS}")
 

@@ -21,10 +21,10 @@ from rich.logging import RichHandler
 from rich.panel import Panel
 
 from services.auth.cli import demo_accounts, users_app
-from services.children import dies_with_parent
 from services.config import Settings
 from services.lab.cli import lab_app
 from services.policy.cli import policy_app
+from services.supervisor import Supervisor, SupervisorError
 
 app = typer.Typer(
     help="Aqkol sandbox: a simulated smart-city command center.", no_args_is_help=True
@@ -216,8 +216,8 @@ def simulate(
     {"command": "resume"} or {"command": "speed", "value": 600} to aqkol/control/simulator
     (acknowledged on aqkol/control/simulator/status). Ground truth goes to runs/<run-id>/.
     """
+    from services.events.scenarios import ScenarioError, load_scenario
     from simulator.publisher import run
-    from simulator.scenarios import ScenarioError, load_scenario
 
     _logging()
     started = datetime.fromisoformat(start) if start else None
@@ -233,11 +233,12 @@ def simulate(
         started = started or plan.start
     if hours is None:
         hours = plan.hours if plan is not None and plan.hours else 24.0
+    from services.policy.edge import EdgeMinimizer
+
     edge = None
     if edge_policy is not None:
         from services.policy.active import POLICIES_DIR, PolicyBook
         from services.policy.spec import PolicyError
-        from simulator.edge import EdgeMinimizer
 
         try:
             book = PolicyBook(Settings().policies_dir or POLICIES_DIR)
@@ -256,6 +257,7 @@ def simulate(
         scenario=plan,
         processes=senders,
         edge=edge,
+        edge_factory=EdgeMinimizer.from_transforms,  # the devices apply a policy's edge part
     )
     console.print(summary)
 
@@ -275,6 +277,25 @@ def events_schema(
         console.print(f"[red]unknown kind {kind!r}[/]; known: {', '.join(sorted(KINDS))}")
         raise typer.Exit(2)
     typer.echo(json.dumps(schema, indent=2, ensure_ascii=False))
+
+
+@events_app.command("town-map")
+def events_town_map(
+    out: Annotated[
+        Path | None, typer.Option(help="write it here [default: standard output]")
+    ] = None,
+) -> None:
+    """Export the simulated town's map as data (the command center reads it: AQKOL_TOWN_MAP)."""
+    import orjson
+
+    from simulator.geography import build_town
+
+    body = orjson.dumps(build_town().to_json(), option=orjson.OPT_SORT_KEYS) + b"\n"
+    if out is None:
+        sys.stdout.buffer.write(body)
+    else:
+        out.write_bytes(body)
+        console.print(f"the town's map: {out} ({len(body):,} bytes)")
 
 
 @db_app.command("upgrade")
@@ -386,11 +407,11 @@ def rules_test(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
     from rich.table import Table
 
+    from services.events.scenarios import load_scenario
+    from services.events.yamldoc import YamlFileError
     from services.rules.book import RuleBook, load_rule_file
     from services.rules.replay import replay_scenario, write_outputs
     from services.rules.spec import RuleError
-    from services.yamldoc import YamlFileError
-    from simulator.scenarios import load_scenario
 
     book = RuleBook(Settings().rules_dir or RuleBook().folder)
     chosen = []
@@ -614,24 +635,9 @@ def up(
         for suffix in ("", "-wal", "-shm"):
             Path(str(settings.var_dir / "aqkol.db") + suffix).unlink(missing_ok=True)
         _forget_audit_anchor(settings, settings.effective_database_url)
-    procs: list[tuple[str, subprocess.Popen]] = []
-
-    def launch(name: str, *args: str, extra: dict[str, str] | None = None) -> None:
-        cmd = [sys.executable, "-m", "services.cli", *args]
-        account = {"AQKOL_MQTT_URL": role_urls[args[0]]} if args[0] in role_urls else {}
-        child_env = {**env, **account, **(extra or {})}
-        # a child that outlives a killed supervisor would keep the town running: it dies with it
-        procs.append((name, subprocess.Popen(cmd, env=child_env, preexec_fn=dies_with_parent())))
-
-    def stop_all() -> None:
-        for _name, p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for _name, p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+    sup = Supervisor(env, role_urls)
+    failure: SupervisorError | None = None
+    launch = sup.launch
 
     try:
         target = settings.mqtt
@@ -644,7 +650,7 @@ def up(
                 broker_accounts.acl_file,
                 mosquitto,
             )
-            procs.append(("broker", private.start()))
+            sup.adopt("broker", private.start())
             broker_line = f"private Mosquitto, accounts and ACL in {broker_accounts.folder}"
         elif embedded:
             launch("broker", "broker", "--host", target.host, "--port", str(target.port),
@@ -655,7 +661,7 @@ def up(
                 console.print(f"[yellow]No Mosquitto: the demo uses amqtt.[/] {INSTALL_MOSQUITTO}")
         else:
             broker_line = "external"
-        _wait(lambda: _broker_ok(settings), 60, "the MQTT broker", procs)
+        sup.wait_for(lambda: _broker_ok(settings), 60, "the MQTT broker")
         if lan:
             from services.classroom.lan import broker_is_open
 
@@ -676,12 +682,12 @@ def up(
         ready = settings.var_dir / "ingest.ready"
         ready.unlink(missing_ok=True)
         launch("ingest", "ingest", "--ready-file", str(ready))
-        _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
+        sup.wait_for(lambda: ready.exists(), 60, "the ingest to subscribe")
         launch("api", "api")
         lane_line = ""
         lanes: list = []  # (ingest process name, database URL, relaunch) of a policy lane
         if compare:
-            lane_url, lane_api, lane = _start_lane(settings, compare, keep, launch, procs)
+            lane_url, lane_api, lane = _start_lane(settings, compare, keep, sup)
             lanes.append(lane)
             env["AQKOL_COMPARE_API_URL"] = lane_api
             env["AQKOL_COMPARE_POLICY"] = compare
@@ -689,8 +695,8 @@ def up(
         launch("dashboard", "dashboard")
         api_url = f"{scheme}://{settings.api_host}:{settings.api_port}"
         dash_url = f"{scheme}://{settings.dashboard_host}:{settings.dashboard_port}/"
-        _wait(lambda: _http_ok(api_url + "/health", verify), 60, "the API", procs)
-        _wait(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard", procs)
+        sup.wait_for(lambda: _http_ok(api_url + "/health", verify), 60, "the API")
+        sup.wait_for(lambda: _http_ok(dash_url + "login", verify), 60, "the dashboard")
         sim = ["simulate", "--seed", str(seed), "--speed", speed, "--hours", str(hours)]
         # the devices apply the active policy's edge part from the first event (a switch
         # later reaches them over the control topic)
@@ -733,20 +739,26 @@ def up(
             if resets.requested.is_set():
                 resets.requested.clear()
                 n_resets += 1
-                _reset_town(settings, resets, procs, launch, ready, [*sim, "--start", start_at,
+                _reset_town(settings, resets, sup, ready, [*sim, "--start", start_at,
                             "--run-id", f"seed{seed}-reset{n_resets}"], lanes)  # fmt: skip
-            for name, p in procs:
-                if p.poll() is not None and not (name == "simulator" and p.returncode == 0):
-                    console.print(f"[red]{name} exited with code {p.returncode}; stopping[/]")
-                    stop["now"] = True
+            died = sup.failed()
+            if died is not None:
+                raise died
             time.sleep(0.5)
+    except SupervisorError as exc:
+        # the town is down: say which part, and exit non-zero (a service manager, a
+        # classroom script or CI sees it)
+        console.print(f"[red]{exc}; stopping[/]", highlight=False)
+        failure = exc
     finally:
         console.print("stopping...")
         if "resets" in locals():
             resets.stop()
         if locals().get("lab_quick") is not None and lab_quick.poll() is None:
             lab_quick.terminate()  # its finished cells stay; the next run resumes them
-        stop_all()
+        sup.stop_all()
+    if failure is not None:
+        raise typer.Exit(1)
 
 
 def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Popen | None:
@@ -763,7 +775,7 @@ def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Pope
 
 
 def _reset_town(
-    settings: Settings, resets, procs, launch, ready: Path, sim: list[str], lanes: list
+    settings: Settings, resets, sup: Supervisor, ready: Path, sim: list[str], lanes: list
 ) -> None:
     """Stop the simulator and the ingests, empty the run's stores (a policy lane's too), start
     them again and the town from its seed."""
@@ -777,14 +789,7 @@ def _reset_town(
     for name in ("simulator", *engines):
         if name in engines:  # let it store what is in flight, or it would come back later
             _wait_stable(engines[name], events)
-        for entry in [e for e in procs if e[0] == name]:
-            if entry[1].poll() is None:
-                entry[1].terminate()
-                try:
-                    entry[1].wait(15)
-                except subprocess.TimeoutExpired:
-                    entry[1].kill()
-            procs.remove(entry)
+        sup.stop(name)
     for name, engine in engines.items():
         try:
             logging.info("reset: %s deleted %s", name, wipe_run_data(engine))
@@ -792,11 +797,11 @@ def _reset_town(
             engine.dispose()
     resets.announce({"state": "resetting"})  # after the old simulator's "stopped" (its will)
     ready.unlink(missing_ok=True)
-    launch("ingest", "ingest", "--ready-file", str(ready))
-    _wait(lambda: ready.exists(), 60, "the ingest to subscribe", procs)
+    sup.launch("ingest", "ingest", "--ready-file", str(ready))
+    sup.wait_for(lambda: ready.exists(), 60, "the ingest to subscribe")
     for _name, _url, relaunch in lanes:
         relaunch()
-    launch("simulator", *sim)
+    sup.launch("simulator", *sim)
 
 
 def _wait_stable(engine, table, quiet_s: float = 1.5, most_s: float = 20.0) -> None:
@@ -850,7 +855,9 @@ def _activate(settings: Settings, policy: str) -> None:
         engine.dispose()
 
 
-def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> tuple[str, str, Any]:
+def _start_lane(
+    settings: Settings, policy: str, keep: bool, sup: Supervisor
+) -> tuple[str, str, Any]:
     """A second ingest storing the stream under ``policy`` into its own database, and an API
     on the next port over it; the same accounts (with the same passwords) log in there.
     Returns the database (for display), the API's URL, and (ingest name, database URL, a
@@ -894,14 +901,14 @@ def _start_lane(settings: Settings, policy: str, keep: bool, launch, procs) -> t
 
     def start_ingest() -> None:
         ready.unlink(missing_ok=True)
-        launch(f"ingest {policy}", "ingest", "--ready-file", str(ready), "--policy", policy,
+        sup.launch(f"ingest {policy}", "ingest", "--ready-file", str(ready), "--policy", policy,
                extra=extra)  # fmt: skip
-        _wait(lambda: ready.exists(), 60, f"the {policy} lane to subscribe", procs)
+        sup.wait_for(lambda: ready.exists(), 60, f"the {policy} lane to subscribe")
 
     start_ingest()
-    launch(f"api {policy}", "api", "--port", str(port), extra=extra)
+    sup.launch(f"api {policy}", "api", "--port", str(port), extra=extra)
     api = f"http://{settings.api_host}:{port}"
-    _wait(lambda: _http_ok(api + "/health"), 60, f"the {policy} lane's API", procs)
+    sup.wait_for(lambda: _http_ok(api + "/health"), 60, f"the {policy} lane's API")
     return lane_url.split("@")[-1], api, (f"ingest {policy}", lane_url, start_ingest)
 
 
@@ -933,17 +940,6 @@ def _http_ok(url: str, verify: Any = True) -> bool:
         return httpx.get(url, timeout=2, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
-
-
-def _wait(cond, seconds: float, what: str, procs) -> None:
-    end = time.monotonic() + seconds
-    while not cond():
-        for name, p in procs:
-            if p.poll() is not None:
-                raise typer.Exit(f"{name} exited with code {p.returncode} while waiting for {what}")
-        if time.monotonic() > end:
-            raise typer.Exit(f"timed out after {seconds:.0f}s waiting for {what}")
-        time.sleep(0.2)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from services.yamldoc import YamlFileError
+from services.events.yamldoc import YamlFileError
 
 T = TypeVar("T")
 

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
-AQKOL_TZ = timezone(timedelta(hours=6), "+06")
-SECOND_MS = 1000
-MINUTE_MS = 60 * SECOND_MS
-HOUR_MS = 60 * MINUTE_MS
-DAY_MS = 24 * HOUR_MS
-DEFAULT_START = datetime(2026, 1, 15, 6, 30, tzinfo=AQKOL_TZ)
+from services.events.town import (  # the contract's: one definition for every layer
+    AQKOL_TZ,
+    DAY_MS,
+    DEFAULT_START,
+    HOUR_MS,
+    MINUTE_MS,
+    SECOND_MS,
+)
+
+__all__ = [
+    "AQKOL_TZ",
+    "DAY_MS",
+    "DEFAULT_START",
+    "HOUR_MS",
+    "MINUTE_MS",
+    "SECOND_MS",
+    "Clock",
+    "hm",
+]
 
 
 def hm(hours: float, minutes: float = 0.0) -> int:

@@ -1,7 +1,7 @@
 """The fixed map of Aqkol: streets, buildings, places, bus routes, cameras, households.
 
 Everything is in local metres (x east, y north, origin = town centre at 52.000 N,
-70.933 E); :func:`services.geo.to_latlon` converts. The layout is synthetic but follows the
+70.933 E); :func:`services.events.geo.to_latlon` converts. The layout is synthetic but follows the
 real town's shape: a street grid on the west shore of lake Akkol, five-storey blocks around
 the centre and single-storey private houses in the outer blocks.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from services.geo import ORIGIN_LAT, ORIGIN_LON
+from services.events.geo import ORIGIN_LAT, ORIGIN_LON
 
 LAYOUT_SEED = 20260115  # fixed: the map is the same for every run
 DEFAULT_CAMERAS = 150  # the shipped camera network

@@ -18,7 +18,7 @@ the residents it sends by bus (:mod:`simulator.transit`; the buses' timetable do
 depend on the people, so there is no loop). Walks and visits that run past midnight are
 carried into the next day by cameras, meters and the truth (:meth:`DayPlan.spill`).
 
-A scenario (:mod:`simulator.scenarios`) adds incidents: cold snaps change the weather,
+A scenario (:mod:`services.events.scenarios`) adds incidents: cold snaps change the weather,
 gatherings and a missing child's walk change the day's people plan (so cameras and meters
 see them), a gas leak adds flow at one meter; each incident's truth record is handed to the
 ``truth`` callback before the first event.
@@ -47,7 +47,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from services.events import KINDS, SCHEMA_ID
-from services.geo import to_latlon
+from services.events.geo import to_latlon
+from services.events.scenarios import (
+    GasLeak,
+    MarketDay,
+    MissingChild,
+    Protest,
+    Scenario,
+    incident_records,
+)
 from simulator.access import Turnstile
 from simulator.cameras import CameraSystem
 from simulator.clock import DAY_MS, DEFAULT_START, HOUR_MS, MINUTE_MS, Clock
@@ -67,14 +75,6 @@ from simulator.people import (
     day_key,
     plan_day,
     with_outings,
-)
-from simulator.scenarios import (
-    GasLeak,
-    MarketDay,
-    MissingChild,
-    Protest,
-    Scenario,
-    incident_records,
 )
 from simulator.schools import Schools
 from simulator.transit import riders_by_bus, with_bus_rides
@@ -188,7 +188,8 @@ class Town:
             events of the kinds kept.
         town_map: the map (default: the shipped map with the camera network of
             ``cameras`` and ``camera_spacing``).
-        scenario: incidents to play (:mod:`simulator.scenarios`); its temperature offset is
+        scenario: incidents to play (:mod:`services.events.scenarios`); its temperature
+            offset is
             added to ``temperature_offset_c``. The incidents draw from their own stream.
 
     Town parameters (:data:`TOWN_PARAMETERS`; the defaults are the shipped town):
@@ -482,8 +483,8 @@ class Town:
         The town itself is not advanced: the run is made by a fresh town of the same
         seed and parameters, so ``run`` gives the same tables every time.
         """
+        from services.events.scenarios import load_scenario
         from simulator.frames import run_town
-        from simulator.scenarios import load_scenario
 
         sc = self.scenario
         if scenario is not None:

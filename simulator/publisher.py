@@ -40,15 +40,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 import paho.mqtt.client as mqtt
 
-from services.config import Settings
 from services.events import topic_for
+from services.events.topics import control_state_topic, control_status_topic, control_topic
 from simulator.clock import DEFAULT_START, Clock
-from simulator.edge import EdgeMinimizer, minimize_at_edge
 from simulator.gas import household_truth
 from simulator.model import Town
 from simulator.people import Population
@@ -56,7 +55,6 @@ from simulator.truth import write_truth_db
 
 log = logging.getLogger(__name__)
 
-CONTROL_ROOT = "aqkol/control/simulator"
 MAX_INFLIGHT_PER_CLIENT = 2000  # unacknowledged QoS 1 publishes per connection
 HANDOVER_BATCH = 500  # events handed to a publishing process at once (at full speed)
 SENDER_STARTUP_S = 60.0  # a publishing process imports the simulator (slow on a busy machine)
@@ -86,19 +84,40 @@ class PublishSummary:
         return asdict(self)
 
 
-def control_topic(prefix: str = "") -> str:
-    """Where the simulator takes commands: outside ``aqkol/v1/``, so the ingest never sees it."""
-    return f"{prefix}{CONTROL_ROOT}"
+class BrokerSettings(Protocol):
+    """What the publisher needs to know of its settings (the command center's
+    :class:`~services.config.Settings` has it; the simulator does not import it)."""
+
+    mqtt_prefix: str
+    runs_dir: Path
+
+    @property
+    def mqtt(self) -> Any:  # host, port, username, password
+        ...
 
 
-def control_status_topic(prefix: str = "") -> str:
-    """Where the simulator acknowledges commands (``{"state": ..., "published": n, ...}``)."""
-    return f"{prefix}{CONTROL_ROOT}/status"
+class EdgeStep(Protocol):
+    """A policy's edge transforms as the devices apply them before publishing (the policy's
+    own code, :class:`services.policy.edge.EdgeMinimizer`, given to the simulator by whoever
+    starts it: the simulator does not import the command center)."""
+
+    policy: str
+    transforms: list[Any]
+    kinds: frozenset[str]
+
+    def apply(self, event: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
-def control_state_topic(prefix: str = "") -> str:
-    """The simulator's retained state: paused or running, speed, simulated time, run id."""
-    return f"{prefix}{CONTROL_ROOT}/state"
+EdgeFactory = Callable[[str, list[dict[str, Any]]], EdgeStep]
+"""Builds the edge step of a ``policy`` command (its id, its edge transforms)."""
+
+
+def minimize_at_edge(event: dict[str, Any], edge: EdgeStep | None) -> dict[str, Any] | None:
+    """The publishing path's edge step: ``event`` as the device may send it under the policy
+    in force (None: not sent). Free when no edge transform is active."""
+    if edge is None:
+        return event
+    return edge.apply(event)
 
 
 class Control:
@@ -111,21 +130,29 @@ class Control:
     "scenario": "protest"}`` (the scenario's incidents, moved to start a minute from now) and
     ``{"command": "reset"}`` (done by the supervisor, ``aqkol up``: acknowledged here) and
     ``{"command": "policy", "id": "edge-counts", "edge": [...]}`` (the devices apply those
-    transforms before publishing from the next event on: :mod:`simulator.edge`). Each is
+    transforms before publishing from the next event on: :mod:`services.policy.edge`). Each is
     acknowledged on :func:`control_status_topic` once in force: a pause after the last event
     before it, with the count published so far.
     """
 
-    def __init__(self, speed: float | None, edge: EdgeMinimizer | None = None):
+    def __init__(self, edge_factory: EdgeFactory | None = None) -> None:
+        self.edge_factory = edge_factory
         self.cond = threading.Condition()
-        self.edge = edge  # the policy's edge transforms the devices apply (None: none)
-        self.paused = False
-        self.speed = speed
-        self.version = 0  # bumped by every command: the publish loop re-anchors its pacing
-        self.pending: list[dict[str, Any]] = []  # acknowledgements to send from the loop
-        self.jump_to: float | None = None  # unix seconds to fast-forward to
-        self.jump_iso: str | None = None
-        self.injects: list[Any] = []  # scenarios to play from now (simulator.scenarios)
+        self.commands: list[tuple[str, Any]] = []  # parsed, for the loop to apply in order
+        self.pending: list[dict[str, Any]] = []  # refusals to acknowledge from the loop
+
+    def take(self) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+        """The commands received since the last call, and the refusals to acknowledge."""
+        with self.cond:
+            commands, self.commands = self.commands, []
+            refusals, self.pending = self.pending, []
+        return commands, refusals
+
+    def wait(self, seconds: float) -> None:
+        """Until a command arrives, or ``seconds`` pass."""
+        with self.cond:
+            if not self.commands and not self.pending:
+                self.cond.wait(seconds)
 
     def _parse(self, cmd: dict[str, Any]) -> tuple[str, Any]:
         name = cmd["command"]
@@ -146,7 +173,7 @@ class Control:
                 raise ValueError("jump: 'to' needs a UTC offset, e.g. 2026-01-15T12:00+06:00")
             return name, to
         if name == "inject":
-            from simulator.scenarios import load_scenario, scenario_names
+            from services.events.scenarios import load_scenario, scenario_names
 
             scenario = cmd.get("scenario")
             if scenario not in scenario_names():  # a name of scenarios/, never a path
@@ -156,7 +183,9 @@ class Control:
             policy, edge = cmd.get("id"), cmd.get("edge") or []
             if not isinstance(policy, str) or not isinstance(edge, list):
                 raise ValueError("policy: needs 'id' (a policy id) and 'edge' (its transforms)")
-            return name, EdgeMinimizer.from_transforms(policy, edge)
+            if self.edge_factory is None:
+                raise ValueError("policy: this simulator was started without edge transforms")
+            return name, self.edge_factory(policy, edge)
         return name, None
 
     def on_message(self, client, userdata, msg) -> None:
@@ -168,28 +197,81 @@ class Control:
                 self.pending.append({"state": "error", "error": str(exc)})
                 self.cond.notify_all()
             return
-        ack: dict[str, Any] = {"command": name}
         with self.cond:
-            if name == "pause":
-                self.paused = True
-            elif name == "resume":
-                self.paused = False
-            elif name == "speed":
-                self.speed = value
-            elif name == "jump":
-                self.jump_to, self.jump_iso = value.timestamp(), value.isoformat()
-                ack["to"] = self.jump_iso
-            elif name == "inject":
-                self.injects.append(value)
-                ack["scenario"] = value.name
-            elif name == "reset":
-                ack["state"] = "resetting"
-            elif name == "policy":
-                self.edge = value if value.kinds else None
-                ack.update(policy=value.policy, edge=len(value.transforms))
-            self.version += 1
-            self.pending.append(ack)
+            self.commands.append((name, value))
             self.cond.notify_all()
+
+
+class Pacer:
+    """When each event goes out: the publish loop's state machine.
+
+    States: ``running`` (paced at ``speed`` simulated seconds per real second, or flat out
+    when ``speed`` is None), ``paused`` (nothing goes out) and ``jumping`` (fast-forward at
+    ``max(speed, JUMP_SPEED)`` up to a simulated time, through a pause; then back to
+    running or paused). Transitions, each named after its command: :meth:`pause`,
+    :meth:`resume`, :meth:`set_speed`, :meth:`jump`, and :meth:`arrive` (the jump reached
+    its time). Each re-anchors the pacing at the current event, so a command never makes the
+    events after it late or early. ``clock`` is injectable for tests.
+    """
+
+    def __init__(self, speed: float | None, clock: Callable[[], float] = time.monotonic):
+        self.speed = speed
+        self.paused = False
+        self.jump_to: float | None = None  # unix seconds to fast-forward to
+        self.jump_iso: str | None = None
+        self._clock = clock
+        self._anchor: tuple[float, float] | None = None  # (wall, simulated) of pacing
+
+    @property
+    def state(self) -> str:
+        return "jumping" if self.jump_to is not None else "paused" if self.paused else "running"
+
+    def _reanchor(self, sim_t: float) -> None:
+        self._anchor = (self._clock(), sim_t)
+
+    def pause(self, sim_t: float) -> None:
+        self.paused = True
+        self._reanchor(sim_t)
+
+    def resume(self, sim_t: float) -> None:
+        self.paused = False
+        self._reanchor(sim_t)
+
+    def set_speed(self, speed: float | None, sim_t: float) -> None:
+        self.speed = speed
+        self._reanchor(sim_t)
+
+    def jump(self, to: datetime, sim_t: float) -> None:
+        self.jump_to, self.jump_iso = to.timestamp(), to.isoformat()
+        self._reanchor(sim_t)
+
+    def arrive(self, sim_t: float) -> dict[str, Any] | None:
+        """The end of a jump when the event at ``sim_t`` reaches its time (its
+        acknowledgement), else None."""
+        if self.jump_to is None or sim_t < self.jump_to:
+            return None
+        ack = {"command": "jump", "state": "jumped", "to": self.jump_iso}
+        self.jump_to = self.jump_iso = None
+        self._reanchor(sim_t)  # pace on from here at the speed set
+        return ack
+
+    def due_in(self, sim_t: float) -> float | None:
+        """Seconds until the event at ``sim_t`` is due (0: now), None while paused."""
+        if self._anchor is None:
+            self._reanchor(sim_t)  # paced from the first event
+        if self.jump_to is not None:
+            if self.speed is None:
+                return 0.0
+            pace = max(self.speed, JUMP_SPEED)
+        elif self.paused:
+            return None
+        elif self.speed is None:
+            return 0.0
+        else:
+            pace = self.speed
+        assert self._anchor is not None
+        wall, sim = self._anchor
+        return max(0.0, wall + (sim_t - sim) / pace - self._clock())
 
 
 class _Conn:
@@ -197,7 +279,7 @@ class _Conn:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: BrokerSettings,
         index: int,
         tag: str,
         control: Control | None = None,
@@ -317,7 +399,7 @@ class _Sender:
     broker has :data:`MAX_INFLIGHT_PER_CLIENT` publishes unacknowledged.
     """
 
-    def __init__(self, settings: Settings, index: int, tag: str):
+    def __init__(self, settings: BrokerSettings, index: int, tag: str):
         ctx = multiprocessing.get_context("spawn")  # no fork of a threaded process
         self.pipe, child = ctx.Pipe()
         self.proc = ctx.Process(
@@ -376,7 +458,7 @@ class _Sender:
         self.pipe.close()
 
 
-def _sender_main(settings: Settings, index: int, tag: str, pipe: Any) -> None:
+def _sender_main(settings: BrokerSettings, index: int, tag: str, pipe: Any) -> None:
     """A publishing process: connect, publish every batch handed over, report the PUBACKs.
 
     One thread drives paho through its own-loop API (``loop_read``/``loop_write``/
@@ -454,7 +536,7 @@ Rebuild = Callable[[list[Any], str], Iterator[dict]]
 
 def publish(
     town_events: Iterable[dict],
-    settings: Settings,
+    settings: BrokerSettings,
     *,
     speed: float | None,
     run_dir: Path,
@@ -465,7 +547,8 @@ def publish(
     rebuild: Rebuild | None = None,
     info: dict[str, Any] | None = None,
     processes: int = 0,
-    edge: EdgeMinimizer | None = None,
+    edge: EdgeStep | None = None,
+    edge_factory: EdgeFactory | None = None,
 ) -> PublishSummary:
     """Publish events (QoS 1) through a pool of ``clients`` connections; wait for every PUBACK.
 
@@ -478,7 +561,8 @@ def publish(
     events are published by that many publishing processes (:class:`_Sender`, one
     connection each) instead of ``clients`` connections of this process. ``edge``: the
     policy's edge transforms in force from the start (a ``policy`` command replaces them);
-    what they drop is not published (counted in ``withheld_at_edge``).
+    what they drop is not published (counted in ``withheld_at_edge``); ``edge_factory``
+    builds the edge step of a ``policy`` command (without it the command is refused).
     """
     if speed is not None and speed <= 0:
         raise ValueError("speed must be positive (or None for as fast as possible)")
@@ -489,7 +573,7 @@ def publish(
         pool = [_Sender(settings, i, tag) for i in range(processes)]
     else:
         pool = [_Conn(settings, i, tag) for i in range(max(1, clients))]
-    ctl = Control(speed, edge) if control else None
+    ctl = Control(edge_factory) if control else None
     if edge is not None and not edge.kinds:
         edge = None
     ctl_conn = _Conn(settings, len(pool), tag, ctl) if ctl is not None else None
@@ -509,9 +593,7 @@ def publish(
     bar = _Progress(progress, progress_total_s)
     n = 0
     withheld = 0  # events the edge step kept on the device
-    cur_speed = speed
-    paused = False
-    jump: str | None = None
+    pacer = Pacer(speed)
     injected: list[str] = []
     last_state = 0.0
 
@@ -522,11 +604,11 @@ def publish(
         last_state = time.monotonic()
         body = {
             **(info or {}),
-            "state": name or ("jumping" if jump else "paused" if paused else "running"),
-            "speed": cur_speed,
+            "state": name or pacer.state,
+            "speed": pacer.speed,
             "sim_time": summary.last_ts,
             "published": n,
-            "jump_to": jump,
+            "jump_to": pacer.jump_iso,
             "injected": injected,
             "reported_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         }
@@ -536,14 +618,34 @@ def publish(
         assert ctl_conn is not None
         body = {
             **ack,
-            "state": ack.get("state") or ("paused" if paused else "running"),
-            "speed": cur_speed,
+            "state": ack.get("state") or ("paused" if pacer.paused else "running"),
+            "speed": pacer.speed,
             "published": n,
             "sim_time": summary.last_ts,
         }
         info_ = ctl_conn.client.publish(status_topic, orjson.dumps(body), qos=1)
         state()
         return info_
+
+    def apply(name: str, value: Any, sim_t: float) -> dict[str, Any]:
+        """A command's transition; its acknowledgement."""
+        nonlocal edge
+        ack: dict[str, Any] = {"command": name}
+        if name == "pause":
+            pacer.pause(sim_t)
+        elif name == "resume":
+            pacer.resume(sim_t)
+        elif name == "speed":
+            pacer.set_speed(value, sim_t)
+        elif name == "jump":
+            pacer.jump(value, sim_t)
+            ack["to"] = pacer.jump_iso
+        elif name == "reset":  # carried out by the supervisor (aqkol up)
+            ack["state"] = "resetting"
+        elif name == "policy":
+            edge = value if value.kinds else None
+            ack.update(policy=value.policy, edge=len(value.transforms))
+        return ack
 
     try:
         for conn in pool:
@@ -555,86 +657,58 @@ def publish(
             started.append(ctl_conn)
             status({"state": "running"})
         sim0: float | None = None
-        # paced from now, once connected: a slow start does not make the first events late
-        anchor_wall, anchor_sim, seen = time.monotonic(), 0.0, 0
-        jump_seen = -1
         source = iter(town_events)
         event = next(source, None)
         with open(run_dir / "published.ids", "w", encoding="ascii") as ids, bar:
             while event is not None:
                 sim_t = _parse_ts(event["ts"]) if (ctl or speed is not None or bar.on) else 0.0
                 if sim0 is None:
-                    sim0 = anchor_sim = sim_t
+                    sim0 = sim_t
                     summary.first_ts = event["ts"]
                 swapped = False
                 while True:  # wait for this event's turn: pacing, pause, commands
+                    injects: list[Any] = []
                     if ctl is not None:
-                        with ctl.cond:
-                            acks, ctl.pending = ctl.pending, []
-                            paused, cur_speed, version = ctl.paused, ctl.speed, ctl.version
-                            injects, ctl.injects = ctl.injects, []
-                            if ctl.jump_to is not None and sim_t >= ctl.jump_to:
-                                acks.append({"command": "jump", "state": "jumped",
-                                             "to": ctl.jump_iso})  # fmt: skip
-                                ctl.jump_to = ctl.jump_iso = None
-                                ctl.version += 1  # pace on from here at the speed set
-                                version = ctl.version
-                            jump = ctl.jump_iso
-                            edge = ctl.edge
+                        commands, acks = ctl.take()
+                        for name, value in commands:
+                            if name == "inject":
+                                injects.append(value)
+                            else:
+                                acks.append(apply(name, value, sim_t))
+                        arrived = pacer.arrive(sim_t)
+                        if arrived is not None:
+                            acks.append(arrived)
                         if acks:
                             flush()  # "published": n in the acknowledgement is handed over
                         for ack in acks:
                             status(ack)
-                        if injects and rebuild is not None:
-                            names = [sc.name for sc in injects]
-                            try:
-                                source = rebuild(injects, event["ts"])
-                            except Exception as exc:  # a scenario this town cannot play
-                                log.warning("inject %s refused: %s", names, exc)
-                                status({"state": "error", "error": f"inject {names}: {exc}"})
-                                continue
-                            injected.extend(names)
-                            status({"command": "inject", "state": "injected", "scenarios": names})
-                            event = next(source, None)
-                            swapped = True
-                            break
-                        if version != seen:  # a command: pace on from this event
-                            seen = version
-                            anchor_wall, anchor_sim = time.monotonic(), sim_t
-                        if jump is not None and cur_speed is None:  # already at full speed
-                            break
-                        if jump is not None:  # fast-forward, through a pause
-                            jump_pace = max(cur_speed, JUMP_SPEED)
-                            if jump_seen != seen:
-                                jump_seen, anchor_wall, anchor_sim = seen, time.monotonic(), sim_t
-                            ahead = anchor_wall + (sim_t - anchor_sim) / jump_pace
-                            ahead -= time.monotonic()  # read the clock once: it moves on
-                            if ahead > 0:
-                                flush()
-                                time.sleep(min(ahead, STATE_EVERY_S))
-                            if time.monotonic() - last_state >= STATE_EVERY_S:
-                                state()
-                            break
-                        if time.monotonic() - last_state >= STATE_EVERY_S:
-                            state()
-                        if paused:
-                            flush()
-                            with ctl.cond:
-                                if ctl.paused and not ctl.pending and ctl.version == seen:
-                                    ctl.cond.wait(STATE_EVERY_S * 5)
+                    for sc in injects:  # received: acknowledged, then played
+                        status({"command": "inject", "scenario": sc.name})
+                    if injects and rebuild is not None:
+                        names = [sc.name for sc in injects]
+                        try:
+                            source = rebuild(injects, event["ts"])
+                        except Exception as exc:  # a scenario this town cannot play
+                            log.warning("inject %s refused: %s", names, exc)
+                            status({"state": "error", "error": f"inject {names}: {exc}"})
                             continue
-                    if cur_speed is None:
+                        injected.extend(names)
+                        status({"command": "inject", "state": "injected", "scenarios": names})
+                        event = next(source, None)
+                        swapped = True
                         break
-                    delay = anchor_wall + (sim_t - anchor_sim) / cur_speed - time.monotonic()
-                    if delay <= 0:
+                    if ctl is not None and time.monotonic() - last_state >= STATE_EVERY_S:
+                        state()
+                    wait = pacer.due_in(sim_t)
+                    if wait == 0:
                         break
                     flush()  # what is due goes out before the wait
                     if ctl is None:
-                        time.sleep(delay)
+                        assert wait is not None  # nothing pauses a run without commands
+                        time.sleep(wait)
                         break
-                    with ctl.cond:
-                        if ctl.version == seen and not ctl.pending:
-                            ctl.cond.wait(min(delay, STATE_EVERY_S))
+                    # a command wakes the wait; the state is refreshed meanwhile
+                    ctl.wait(STATE_EVERY_S * 5 if wait is None else min(wait, STATE_EVERY_S))
                 if swapped:
                     continue
                 sent = minimize_at_edge(event, edge)  # before encoding: what leaves the device
@@ -659,7 +733,7 @@ def publish(
             if bar.on and sim0 is not None and summary.last_ts is not None:
                 bar.update(_parse_ts(summary.last_ts) - sim0, n)
             if ctl_conn is not None:
-                jump = None
+                pacer.jump_to = pacer.jump_iso = None
                 status({"state": "finished"}).wait_for_publish(5)
                 state("finished").wait_for_publish(5)
     finally:
@@ -729,7 +803,7 @@ def injected_scenario(first: Town, plays: list[tuple[Any, datetime]], now: datet
     """One scenario for a town restarted at ``now``: the run's own incidents (at their own
     times) and the incidents of each scenario injected at a time, moved so that its first
     starts at the next full minute after that time (their spacing kept)."""
-    from simulator.scenarios import Scenario
+    from services.events.scenarios import Scenario
 
     epoch = Clock.starting(now)[0].epoch  # the restarted town's first midnight
 
@@ -766,7 +840,7 @@ def _counting(events: Iterator[dict], counts: Counter[str]) -> Iterator[dict]:
 
 
 def run(
-    settings: Settings,
+    settings: BrokerSettings,
     seed: int,
     hours: float,
     speed: float | None,
@@ -776,14 +850,15 @@ def run(
     *,
     clients: int = 2,
     processes: int = 0,
-    edge: EdgeMinimizer | None = None,
+    edge: EdgeStep | None = None,
+    edge_factory: EdgeFactory | None = None,
     **town_params: Any,
 ) -> PublishSummary:
     """Build a town, publish ``hours`` of its events, and write ``runs/<run-id>/``.
 
     ``town_params`` go to :class:`~simulator.model.Town` (e.g. ``population_scale``,
     ``scenario``). ``edge``: a policy's edge transforms, applied by the devices from the
-    start (:mod:`simulator.edge`).
+    start; ``edge_factory`` builds those of a ``policy`` command (:func:`publish`).
     """
     town = Town(seed=seed, start=start or DEFAULT_START, **town_params)
     if run_id is None:
@@ -837,6 +912,7 @@ def run(
             progress_total_s=hours * 3600,
             rebuild=rebuild,
             edge=edge,
+            edge_factory=edge_factory,
             info={
                 "run_id": run_id,
                 "run_dir": str(run_dir),

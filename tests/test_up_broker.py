@@ -112,6 +112,16 @@ def test_up_runs_its_broker_with_accounts_and_an_acl(broker, tmp_path):
             assert not any(p in line for p in passwords), line
             if broker == "mosquitto" and "mosquitto" in line:
                 assert line.split()[0].endswith("mosquitto")
+
+        # the ingest dies: the town is down, and `up` says which part and exits non-zero
+        ingest = next(
+            c for c in psutil.Process(proc.pid).children() if c.cmdline()[3:4] == ["ingest"]
+        )
+        ingest.kill()
+        wait_until(lambda: proc.poll() is not None, 120, "aqkol up to stop", interval=0.5)
+        assert proc.returncode != 0
+        assert "ingest exited with code -9; stopping" in " ".join(log.read_text().split())
+        assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
     finally:
         stop(proc)
 

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Connection, func, select
 
 from services.classroom.truth import TruthIndex
+from services.events.town import MISUSE_WATCHLISTS
 from services.policy.active import history
 from services.store import repo
 from services.store.models import alerts, events
@@ -124,7 +125,7 @@ def render(
         for h in history(conn)
     ]  # fmt: skip
     lists = ", ".join(
-        f"{escape(k)}: {n}" + (" (MISUSE demonstration)" if k == "activist" else "")
+        f"{escape(k)}: {n}" + (" (MISUSE demonstration)" if k in MISUSE_WATCHLISTS else "")
         for k, n in sorted(m["by_watchlist"].items())
     )
     truth_note = (

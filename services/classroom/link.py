@@ -15,8 +15,8 @@ import orjson
 import paho.mqtt.client as mqtt
 
 from services.config import Settings
+from services.events.topics import control_state_topic, control_status_topic, control_topic
 from services.mqtt import plain_client
-from simulator.publisher import control_state_topic, control_status_topic, control_topic
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import orjson
 from sqlalchemy import Engine
 
 from services.config import Settings
+from services.events.topics import control_state_topic, control_topic
 from services.mqtt import plain_client
 from services.store.models import (
     aggregate_members,
@@ -28,7 +29,6 @@ from services.store.models import (
     heat_rollup,
     rule_status,
 )
-from simulator.publisher import control_state_topic, control_topic
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import Connection
 
 from services.classroom.truth import TruthIndex
+from services.events.town import MISUSE_WATCHLISTS
 from services.store import repo
 
-MISUSE_LISTS = frozenset({"activist"})  # lists kept only to show misuse
+MISUSE_LISTS = MISUSE_WATCHLISTS  # lists kept only to show misuse
 MAX_ROWS = 5000
 
 

@@ -38,6 +38,7 @@ class EventData(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     KIND: ClassVar[str]
+    DEVICE: ClassVar[str]  # the sensor register's device that sends it
     DESCRIPTION: ClassVar[str] = ""
     VALUE_FIELD: ClassVar[str | None] = None  # the measure a heatmap sums or averages
     # what the envelope's ``source`` reveals: a shared device by default; a household's
@@ -60,13 +61,17 @@ KINDS: dict[str, type[EventData]] = {}
 D = TypeVar("D", bound=type[EventData])
 
 
-def register(kind: str) -> Callable[[D], D]:
-    """Class decorator adding a kind's data model to the contract."""
+def register(kind: str, *, device: str) -> Callable[[D], D]:
+    """Class decorator adding a kind's data model to the contract. ``device`` is the id of
+    the kind of device that sends it in the sensor register
+    (``services/transparency/register.yaml``, which says why it is there and who answers
+    for it): the register's list of what each device sends is derived from these."""
 
     def deco(cls: D) -> D:
         if kind in KINDS:
             raise ValueError(f"event kind {kind!r} registered twice")
         cls.KIND = kind
+        cls.DEVICE = device
         cls.privacy()  # refuse a kind with an unclassified field at import time
         KINDS[kind] = cls
         return cls

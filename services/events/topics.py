@@ -1,9 +1,12 @@
-"""MQTT topics of the contract: ``[prefix]aqkol/v1/<kind>/<source_id>``."""
+"""MQTT topics of the contract: events on ``[prefix]aqkol/v1/<kind>/<source_id>``, alerts on
+``[prefix]aqkol/v1/alerts/<rule>``, and the simulator's control topics (commands, their
+acknowledgements, its retained state) under ``[prefix]aqkol/control/simulator``."""
 
 from __future__ import annotations
 
 ROOT = "aqkol/v1"
 ALERTS = "alerts"
+CONTROL_ROOT = "aqkol/control/simulator"  # outside ROOT: the ingest never stores a command
 
 
 def topic_for(kind: str, source: str, prefix: str = "") -> str:
@@ -36,3 +39,18 @@ def parse_topic(topic: str, prefix: str = "") -> tuple[str, str] | None:
 def is_alert_topic(topic: str, prefix: str = "") -> bool:
     """True for the ingest's own alert announcements, which are not events."""
     return topic.startswith(f"{prefix}{ROOT}/{ALERTS}/")
+
+
+def control_topic(prefix: str = "") -> str:
+    """Where the simulator takes commands: outside ``aqkol/v1/``, so the ingest never sees it."""
+    return f"{prefix}{CONTROL_ROOT}"
+
+
+def control_status_topic(prefix: str = "") -> str:
+    """Where the simulator acknowledges commands (``{"state": ..., "published": n, ...}``)."""
+    return f"{prefix}{CONTROL_ROOT}/status"
+
+
+def control_state_topic(prefix: str = "") -> str:
+    """The simulator's retained state: paused or running, speed, simulated time, run id."""
+    return f"{prefix}{CONTROL_ROOT}/state"

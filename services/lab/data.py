@@ -55,7 +55,7 @@ LAB_CODE = (
     "services/policy",
     "services/rules",
     "services/events",
-    "services/geo.py",
+    "services/events/geo.py",
     "simulator",
 )
 
@@ -93,7 +93,7 @@ def code_version(parts: tuple[str, ...] = LAB_CODE) -> str:
 
 def scenario_digest(name: str) -> str:
     """A digest of the scenario's content (as parsed: a comment or spacing changes nothing)."""
-    from simulator.scenarios import load_scenario
+    from services.events.scenarios import load_scenario
 
     sc = load_scenario(name)
     return hashlib.sha256(sc.model_dump_json().encode()).hexdigest()[:16]
@@ -221,9 +221,9 @@ class LabDay:
 
 
 def _simulate(key: DayKey, folder: Path) -> None:
+    from services.events.scenarios import load_scenario
     from simulator.clock import AQKOL_TZ
     from simulator.model import Town
-    from simulator.scenarios import load_scenario
     from simulator.truth import write_truth_db
 
     sc = load_scenario(key.scenario)

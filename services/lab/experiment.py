@@ -42,9 +42,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from services.events.yamldoc import YamlFileError, compose, node_at, parse_model
 from services.lab.evaluate import Params
 from services.lab.registry import measures, metric_names
-from services.yamldoc import YamlFileError, compose, node_at, parse_model
 from simulator.model import TOWN_PARAMETERS, check_parameters
 
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[2] / "experiments"
@@ -184,7 +184,7 @@ class Experiment(_Strict):
     @field_validator("scenarios")
     @classmethod
     def _scenarios(cls, v: list[str]) -> list[str]:
-        from simulator.scenarios import load_scenario
+        from services.events.scenarios import load_scenario
 
         for s in v:
             try:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from services.geo import to_xy
+from services.events.geo import to_xy
 from services.lab.registry import register
 
 HEATING_BASE_C = 15.5  # the usual heating base (simulator/gas.py uses the same)

@@ -182,7 +182,7 @@ class FaceView:
 def face_view(m: Minimizer, cameras: pd.DataFrame) -> FaceView:
     """Probe ``m`` with one face match per camera (and list) to see what it keeps."""
     from services.events import event_models
-    from services.geo import to_latlon
+    from services.events.geo import to_latlon
 
     model = event_models()["camera.face_match"]
     ts = datetime(2026, 1, 15, 12, 7, 31, tzinfo=AQKOL_TZ)
@@ -241,7 +241,7 @@ def face_view(m: Minimizer, cameras: pd.DataFrame) -> FaceView:
 
 def cell_of_xy(x: float, y: float, res: int) -> str:
     """The H3 cell of a point in town metres."""
-    from services.geo import to_latlon
+    from services.events.geo import to_latlon
 
     lat, lon = to_latlon(x, y)
     return h3.latlng_to_cell(lat, lon, res)

@@ -19,18 +19,18 @@ import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import h3
 
 from services.events.contract import KINDS, EventBase, Privacy
+from services.events.town import AQKOL_TZ, WATCHLISTS
 from services.events.wire import data_items
 from services.paths import write_private_once
 from services.policy.spec import PolicySpec, Transform
 
-AQKOL_TZ = timezone(timedelta(hours=6))
 LOCAL_OFFSET_S = 6 * 3600
 BIOMETRIC_KINDS = ("camera.face_match",)
 
@@ -111,7 +111,7 @@ class Minimizer:
         self.passthrough = (
             not spec.transforms
             and spec.biometric.mode == "realtime"
-            and set(spec.biometric.watchlists) >= {"wanted", "missing", "activist"}
+            and set(spec.biometric.watchlists) >= set(WATCHLISTS)
         )
         self.plans: dict[str, _KindPlan] = {k: _KindPlan() for k in KINDS}
         for t in spec.transforms:
@@ -176,7 +176,7 @@ class Minimizer:
 
     def refused_watchlists(self) -> set[str]:
         """Watch lists real-time identification may not match under this policy."""
-        return {"wanted", "missing", "activist"} - self.watchlists
+        return set(WATCHLISTS) - self.watchlists
 
     # -- applying ----------------------------------------------------------------------
     def period(self, ts: datetime) -> str:

@@ -21,18 +21,18 @@ from __future__ import annotations
 
 import math
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import h3
 from sqlalchemy import Connection, func, select
 
-from services.geo import ORIGIN_LAT, ORIGIN_LON, cell_of
+from services.events.geo import ORIGIN_LAT, ORIGIN_LON, cell_of
+from services.events.town import AQKOL_TZ
 from services.policy.spec import DP, PolicySpec
 from services.store.models import dp_ledger
 from services.store.repo import now_utc
 
-AQKOL_TZ = timezone(timedelta(hours=6))
 TOWN_RADIUS_M = 4000.0
 
 

@@ -28,7 +28,7 @@ identifier for a household's own meter, ``geo`` and ``ts`` are quasi-identifiers
 named ``kinds`` (default: all). ``drop`` with only ``kinds`` drops those events whole.
 
 A transform marked ``at: edge`` runs on the devices too, before they publish (the simulator's
-:mod:`simulator.edge`), so what it removes never reaches the broker; the ingest still applies
+:mod:`services.policy.edge`), so what it removes never reaches the broker; the ingest still applies
 the whole policy. Only ``drop`` (of whole kinds, or of fields the contract lets a device
 leave out) and ``generalize`` can run at the edge.
 """
@@ -40,11 +40,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.events.contract import KINDS, Privacy
-from services.yamldoc import YamlFileError, parse_model
+from services.events.town import WATCHLISTS, Watchlist
+from services.events.yamldoc import YamlFileError, parse_model
 
 Action = Literal["drop", "pseudonymize", "generalize", "aggregate"]
 ENVELOPE = ("source", "geo", "ts")
-WATCHLISTS = ("wanted", "missing", "activist")
 
 
 class PolicyError(YamlFileError):
@@ -88,7 +88,7 @@ class Transform(_Strict):
     at: Literal["ingest", "edge"] = Field(
         "ingest",
         description="where it runs: the ingest (always), or the devices too, before "
-        "publishing (drop and generalize only; see simulator/edge.py)",
+        "publishing (drop and generalize only; see services/policy/edge.py)",
     )
     note: str = ""
 
@@ -163,7 +163,7 @@ class Retention(_Strict):
 
 class Biometric(_Strict):
     mode: Literal["off", "verification", "retrospective", "realtime"] = "realtime"
-    watchlists: list[Literal["wanted", "missing", "activist"]] = Field(
+    watchlists: list[Watchlist] = Field(
         default_factory=lambda: list(WATCHLISTS),
         description="the watch-list categories real-time identification may match",
     )

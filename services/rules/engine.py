@@ -26,7 +26,8 @@ import cel
 import shapely
 from shapely.geometry import Point, Polygon
 
-from services.geo import STORE_H3_RES, cell_of, to_xy
+from services.events.geo import STORE_H3_RES, cell_of, to_xy
+from services.events.townmap import town_map
 from services.rules.expr import MEMO_SIZE, Expression, ExpressionError, evaluate
 from services.rules.spec import CompiledRule
 
@@ -188,9 +189,7 @@ class _RuleState:
             shapely.prepare(poly)
             self.fence = poly
         elif fence is not None and fence.place is not None:
-            from simulator.geography import build_town
-
-            place = next(p for p in build_town().places if p.id == fence.place)
+            place = town_map().place(fence.place)
             self.fence_circle = (place.x, place.y, fence.radius_m)
 
     def inside(self, ev: Event) -> bool:

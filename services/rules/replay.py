@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import select
 
 from services.events import event_models
-from services.geo import to_xy
+from services.events.geo import to_xy
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.engine import Candidate, Event, RuleEngine
 from services.rules.spec import CompiledRule
@@ -323,12 +323,12 @@ def replay_scenario(
     through it, as through the ingest: the rules see only what it keeps, and the rules it
     blinds raise nothing.
     """
-    from simulator.clock import AQKOL_TZ
+    from services.events.scenarios import load_scenario
+    from services.events.town import DEFAULT_START
     from simulator.model import Town
-    from simulator.scenarios import load_scenario
 
     sc = load_scenario(scenario)
-    start = start or sc.start or datetime(2026, 1, 15, 6, 30, tzinfo=AQKOL_TZ)
+    start = start or sc.start or DEFAULT_START
     hours = hours or sc.hours or 24.0
     engine_probe = RuleEngine(rules, policy)
     kinds = set(engine_probe.by_kind) | engine_probe.context_kinds

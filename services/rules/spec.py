@@ -31,8 +31,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.events.contract import KINDS
+from services.events.town import INCIDENT_TYPES
+from services.events.townmap import town_map
+from services.events.yamldoc import YamlFileError, compose, describe, node_at
 from services.rules.expr import Expression, ExpressionError, compile_expression, latest_gate
-from services.yamldoc import YamlFileError, compose, describe, node_at
 
 Severity = Literal["critical", "major", "minor", "warning", "info"]
 SEVERITIES: tuple[str, ...] = ("critical", "major", "minor", "warning", "info")
@@ -43,9 +45,7 @@ Purpose = Literal[
 
 def incident_types() -> list[str]:
     """The scenario incident types (``type`` of each incident model)."""
-    from simulator.scenarios import incident_type_names
-
-    return incident_type_names()
+    return list(INCIDENT_TYPES)
 
 
 class RuleError(YamlFileError):
@@ -68,9 +68,7 @@ class Geofence(_Strict):
         if (self.place is None) == (self.polygon is None):
             raise ValueError("a geofence is either a place or a polygon")
         if self.place is not None:
-            from simulator.geography import build_town
-
-            ids = {p.id for p in build_town().places}
+            ids = set(town_map().places)
             if self.place not in ids:
                 raise ValueError(f"unknown place {self.place!r} (known: {', '.join(sorted(ids))})")
         return self

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from services.events.contract import KINDS
-from services.geo import STORE_H3_RES, cell_of
+from services.events.geo import STORE_H3_RES, cell_of
 from services.store.models import (
     aggregate_members,
     alerts,

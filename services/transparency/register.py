@@ -1,9 +1,11 @@
 """The sensor register: each kind of device, why it is there, what it collects, for how long,
 and who answers for it (in the spirit of DTPR signage). Data in ``register.yaml``.
 
-The fields a device collects and their privacy categories are not written in the YAML: they
-come from the event contract, so the register cannot drift from what devices really send.
-A register that misses a kind of the contract, or names one that does not exist, is refused.
+What a device sends is not written in the YAML: each kind of the event contract names its
+device (``@register(kind, device=...)``), and the kinds' fields and privacy categories come
+from the contract too, so the register cannot drift from what devices really send. A
+register that misses the device of a kind, or describes a device that sends nothing, is
+refused.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.events import KINDS
-from services.yamldoc import YamlFileError, parse_model
+from services.events.yamldoc import YamlFileError, parse_model
 
 REGISTER_FILE = Path(__file__).with_name("register.yaml")
 
@@ -38,7 +40,6 @@ class Device(BaseModel):
     technology: str
     count: str | int = Field(description="how many, roughly, as signage would say")
     sources: list[str] = Field(min_length=1, description="source ids or their prefix, e.g. cam-")
-    kinds: list[str] = Field(min_length=1)
     purpose: str
     purpose_text: str
     retention: str
@@ -47,13 +48,10 @@ class Device(BaseModel):
     storage: str
     notes: str | None = None
 
-    @field_validator("kinds")
-    @classmethod
-    def _known_kinds(cls, kinds: list[str]) -> list[str]:
-        unknown = [k for k in kinds if k not in KINDS]
-        if unknown:
-            raise ValueError(f"unknown kind {unknown[0]!r}; known: {', '.join(sorted(KINDS))}")
-        return kinds
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds this device sends: those of the contract that name it."""
+        return [k for k, model in KINDS.items() if self.id == model.DEVICE]
 
 
 class Register(BaseModel):
@@ -67,15 +65,20 @@ class Register(BaseModel):
 
     @model_validator(mode="after")
     def _every_kind_once(self) -> Register:
-        seen: dict[str, str] = {}
+        ids = [d.id for d in self.devices]
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        if twice:
+            raise ValueError(f"device {twice[0]!r} is described twice")
         for d in self.devices:
-            for k in d.kinds:
-                if k in seen:
-                    raise ValueError(f"kind {k!r} is listed by both {seen[k]!r} and {d.id!r}")
-                seen[k] = d.id
-        missing = sorted(set(KINDS) - set(seen))
+            if not d.kinds:
+                raise ValueError(f"no kind of the contract is sent by device {d.id!r}")
+        missing = sorted(k for k, model in KINDS.items() if model.DEVICE not in ids)
         if missing:
-            raise ValueError(f"no device sends {', '.join(missing)}: add them to the register")
+            devices = sorted({KINDS[k].DEVICE for k in missing})
+            raise ValueError(
+                f"no device sends {', '.join(missing)}: describe {', '.join(devices)} "
+                "in the register"
+            )
         return self
 
 
@@ -93,7 +96,7 @@ def register_json(reg: Register) -> dict[str, Any]:
     """The register with each kind's fields and privacy categories from the contract."""
     devices = []
     for d in reg.devices:
-        out = d.model_dump()
+        out = {**d.model_dump(), "kinds": d.kinds}
         out["data"] = [
             {
                 "kind": kind,

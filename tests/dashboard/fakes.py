@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl
 import h3
 import httpx
 
-from services.geo import to_latlon
+from services.events.geo import to_latlon
 
 NOW = "2026-01-15T02:00:00+00:00"  # 08:00 in Aqkol
 

@@ -10,8 +10,8 @@ import plotly.utils
 
 from dashboard import camera_wall, classroom, figures
 from dashboard.dilemma_views import cards
+from services.events.scenarios import load_scenario
 from simulator.clock import AQKOL_TZ
-from simulator.scenarios import load_scenario
 
 AT = "2026-01-15T04:10:00+00:00"
 

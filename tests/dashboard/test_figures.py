@@ -7,7 +7,7 @@ import plotly.io as pio
 import pytest
 
 from dashboard import figures
-from services.geo import to_latlon
+from services.events.geo import to_latlon
 from simulator.geography import build_town
 
 TOWN = build_town().to_json()

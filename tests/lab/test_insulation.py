@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.geo import to_latlon
+from services.events.geo import to_latlon
 from services.lab.insulation import insulation_attendance, school_test, true_gap
 
 T0 = 1_768_446_000_000  # 2026-01-15 09:00 in Aqkol

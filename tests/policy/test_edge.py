@@ -21,13 +21,13 @@ import pytest
 
 from services.api.main import create_app
 from services.events import subscription, topic_for
+from services.events.scenarios import load_scenario
 from services.policy.active import POLICIES_DIR, PolicyBook
+from services.policy.edge import EdgeMinimizer
 from services.policy.spec import PolicyError, parse_policy
 from services.store.db import migrate
-from simulator.edge import EdgeMinimizer
 from simulator.model import Town
 from simulator.publisher import control_status_topic, run
-from simulator.scenarios import load_scenario
 from tests.accounts import add_accounts, clients_by_role
 from tests.conftest import make_settings
 from tests.policy.test_egress import IDENTIFYING, _phrases
@@ -137,7 +137,8 @@ def test_a_policy_switch_reaches_the_devices_over_the_control_topic(
     def go() -> None:  # paced: the switch lands in the middle of the run, on one connection
         result["summary"] = run(settings, seed=2, hours=HOURS, speed=300, run_id="switch",
                                 start=sc.start + timedelta(hours=PROTEST_FROM_H), scenario=sc,
-                                population_scale=SCALE, clients=1)  # fmt: skip
+                                population_scale=SCALE, clients=1,
+                                edge_factory=EdgeMinimizer.from_transforms)  # fmt: skip
 
     worker = threading.Thread(target=go, daemon=True)
     try:

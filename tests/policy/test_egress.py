@@ -29,12 +29,12 @@ from dashboard.api_client import ApiClient
 from services.api.main import create_app
 from services.auth.roles import MATRIX
 from services.events import KINDS, topic_for
+from services.events.scenarios import load_scenario
 from services.ingest import Ingest
 from services.policy.active import POLICIES_DIR, PolicyBook, activate
 from services.policy.audience import personal_kinds
 from services.store.db import migrate
 from simulator.model import Town
-from simulator.scenarios import load_scenario
 from tests.accounts import ROLES, add_accounts, clients_by_role
 from tests.conftest import make_settings
 

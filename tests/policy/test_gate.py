@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.events import topic_for
+from services.events.scenarios import load_scenario
 from services.ingest import Ingest
 from services.policy.active import POLICIES_DIR, PolicyBook, activate, active_policy, history
 from services.rules.book import RuleBook
@@ -18,7 +19,6 @@ from services.rules.spec import parse_rule
 from services.store.db import migrate
 from services.store.models import events, pseudonym_escrow
 from simulator.model import Town
-from simulator.scenarios import load_scenario
 from tests.conftest import make_settings
 from tests.factories import T0, make_event, message
 

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from services.api.main import create_app
-from services.geo import to_latlon
+from services.events.geo import to_latlon
 from services.ingest import Ingest
 from services.store.db import migrate
 from tests.accounts import add_accounts, bearer, token_for

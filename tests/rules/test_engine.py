@@ -65,7 +65,7 @@ def test_window_grouped_by_cell_counts_each_cell_apart():
 
 
 def test_geofence_by_place_and_by_polygon():
-    from services.geo import to_latlon
+    from services.events.geo import to_latlon
     from simulator.geography import build_town
 
     square = next(p for p in build_town().places if p.id == "square")

@@ -14,10 +14,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from services.events.scenarios import ScenarioError, parse_scenario
+from services.events.yamldoc import YamlFileError
 from services.policy.spec import PolicyError, parse_policy
 from services.rules.spec import RuleError, parse_rule
-from services.yamldoc import YamlFileError
-from simulator.scenarios import ScenarioError, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[2]
 LOADERS = {

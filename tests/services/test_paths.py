@@ -50,8 +50,8 @@ def test_a_forged_run_id_in_the_simulators_state_reads_no_truth_outside_runs(tmp
 @pytest.mark.parametrize("scenario", ["/etc/passwd", "../scenarios/protest.yaml", None, 3])
 def test_an_inject_command_names_a_scenario_never_a_path(scenario):
     with pytest.raises(ValueError, match="no such scenario"):
-        Control(60.0)._parse({"command": "inject", "scenario": scenario})
-    name, sc = Control(60.0)._parse({"command": "inject", "scenario": "protest"})
+        Control()._parse({"command": "inject", "scenario": scenario})
+    name, sc = Control()._parse({"command": "inject", "scenario": "protest"})
     assert name == "inject" and sc.name == "protest"
 
 

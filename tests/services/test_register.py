@@ -7,9 +7,9 @@ from fastapi.testclient import TestClient
 
 from services.api.main import create_app
 from services.events import KINDS
+from services.events.yamldoc import YamlFileError
 from services.store.db import migrate
 from services.transparency.register import REGISTER_FILE, load_register, register_json
-from services.yamldoc import YamlFileError
 from tests.accounts import add_accounts, bearer, token_for
 from tests.conftest import make_settings
 
@@ -18,6 +18,10 @@ def test_the_shipped_register_lists_every_kind_once_with_purpose_retention_and_b
     reg = load_register()
     kinds = [k for d in reg.devices for k in d.kinds]
     assert sorted(kinds) == sorted(KINDS)
+    assert next(d for d in reg.devices if d.id == "gas-meter").kinds == [
+        "gas.reading",
+        "payment.gas",
+    ]
     for d in reg.devices:
         assert d.purpose and d.retention and d.accountable.body
 
@@ -35,13 +39,11 @@ def test_fields_and_categories_come_from_the_contract():
 @pytest.mark.parametrize(
     ("edit", "says"),
     [
-        (("    kinds: [env.reading]", "    kinds: [env.reading, env.smell]"), "unknown kind"),
-        (
-            ("camera.object, camera.face_match]", "camera.object]"),
-            "no device sends camera.face_match",
-        ),
+        (("  - id: solar\n", "  - id: solar-roofs\n"), "no kind of the contract is sent by"),
+        (("  - id: streetlight\n", "  - id: solar\n"), "device 'solar' is described twice"),
         (("    retention: 1 year\n", "    retention: 1 year\n    colour: red\n"), "colour"),
-        (("    kinds: [stop.status]", "    kinds: [stop.status, env.reading]"), "listed by both"),
+        # what a device sends is the contract's to say, not the register's
+        (("    retention: 1 year\n", "    retention: 1 year\n    kinds: [gas.reading]\n"), "kinds"),
     ],
 )
 def test_a_broken_register_is_refused_with_file_and_line(tmp_path, edit, says):
@@ -52,6 +54,16 @@ def test_a_broken_register_is_refused_with_file_and_line(tmp_path, edit, says):
     with pytest.raises(YamlFileError) as exc:
         load_register(path)
     assert says in str(exc.value) and str(path) in str(exc.value)
+
+
+def test_a_kind_whose_device_the_register_does_not_describe_is_refused(tmp_path):
+    text = REGISTER_FILE.read_text()
+    path = tmp_path / "register.yaml"
+    path.write_text(text[: text.index("  - id: school-register")])
+    with pytest.raises(
+        YamlFileError, match=r"no device sends school\.attendance: describe school-reg"
+    ):
+        load_register(path)
 
 
 def test_register_is_served_to_every_role(tmp_path, sqlite_url):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from services import yamldoc
+from services.events import yamldoc
+from services.events.yamldoc import YamlFileError
 from services.rules.spec import RuleError, parse_rule
-from services.yamldoc import YamlFileError
 
 
 def alias_bomb(levels: int) -> str:

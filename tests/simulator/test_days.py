@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from services.events.scenarios import load_scenario, parse_scenario
 from simulator.clock import DAY_MS
 from simulator.model import Town
 from simulator.people import SHIFTS, Population
-from simulator.scenarios import load_scenario, parse_scenario
 from simulator.truth import write_truth_db
 
 TZ = timezone(timedelta(hours=6))

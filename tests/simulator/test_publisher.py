@@ -92,8 +92,8 @@ def test_scenario_run_records_incidents_and_households_in_the_run_folder(
 ) -> None:
     from datetime import datetime
 
+    from services.events.scenarios import load_scenario
     from simulator.clock import AQKOL_TZ
-    from simulator.scenarios import load_scenario
 
     settings = make_settings(tmp_path, port=mosquitto_port, database_url="sqlite://")
     summary = run(

@@ -12,15 +12,15 @@ import pytest
 from typer.testing import CliRunner
 
 from services.cli import app
-from simulator.clock import AQKOL_TZ
-from simulator.gas import PRESSURE_LINE_KPA_PER_M3
-from simulator.model import Town
-from simulator.scenarios import (
+from services.events.scenarios import (
     ScenarioError,
     load_scenario,
     parse_scenario,
     scenario_names,
 )
+from simulator.clock import AQKOL_TZ
+from simulator.gas import PRESSURE_LINE_KPA_PER_M3
+from simulator.model import Town
 
 REQUIRED = {"normal-winter-day", "cold-snap", "protest", "missing-child", "gas-leak", "market-day"}
 

@@ -13,7 +13,7 @@ import pytest
 from ulid import ULID
 
 from services.events import decode, topic_for
-from services.geo import to_xy
+from services.events.geo import to_xy
 from simulator.faces import WATCHLIST_SIZES
 from simulator.geography import build_town
 from simulator.model import Town

@@ -26,12 +26,12 @@ from services.classroom.link import SimulatorLink
 from services.classroom.replay import frame
 from services.classroom.truth import TruthIndex, index_for
 from services.classroom.wall import camera_wall
+from services.events.scenarios import ScenarioError, load_scenario, scenario_names
+from services.events.town import AQKOL_TZ
 from services.paths import child
 from services.store import repo
 from services.store.models import events
 from services.transparency import audit
-from simulator.clock import AQKOL_TZ
-from simulator.scenarios import ScenarioError, load_scenario, scenario_names
 
 router = APIRouter(prefix="/classroom", tags=["classroom"])
 

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from services.api.deps import ConnDep
 from services.api.routes.policy import active_spec, releaser
 from services.api.schemas import HeatCell, Heatmap
-from services.geo import STORE_H3_RES
+from services.events.geo import STORE_H3_RES
 from services.policy.release import BudgetExceeded, suppress
 from services.store import repo
 

@@ -161,7 +161,7 @@ def announce(request: Request, spec: PolicySpec) -> None:
     """Tell the devices the policy's edge part over the control topic (retained, so a
     simulator started later applies it from its first event); never holds up the switch."""
     from services.api.routes.classroom import link
-    from simulator.edge import policy_command
+    from services.policy.edge import policy_command
 
     link(request).announce(policy_command(spec))
 

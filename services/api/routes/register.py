@@ -6,8 +6,8 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 
+from services.events.yamldoc import YamlFileError
 from services.transparency.register import load_register, register_json
-from services.yamldoc import YamlFileError
 
 router = APIRouter(tags=["register"])
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from services.api.deps import ConnDep, CurrentUser
 from services.api.release import ReleaseDep
 from services.api.routes.policy import active_spec
+from services.events.town import UTC_OFFSET_HOURS
 from services.policy.apply import Minimizer
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Event, RuleEngine
@@ -24,7 +25,7 @@ from services.store import repo
 from services.transparency import audit
 
 router = APIRouter(prefix="/rules", tags=["rules"])
-AQKOL_TZ_OFFSET = timedelta(hours=6)
+AQKOL_TZ_OFFSET = timedelta(hours=UTC_OFFSET_HOURS)
 
 
 class RuleProblem(BaseModel):

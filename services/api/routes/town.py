@@ -1,18 +1,16 @@
 """The town's public geography (streets, buildings, lake, places) for the offline map."""
 
-from functools import lru_cache
 from typing import Any
 
 from fastapi import APIRouter
 
+from services.events.townmap import town_map
+
 router = APIRouter(tags=["town"])
 
 
-@lru_cache
 def _town_json() -> dict[str, Any]:
-    from simulator.geography import build_town  # map only: no ground truth
-
-    return build_town().to_json()
+    return town_map().to_json()  # the map as data: no ground truth, no simulator
 
 
 @router.get("/town")

@@ -7,7 +7,7 @@ from services.events.contract import EventData, Privacy, field, register
 T = Privacy.TELEMETRY
 
 
-@register("access.entry")
+@register("access.entry", device="turnstile")
 class AccessEntry(EventData):
     """One pass (or refusal) at a face-recognition turnstile."""
 

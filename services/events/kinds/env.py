@@ -5,7 +5,7 @@ from services.events.contract import EventData, Privacy, field, register
 T = Privacy.TELEMETRY
 
 
-@register("env.reading")
+@register("env.reading", device="env-station")
 class EnvReading(EventData):
     """A weather and air-quality station's periodic reading."""
 

@@ -3,7 +3,7 @@
 from services.events.contract import EventData, Privacy, field, register
 
 
-@register("gas.reading")
+@register("gas.reading", device="gas-meter")
 class GasReading(EventData):
     """Consumption of one household meter over one interval (30 minutes in Aqkol)."""
 

@@ -7,7 +7,7 @@ from services.events.contract import EventData, Privacy, field, register
 Q = Privacy.QUASI
 
 
-@register("payment.gas")
+@register("payment.gas", device="gas-meter")
 class GasPayment(EventData):
     """A linked bank account paid for gas (prepaid balance fell below the threshold)."""
 

@@ -5,7 +5,7 @@ from services.events.contract import EventData, Privacy, field, register
 Q, T = Privacy.QUASI, Privacy.TELEMETRY
 
 
-@register("school.attendance")
+@register("school.attendance", device="school-register")
 class SchoolAttendance(EventData):
     """The morning register of one class: how many pupils are enrolled, present, absent."""
 

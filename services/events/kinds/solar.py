@@ -5,7 +5,7 @@ from services.events.contract import EventData, Privacy, field, register
 T = Privacy.TELEMETRY
 
 
-@register("solar.output")
+@register("solar.output", device="solar")
 class SolarOutput(EventData):
     """A rooftop solar installation's inverter: power now and energy in the interval."""
 

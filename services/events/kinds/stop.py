@@ -5,7 +5,7 @@ from services.events.contract import EventData, Privacy, field, register
 T = Privacy.TELEMETRY
 
 
-@register("stop.status")
+@register("stop.status", device="warm-stop")
 class StopStatus(EventData):
     """A heated ("warm") bus stop's cabin: temperature, heater, people waiting, door."""
 

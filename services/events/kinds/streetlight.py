@@ -7,7 +7,7 @@ from services.events.contract import EventData, Privacy, field, register
 T = Privacy.TELEMETRY
 
 
-@register("streetlight.status")
+@register("streetlight.status", device="streetlight")
 class StreetlightStatus(EventData):
     """A streetlight group controller: state, dimming, lamps and power."""
 

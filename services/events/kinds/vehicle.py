@@ -7,7 +7,7 @@ from services.events.contract import EventData, Privacy, field, register
 Q, T = Privacy.QUASI, Privacy.TELEMETRY
 
 
-@register("vehicle.position")
+@register("vehicle.position", device="vehicle-gps")
 class VehiclePosition(EventData):
     """A vehicle's position report: every ~15 s for buses, 30-60 s for service vehicles."""
 

@@ -157,7 +157,7 @@ def trajectory_attack(true: np.ndarray, xy: np.ndarray, release) -> dict[str, fl
 def _grid(res: int) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
     """Grid index of every household and every place at ``res`` (0 outside the grid), and
     the grid cells' xy."""
-    from services.geo import to_xy
+    from services.events.geo import to_xy
     from services.lab.data import town_xy
     from services.lab.store import cell_of_xy
     from services.policy.release import town_cells

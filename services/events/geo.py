@@ -12,7 +12,6 @@ import h3
 
 ORIGIN_LAT = 52.000
 ORIGIN_LON = 70.933
-UTC_OFFSET_HOURS = 6
 STORE_H3_RES = 10  # cells stored with each event; coarser resolutions are derived
 _M_PER_DEG_LAT = 111_320.0
 _M_PER_DEG_LON = _M_PER_DEG_LAT * math.cos(math.radians(ORIGIN_LAT))

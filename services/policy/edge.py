@@ -10,6 +10,10 @@ The policy in force reaches the devices over the control topic (``{"command": "p
 "id": ..., "edge": [...]}``, published retained by the API when the active policy changes:
 :func:`policy_command`); the simulator applies it from the next event on. The step is
 deterministic, so the same seed under the same policy sends the same events.
+
+This is the command center's code; the simulator receives it as an object
+(:class:`simulator.publisher.EdgeStep`) from whoever starts it (`aqkol simulate`, `aqkol up`),
+and builds the edge step of a ``policy`` command with :meth:`EdgeMinimizer.from_transforms`.
 """
 
 from __future__ import annotations
@@ -59,14 +63,6 @@ class EdgeMinimizer:
         elif (kept.lat, kept.lon) != (lat, lon):
             out["geo"] = {"lat": kept.lat, "lon": kept.lon}
         return out
-
-
-def minimize_at_edge(event: dict[str, Any], edge: EdgeMinimizer | None) -> dict[str, Any] | None:
-    """The publishing path's edge step: ``event`` as the device may send it under the policy
-    in force (None: not sent). Free when no edge transform is active."""
-    if edge is None:
-        return event
-    return edge.apply(event)
 
 
 def policy_command(spec: PolicySpec) -> dict[str, Any]:

@@ -1,5 +1,9 @@
 """Scenario files: a day in Aqkol with incidents at simulated times (``scenarios/*.yaml``).
 
+Part of the contract: the simulator plays them, the teacher's ``inject`` command names one,
+the API lists them, the lab and the rules test bench replay them. Places are the town
+map's (:mod:`services.events.townmap`).
+
 A scenario is data, never code: the YAML is composed with a safe loader (YAML 1.2-style
 numbers, so ``11:00`` stays a time and is not read as the sexagesimal integer 660) and
 validated by the pydantic models below. A broken file is refused with a
@@ -28,11 +32,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from services.yamldoc import YamlFileError, compose, describe
-from simulator.clock import DAY_MS, MINUTE_MS
-from simulator.geography import build_town
+from services.events.town import DAY_MS, MINUTE_MS
+from services.events.townmap import town_map
+from services.events.yamldoc import YamlFileError, compose, describe
 
-SCENARIO_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 class ScenarioError(YamlFileError):
@@ -59,7 +63,7 @@ class _Incident(BaseModel):
 
 
 def _place_ids() -> set[str]:
-    return {p.id for p in build_town().places}
+    return set(town_map().places)
 
 
 def _known_place(v: str) -> str:
@@ -123,7 +127,7 @@ class MarketDay(_Incident):
         return self.t0 + self.duration_min * MINUTE_MS
 
 
-INCIDENT_TYPES = (ColdSnap, Protest, MissingChild, GasLeak, MarketDay)
+INCIDENT_MODELS = (ColdSnap, Protest, MissingChild, GasLeak, MarketDay)
 Incident = Annotated[
     ColdSnap | Protest | MissingChild | GasLeak | MarketDay, Field(discriminator="type")
 ]
@@ -131,7 +135,7 @@ Incident = Annotated[
 
 def incident_type_names() -> list[str]:
     """The ``type`` values an incident may have, in the order of the docs."""
-    return [c.model_fields["type"].annotation.__args__[0] for c in INCIDENT_TYPES]
+    return [c.model_fields["type"].annotation.__args__[0] for c in INCIDENT_MODELS]
 
 
 class Scenario(BaseModel):
