@@ -74,7 +74,7 @@ def _who() -> html.Div:
             html.Span(
                 _(ROLES[user["role"]]) if user["role"] in ROLES else user["role"],
                 className="topbar-user-role",
-            ),  # fmt: skip
+            ),
             html.A(_("Log out"), href="/auth/logout", id="topbar-logout", className="nav-link"),
         ],
         id="topbar-user",
