@@ -228,7 +228,7 @@ def heat_marker(
             spent=fmt.number(dp["spent"]),
             daily=fmt.number(dp["daily_budget"]),
             epsilon=fmt.number(dp["epsilon"]),
-            unit=_(dp["unit"]),
+            unit=dp["unit"],
         )
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
 
