@@ -62,7 +62,9 @@ def refresh_wire(_n: int | None) -> tuple[Any, ...]:
         return [], got.error
     data = got.data
     edge = "; ".join(data.get("edge") or []) or _("nothing: every field goes on the wire")
-    status = f"{_('Policy')}: {data.get('policy', '')} · {_('at the edge')}: {edge}"
+    status = _("Policy: {policy} · at the edge: {edge}").format(
+        policy=data.get("policy", ""), edge=edge
+    )
     items = list(reversed(data.get("items") or []))
     if not items:
         return [html.P(_("Nothing on the wire yet (is the town running?)"))], status
