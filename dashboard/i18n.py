@@ -127,6 +127,55 @@ def page_title(message: str) -> Any:
     return title
 
 
+PLOTLY_UI = (  # the chart tool bar's tooltips, as plotly.js words them (its locale dictionary)
+    N_("Download plot as a PNG"),
+    N_("Download plot"),
+    N_("Zoom"),
+    N_("Pan"),
+    N_("Box Select"),
+    N_("Lasso Select"),
+    N_("Zoom in"),
+    N_("Zoom out"),
+    N_("Autoscale"),
+    N_("Reset axes"),
+    N_("Reset view"),
+    N_("Toggle Spike Lines"),
+    N_("Show closest data on hover"),
+    N_("Compare data on hover"),
+    N_("Toggle show closest data on hover"),
+    N_("Share chart..."),
+    N_("Double-click to zoom back out"),
+)
+
+
+def graph_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``dcc.Graph`` config with plotly.js speaking the current language: its tool bar's
+    tooltips from the catalogs, and numbers, days and months from Babel's CLDR data."""
+    lang = current()
+    if lang == DEFAULT:
+        return dict(config)
+    from babel.dates import get_day_names, get_month_names
+    from babel.numbers import get_decimal_symbol, get_group_symbol
+
+    days = get_day_names("wide", locale=lang)  # Monday is 0; plotly starts on Sunday
+    short = get_day_names("abbreviated", locale=lang)
+    months = get_month_names("wide", context="stand-alone", locale=lang)
+    short_months = get_month_names("abbreviated", context="stand-alone", locale=lang)
+    locale = {
+        "dictionary": {message: _(message) for message in PLOTLY_UI},
+        "format": {
+            "days": [days[(i + 6) % 7] for i in range(7)],
+            "shortDays": [short[(i + 6) % 7] for i in range(7)],
+            "months": [months[i] for i in range(1, 13)],
+            "shortMonths": [short_months[i] for i in range(1, 13)],
+            "date": "%d.%m.%Y",
+            "decimal": get_decimal_symbol(lang),
+            "thousands": get_group_symbol(lang),
+        },
+    }
+    return {**config, "locale": lang, "locales": {lang: locale}}
+
+
 def babel_locale() -> str:
     """The Babel locale of the current request's language (``en``, ``ru``, ``kk``)."""
     return current()

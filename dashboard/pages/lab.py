@@ -69,9 +69,9 @@ def layout(**_query: Any) -> html.Div:
                 clearable=False,
                 placeholder=_("no results yet: run an experiment"),
             ),
-            dcc.Graph(id="lab-frontier", config={"displaylogo": False}),
+            dcc.Graph(id="lab-frontier", config=i18n.graph_config({"displaylogo": False})),
             html.Div(id="lab-selected", className="lab-selected"),
-            dcc.Graph(id="lab-unicity", config={"displaylogo": False}),
+            dcc.Graph(id="lab-unicity", config=i18n.graph_config({"displaylogo": False})),
         ],
         className="page lab",
     )

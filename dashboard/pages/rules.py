@@ -137,7 +137,7 @@ def _editor_column() -> html.Section:
                             dcc.Graph(
                                 id="rules-preview-graph",
                                 figure=figures.alert_timeline([]),
-                                config=GRAPH_CONFIG,
+                                config=i18n.graph_config(GRAPH_CONFIG),
                             ),
                             id="rules-preview-box",
                             className="preview-graph hidden",

@@ -114,12 +114,14 @@ def _map(ids: PaneIds) -> dcc.Graph:
         figure=figures.town_map(None),
         className="map",
         responsive=True,
-        config={
-            "displaylogo": False,
-            "scrollZoom": True,
-            "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-            "toImageButtonOptions": {"filename": ids.filename},
-        },
+        config=i18n.graph_config(
+            {
+                "displaylogo": False,
+                "scrollZoom": True,
+                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+                "toImageButtonOptions": {"filename": ids.filename},
+            }
+        ),
     )
 
 

@@ -73,7 +73,7 @@ def layout(**_query: Any) -> html.Div:
                         figure=figures.town_map(None),
                         className="map",
                         responsive=True,
-                        config={"displaylogo": False, "scrollZoom": True},
+                        config=i18n.graph_config({"displaylogo": False, "scrollZoom": True}),
                     ),
                     html.Aside(
                         [
