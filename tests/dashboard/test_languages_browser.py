@@ -40,7 +40,7 @@ SHOWN_JS = """() => {
     document.querySelectorAll('.topbar-user-name').forEach(e => { e.textContent = ''; });
     const out = document.body.innerText.split('\\n');
     document.querySelectorAll('svg text').forEach(t => out.push(t.textContent));
-    for (const a of ['placeholder', 'title', 'aria-label', 'alt']) {
+    for (const a of ['placeholder', 'title', 'data-title', 'aria-label', 'alt']) {
         document.querySelectorAll('[' + a + ']').forEach(e => out.push(e.getAttribute(a)));
     }
     out.push(document.title);
