@@ -260,3 +260,22 @@ def test_rule_and_alert_titles_show_in_the_viewers_language(monkeypatch):
         assert i18n.alert_title(alert) == "Large group: cam-07 (52)"
     with _in(app, "en"):
         assert i18n.alert_title(alert) == "Large group: cam-07 (52)"
+
+
+def test_the_map_legend_is_in_the_viewers_language_and_cached_per_language():
+    from dashboard import figures
+    from tests.dashboard.fakes import ALERTS, LATEST, TOWN
+
+    app = _app()
+    legends = {}
+    for lang in ("en", "ru", "kk", "en"):  # the town layer is cached: once per language
+        with _in(app, lang):
+            fig = figures.town_map(TOWN, None, LATEST, ALERTS)
+            legends[lang] = {t.name for t in fig.data} | {
+                t.legendgrouptitle.text for t in fig.data if t.legendgrouptitle.text
+            }
+    assert {"Lake", "Town", "Live"} <= legends["en"]
+    assert {"Озеро", "Город", "В эфире"} <= legends["ru"]
+    assert {"Көл", "Қала", "Тікелей"} <= legends["kk"]
+    assert any(n.startswith("Автобусы (") for n in legends["ru"])
+    assert any(n.startswith("Активные тревоги (") for n in legends["ru"])
