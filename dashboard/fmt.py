@@ -52,7 +52,7 @@ def clock(ts: str | None) -> str:
     when = local(ts)
     if when is None:
         return "--:--:--"
-    return format_datetime(when, "EEE dd MMM y HH:mm:ss", tzinfo=AQKOL_TZ, locale=i18n.current())
+    return format_datetime(when, "EEE d MMM y HH:mm:ss", tzinfo=AQKOL_TZ, locale=i18n.current())
 
 
 def day(ts: str | None) -> str:
@@ -60,7 +60,7 @@ def day(ts: str | None) -> str:
     when = local(ts)
     if when is None:
         return ""
-    return format_datetime(when, "EEE dd MMM y", tzinfo=AQKOL_TZ, locale=i18n.current())
+    return format_datetime(when, "EEE d MMM y", tzinfo=AQKOL_TZ, locale=i18n.current())
 
 
 def stamp(ts: str | None) -> str:

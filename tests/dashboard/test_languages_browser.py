@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
@@ -76,14 +75,17 @@ def english_on_page(shown: list[str], patterns) -> list[str]:
     return sorted(found)
 
 
-@pytest.fixture
-def town(tmp_path: Path, monkeypatch):
-    """`aqkol up` with the misses log on and a lab result to show."""
+@pytest.fixture(scope="module")
+def town(tmp_path_factory: pytest.TempPathFactory):
+    """`aqkol up` with the misses log on and a lab result to show (one for both languages:
+    each records its misses under its own code)."""
+    tmp_path = tmp_path_factory.mktemp("languages")
     misses = tmp_path / "misses.tsv"
-    monkeypatch.setenv(i18n.MISSES_ENV, str(misses))
-    monkeypatch.setenv("AQKOL_LAB_RESULTS", str(tmp_path / "lab"))
     write_result(tmp_path / "lab")
-    proc, _api, dash, log = start_up(tmp_path, speed="300")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv(i18n.MISSES_ENV, str(misses))
+        env.setenv("AQKOL_LAB_RESULTS", str(tmp_path / "lab"))
+        proc, _api, dash, log = start_up(tmp_path, speed="300")
     accounts = tmp_path / "var" / "demo-accounts.json"
 
     def ready() -> bool:
