@@ -176,11 +176,6 @@ def graph_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return {**config, "locale": lang, "locales": {lang: locale}}
 
 
-def babel_locale() -> str:
-    """The Babel locale of the current request's language (``en``, ``ru``, ``kk``)."""
-    return current()
-
-
 def rule_text(rule: Mapping[str, Any] | None, field: str = "title") -> str:
     """A rule's ``title`` or ``description`` in the current language: the file's
     ``translations`` block when it has one for it, else its English text."""
