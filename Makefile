@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint bench clean lock upgrade-lock
+.PHONY: demo test lint bench clean lock upgrade-lock messages
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed")'
@@ -43,6 +43,14 @@ upgrade-lock: $(BIN)/python  ## move every pin to its newest version (then run t
 	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
 	$(COMPILE) --upgrade --extra dev -o $(DEV_LOCK)
 	$(COMPILE) -c $(DEV_LOCK) -o $(LOCK)
+
+# The dashboard's strings (babel.cfg) into the template, then into the en, ru and kk catalogs;
+# new strings arrive untranslated, and tests/dashboard/test_i18n.py fails until they are not.
+messages: $(VENV)/.installed-dev  ## extract the dashboard's strings and update its catalogs
+	$(BIN)/pybabel extract -F babel.cfg -k N_ --no-location --sort-output \
+	  --project aqkol --version 0.1 -o dashboard/locales/messages.pot .
+	$(BIN)/pybabel update -i dashboard/locales/messages.pot -d dashboard/locales \
+	  --no-fuzzy-matching --ignore-obsolete --ignore-pot-creation-date
 
 demo: $(VENV)/.installed  ## run the town: broker, ingest, API, dashboard, simulator
 	$(BIN)/aqkol up

@@ -17,12 +17,15 @@ from urllib.parse import quote
 
 import httpx
 
+from dashboard.i18n import _
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 DEFAULT_TIMEOUT_S = 3.0
 TOWN_TTL_S = 300.0  # the town is static; refetch now and then in case the simulator changed
+RULE_TEXTS_TTL_S = 60.0  # rule titles and their translations, for alert titles
 PREVIEW_TIMEOUT_S = 120.0  # a preview replays the whole stored day through one rule
 CONTROL_TIMEOUT_S = 30.0  # a control waits for the simulator's acknowledgement
 
@@ -118,6 +121,7 @@ class Rule(TypedDict, total=False):
     error: RuleProblem | None
     alerts: dict[str, int]
     text: str | None
+    translations: dict[str, dict[str, str]]  # language -> title, description
 
 
 class Rules(TypedDict):
@@ -190,6 +194,23 @@ class Register(TypedDict, total=False):
     devices: list[dict[str, Any]]
 
 
+class Unreachable(str):
+    """An error saying that the API did not answer (a ``str``, shown as it is, in the page's
+    language; its type, not its words, says what happened)."""
+
+
+def unreachable(base_url: str, exc: Exception) -> Unreachable:
+    """The error of an API that did not answer."""
+    return Unreachable(
+        _("API unreachable at {url} ({error})").format(url=base_url, error=type(exc).__name__)
+    )
+
+
+def is_unreachable(error: str | None) -> bool:
+    """Whether an error says that the API did not answer."""
+    return isinstance(error, Unreachable) or "unreachable" in (error or "")
+
+
 @dataclass(frozen=True)
 class Fetched(Generic[T]):
     """What one API call gave: ``data`` (empty on failure) and the ``error``, if any."""
@@ -234,6 +255,7 @@ class ApiClient:
         )
         self._town_lock = threading.Lock()
         self._town: tuple[float, Town] | None = None
+        self._rule_texts: tuple[float, dict[str, Rule]] | None = None
         self._failing = False
 
     def close(self) -> None:
@@ -281,7 +303,9 @@ class ApiClient:
         try:
             body = self._request(method, path, params, text=text, json=json, timeout=timeout).json()
         except httpx.HTTPStatusError as exc:
-            error = f"API error {exc.response.status_code} on {path}"
+            error = _("API error {status} on {path}").format(
+                status=exc.response.status_code, path=path
+            )
             if exc.response.status_code in (401, 403):  # an answer about you, not a failing API
                 return Fetched(empty, _refusal(exc.response))
             problem = _problem_of(exc.response)
@@ -291,14 +315,14 @@ class ApiClient:
             if reason is not None:  # e.g. a heatmap the active policy does not release
                 return Fetched(empty, reason, refused=exc.response.status_code)
         except httpx.HTTPError as exc:
-            error = f"API unreachable at {self.base_url} ({type(exc).__name__})"
+            error = unreachable(self.base_url, exc)
         except ValueError:
-            error = f"API sent invalid JSON on {path}"
+            error = _("API sent invalid JSON on {path}").format(path=path)
         else:
             if isinstance(body, dict) and isinstance(empty, dict):
                 self._failing = False
                 return Fetched({**empty, **body})  # type: ignore[arg-type]
-            error = f"API sent an unexpected shape on {path}"
+            error = _("API sent an unexpected shape on {path}").format(path=path)
         # log the first failure of a streak, not every refresh of every open browser tab
         if not self._failing:
             log.warning("%s", error)
@@ -367,6 +391,29 @@ class ApiClient:
         """GET /rules: every rule file with its state and its alerts by state."""
         return self._fetch("/rules", Rules(items=[]))
 
+    def rule_texts(self) -> dict[str, Rule]:
+        """Every rule's title, description and translations by id, for alert titles in the
+        viewer's language; asked at most once a minute, empty while the API refuses."""
+        now = time.monotonic()
+        with self._town_lock:
+            if self._rule_texts is not None and now - self._rule_texts[0] < RULE_TEXTS_TTL_S:
+                return self._rule_texts[1]
+        got = self.rules()
+        texts = {
+            r["id"]: Rule(
+                id=r["id"],
+                title=r.get("title"),
+                description=r.get("description"),
+                translations=r.get("translations") or {},
+            )
+            for r in got.data["items"]
+            if r.get("id")
+        }
+        if got.ok:
+            with self._town_lock:
+                self._rule_texts = (now, texts)
+        return texts
+
     def rule(self, rule_id: str) -> Fetched[Rule]:
         """GET /rules/{id}: one rule with the YAML ``text`` of its file."""
         return self._fetch(f"/rules/{_quote(rule_id)}", Rule(id=rule_id, text=None))
@@ -398,13 +445,13 @@ class ApiClient:
                 "/auth/token", data={"username": username, "password": password}, headers=headers
             )
         except httpx.HTTPError as exc:
-            return Fetched(empty, f"API unreachable at {self.base_url} ({type(exc).__name__})")
+            return Fetched(empty, unreachable(self.base_url, exc))
         if response.status_code != 200:
             return Fetched(empty, _refusal(response))
         try:
             return Fetched({**empty, **response.json()})  # type: ignore[typeddict-item]
         except ValueError:
-            return Fetched(empty, "API sent invalid JSON on /auth/token")
+            return Fetched(empty, _("API sent invalid JSON on {path}").format(path="/auth/token"))
 
     def logout(self) -> bool:
         """POST /auth/logout: the API ends every login of this account; whether it answered."""
@@ -484,7 +531,7 @@ class ApiClient:
         except httpx.HTTPStatusError as exc:
             return Fetched("", _refusal(exc.response))
         except httpx.HTTPError as exc:
-            return Fetched("", f"API unreachable at {self.base_url} ({type(exc).__name__})")
+            return Fetched("", unreachable(self.base_url, exc))
         return Fetched(response.text)
 
     def stats(self) -> Fetched[Stats]:
@@ -537,5 +584,11 @@ def _refusal(response: httpx.Response) -> str:
     except (ValueError, AttributeError):
         detail = None
     if response.status_code == 401:
-        return f"not logged in or the login expired ({detail or 'log in again'})"
-    return f"not allowed: {detail}" if detail else "not allowed for your role"
+        return _("not logged in or the login expired ({detail})").format(
+            detail=detail or _("log in again")
+        )
+    return (
+        _("not allowed: {detail}").format(detail=detail)
+        if detail
+        else _("not allowed for your role")
+    )

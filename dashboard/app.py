@@ -16,7 +16,7 @@ from dash import dcc, html
 
 from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 from dashboard.shared import SharedView
 from dashboard.votes import VoteBook
 from services.config import Settings, get_settings
@@ -27,6 +27,12 @@ HERE = Path(__file__).resolve().parent
 PAGES_FOLDER = HERE / "pages"
 ASSETS_FOLDER = HERE / "assets"
 TITLE = "Aqkol situation room"
+ROLES = {  # the API's roles, as the top bar names them
+    "teacher": N_("teacher"),
+    "analyst": N_("analyst"),
+    "auditor": N_("auditor"),
+    "student": N_("student"),
+}
 
 
 def _navigation() -> html.Nav:
@@ -65,7 +71,10 @@ def _who() -> html.Div:
     return html.Div(
         [
             html.Span(user["username"], className="topbar-user-name"),
-            html.Span(user["role"], className="topbar-user-role"),
+            html.Span(
+                _(ROLES[user["role"]]) if user["role"] in ROLES else user["role"],
+                className="topbar-user-role",
+            ),
             html.A(_("Log out"), href="/auth/logout", id="topbar-logout", className="nav-link"),
         ],
         id="topbar-user",

@@ -25,7 +25,7 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from dashboard.api_client import ApiClient
+from dashboard.api_client import ApiClient, is_unreachable
 from services import quietlog
 from services.auth.ratelimit import client_signature
 from services.auth.tokens import derived_secret
@@ -143,7 +143,7 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
         got = api.login(username, form.get("password", ""), client=vouch)
         if not got.ok:
             error = got.error or ""
-            why = "unreachable" if "unreachable" in error else "credentials"
+            why = "unreachable" if is_unreachable(error) else "credentials"
             if "too many failed logins" in error:
                 why = "throttled"
             return flask.redirect(f"{LOGIN_PATH}?{urlencode({'error': why, 'next': target})}")

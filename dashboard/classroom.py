@@ -233,7 +233,7 @@ def state_text(state: dict[str, Any]) -> str:
     parts = [words.get(name, name)]
     speed = state.get("speed")
     if name not in ("unknown", "stopped", "resetting"):
-        parts.append("max" if speed is None else f"{float(speed):g}×")
+        parts.append(_("max") if speed is None else f"{fmt.number(float(speed))}×")
     if state.get("sim_time"):
         parts.append(fmt.time_of_day(state["sim_time"]))
     if state.get("jump_to"):

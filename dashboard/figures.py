@@ -19,7 +19,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard import fmt
+from dashboard import fmt, i18n
+from dashboard.i18n import N_, _
 from services.events.geo import to_xy
 
 BACKGROUND = "#0b1220"
@@ -54,10 +55,14 @@ class HeatLayer:
 HEAT_LAYERS: dict[str, HeatLayer] = {
     layer.key: layer
     for layer in (
-        HeatLayer("people", "People (camera counts)", "camera.crowd", "sum", "people", MAGMA),
-        HeatLayer("gas", "Gas use", "gas.reading", "sum", "m³", VIRIDIS),
-        HeatLayer("traffic", "Traffic", "vehicle.position", "count", "vehicle reports", EMBER),
-        HeatLayer("all", "All events", None, "count", "events", GLACIER),
+        HeatLayer(
+            "people", N_("People (camera counts)"), "camera.crowd", "sum", N_("people"), MAGMA
+        ),
+        HeatLayer("gas", N_("Gas use"), "gas.reading", "sum", "m³", VIRIDIS),
+        HeatLayer(
+            "traffic", N_("Traffic"), "vehicle.position", "count", N_("vehicle reports"), EMBER
+        ),
+        HeatLayer("all", N_("All events"), None, "count", N_("events"), GLACIER),
     )
 }
 DEFAULT_LAYER = "people"
@@ -71,6 +76,22 @@ BUILDING_STYLE: dict[str, tuple[str, str]] = {  # kind -> (fill, outline)
     "market": ("#5a3b1a", "#d9934a"),
 }
 DEFAULT_BUILDING_STYLE = ("#2b3648", "#46556e")
+BUILDING_NAMES = {  # kind -> what a group of them is called on hover
+    "house": N_("Houses"),
+    "block": N_("Blocks of flats"),
+    "school": N_("Schools"),
+    "hospital": N_("Hospitals"),
+    "akimat": N_("Akimat"),
+    "market": N_("Markets"),
+}
+STREET_NAMES = {
+    "avenue": N_("Avenue"),
+    "primary": N_("Main roads"),
+    "main": N_("Main roads"),
+    "street": N_("Streets"),
+    "residential": N_("Residential streets"),
+    "lane": N_("Lanes"),
+}
 LABELLED_PLACES = {"school", "hospital", "akimat", "market", "station"}
 BUILDING_ORDER = ("house", "block")  # drawn first, the public buildings on top
 
@@ -85,11 +106,11 @@ STREET_STYLE: dict[str, tuple[str, float]] = {  # class -> (colour, width)
 DEFAULT_STREET_STYLE = ("#56647a", 2.0)
 
 VEHICLE_STYLE: dict[str, tuple[str, str, int]] = {  # type -> (label, colour, size)
-    "bus": ("Buses", "#facc15", 22),
-    "garbage_truck": ("Garbage trucks", "#a3e635", 16),
-    "snow_plough": ("Snow ploughs", "#f8fafc", 16),
-    "ambulance": ("Ambulances", "#fb7185", 18),
-    "police": ("Police", "#60a5fa", 18),
+    "bus": (N_("Buses"), "#facc15", 22),
+    "garbage_truck": (N_("Garbage trucks"), "#a3e635", 16),
+    "snow_plough": (N_("Snow ploughs"), "#f8fafc", 16),
+    "ambulance": (N_("Ambulances"), "#fb7185", 18),
+    "police": (N_("Police"), "#60a5fa", 18),
 }
 
 
@@ -164,18 +185,21 @@ def _digest(town: Mapping[str, Any]) -> str:
 
 
 def _base_layer(town: Mapping[str, Any]) -> _Base:
-    """The town's static traces, rebuilt only when the town itself changes."""
+    """The town's static traces, rebuilt only when the town itself changes (one per language:
+    the legend and hover texts are in it)."""
+    lang = i18n.current()
     with _cache_lock:
-        if _cache.get("town") is town:
-            return _cache["base"]
+        cache = _cache.setdefault(lang, {})
+        if cache.get("town") is town:
+            return cache["base"]
     digest = _digest(town)
     with _cache_lock:
-        if _cache.get("digest") == digest:
-            _cache["town"] = town
-            return _cache["base"]
+        if cache.get("digest") == digest:
+            cache["town"] = town
+            return cache["base"]
     base = _build_base(town)
     with _cache_lock:
-        _cache.update(town=town, digest=digest, base=base)
+        cache.update(town=town, digest=digest, base=base)
     return base
 
 
@@ -187,14 +211,14 @@ def clear_cache() -> None:
 
 def _build_base(town: Mapping[str, Any]) -> _Base:
     traces: list[dict[str, Any]] = []
-    group = {"legendgroup": "town", "legendgrouptitle": {"text": "Town"}}
+    group = {"legendgroup": "town", "legendgrouptitle": {"text": _("Town")}}
 
     lake = town.get("lake") or []
     if lake:
         x, y = _ring_xy(lake)
         traces.append(
             dict(
-                type="scatter", name="Lake", x=x, y=y, mode="lines", fill="toself",
+                type="scatter", name=_("Lake"), x=x, y=y, mode="lines", fill="toself",
                 fillcolor="#0f3a5f", line={"color": "#2f7fc1", "width": 2},
                 hoveron="fills", hoverinfo="name", **group,
             )
@@ -212,7 +236,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
         common = kind in BUILDING_ORDER
         traces.append(
             dict(
-                type="scatter", name=f"{kind.capitalize()}s ({len(by_kind[kind])})",
+                type="scatter", name=f"{_building_name(kind)} ({len(by_kind[kind])})",
                 x=x, y=y, mode="lines", fill="toself", fillcolor=fill,
                 line={"color": outline, "width": 0.6 if common else 1.5},
                 hoveron="fills", hoverinfo="skip" if common else "name", showlegend=False,
@@ -240,7 +264,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
         colour, width = STREET_STYLE.get(cls, DEFAULT_STREET_STYLE)
         traces.append(
             dict(
-                type="scatter", name=cls.capitalize() if cls != "street" else "Streets",
+                type="scatter", name=_(STREET_NAMES[cls]) if cls in STREET_NAMES else cls,
                 x=x, y=y, text=names, mode="lines", line={"color": colour, "width": width},
                 hovertemplate="%{text}<extra></extra>", showlegend=False,
                 meta={"layer": "streets", "class": cls}, **group,
@@ -252,7 +276,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
         x, y = _join(_open_path(r.get("path") or []) for r in routes)
         traces.append(
             dict(
-                type="scatter", name="Bus routes", x=x, y=y, mode="lines",
+                type="scatter", name=_("Bus routes"), x=x, y=y, mode="lines",
                 line={"color": "#facc15", "width": 2, "dash": "dot"}, opacity=0.7,
                 hoverinfo="skip", visible="legendonly", **group,
             )
@@ -262,12 +286,13 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
     if cameras:
         traces.append(
             dict(
-                type="scatter", name=f"Cameras ({len(cameras)})", mode="markers",
+                type="scatter", name=_("Cameras ({n})").format(n=len(cameras)), mode="markers",
                 x=[c.get("x") for c in cameras], y=[c.get("y") for c in cameras],
                 customdata=[[c.get("id"), c.get("place") or ""] for c in cameras],
                 marker={"symbol": "triangle-up", "size": 8, "color": "#f472b6",
                         "line": {"width": 0}},
-                hovertemplate="camera %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+                hovertemplate=_("camera {id}").format(id="%{customdata[0]}")
+                + "<br>%{customdata[1]}<extra></extra>",
                 **group,
             )
         )  # fmt: skip
@@ -276,12 +301,13 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
     if stops:
         traces.append(
             dict(
-                type="scatter", name="Bus stops", mode="markers",
+                type="scatter", name=_("Bus stops"), mode="markers",
                 x=[s.get("x") for s in stops], y=[s.get("y") for s in stops],
                 text=[s.get("name") or s.get("id") for s in stops],
                 marker={"symbol": "square", "size": 9, "color": "#38bdf8",
                         "line": {"color": BACKGROUND, "width": 1}},
-                hovertemplate="stop: %{text}<extra></extra>", **group,
+                hovertemplate=_("stop: {name}").format(name="%{text}") + "<extra></extra>",
+                **group,
             )
         )  # fmt: skip
 
@@ -289,7 +315,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
     if places:
         traces.append(
             dict(
-                type="scatter", name="Places", mode="markers+text",
+                type="scatter", name=_("Places"), mode="markers+text",
                 x=[p.get("x") for p in places], y=[p.get("y") for p in places],
                 text=[
                     (p.get("name") or p.get("id")) if p.get("kind") in LABELLED_PLACES else ""
@@ -305,7 +331,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
             )
         )  # fmt: skip
 
-    town_only = [t for t in traces if t.get("name") != "Lake"]
+    town_only = [t for t in traces if t.get("name") != _("Lake")]
     bounds = _bounds(town_only) or _bounds(traces)
     if bounds and lake:
         # show the lake shore east of the town, not the whole lake
@@ -326,6 +352,16 @@ def _bounds(traces: Sequence[Mapping[str, Any]]) -> tuple[float, float, float, f
     if not xs or not ys:
         return None
     return min(xs), max(xs), min(ys), max(ys)
+
+
+def _building_name(kind: str) -> str:
+    return _(BUILDING_NAMES[kind]) if kind in BUILDING_NAMES else f"{kind.capitalize()}s"
+
+
+def _severity(severity: str | None) -> str:
+    from dashboard.views import severity_label  # views draws the feed, this the map
+
+    return severity_label(severity)
 
 
 # -- the heatmap -----------------------------------------------------------------------------
@@ -397,7 +433,7 @@ def heat_traces(
     rings: list[list[tuple[list[float], list[float]]]] = [[] for _ in range(n)]
     for cell in cells:
         rings[level_of(float(cell.get("value") or 0), edges)].append(_latlon_ring(cell["boundary"]))
-    group_title = title or f"{layer.label} ({layer.unit})"
+    group_title = title or f"{_(layer.label)} ({_(layer.unit)})"
     traces: list[dict[str, Any]] = []
     for level in range(n - 1, -1, -1):  # legend reads high to low, like a colour bar
         if not rings[level]:
@@ -423,8 +459,9 @@ def heat_traces(
             customdata=[[fmt.number(c.get("value")), c.get("n", 0), c.get("cell", "")]
                         for c in cells],
             marker={"size": 24, "color": "rgba(0,0,0,0)"}, showlegend=False,
-            hovertemplate=(f"<b>%{{customdata[0]}} {layer.unit}</b><br>"
-                           "%{customdata[1]} events<br>H3 %{customdata[2]}<extra></extra>"),
+            hovertemplate=(f"<b>%{{customdata[0]}} {_(layer.unit)}</b><br>"
+                           + _("{n} events").format(n="%{customdata[1]}")
+                           + "<br>H3 %{customdata[2]}<extra></extra>"),
             legendgroup=HEAT_GROUP, meta={"layer": "heat", "cells": len(cells)},
         )
     )  # fmt: skip
@@ -463,6 +500,7 @@ def vehicle_traces(vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()) -> l
         label, colour, size = VEHICLE_STYLE.get(
             vtype, (vtype.replace("_", " ").capitalize(), "#e5e7eb", 16)
         )
+        label = _(label) if vtype in VEHICLE_STYLE else label
         rows = by_type[vtype]
         data = [e.get("data") or {} for _, e in rows]
         is_bus = vtype == "bus"
@@ -481,11 +519,15 @@ def vehicle_traces(vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()) -> l
         hover = (
             "<b>%{customdata[0]}</b>"
             + (
-                "<br>route %{customdata[1]}<br>%{customdata[2]} · %{customdata[3]}"
+                "<br>"
+                + _("route {route}").format(route="%{customdata[1]}")
+                + "<br>%{customdata[2]} · %{customdata[3]}"
                 if is_bus
                 else ""
             )
-            + "<br>%{customdata[4]} km/h · %{customdata[5]}<extra></extra>"
+            + "<br>"
+            + _("{speed} km/h").format(speed="%{customdata[4]}")
+            + " · %{customdata[5]}<extra></extra>"
         )
         traces.append(
             dict(
@@ -498,7 +540,7 @@ def vehicle_traces(vehicles: Any, routes: Sequence[Mapping[str, Any]] = ()) -> l
                         "angle": [float(d.get("bearing") or 0) for d in data],
                         "line": {"color": BACKGROUND, "width": 1.5}},
                 customdata=custom, hovertemplate=hover,
-                legendgroup="live", legendgrouptitle={"text": "Live"},
+                legendgroup="live", legendgrouptitle={"text": _("Live")},
                 meta={"layer": "vehicles", "vehicle_type": vtype},
             )
         )  # fmt: skip
@@ -518,8 +560,8 @@ def alert_traces(alerts: Any) -> list[dict[str, Any]]:
     y = [round(p[1], 1) for p, _ in rows]
     custom = [
         [
-            a.get("title") or a.get("rule") or "alert",
-            a.get("severity") or "",
+            i18n.alert_title(a),
+            _severity(a.get("severity")),
             a.get("source") or "",
             a.get("count") or 1,
             fmt.time_of_day(a.get("last_seen")),
@@ -534,12 +576,15 @@ def alert_traces(alerts: Any) -> list[dict[str, Any]]:
             hoverinfo="skip", legendgroup="live",
         ),
         dict(
-            type="scatter", name=f"Active alerts ({len(rows)})", x=x, y=y, mode="markers",
+            type="scatter", name=_("Active alerts ({n})").format(n=len(rows)), x=x, y=y,
+            mode="markers",
             marker={"symbol": "circle", "size": 16,
                     "color": ALERT_RED, "line": {"color": "#ffffff", "width": 2}},
-            customdata=custom, legendgroup="live", legendgrouptitle={"text": "Live"},
-            hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]} · %{customdata[2]}"
-                           "<br>×%{customdata[3]}, last %{customdata[4]}<extra></extra>"),
+            customdata=custom, legendgroup="live", legendgrouptitle={"text": _("Live")},
+            hovertemplate=("<b>%{customdata[0]}</b><br>%{customdata[1]} · %{customdata[2]}<br>"
+                           + _("×{count}, last {time}").format(
+                               count="%{customdata[3]}", time="%{customdata[4]}")
+                           + "<extra></extra>"),
             meta={"layer": "alerts"},
         ),
     ]  # fmt: skip
@@ -564,6 +609,7 @@ def trail_traces(
     out: list[dict[str, Any]] = []
     for vtype in sorted(by_type, key=lambda t: (t != "bus", t)):
         label, colour, _size = VEHICLE_STYLE.get(vtype, (vtype.capitalize(), "#e5e7eb", 16))
+        label = _(label) if vtype in VEHICLE_STYLE else label
         parts, px, py, alpha = [], [], [], []
         for trail in by_type[vtype]:
             xy = [to_xy(float(p[0]), float(p[1])) for p in trail["points"]]
@@ -577,15 +623,17 @@ def trail_traces(
         x, y = _join(parts)
         out.append(
             dict(
-                type="scatter", name=f"{label}: last {trail_min:g} min", x=x, y=y, mode="lines",
+                type="scatter", x=x, y=y, mode="lines",
+                name=_("{vehicles}: last {minutes} min").format(
+                    vehicles=label, minutes=fmt.number(trail_min)),
                 line={"color": colour, "width": 2.5}, opacity=0.45, hoverinfo="skip",
-                legendgroup=TRAIL_GROUP, legendgrouptitle={"text": "Trails"},
+                legendgroup=TRAIL_GROUP, legendgrouptitle={"text": _("Trails")},
                 meta={"layer": "trails", "vehicle_type": vtype, "vehicles": len(parts)},
             )
         )  # fmt: skip
         out.append(
             dict(
-                type="scatter", name=f"{label} trail points", x=px, y=py, mode="markers",
+                type="scatter", name=f"{vtype} trail points", x=px, y=py, mode="markers",
                 marker={"size": 6, "color": colour, "opacity": alpha}, hoverinfo="skip",
                 showlegend=False, legendgroup=TRAIL_GROUP, meta={"layer": "trails"},
             )
@@ -662,7 +710,7 @@ def town_map(
     )
     if not traces:
         fig.add_annotation(
-            text="No town data yet", showarrow=False, font={"size": 24, "color": MUTED},
+            text=_("No town data yet"), showarrow=False, font={"size": 24, "color": MUTED},
             xref="paper", yref="paper", x=0.5, y=0.5,
         )  # fmt: skip
     return fig
@@ -697,9 +745,9 @@ def alert_timeline(alerts: Any, incidents: Iterable[Mapping[str, Any]] = ()) -> 
             annotation_font_color=MUTED,
         )  # fmt: skip
     groups = (
-        ("true alarm", TRUE_GREEN, lambda a: a.get("true") is True),
-        ("false alarm", ALERT_RED, lambda a: a.get("true") is False),
-        ("alert", UNJUDGED, lambda a: a.get("true") is None),
+        (_("true alarm"), TRUE_GREEN, lambda a: a.get("true") is True),
+        (_("false alarm"), ALERT_RED, lambda a: a.get("true") is False),
+        (_("alert"), UNJUDGED, lambda a: a.get("true") is None),
     )
     for name, colour, pick in groups:
         chosen = [a for a in rows if pick(a)]
@@ -713,7 +761,7 @@ def alert_timeline(alerts: Any, incidents: Iterable[Mapping[str, Any]] = ()) -> 
                 mode="markers",
                 marker={"color": colour, "size": 11, "symbol": "line-ns-open",
                         "line": {"width": 3, "color": colour}},
-                customdata=[[a.get("title", ""), a.get("count", 1), a.get("why", "")]
+                customdata=[[i18n.alert_title(a), a.get("count", 1), a.get("why", "")]
                             for a in chosen],
                 hovertemplate="<b>%{customdata[0]}</b><br>%{x}<br>×%{customdata[1]}"
                               " %{customdata[2]}<extra></extra>",

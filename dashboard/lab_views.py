@@ -16,10 +16,18 @@ import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from services.lab.plots import frontier_figure, frontier_table, unicity_figure, unicity_table
+from dashboard.i18n import N_, _
+from services.lab.plots import (
+    PAPER_LABEL,
+    frontier_figure,
+    frontier_table,
+    unicity_figure,
+    unicity_table,
+)
 from services.paths import under
 
 REPO = Path(__file__).resolve().parents[1]
+PAPER_SHOWN = N_("de Montjoye 2013 (1.5M people, antennas, hourly)")  # PAPER_LABEL, translated
 
 
 def results_dir() -> Path:
@@ -75,33 +83,49 @@ def frontier(df: pd.DataFrame, meta: dict[str, Any]) -> go.Figure:
     t = t.assign(utility=t["utility"].fillna(0.0))  # a metric the run did not measure: 0
     name = privacy + (f" (p={f.get('points')})" if privacy.startswith("unicity") else "")
     fig = frontier_figure(t, name, utility, meta.get("title", ""))
-    fig.update_layout(clickmode="event")
+    fig.update_layout(
+        clickmode="event",
+        title=meta.get("title") or _("Privacy-utility frontier"),
+        xaxis_title=_("{metric} (utility lost; bars: 95% CI over seeds)").format(metric=utility),
+        yaxis_title=_("{metric} (privacy risk)").format(metric=name),
+    )
     return fig
 
 
 def unicity(df: pd.DataFrame, meta: dict[str, Any]) -> go.Figure:
     """Unicity against the number of known points."""
-    return unicity_figure(unicity_table(df), meta.get("title", ""))
+    fig = unicity_figure(unicity_table(df), meta.get("title", ""))
+    fig.update_layout(
+        title=meta.get("title") or _("Unicity by known points"),
+        xaxis_title=_("known points (p)"),
+        yaxis_title=_("share of traced people unique"),
+    )
+    fig.update_traces(name=_(PAPER_SHOWN), selector={"name": PAPER_LABEL})
+    return fig
 
 
 def policy_link(policy: str, compare_policy: str | None) -> list[Any]:
     """Where to see ``policy`` at work: the situation room, with what to start if needed."""
     link = dcc.Link(
-        f"Open the situation room for {policy}", href=f"/?policy={policy}", id="lab-open-situation"
+        _("Open the situation room for {policy}").format(policy=policy),
+        href=f"/?policy={policy}",
+        id="lab-open-situation",
     )
     if compare_policy == policy:
         how = html.P(
-            "A lane stores the stream under this policy: the situation room shows it "
-            "beside the main store."
+            _(
+                "A lane stores the stream under this policy: the situation room shows it "
+                "beside the main store."
+            )
         )
     else:
         how = html.P(
             [
-                "No lane runs this policy now. Start one with ",
+                _("No lane runs this policy now. Start one with") + " ",
                 html.Code(f"aqkol up --compare {policy}"),
-                " (or make it the main store's with ",
+                " " + _("(or make it the main store's with") + " ",
                 html.Code(f"aqkol policy use {policy}"),
-                "), then open the situation room.",
+                _("), then open the situation room."),
             ]
         )
     return [html.H3(policy), how, link]

@@ -8,6 +8,7 @@ from dash import html
 
 from dashboard import fmt
 from dashboard.api_client import Chain, Fetched
+from dashboard.i18n import _, ngettext
 
 CATEGORY_ORDER = ("identifier", "sensitive", "quasi", "telemetry")
 
@@ -15,14 +16,24 @@ CATEGORY_ORDER = ("identifier", "sensitive", "quasi", "telemetry")
 def chain_status(fetched: Fetched[Chain]) -> tuple[str, str]:
     """The verdict on the audit chain and its CSS class (ok, broken, unknown)."""
     if not fetched.ok:
-        return f"Chain not checked: {fetched.error}", "chain unknown"
+        return _("Chain not checked: {error}").format(error=fetched.error), "chain unknown"
     c = fetched.data
+    entries = int(c.get("entries", 0) or 0)
     if c.get("ok"):
         head = (c.get("head") or "")[:16]
-        return f"Chain intact: {c.get('entries', 0):,} entries, head {head}…", "chain ok"
+        text = ngettext(
+            "Chain intact: {entries} entry, head {head}…",
+            "Chain intact: {entries} entries, head {head}…",
+            entries,
+        )
+        return text.format(entries=fmt.count(entries), head=head), "chain ok"
+    text = ngettext(
+        "Chain BROKEN at entry #{id}: {reason} ({entries} entry checked)",
+        "Chain BROKEN at entry #{id}: {reason} ({entries} entries checked)",
+        entries,
+    )
     return (
-        f"Chain BROKEN at entry #{c.get('broken_id')}: {c.get('reason')} "
-        f"({c.get('entries', 0):,} entries checked)",
+        text.format(id=c.get("broken_id"), reason=c.get("reason"), entries=fmt.count(entries)),
         "chain broken",
     )
 
@@ -32,7 +43,7 @@ def _summary(entry: dict[str, Any]) -> str:
     if entry.get("action", "").startswith("reveal"):
         parts = [d.get("legal_basis"), d.get("justification"), d.get("why")]
         if d.get("grant"):
-            parts.append(f"grant {d['grant']}")
+            parts.append(_("grant {id}").format(id=d["grant"]))
         return " · ".join(str(p) for p in parts if p)
     params = d.get("params") or {}
     return ", ".join(f"{k}={v}" for k, v in params.items())
@@ -42,11 +53,10 @@ def audit_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows of the audit table, newest first as the API gives them."""
     rows = []
     for e in items:
-        at = fmt.local(e.get("at"))
         rows.append(
             {
                 "id": e.get("id"),
-                "at": at.strftime("%Y-%m-%d %H:%M:%S") if at else "",
+                "at": fmt.stamp(e.get("at")),
                 "actor": e.get("actor", ""),
                 "role": e.get("role", ""),
                 "action": e.get("action", ""),
@@ -55,6 +65,10 @@ def audit_rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _count(value: Any) -> str:
+    return fmt.count(value) if isinstance(value, int | float) else str(value or "")
 
 
 def _fields(kind: dict[str, Any]) -> list[html.Span]:
@@ -80,13 +94,13 @@ def device_card(device: dict[str, Any]) -> html.Article:
     ]
     acc = device.get("accountable") or {}
     rows = [
-        ("Purpose", f"{device.get('purpose', '')}: {device.get('purpose_text', '')}"),
-        ("Technology", device.get("technology", "")),
-        ("How many", str(device.get("count", ""))),
-        ("Retention", device.get("retention", "")),
-        ("Accountable", f"{acc.get('body', '')} ({acc.get('contact', '')})"),
-        ("Access", device.get("access", "")),
-        ("Storage", device.get("storage", "")),
+        (_("Purpose"), f"{device.get('purpose', '')}: {device.get('purpose_text', '')}"),
+        (_("Technology"), device.get("technology", "")),
+        (_("How many"), _count(device.get("count"))),
+        (_("Retention"), device.get("retention", "")),
+        (_("Accountable"), f"{acc.get('body', '')} ({acc.get('contact', '')})"),
+        (_("Access"), device.get("access", "")),
+        (_("Storage"), device.get("storage", "")),
     ]
     items: list[Any] = []
     for term, value in rows:

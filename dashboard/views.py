@@ -9,44 +9,43 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from babel.dates import format_date
 from dash import html
 
 from dashboard import fmt, i18n
-from dashboard.i18n import _
+from dashboard.api_client import is_unreachable
+from dashboard.i18n import N_, _, ngettext
 
 TEXT: dict[str, str] = {
-    "page_name": "Situation room",
-    "page_title": "Aqkol · Situation room",
-    "clock_label": "Aqkol time (UTC+6), simulated",
-    "events": "events stored",
-    "alerts_active": "active alerts",
-    "dead_letters": "dead letters",
-    "kinds": "events by kind",
-    "no_events": "no events yet",
-    "layer": "Layer",
-    "window": "Window",
-    "window_option": "last {label}",
-    "alerts": "Alerts",
-    "no_alerts": "No alerts",
-    "alerts_unreachable": "API unreachable: no alerts to show",
-    "heat_title": "{layer}, last {window} ({unit})",
-    "heat_cells": "heat cells: {cells}",
-    "heat_span": " · {since}–{until} Aqkol time",
-    "heat_budget": (
-        " · privacy budget {spent:g} of {daily:g} spent today (ε {epsilon:g} a release, per {unit})"
+    "page_name": N_("Situation room"),
+    "page_title": N_("Aqkol · Situation room"),
+    "clock_label": N_("Aqkol time (UTC+6), simulated"),
+    "events": N_("events stored"),
+    "alerts_active": N_("active alerts"),
+    "dead_letters": N_("dead letters"),
+    "kinds": N_("events by kind"),
+    "no_events": N_("no events yet"),
+    "layer": N_("Layer"),
+    "window": N_("Window"),
+    "window_option": N_("last {label}"),
+    "alerts": N_("Alerts"),
+    "no_alerts": N_("No alerts"),
+    "alerts_unreachable": N_("API unreachable: no alerts to show"),
+    "heat_title": N_("{layer}, last {window} ({unit})"),
+    "heat_span": N_(" · {since}–{until} Aqkol time"),
+    "heat_budget": N_(
+        " · privacy budget {spent} of {daily} spent today (ε {epsilon} a release, per {unit})"
     ),
-    "unreachable": "API unreachable — {url}",
-    "heat_refused": "Heatmap not released under this policy: {reason}",
-    "compare_note": (
+    "unreachable": N_("API unreachable — {url}"),
+    "heat_refused": N_("Heatmap not released under this policy: {reason}"),
+    "compare_note": N_(
         "The same live stream, stored twice: each pane shows what its store holds under its "
         "policy. What is missing on one side is what that policy removes."
     ),
-    "pane_title": "as stored under {policy}",
-    "policy_unknown": "an unknown policy",
-    "main_source": "main store · {url}",
-    "lane_source": "comparison lane · {url}",
-    "replay_badge": "REPLAY from the store",
+    "pane_title": N_("as stored under {policy}"),
+    "policy_unknown": N_("an unknown policy"),
+    "main_source": N_("main store · {url}"),
+    "lane_source": N_("comparison lane · {url}"),
+    "replay_badge": N_("REPLAY from the store"),
 }
 
 
@@ -114,11 +113,34 @@ SEVERITY_CLASS = {  # X.733-like levels (the starter rule says "major") and comm
     "notice": "info",
 }
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ALERT_STATE = {"active": N_("active"), "acknowledged": N_("acknowledged"), "cleared": N_("cleared")}
+SEVERITY = {  # the words a rule may use for its severity, as shown on a badge
+    "critical": N_("CRITICAL"),
+    "major": N_("MAJOR"),
+    "minor": N_("MINOR"),
+    "warning": N_("WARNING"),
+    "info": N_("INFO"),
+    "high": N_("HIGH"),
+    "medium": N_("MEDIUM"),
+    "low": N_("LOW"),
+}
 
 
 def severity_class(severity: str | None) -> str:
     """``critical``, ``major``, ``warning`` or ``info``: the colour an alert gets."""
     return SEVERITY_CLASS.get((severity or "").lower(), "info")
+
+
+def severity_label(severity: str | None) -> str:
+    """A severity as its badge shows it, in the page's language (``MAJOR``, ``СЕРЬЁЗНАЯ``)."""
+    word = (severity or "").lower()
+    return _(SEVERITY[word]) if word in SEVERITY else (severity or "").upper()
+
+
+def state_label(state: str | None) -> str:
+    """An alert's state in the page's language."""
+    word = (state or "active").lower()
+    return _(ALERT_STATE[word]) if word in ALERT_STATE else word
 
 
 def newest_first(alerts: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -138,22 +160,22 @@ def alert_item(alert: Mapping[str, Any]) -> html.Div:
     if count > 1:
         meta.append(html.Span(f"×{fmt.count(count)}", className="alert-count"))
     if state != "active":
-        meta.append(html.Span(state, className="alert-state"))
+        meta.append(html.Span(state_label(state), className="alert-state"))
     return html.Div(
         [
-            html.Span((alert.get("severity") or sev).upper(), className="alert-sev"),
+            html.Span(severity_label(alert.get("severity") or sev), className="alert-sev"),
             html.Div(
                 [
-                    html.Div(
-                        alert.get("title") or alert.get("rule") or "alert", className="alert-title"
-                    ),
+                    html.Div(i18n.alert_title(alert), className="alert-title"),
                     html.Div(meta, className="alert-meta"),
                 ],
                 className="alert-body",
             ),
         ],
         className=f"alert-item sev-{sev} state-{state}",
-        title=f"rule {alert.get('rule', '?')}, first seen {fmt.clock(alert.get('first_seen'))}",
+        title=_("rule {rule}, first seen {time}").format(
+            rule=alert.get("rule", "?"), time=fmt.clock(alert.get("first_seen"))
+        ),
     )
 
 
@@ -197,13 +219,16 @@ def heat_marker(
 ) -> html.Span:
     """A visible line naming how many heatmap cells are drawn (read by the browser test),
     and, under differential privacy, the day's budget spent (from the heatmap's answer)."""
-    text = t("heat_cells").format(cells=cells)
+    text = ngettext("{cells} heat cell", "{cells} heat cells", cells).format(cells=fmt.count(cells))
     if until:
         text += t("heat_span").format(since=fmt.time_of_day(since), until=fmt.time_of_day(until))
     dp = (release or {}).get("dp")
     if dp:
         text += t("heat_budget").format(
-            spent=dp["spent"], daily=dp["daily_budget"], epsilon=dp["epsilon"], unit=dp["unit"]
+            spent=fmt.number(dp["spent"]),
+            daily=fmt.number(dp["daily_budget"]),
+            epsilon=fmt.number(dp["epsilon"]),
+            unit=dp["unit"],
         )
     return html.Span(text, id=marker_id, **{"data-heat-cells": str(cells)})
 
@@ -211,13 +236,7 @@ def heat_marker(
 def local_day(ts: str | None) -> str:
     """The simulated date in the interface's language (``Thu 15 Jan 2026``, ``чт 15 янв.
     2026``)."""
-    when = fmt.local(ts)
-    if when is None:
-        return ""
-    lang = i18n.current()
-    if lang == i18n.DEFAULT:
-        return fmt.day(ts)
-    return format_date(when.date(), "EEE d MMM y", locale=lang)
+    return fmt.day(ts)
 
 
 def clock(ts: str | None, replay: bool = False) -> list[Any]:
@@ -242,7 +261,7 @@ def pane_status(
     """A pane's banner, text and class: the API unreachable (error), a heatmap the policy does
     not release or another problem (warning), or nothing (hidden)."""
     found = [e for e in errors if e]
-    if any("unreachable" in e for e in found):
+    if any(is_unreachable(e) for e in found):
         return t("unreachable").format(url=base_url), "status error"
     if heat_refusal:
         return t("heat_refused").format(reason=heat_refusal), "status warn heat-refused"

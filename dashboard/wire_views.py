@@ -7,6 +7,19 @@ from typing import Any
 
 from dash import html
 
+from dashboard.i18n import N_, _
+
+CATEGORIES = {  # the contract's privacy categories, as the legend names them
+    "identifier": N_("identifier"),
+    "sensitive": N_("sensitive"),
+    "quasi": N_("quasi"),
+    "telemetry": N_("telemetry"),
+}
+
+
+def _category(name: str) -> str:
+    return _(CATEGORIES[name]) if name in CATEGORIES else name
+
 
 def message_view(msg: dict[str, Any]) -> html.Div:
     """One raw message: its topic, then each field coloured by its category."""
@@ -14,7 +27,7 @@ def message_view(msg: dict[str, Any]) -> html.Div:
         html.Span(
             f"{f['name']}={f['value']}" if not f.get("withheld") else f"{f['name']}=…",
             className=f"wire-field wire-{f.get('category', 'identifier')}",
-            title=f.get("category", ""),
+            title=_category(f.get("category", "")),
         )
         for f in msg.get("fields", [])
     ]

@@ -8,12 +8,17 @@ import dash
 from dash import ALL, Input, Output, ctx, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, classroom, context
+from dashboard import auth, classroom, context, i18n
 from dashboard.dilemma_views import card_view, cards, choice_labels
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 from dashboard.votes import VoteError
 
-dash.register_page(__name__, path="/dilemmas", name="Dilemmas", title="Aqkol · dilemmas")
+dash.register_page(
+    __name__,
+    path="/dilemmas",
+    name=N_("Dilemmas"),
+    title=i18n.page_title(N_("Aqkol · dilemmas")),
+)
 
 REFRESH_MS = 3000
 

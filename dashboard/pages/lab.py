@@ -8,11 +8,13 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
-from dashboard import auth, context, lab_jobs
+from dashboard import auth, context, fmt, i18n, lab_jobs
 from dashboard import lab_views as lv
-from dashboard.i18n import _
+from dashboard.i18n import N_, _
 
-dash.register_page(__name__, path="/lab", name="Lab", title="Aqkol · privacy lab")
+dash.register_page(
+    __name__, path="/lab", name=N_("Lab"), title=i18n.page_title(N_("Aqkol · privacy lab"))
+)
 
 QUICK_MS = 3000
 
@@ -23,13 +25,16 @@ def layout(**_query: Any) -> html.Div:
     options = [{"label": f"{r['title']} ({r['id']})", "value": r["path"]} for r in results]
     return html.Div(
         [
-            html.H2("Privacy lab"),
+            html.H2(_("Privacy lab")),
             html.P(
                 [
-                    "What each policy protects and what it costs, measured on the simulated "
-                    "town against its ground truth (see docs/lab.md). Run an experiment with ",
+                    _(
+                        "What each policy protects and what it costs, measured on the simulated "
+                        "town against its ground truth (see docs/lab.md). Run an experiment with"
+                    )
+                    + " ",
                     html.Code("aqkol lab run experiments/policy-frontier.yaml"),
-                    "; click a point to see that policy at work.",
+                    _("; click a point to see that policy at work."),
                 ],
                 className="login-hint",
             ),
@@ -62,11 +67,11 @@ def layout(**_query: Any) -> html.Div:
                 options=options,
                 value=options[0]["value"] if options else None,
                 clearable=False,
-                placeholder="no results yet: run an experiment",
+                placeholder=_("no results yet: run an experiment"),
             ),
-            dcc.Graph(id="lab-frontier", config={"displaylogo": False}),
+            dcc.Graph(id="lab-frontier", config=i18n.graph_config({"displaylogo": False})),
             html.Div(id="lab-selected", className="lab-selected"),
-            dcc.Graph(id="lab-unicity", config={"displaylogo": False}),
+            dcc.Graph(id="lab-unicity", config=i18n.graph_config({"displaylogo": False})),
         ],
         className="page lab",
     )
@@ -99,7 +104,7 @@ def _quick_text(st: dict[str, Any]) -> str:
         return _(
             "A quick experiment is running in the background: {done} of {cells} cells done. "
             "Its result appears here when it is finished."
-        ).format(done=st["done"], cells=st["cells"])
+        ).format(done=fmt.count(st["done"]), cells=fmt.count(st["cells"]))
     if st["result"]:
         return _("The quick experiment's result is in the list (a tenth of the town, six hours).")
     return _("No result yet: a teacher can run the quick experiment (about a minute).")
@@ -144,7 +149,7 @@ def run_quick(clicks: int | None) -> str:
 def follow_point(click: dict | None) -> Any:
     """A clicked point: its policy, and the way to its situation room."""
     if not click or not click.get("points"):
-        return html.P("Click a point of the frontier to see that policy at work.")
+        return html.P(_("Click a point of the frontier to see that policy at work."))
     policy = click["points"][0].get("customdata")
     if isinstance(policy, list):
         policy = policy[0]

@@ -7,15 +7,23 @@ from typing import Any
 import dash
 from dash import dcc, html
 
+from dashboard import i18n
 from dashboard.auth import csrf_token
+from dashboard.i18n import N_, _
 
-dash.register_page(__name__, path="/login", name="Log in", title="Aqkol · log in", nav=False)
+dash.register_page(
+    __name__,
+    path="/login",
+    name=N_("Log in"),
+    title=i18n.page_title(N_("Aqkol · log in")),
+    nav=False,
+)
 
 ERRORS = {
-    "credentials": "Wrong user name or password.",
-    "unreachable": "The API does not answer; is it running?",
-    "throttled": "Too many failed logins; wait a minute and try again.",
-    "expired": "The form had expired; please log in again.",
+    "credentials": N_("Wrong user name or password."),
+    "unreachable": N_("The API does not answer; is it running?"),
+    "throttled": N_("Too many failed logins; wait a minute and try again."),
+    "expired": N_("The form had expired; please log in again."),
 }
 
 
@@ -24,11 +32,15 @@ def layout(error: str | None = None, next: str | None = None, **_query: Any) -> 
     return html.Div(
         html.Form(
             [
-                html.H1("Log in"),
-                html.Div(ERRORS.get(error or "", ""), id="login-error", className="login-error"),
+                html.H1(_("Log in")),
+                html.Div(
+                    _(ERRORS[error]) if error in ERRORS else "",
+                    id="login-error",
+                    className="login-error",
+                ),
                 html.Label(
                     [
-                        "User name",
+                        _("User name"),
                         dcc.Input(
                             id="login-username",
                             name="username",
@@ -40,7 +52,7 @@ def layout(error: str | None = None, next: str | None = None, **_query: Any) -> 
                 ),
                 html.Label(
                     [
-                        "Password",
+                        _("Password"),
                         dcc.Input(
                             id="login-password",
                             name="password",
@@ -52,10 +64,12 @@ def layout(error: str | None = None, next: str | None = None, **_query: Any) -> 
                 ),
                 dcc.Input(id="login-next", name="next", type="hidden", value=next or "/"),
                 dcc.Input(id="login-csrf", name="csrf_token", type="hidden", value=csrf_token()),
-                html.Button("Log in", id="login-submit", type="submit"),
+                html.Button(_("Log in"), id="login-submit", type="submit"),
                 html.Div(
-                    "`aqkol up` prints the demo accounts (teacher, analyst, auditor, student); "
-                    "`aqkol users add` makes more.",
+                    _(
+                        "`aqkol up` prints the demo accounts (teacher, analyst, auditor, "
+                        "student); `aqkol users add` makes more."
+                    ),
                     className="login-hint",
                 ),
             ],

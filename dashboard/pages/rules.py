@@ -1,7 +1,7 @@
 """Rules: the alert rules with their state, an editor that validates as you type, a replay
 of today through the edited rule, and the open alerts to acknowledge or clear.
 
-The strings users see are in :data:`dashboard.rules_views.TEXT`.
+The strings users see are in :data:`dashboard.rules_views.TEXT`, translated by ``rv.t``.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ import dash
 from dash import Input, Output, State, ctx, dash_table, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import context, figures
+from dashboard import context, figures, i18n
 from dashboard import rules_views as rv
-from dashboard.i18n import _
-from dashboard.rules_views import TEXT
+from dashboard.api_client import is_unreachable
+from dashboard.rules_views import TEXT, t
 
-dash.register_page(__name__, path="/rules", name=TEXT["page_name"], title=TEXT["page_title"])
+dash.register_page(
+    __name__, path="/rules", name=TEXT["page_name"], title=i18n.page_title(TEXT["page_title"])
+)
 
 ALERT_LIMIT = 200
 MIN_RULES_REFRESH_MS = 5000  # counts change slowly; the list need not follow every tick
@@ -56,7 +58,7 @@ TABLE_STYLE: dict[str, Any] = {
     },
     "style_data_conditional": [
         {
-            "if": {"filter_query": f'{{severity}} = "{sev}"', "column_id": "severity"},
+            "if": {"filter_query": f'{{severity}} = "{sev}"', "column_id": "severity_shown"},
             "color": colour,
             "fontWeight": "800",
         }
@@ -87,7 +89,7 @@ def _label(text: str) -> html.Span:
 def _rules_column(selected: str | None) -> html.Aside:
     return html.Aside(
         [
-            html.H2(_(TEXT["list_title"]), className="panel-title"),
+            html.H2(t("list_title"), className="panel-title"),
             dcc.RadioItems(
                 id="rules-select",
                 options=[],
@@ -106,12 +108,12 @@ def _rules_column(selected: str | None) -> html.Aside:
 def _editor_column() -> html.Section:
     return html.Section(
         [
-            html.H2(_(TEXT["editor_title"]), className="panel-title"),
+            html.H2(t("editor_title"), className="panel-title"),
             html.Div(id="rules-editor-title", className="editor-title"),
             dcc.Textarea(
                 id="rules-editor",
                 value="",
-                placeholder=TEXT["editor_placeholder"],
+                placeholder=t("editor_placeholder"),
                 spellCheck=False,
                 className="rule-editor",
                 rows=18,
@@ -119,9 +121,9 @@ def _editor_column() -> html.Section:
             html.Div(id="rules-validation", className="editor-msg"),
             html.Div(
                 [
-                    html.Button(TEXT["save"], id="rules-save", n_clicks=0, className="btn"),
+                    html.Button(t("save"), id="rules-save", n_clicks=0, className="btn"),
                     html.Button(
-                        TEXT["preview"], id="rules-preview", n_clicks=0, className="btn btn-accent"
+                        t("preview"), id="rules-preview", n_clicks=0, className="btn btn-accent"
                     ),
                     html.Div(id="rules-save-msg", className="save-msg"),
                 ],
@@ -135,7 +137,7 @@ def _editor_column() -> html.Section:
                             dcc.Graph(
                                 id="rules-preview-graph",
                                 figure=figures.alert_timeline([]),
-                                config=GRAPH_CONFIG,
+                                config=i18n.graph_config(GRAPH_CONFIG),
                             ),
                             id="rules-preview-box",
                             className="preview-graph hidden",
@@ -154,18 +156,15 @@ def _editor_column() -> html.Section:
 def _alerts_section() -> html.Section:
     return html.Section(
         [
-            html.H2(_(TEXT["alerts_title"]), className="panel-title"),
+            html.H2(t("alerts_title"), className="panel-title"),
             html.Div(
                 [
                     html.Div(
                         [
-                            _label(TEXT["alerts_state"]),
+                            _label(t("alerts_state")),
                             dcc.RadioItems(
                                 id="alerts-state",
-                                options=[
-                                    {"label": label, "value": value}
-                                    for value, label in rv.STATE_FILTERS.items()
-                                ],
+                                options=rv.state_filters(),
                                 value=rv.DEFAULT_STATE_FILTER,
                                 className="segmented",
                                 inline=True,
@@ -175,17 +174,17 @@ def _alerts_section() -> html.Section:
                     ),
                     dcc.Checklist(
                         id="alerts-this-rule",
-                        options=[{"label": TEXT["alerts_this_rule"], "value": "rule"}],
+                        options=[{"label": t("alerts_this_rule"), "value": "rule"}],
                         value=[],
                         className="checkbox",
                     ),
                     html.Div(
                         [
-                            _label(TEXT["alerts_by"]),
+                            _label(t("alerts_by")),
                             dcc.Input(
                                 id="alerts-by",
                                 value=DEFAULT_BY,
-                                placeholder=TEXT["alerts_by_placeholder"],
+                                placeholder=t("alerts_by_placeholder"),
                                 maxLength=64,
                                 className="text-input",
                             ),
@@ -194,11 +193,11 @@ def _alerts_section() -> html.Section:
                     ),
                     html.Div(
                         [
-                            _label(TEXT["alerts_reason"]),
+                            _label(t("alerts_reason")),
                             dcc.Input(
                                 id="alerts-reason",
                                 value="",
-                                placeholder=TEXT["alerts_reason_placeholder"],
+                                placeholder=t("alerts_reason_placeholder"),
                                 maxLength=256,
                                 className="text-input wide",
                             ),
@@ -210,8 +209,8 @@ def _alerts_section() -> html.Section:
             ),
             html.Div(
                 [
-                    html.Button(TEXT["acknowledge"], id="alerts-ack", n_clicks=0, className="btn"),
-                    html.Button(TEXT["clear"], id="alerts-clear", n_clicks=0, className="btn"),
+                    html.Button(t("acknowledge"), id="alerts-ack", n_clicks=0, className="btn"),
+                    html.Button(t("clear"), id="alerts-clear", n_clicks=0, className="btn"),
                     html.Button(
                         rv.clear_rule_label(None),
                         id="alerts-clear-rule",
@@ -225,7 +224,7 @@ def _alerts_section() -> html.Section:
             ),
             dash_table.DataTable(
                 id="alerts-table",
-                columns=rv.ALERT_COLUMNS,
+                columns=rv.alert_columns(),
                 data=[],
                 row_selectable="multi",
                 selected_rows=[],
@@ -246,8 +245,8 @@ def layout(rule: str | None = None, **_query: Any) -> html.Div:
         [
             html.Div(
                 [
-                    html.H1(_(TEXT["heading"]), className="page-title"),
-                    html.P(TEXT["intro"], className="page-intro"),
+                    html.H1(t("heading"), className="page-title"),
+                    html.P(t("intro"), className="page-intro"),
                 ],
                 className="page-head",
             ),
@@ -277,8 +276,8 @@ def refresh_rules(_n: int, _saved: int) -> tuple[Any, ...]:
     fetched = api.rules()
     if not fetched.ok:
         status = fetched.error or ""
-        if "unreachable" in status:
-            status = f"{TEXT['unreachable']} — {api.base_url}"
+        if is_unreachable(fetched.error):
+            status = f"{t('unreachable')} — {api.base_url}"
         return rv.rule_options(fetched.data["items"]), status, "status error"
     return rv.rule_options(fetched.data["items"]), "", "status hidden"
 
@@ -335,7 +334,7 @@ def save(n_clicks: int, text: str | None, rule_id: str | None, saved: int) -> tu
     if not n_clicks:
         raise PreventUpdate
     if not rule_id:
-        return TEXT["save_needs_rule"], "save-msg error", dash.no_update
+        return t("save_needs_rule"), "save-msg error", dash.no_update
     fetched = context.current().api.save_rule(rule_id, text or "")
     message, css = rv.save_message(fetched)
     return message, css, (saved or 0) + 1 if fetched.ok else dash.no_update
@@ -401,7 +400,7 @@ def alerts_table(
     trigger = ctx.triggered_id
     if trigger in ("alerts-ack", "alerts-clear"):
         if not keep:
-            message, css = TEXT["select_first"], "action-msg warn"
+            message, css = t("select_first"), "action-msg warn"
         else:
             action = "acknowledge" if trigger == "alerts-ack" else "clear"
             done = api.alert_action(

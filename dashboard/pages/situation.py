@@ -19,14 +19,17 @@ from dash.exceptions import PreventUpdate
 
 from dashboard import auth, classroom, context, figures, fmt, i18n, views
 from dashboard.api_client import ApiClient
+from dashboard.i18n import N_, _
 from dashboard.snapshot import TRAIL_MIN, Snapshot, fetch
 from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
-dash.register_page(__name__, path="/", name=TEXT["page_name"], title=TEXT["page_title"])
+dash.register_page(
+    __name__, path="/", name=TEXT["page_name"], title=i18n.page_title(TEXT["page_title"])
+)
 
 VIEW_MAIN = "situation-view-main"  # the number of the shared version a browser shows
 VIEW_LANE = "situation-view-lane"
-WINDOWS = {900: "15 min", 3600: "1 h", 21600: "6 h"}
+WINDOWS = {900: N_("15 min"), 3600: N_("1 h"), 21600: N_("6 h")}
 DEFAULT_WINDOW = 3600
 
 
@@ -67,7 +70,7 @@ def _controls(heat: list[Any]) -> html.Div:
                     dcc.RadioItems(
                         id="situation-layer",
                         options=[
-                            {"label": layer.label, "value": key}
+                            {"label": _(layer.label), "value": key}
                             for key, layer in figures.HEAT_LAYERS.items()
                         ],
                         value=figures.DEFAULT_LAYER,
@@ -83,7 +86,7 @@ def _controls(heat: list[Any]) -> html.Div:
                     dcc.RadioItems(
                         id="situation-window",
                         options=[
-                            {"label": t("window_option").format(label=label), "value": seconds}
+                            {"label": t("window_option").format(label=_(label)), "value": seconds}
                             for seconds, label in WINDOWS.items()
                         ],
                         value=DEFAULT_WINDOW,
@@ -111,12 +114,14 @@ def _map(ids: PaneIds) -> dcc.Graph:
         figure=figures.town_map(None),
         className="map",
         responsive=True,
-        config={
-            "displaylogo": False,
-            "scrollZoom": True,
-            "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
-            "toImageButtonOptions": {"filename": ids.filename},
-        },
+        config=i18n.graph_config(
+            {
+                "displaylogo": False,
+                "scrollZoom": True,
+                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d"],
+                "toImageButtonOptions": {"filename": ids.filename},
+            }
+        ),
     )
 
 
@@ -232,14 +237,14 @@ def pane_outputs(
 ) -> dict[str, Any]:
     """A pane's counters, kinds, map, alert feed and heat marker, by component id."""
     s = snap.stats.data
-    window = WINDOWS.get(window_s, f"{window_s} s")
+    window = _(WINDOWS[window_s]) if window_s in WINDOWS else f"{window_s} s"
     fig = figures.town_map(
         snap.town.data,
         snap.heat.data,
         snap.vehicles.data,
         snap.alerts.data,
         layer=layer,
-        heat_title=t("heat_title").format(layer=layer.label, window=window, unit=layer.unit),
+        heat_title=t("heat_title").format(layer=_(layer.label), window=window, unit=_(layer.unit)),
         trails=snap.frame.data.get("trails") or [],
         at=snap.at or snap.frame.data.get("at"),
         trail_min=TRAIL_MIN,

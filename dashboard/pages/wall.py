@@ -12,11 +12,13 @@ from typing import Any
 import dash
 from dash import Input, Output, dcc, html
 
-from dashboard import camera_wall, classroom, context, figures, fmt, views
-from dashboard.i18n import _
+from dashboard import camera_wall, classroom, context, figures, fmt, i18n, views
+from dashboard.i18n import N_, _
 from dashboard.snapshot import TRAIL_MIN, fetch
 
-dash.register_page(__name__, path="/wall", name="Wall", title="Aqkol · wall")
+dash.register_page(
+    __name__, path="/wall", name=N_("Wall"), title=i18n.page_title(N_("Aqkol · wall"))
+)
 
 CAMERA_WINDOW_MIN = 15
 CAMERA_TILES = None  # one tile per camera, busiest first (the wall scrolls)
@@ -71,7 +73,7 @@ def layout(**_query: Any) -> html.Div:
                         figure=figures.town_map(None),
                         className="map",
                         responsive=True,
-                        config={"displaylogo": False, "scrollZoom": True},
+                        config=i18n.graph_config({"displaylogo": False, "scrollZoom": True}),
                     ),
                     html.Aside(
                         [

@@ -13,20 +13,23 @@ from typing import Any
 import dash
 from dash import Input, Output, dcc, html
 
-from dashboard import context
-from dashboard.i18n import _
-from dashboard.wire_views import message_view
+from dashboard import context, i18n
+from dashboard.i18n import N_, _
+from dashboard.wire_views import CATEGORIES, message_view
 
-dash.register_page(__name__, path="/wire", name="Wire", title="Aqkol · wire")
+dash.register_page(
+    __name__, path="/wire", name=N_("Wire"), title=i18n.page_title(N_("Aqkol · wire"))
+)
 
 MIN_REFRESH_MS = 3000
 SAMPLE = 30
-CATEGORIES = ("identifier", "sensitive", "quasi", "telemetry")
 
 
 def layout(**_query: Any) -> html.Div:
     refresh_ms = max(context.current().settings.dashboard_refresh_ms, MIN_REFRESH_MS)
-    legend = [html.Span(_(c), className=f"wire-field wire-{c}") for c in CATEGORIES]
+    legend = [
+        html.Span(_(name), className=f"wire-field wire-{c}") for c, name in CATEGORIES.items()
+    ]
     return html.Div(
         [
             html.H2(_("On the wire")),
@@ -59,7 +62,9 @@ def refresh_wire(_n: int | None) -> tuple[Any, ...]:
         return [], got.error
     data = got.data
     edge = "; ".join(data.get("edge") or []) or _("nothing: every field goes on the wire")
-    status = f"{_('Policy')}: {data.get('policy', '')} · {_('at the edge')}: {edge}"
+    status = _("Policy: {policy} · at the edge: {edge}").format(
+        policy=data.get("policy", ""), edge=edge
+    )
     items = list(reversed(data.get("items") or []))
     if not items:
         return [html.P(_("Nothing on the wire yet (is the town running?)"))], status

@@ -18,7 +18,10 @@ A rule names the event kinds it looks at and a condition in CEL (``when``), and 
   added), so that a data-minimization policy that removes one blinds the rule openly;
 - ``context``: kinds whose latest reading the expressions may read as ``latest["kind"]``;
 - ``detects``: the scenario incident types the rule is meant to find (``rules test`` scores
-  its alerts against them).
+  its alerts against them);
+- ``translations``: the ``title`` and ``description`` in the dashboard's other languages,
+  ``ru`` (Russian) and ``kk`` (Kazakh); a language not in :data:`RULE_LANGUAGES` is refused
+  at the line of its key.
 
 Everything is checked at load: unknown kinds, unknown fields of those kinds, expressions
 that do not compile or are too big. :class:`RuleError` names the file and line.
@@ -54,6 +57,17 @@ class RuleError(YamlFileError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+RULE_LANGUAGES: tuple[str, ...] = ("ru", "kk")  # the dashboard's languages besides English
+RuleLanguage = Literal["ru", "kk"]
+
+
+class RuleText(_Strict):
+    """A rule's title and description in one more language (see ``translations``)."""
+
+    title: str | None = Field(None, min_length=1, max_length=120)
+    description: str | None = None
 
 
 class Geofence(_Strict):
@@ -120,6 +134,17 @@ class RuleSpec(_Strict):
     detects: list[str] = Field(
         default_factory=list, description="scenario incident types it is meant to find"
     )
+    translations: dict[RuleLanguage, RuleText] = Field(
+        default_factory=dict, description="title and description in ru and kk"
+    )
+
+    def text(self, lang: str) -> dict[str, str]:
+        """The title and description in ``lang`` (English, the file's own, where missing)."""
+        found = self.translations.get(lang)  # type: ignore[call-overload]
+        return {
+            "title": (found and found.title) or self.title,
+            "description": (found and found.description) or self.description,
+        }
 
     @field_validator("detects")
     @classmethod
@@ -225,6 +250,22 @@ def _line_of(root: Any, path: tuple[str, ...], inner_line: int | None) -> int:
     return line
 
 
+def _check_languages(root: Any, file: str) -> None:
+    """Refuse a translation into a language the dashboard does not speak, at its key's line."""
+    block = node_at(root, ("translations",))
+    if block is root or not hasattr(block, "value") or not isinstance(block.value, list):
+        return
+    for key, _value in block.value:
+        lang = getattr(key, "value", None)
+        if lang not in RULE_LANGUAGES:
+            raise RuleError(
+                file,
+                key.start_mark.line + 1,
+                f"translations.{lang}: unknown language {lang!r} "
+                f"(known: {', '.join(RULE_LANGUAGES)})",
+            )
+
+
 def parse_rule(text: str, file: str = "<rule>") -> CompiledRule:
     """Validate and compile one rule file; raise :class:`RuleError` naming file and line."""
     try:
@@ -233,6 +274,7 @@ def parse_rule(text: str, file: str = "<rule>") -> CompiledRule:
         raise RuleError(exc.file, exc.line, exc.reason) from None
     if not isinstance(data, dict):
         raise RuleError(file, root.start_mark.line + 1, "a rule is a mapping of fields")
+    _check_languages(root, file)
     from pydantic import ValidationError
 
     try:

@@ -211,7 +211,7 @@ def test_acknowledge_and_clear_the_selected_alerts_show_who_did_it():
     )  # fmt: skip
     out = _call(client, "alerts-table.data", values, "alerts-clear.n_clicks")
     assert json.loads(fake.requests[-2].content)["reason"] == "drill"
-    assert out["alerts-msg"]["children"] == "Cleared 1 of 1 alerts."
+    assert out["alerts-msg"]["children"] == "Cleared 1 of 1 alert."  # one: singular
     rows = out["alerts-table"]["data"]
     assert [(r["id"], r["cleared"]) for r in rows] == [(3, "aigerim at 08:00:00")]
 
@@ -231,7 +231,7 @@ def test_clear_all_of_a_rule_and_nothing_selected():
         "by": "aigerim",
         "rule": "large-group",
     }
-    assert out["alerts-msg"]["children"] == "Cleared 1 open alerts of large-group."
+    assert out["alerts-msg"]["children"] == "Cleared 1 open alert of large-group."
     assert out["alerts-table"]["data"] == []
 
 

@@ -55,6 +55,10 @@ class RuleOut(BaseModel):
     )
     alerts: dict[str, int] = Field(default_factory=dict, description="alerts by state")
     text: str | None = None
+    translations: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="title and description by language (ru, kk), as the file gives them",
+    )
 
 
 class RuleList(BaseModel):
@@ -145,6 +149,9 @@ def _out(
         matches=live.get("matches", 0),
         errors=live.get("errors", 0),
         last_error=live.get("last_error"),
+        translations={
+            lang: text.model_dump(exclude_none=True) for lang, text in spec.translations.items()
+        },
     )
 
 
