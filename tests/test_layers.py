@@ -92,6 +92,7 @@ PENDING = {
     "dashboard/context.py: services.config.Settings",
     "dashboard/lab_jobs.py: services.lab.experiment.ExperimentError",
     "dashboard/lab_jobs.py: services.lab.experiment.load_experiment",
+    "dashboard/lab_views.py: services.lab.plots.PAPER_LABEL",
     "dashboard/lab_views.py: services.lab.plots.frontier_figure",
     "dashboard/lab_views.py: services.lab.plots.frontier_table",
     "dashboard/lab_views.py: services.lab.plots.unicity_figure",
