@@ -236,8 +236,10 @@ def release_edges(t0_ms: int, t1_ms: int, step_ms: int) -> np.ndarray:
     return np.arange(first, t1_ms + 1, step_ms, dtype=np.int64)
 
 
-def stored_sightings(traces: pd.DataFrame, view: Any) -> tuple[np.ndarray, np.ndarray, list]:
-    """(identity, ts in ms, H3 9 cell) of each face capture as the policy stores it: the
+def stored_sightings(
+    traces: pd.DataFrame, view: Any, res: int = 9
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """(identity, ts in ms, H3 cell at ``res``) of each face capture as the policy stores it: the
     identity as stored (``unit``: a name, or a pseudonym of its salt period), the time
     generalized to the policy's bucket, and the cell the store derives from the stored geo
     (at STORE_H3_RES, then its parent: as ``/heatmap`` reads it)."""
@@ -248,7 +250,7 @@ def stored_sightings(traces: pd.DataFrame, view: Any) -> tuple[np.ndarray, np.nd
         _src, lat, lon = loc.rsplit("|", 2)
         ok = lat not in ("None", "") and lon not in ("None", "")
         cam_cell[cam] = (
-            h3.cell_to_parent(cell_of(float(lat), float(lon), STORE_H3_RES), 9) if ok else None
+            h3.cell_to_parent(cell_of(float(lat), float(lon), STORE_H3_RES), res) if ok else None
         )
     t = traces["t_ms"].to_numpy(np.int64)
     if view.minutes:
@@ -256,6 +258,27 @@ def stored_sightings(traces: pd.DataFrame, view: Any) -> tuple[np.ndarray, np.nd
         t = t // bucket * bucket
     cells = traces["camera"].map(cam_cell).tolist()
     return traces["unit"].to_numpy(), t, cells
+
+
+def people_layer(
+    traces: pd.DataFrame, view: Any, edges: np.ndarray, res: int = 9
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The records behind the people layer (columns window, key, cell: an index into the
+    town's release grid at ``res``) and the layer itself, (windows, grid cells) counts:
+    what ``/heatmap?layer=people`` releases before its noise and suppression, computed by
+    the same function (:func:`services.policy.release.last_sightings`) from the face
+    captures as the policy stores them (:func:`stored_sightings`)."""
+    from services.policy.release import last_sightings, town_cells
+
+    grid = town_cells(res)
+    index = {c: i for i, c in enumerate(grid)}
+    keys, ts, cells = stored_sightings(traces, view, res)
+    last = last_sightings(keys, ts, cells, edges)
+    last = last[last["cell"].isin(index)]  # the release grid: the town
+    last = last.assign(cell=last["cell"].map(index).astype(np.int64))
+    counts = np.zeros((max(len(edges) - 1, 0), len(grid)), np.int64)
+    np.add.at(counts, (last["window"].to_numpy(), last["cell"].to_numpy()), 1)
+    return last, counts
 
 
 NAMES = (
@@ -281,7 +304,7 @@ def measure(ctx: Any) -> None:
     suppressed."""
     from services.lab import noise
     from services.lab.evaluate import check_schedule
-    from services.policy.release import last_sightings, sensitivity, town_cells
+    from services.policy.release import sensitivity
 
     p = ctx.params
     check_schedule(ctx.spec, p.release_hours)
@@ -293,15 +316,8 @@ def measure(ctx: Any) -> None:
             sample = rng.choice(ids, size=p.trajectory_people, replace=False)
             tr = tr[tr["person"].isin(set(sample.tolist()))]
     edges = release_edges(ctx.day.t0_ms, ctx.day.t1_ms, round(p.release_hours * 3_600_000))
-    grid = town_cells(9)
-    index = {c: i for i, c in enumerate(grid)}
     xy = _grid_xy(9)
-    keys, ts, cells = stored_sightings(tr, ctx.view)
-    last = last_sightings(keys, ts, cells, edges)
-    last = last[last["cell"].isin(index)]  # the release grid: the town
-    last = last.assign(cell=last["cell"].map(index).astype(np.int64))
-    counts = np.zeros((max(len(edges) - 1, 0), len(grid)), np.int64)
-    np.add.at(counts, (last["window"].to_numpy(), last["cell"].to_numpy()), 1)
+    last, counts = people_layer(tr, ctx.view, edges)
     rel = ctx.spec.release
     eps = rel.dp.epsilon if rel.dp else None
     sens = sensitivity("people", rel.dp.unit) if rel.dp else None
