@@ -355,6 +355,10 @@ def evaluate(
             # (the gas rules) is forked once this process has applied the policy to its
             # kinds and to theirs in one pass, and replays those kept events: no event
             # goes through the policy twice
+            from services.rules.replay import _place_xy
+
+            _place_xy()  # imported and built once here, not once in each child
+
             def replay(group: list, kept: list | None = None) -> list[dict[str, Any]]:
                 kinds = _rule_kinds(group, m)
                 if kept is None:
