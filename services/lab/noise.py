@@ -1,10 +1,11 @@
 """Release-time protection as the lab applies it: k-suppression and Laplace noise.
 
-The scale is OpenDP's: the one its privacy map gives ``make_laplace`` for ``epsilon`` at L1
-sensitivity 1 (exactly what :mod:`services.policy.release` serves). OpenDP draws from its own
+The scale is OpenDP's: the one its privacy map gives ``make_laplace`` for ``epsilon`` at the
+layer's L1 sensitivity (exactly what :mod:`services.policy.release` serves: 1 on the event
+layers, 1 or 2 on the people layer by the policy's unit). OpenDP draws from its own
 unseedable generator, so that a lab experiment is reproducible the lab draws the same
 distribution (integer Laplace, P(k) proportional to exp(-|k| / scale), the difference of two
-geometric variables) from a seeded numpy generator; ``tests/lab/test_noise.py`` checks both
+geometric variables) from a seeded numpy generator; ``tests/lab/test_release.py`` checks both
 against the distribution's mean and variance.
 """
 

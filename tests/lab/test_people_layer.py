@@ -18,6 +18,7 @@ from services.api.main import create_app
 from services.geo import to_latlon
 from services.ingest import Ingest
 from services.lab.attacks.trajectory import link, link_attack, people_layer, release_edges
+from services.lab.noise import laplace_scale
 from services.lab.store import face_view, minimizer
 from services.lab.traces import face_traces
 from services.policy.active import PolicyBook
@@ -124,6 +125,9 @@ def test_the_people_layers_sensitivity_is_stated_and_the_noise_calibrated_to_it(
         sensitivity("events", "person")
     assert _measurement(0.5, 2).map(2) <= 0.5 + 1e-9
     assert _measurement(0.5, 2).map(1) <= 0.25 + 1e-9  # twice the scale of d_in 1
+    # the lab draws its noise at the scale the API's mechanism uses for the same d_in
+    assert laplace_scale(0.5, 2) == pytest.approx(2 * laplace_scale(0.5, 1), rel=1e-6)
+    assert _measurement(0.5, 2).map(2) == pytest.approx(0.5, rel=1e-6)
 
 
 def test_linking_releases_is_the_assignment_and_beats_no_movement_only_when_people_move():
