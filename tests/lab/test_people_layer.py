@@ -145,3 +145,39 @@ def test_linking_releases_is_the_assignment_and_beats_no_movement_only_when_peop
     # people who enter and leave between releases are not links: nothing to score
     gone = pd.DataFrame({"window": [0, 1], "key": ["p", "q"], "cell": [0, 1]})
     assert link_attack(gone, np.array([[1, 0, 0], [0, 1, 0]]), xy)["links"] == 0
+
+
+def test_a_dp_people_release_states_its_sensitivity_and_keeps_off_the_towns_midnight(
+    tmp_path, sqlite_url
+):
+    """Under dp-heatmaps (unit: event) the people layer is noised at sensitivity 2 and says
+    so; a window that could span the town's midnight (where pseudonyms rotate) is refused."""
+    settings = make_settings(
+        tmp_path, port=1, database_url=sqlite_url, mqtt_prefix="", policy="dp-heatmaps"
+    )
+    migrate(sqlite_url)
+    xy = CAMERAS.set_index("id")[["x", "y"]]
+    evs = [
+        make_event(
+            "camera.face_match",
+            r.camera,
+            datetime.fromtimestamp(r.t_ms / 1000, UTC),
+            {"enrollment_id": r.person, "likelihood": 0.9, "watchlist": "wanted"},
+            geo=to_latlon(*xy.loc[r.camera]),
+        )
+        for r in _sightings().itertuples()
+    ]
+    Ingest(settings).process([message(e) for e in evs])
+    app = create_app(settings)
+    add_accounts(app.state.engine, ("teacher",))
+    until = (T0 + timedelta(hours=2)).isoformat()
+    with TestClient(app) as c:
+        c.headers.update(bearer(token_for(c, "teacher")))
+        r = c.get("/heatmap", params={"layer": "people", "until": until, "window_s": 3600})
+        assert r.status_code == 200, r.text
+        dp = r.json()["release"]["dp"]
+        assert dp["layer"] == "people" and dp["sensitivity"] == 2 and dp["unit"] == "event"
+        odd = c.get("/heatmap", params={"layer": "people", "until": until, "window_s": 5000})
+        assert odd.status_code == 422 and "midnight" in odd.json()["detail"]
+        crowd = c.get("/heatmap", params={"kind": "camera.face_match", "until": until})
+        assert crowd.json()["release"]["dp"]["sensitivity"] == 1  # the event layer
