@@ -8,7 +8,7 @@
 2. A policy evaluation: `gdpr-minimal` on the cached normal winter day (seed 1, the whole
    town, 24 hours): the policy applied to every event, every registered measure (each
    attack with its no-data baseline, the re-linking attack, home/work for workers only,
-   the trajectory attack on the whole town's released layer) and every utility metric
+   the trajectory attack on the released people layer) and every utility metric
    including the rule replay (replayed, not read from the lab's cache of alert
    scores), on two cores (the rules in two forked processes); the same evaluation in one
    process is the baseline, measured in the same run. The day is simulated once into the

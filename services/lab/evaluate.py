@@ -333,6 +333,12 @@ def evaluate(
     waiting: Callable[[], list[dict[str, Any]]] | None = None
     replay_here = False  # whether this process replays the rules (on all the kept events)
     path = None
+    needs_kept = any(registry[g].reads_kept for g in metrics if g != "alerts")
+    # a kind the policy keeps as sent is read as sent (the day's frames of it are the same)
+    as_sent = plain_kinds(m) & FRAME_KINDS if needs_kept else set()
+    mine = FRAME_KINDS - as_sent if needs_kept else set()  # what this process applies it to
+    late: list[list] = []  # rule groups that read a kind of ``mine``
+    waits: list[Callable[[], list[dict[str, Any]]]] = []
     if "alerts" in metrics:
         t_alerts = time.perf_counter()
         if rules is None:
@@ -345,15 +351,30 @@ def evaluate(
         if alert_cache and path.exists():
             scores = orjson.loads(path.read_bytes())
         elif concurrent and hasattr(os, "fork"):
-            # forked before the policy step: each child applies the policy to the kinds its
-            # rules read and replays them, while this process does the same for the kinds
-            # the other metrics read (rules that read no kind in common do not meet: they
-            # are replayed apart, in two processes)
-            def replay(group: list) -> list[dict[str, Any]]:
-                mine = iter_kept(day.events, m, _rule_kinds(group, m))  # as the replay takes them
-                return alert_scores(mine, day.truths, day.incidents, group, m)
+            # rules that read no kind in common are replayed apart, in two forked
+            # processes, while this one runs the attacks. A group that reads none of the
+            # kinds this process puts through the policy is forked now and applies the
+            # policy to its kinds as the replay consumes them; a group that reads some
+            # (the gas rules) is forked once this process has applied the policy to its
+            # kinds and to theirs in one pass, and replays those kept events: no event
+            # goes through the policy twice
+            from services.rules.replay import _place_xy
 
-            waits = [forked(partial(replay, g)) for g in _replay_groups(rules, m, day)]
+            _place_xy()  # imported and built once here, not once in each child
+
+            def replay(group: list, kept: list | None = None) -> list[dict[str, Any]]:
+                kinds = _rule_kinds(group, m)
+                if kept is None:
+                    theirs = iter_kept(day.events, m, kinds)  # as the replay takes them
+                else:
+                    theirs = ((i, k) for i, k in kept if k.kind in kinds)
+                return alert_scores(theirs, day.truths, day.incidents, group, m)
+
+            for g in _replay_groups(rules, m, day):
+                if _rule_kinds(g, m) & mine:
+                    late.append(g)
+                else:
+                    waits.append(forked(partial(replay, g)))
             order = {r.id: i for i, r in enumerate(rules)}
 
             def waiting() -> list[dict[str, Any]]:
@@ -371,14 +392,18 @@ def evaluate(
             replay_here = True
 
     t = time.perf_counter()
-    needs_kept = any(registry[g].reads_kept for g in metrics if g != "alerts")
-    # a kind the policy keeps as sent is read as sent (the day's frames of it are the same)
-    as_sent = plain_kinds(m) & FRAME_KINDS if needs_kept else set()
     if replay_here:
         kept = apply_policy(day.events, m)
+    elif late:
+        theirs = set().union(*(_rule_kinds(g, m) for g in late))
+        both = apply_policy(day.events, m, mine | theirs)
+        for g in late:
+            waits.append(forked(partial(replay, g, both)))
+        kept = [(i, k) for i, k in both if k.kind in mine]
+        del both
     else:
-        kept = apply_policy(day.events, m, FRAME_KINDS - as_sent) if needs_kept else []
-    frames = kept_frames(kept, FRAME_KINDS - as_sent)
+        kept = apply_policy(day.events, m, mine) if mine else []
+    frames = kept_frames(kept, mine)
     frames.update({k: day.raw[k].copy() for k in as_sent if k in day.raw})
     ctx.kept, ctx.frames = kept, frames
     ctx.raw = day.raw if needs_kept or replay_here else {}

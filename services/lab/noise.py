@@ -1,10 +1,11 @@
 """Release-time protection as the lab applies it: k-suppression and Laplace noise.
 
-The scale is OpenDP's: the one its privacy map gives ``make_laplace`` for ``epsilon`` at L1
-sensitivity 1 (exactly what :mod:`services.policy.release` serves). OpenDP draws from its own
+The scale is OpenDP's: the one its privacy map gives ``make_laplace`` for ``epsilon`` at the
+layer's L1 sensitivity (exactly what :mod:`services.policy.release` serves: 1 on the event
+layers, 1 or 2 on the people layer by the policy's unit). OpenDP draws from its own
 unseedable generator, so that a lab experiment is reproducible the lab draws the same
 distribution (integer Laplace, P(k) proportional to exp(-|k| / scale), the difference of two
-geometric variables) from a seeded numpy generator; ``tests/lab/test_noise.py`` checks both
+geometric variables) from a seeded numpy generator; ``tests/lab/test_release.py`` checks both
 against the distribution's mean and variance.
 """
 
@@ -17,14 +18,17 @@ import numpy as np
 
 
 @lru_cache(maxsize=64)
-def laplace_scale(epsilon: float) -> float:
-    """OpenDP's Laplace scale for ``epsilon`` at sensitivity 1 (integer counts)."""
+def laplace_scale(epsilon: float, d_in: int = 1) -> float:
+    """OpenDP's Laplace scale for ``epsilon`` at L1 sensitivity ``d_in`` (integer counts):
+    the same binary search as :func:`services.policy.release._measurement`."""
     import opendp.prelude as dp
 
     dp.enable_features("contrib")
     space = (dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int))
     return float(
-        dp.binary_search_param(lambda s: dp.m.make_laplace(*space, scale=s), d_in=1, d_out=epsilon)
+        dp.binary_search_param(
+            lambda s: dp.m.make_laplace(*space, scale=s), d_in=d_in, d_out=epsilon
+        )
     )
 
 
@@ -48,12 +52,13 @@ def release(
     sensitivity: float = 1.0,
 ) -> np.ndarray:
     """Released counts (float; NaN where suppressed): noise first, if any, then k_min. The
-    noise scale is OpenDP's at sensitivity 1 times ``sensitivity`` (the most one protected
-    unit adds to the layer's L1 norm)."""
+    noise scale is OpenDP's for ``epsilon`` at L1 sensitivity ``sensitivity`` (the most one
+    protected unit changes the layer by; rounded up to an integer, as OpenDP's integer
+    counts take it)."""
     out = np.asarray(counts, dtype=float).copy()
     if epsilon is not None:
         rng = np.random.default_rng(seed)
-        scale = laplace_scale(float(epsilon)) * float(sensitivity)
+        scale = laplace_scale(float(epsilon), max(1, math.ceil(float(sensitivity) - 1e-9)))
         out = out + discrete_laplace(rng, scale, out.shape)
     if k_min > 1:
         out[out < k_min] = np.nan

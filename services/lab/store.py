@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,11 +25,11 @@ import h3
 import numpy as np
 import pandas as pd
 
+from services.events.town import AQKOL_TZ
 from services.policy.apply import Minimizer
 from services.policy.spec import PolicySpec
 
 LAB_SECRET = b"aqkol-lab-pseudonym-key"  # pseudonyms are only compared for equality here
-AQKOL_TZ = timezone(timedelta(hours=6))
 
 
 def minimizer(spec: PolicySpec) -> Minimizer:

@@ -27,6 +27,13 @@ def _cells(frame: pd.DataFrame, res: int) -> pd.Series:
     computed once per distinct point (sensors do not move)."""
     if frame.empty or "lat" not in frame:
         return pd.Series([], dtype=object)
+    codes, cells = _point_cells(frame, res)
+    return pd.Series(cells[codes], index=frame.index)
+
+
+def _point_cells(frame: pd.DataFrame, res: int) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row's point, the H3 cell at ``res`` of each distinct point, None where
+    geo is not kept)."""
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(float)
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(float)
     ok = ~(np.isnan(lat) | np.isnan(lon))
@@ -39,7 +46,7 @@ def _cells(frame: pd.DataFrame, res: int) -> pd.Series:
     cells = np.array(
         [h3.latlng_to_cell(lat[i], lon[i], res) if ok[i] else None for i in first], dtype=object
     )
-    return pd.Series(cells[codes], index=frame.index)
+    return codes, cells
 
 
 def _hour(frame: pd.DataFrame, window_ms: int = HOUR_MS) -> np.ndarray:
@@ -53,12 +60,13 @@ def grid_matrix(
     grid = town_cells(res)
     index = {c: i for i, c in enumerate(grid)}
     out = np.zeros((len(grid), len(hours)), float)
-    if frame.empty or value not in frame:
+    if frame.empty or value not in frame or "lat" not in frame:
         return out
-    ci = _cells(frame, res).map(index)
-    hi = pd.Series(np.searchsorted(hours, _hour(frame, window_ms)), index=frame.index)
-    ok = ci.notna() & (hi < len(hours))
-    np.add.at(out, (ci[ok].astype(int).to_numpy(), hi[ok].to_numpy()), frame.loc[ok, value])
+    codes, cells = _point_cells(frame, res)  # the grid index per distinct point, then per row
+    ci = np.array([index.get(c, -1) for c in cells], np.int64)[codes]
+    hi = np.searchsorted(hours, _hour(frame, window_ms))
+    ok = (ci >= 0) & (hi < len(hours))
+    np.add.at(out, (ci[ok], hi[ok]), frame[value].to_numpy()[ok])
     return out
 
 

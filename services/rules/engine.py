@@ -542,18 +542,12 @@ class RuleEngine:
         if st.wctx is None or st.wctx_version != self._latest_version:
             st.wctx = cel.Context(variables={"latest": self.latest} if "latest" in wanted else {})
             st.wctx_version = self._latest_version
-        wact: dict[str, Any] = {"value": value}
         cell = self._cell(ev, w.cell_res)
-        if "cell" in wanted:
-            wact["cell"] = cell
-        if "source" in wanted:
-            wact["source"] = ev.source
-        details: dict[str, Any] = {"window_minutes": w.minutes, "aggregate": w.aggregate}
+        nb = None
         if w.neighbours:
-            wact["neighbours"] = nb = self._neighbours(st, group, cell, value)
-            details["neighbours"] = None if nb is None else round(nb, 3)
+            nb = self._neighbours(st, group, cell, value)
             if nb is None:  # nobody to compare with
-                return group, value, False, details
+                return group, value, False, {}  # (details only matter when it fires)
         gate = rule.alert_gate
         if gate is not None:  # its terms on `latest` alone, judged when `latest` changes
             if st.gate_version != self._latest_version:
@@ -563,12 +557,22 @@ class RuleEngine:
                 except ExpressionError:
                     st.gate_shut = False  # the whole expression reports it
             if st.gate_shut:
-                return group, value, False, details
+                return group, value, False, {}
+        wact: dict[str, Any] = {"value": value}
+        if "cell" in wanted:
+            wact["cell"] = cell
+        if "source" in wanted:
+            wact["source"] = ev.source
+        if w.neighbours:
+            wact["neighbours"] = nb
         for name, v in wact.items():
             st.wctx.add_variable(name, v)
         fire = evaluate(rule.alert_when, st.wctx)
         if not isinstance(fire, bool):
             raise ExpressionError(f"'alert_when' gave {type(fire).__name__}, not true/false")
+        details: dict[str, Any] = {"window_minutes": w.minutes, "aggregate": w.aggregate}
+        if w.neighbours:
+            details["neighbours"] = round(nb, 3)  # type: ignore[arg-type]
         return group, value, fire, details
 
     def _cell(self, ev: Event, res: int) -> str:

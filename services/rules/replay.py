@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +38,8 @@ from services.events.geo import to_xy
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.engine import Candidate, Event, RuleEngine
 from services.rules.spec import CompiledRule
-from services.store.db import make_engine, migrate
-from services.store.models import alerts
+from services.store.db import make_engine
+from services.store.models import alerts, metadata
 
 GRACE = timedelta(minutes=30)
 NEAR_M = 400.0
@@ -112,6 +113,7 @@ class ReplayResult:
     incidents: list[dict[str, Any]]
 
 
+@lru_cache(maxsize=1)
 def _place_xy() -> dict[str, tuple[float, float]]:
     from simulator.geography import build_town
 
@@ -176,9 +178,10 @@ class _Collector:
     """Runs the lifecycle on a throw-away database, one batch per BATCH_S of event time."""
 
     def __init__(self, rules: list[CompiledRule], db_file: Path):
-        url = f"sqlite:///{db_file}"
-        migrate(url)
-        self.engine = make_engine(url)
+        # the alerts table as the models define it (the migrations' head): the lifecycle
+        # reads and writes nothing else, and a throw-away file needs no migration history
+        self.engine = make_engine(f"sqlite:///{db_file}")
+        metadata.create_all(self.engine, tables=[alerts])
         self.pending: list[Candidate] = []
         self.batch_end: float | None = None  # Unix seconds
         self.quiet = {r.id: r.spec.clear_after_minutes for r in rules if r.spec.clear_after_minutes}

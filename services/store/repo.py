@@ -648,3 +648,20 @@ def merge_aggregates(conn: Connection, parts: Sequence[Any], received_at: dateti
         add_to_rollup(conn, before, sign=-1, counted=False)
         add_to_rollup(conn, after, counted=False)
     return new
+
+
+def sightings_of(
+    conn: Connection, kind: str, key: str, since: datetime, until: datetime
+) -> list[tuple[Any, datetime, str]]:
+    """(identity, ts, cell) of the stored events of ``kind`` in ``[since, until)`` that name
+    an identity in ``data[key]`` and have a cell: what the people layer counts."""
+    e = events.c
+    q = select(e.data, e.ts, e.cell).where(
+        e.kind == kind, e.ts >= since, e.ts < until, e.cell.is_not(None)
+    )
+    out = []
+    for data, ts, cell in conn.execute(q):
+        ident = (data or {}).get(key)
+        if ident is not None:
+            out.append((ident, ts, cell))
+    return out

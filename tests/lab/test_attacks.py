@@ -167,3 +167,32 @@ def test_trajectory_recovery_from_counts():
     # k-suppression at 2 removes every cell (each holds one person): nothing recovered
     r = trajectory_attack(true, xy, lambda c: np.nan_to_num(release(c, k_min=2)))
     assert r["accuracy"] == 0.0
+
+
+def test_occupancy_rolling_in_one_pass_is_the_grouped_rolling():
+    """The analyst's rolling baseline and nearness, computed over all series at once, give
+    what pandas' grouped rolling gives (the code before it was made one pass)."""
+    from services.lab.attacks.occupancy import predict
+
+    def grouped(readings, window=6, min_excess=0.02, baseline=12):
+        r = readings.sort_values(["series", "t_ms"])
+        by = r.groupby("series", sort=False)
+        base = by["m3"].rolling(baseline, center=True, min_periods=1).min()
+        base = base.reset_index(level=0, drop=True).reindex(r.index)
+        active = ((r["m3"] - base) > min_excess).astype(float)
+        near = active.groupby(r["series"], sort=False).rolling(window, center=True, min_periods=1)
+        near = near.max().reset_index(level=0, drop=True).reindex(r.index)
+        return (near > 0).reindex(readings.index)
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    df = pd.DataFrame(
+        {
+            "series": [f"ps-{i}" for i in rng.integers(0, 300, n)],  # some of 1-3 readings
+            "t_ms": rng.permutation(n) * 1_800_000,
+            "m3": rng.exponential(0.03, n).round(3),
+        }
+    ).sample(frac=1, random_state=1)
+    assert predict(df).equals(grouped(df))
+    for w, b in ((1, 1), (3, 5), (7, 2)):
+        assert predict(df, window=w, baseline=b).equals(grouped(df, window=w, baseline=b))

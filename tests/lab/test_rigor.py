@@ -236,19 +236,32 @@ def test_a_schedule_over_the_daily_budget_is_refused_with_the_reason(tiny_day):
         evaluate(tiny_day, spec, Params(release_hours=1), metrics=("heatmap",), seed=3)
 
 
-def test_trajectory_attack_runs_on_the_whole_released_layer(tiny_day):
-    """Every resident, one layer per release window, and the cost measured on that layer."""
+def test_trajectory_attack_runs_on_the_released_people_layer(tiny_day):
+    """Everyone the kept face captures name, one layer per release window, the noise at the
+    layer's sensitivity for the policy's unit, and the cost measured on that layer."""
     spec = PolicyBook().spec("dp-heatmaps")
     hourly = Params(release_hours=1, epsilon=0.2)  # 24 x 0.2 = 4.8: within the budget of 5
     rows = evaluate(tiny_day, spec, hourly, metrics=("trajectory",), seed=3)
-    assert _row(rows, "trajectory_people") == len(tiny_day.residents)
+    captured = tiny_day.sightings["resident"].nunique()
+    assert 0 < _row(rows, "trajectory_people") <= captured
     assert _row(rows, "trajectory_releases") == 2  # two hours in hourly releases
+    assert _row(rows, "trajectory_dp_sensitivity") == 2  # event-level: a match moves a person
     assert _row(rows, "trajectory_layer_rel_error") > 0  # noise and k = 5 on that layer
+    person = spec.model_copy(
+        update={
+            "release": spec.release.model_copy(
+                update={"dp": spec.release.dp.model_copy(update={"unit": "person"})}
+            )
+        }
+    )
+    pe = evaluate(tiny_day, person, hourly, metrics=("trajectory",), seed=3)
+    assert _row(pe, "trajectory_dp_sensitivity") == 1
+    assert _row(pe, "trajectory_layer_rel_error") < _row(rows, "trajectory_layer_rel_error")
     clear = evaluate(
         tiny_day, PolicyBook().spec("none"), Params(release_hours=1), metrics=("trajectory",)
     )
     assert _row(clear, "trajectory_layer_rel_error") == 0.0
-    assert _row(clear, "trajectory_accuracy") >= _row(rows, "trajectory_accuracy")
+    assert _row(clear, "trajectory_dp_sensitivity") is None
 
 
 def test_recovery_shortcuts_give_the_full_assignments_answer():
@@ -359,37 +372,6 @@ def test_plots_show_intervals_distinct_styles_and_the_papers_points():
     fr = frontier_figure(ft, "unicity_all", "heatmap_rel_error").data[0]
     assert len(set(zip(fr.marker.color, fr.marker.symbol, strict=True))) == 3
     assert fr.error_y.array is not None and fr.error_x.array is not None
-
-
-def test_positions_vectorized_agree_with_the_per_person_walk(tiny_day):
-    """The layer's true positions, computed for every resident at once, are the cells the
-    per-person walk over their stays gives."""
-    from services.lab.attacks.trajectory import _grid, positions
-    from services.lab.data import town_xy
-    from services.lab.store import cell_of_xy
-
-    people = sorted(tiny_day.residents["id"])
-    got, _xy = positions(tiny_day, people, 9, 1_800_000)
-    homes, places = town_xy()
-    home_cell, _p, _x = _grid(9)
-    hh = tiny_day.residents.set_index("id")["household"]
-    from services.policy.release import town_cells
-
-    index = {c: i for i, c in enumerate(town_cells(9))}
-    steps = np.arange(tiny_day.t0_ms + 900_000, tiny_day.t1_ms, 1_800_000)
-    stays = tiny_day.stays.sort_values(["resident", "t_from_ms"])
-    for i, pid in enumerate(people):
-        g = stays[stays["resident"] == pid]
-        if g.empty:
-            assert (got[i] == home_cell[hh[pid]]).all()
-            continue
-        j = np.clip(np.searchsorted(g["t_from_ms"].to_numpy(), steps, side="right") - 1, 0, None)
-        last = homes[hh[pid]]
-        for s, row in enumerate(j):
-            kind, place = g["kind"].iat[row], g["place"].iat[row]
-            xy = homes[hh[pid]] if kind == "home" else places.get(place, last)
-            last = xy
-            assert got[i, s] == index.get(cell_of_xy(*xy, 9), 0), (pid, s)
 
 
 def test_the_labs_code_version_is_in_every_id(tmp_path, monkeypatch):

@@ -12,7 +12,13 @@ from services.api.deps import ConnDep
 from services.api.routes.policy import active_spec, releaser
 from services.api.schemas import HeatCell, Heatmap
 from services.events.geo import STORE_H3_RES
-from services.policy.release import BudgetExceeded, suppress
+from services.policy.release import (
+    PEOPLE_KEY,
+    PEOPLE_KIND,
+    BudgetExceeded,
+    people_counts,
+    suppress,
+)
 from services.store import repo
 
 router = APIRouter(tags=["heatmap"])
@@ -29,15 +35,33 @@ def heatmap(
         datetime | None, Query(description="exclusive; default: simulated now")
     ] = None,
     res: Annotated[int, Query(ge=5, le=STORE_H3_RES)] = 9,
+    layer: Annotated[
+        Literal["events", "people"],
+        Query(
+            description="events: stored events per cell; people: the identities the stored "
+            "face matches name, each once, in the cell of its last match in the window"
+        ),
+    ] = "events",
 ) -> Heatmap:
     """Retrieve a layer aggregated per H3 cell over the window ending at ``until``.
 
     The active policy may protect the release: cells with fewer than its ``k_min`` events
     are suppressed; under differential privacy only counts are released, with noise, on
     window-aligned buckets, each new bucket paid from the privacy budget of the town's day
-    of release (429 when it is spent); a window may not end after the town's now."""
+    of release (429 when it is spent); a window may not end after the town's now.
+
+    ``layer=people`` counts people, not events (:func:`services.policy.release.people_counts`:
+    person-level sensitivity 1, event-level 2, the noise calibrated to the policy's unit);
+    under differential privacy its window must divide six hours, so that no window spans the
+    town's midnight, where a daily or weekly pseudonym salt rotates (one person, two keys)."""
     if until is not None and until.tzinfo is None:
         raise HTTPException(422, "until needs a UTC offset")
+    if layer == "people":
+        if kind not in (None, PEOPLE_KIND):
+            raise HTTPException(422, f"the people layer is counted from {PEOPLE_KIND} only")
+        if agg != "count":
+            raise HTTPException(422, "the people layer is a count of people")
+        kind = PEOPLE_KIND
     town_now = repo.sim_time(conn)
     if until is not None and town_now is not None and until > town_now + timedelta(seconds=1):
         raise HTTPException(
@@ -55,12 +79,25 @@ def heatmap(
             raise HTTPException(
                 422, f"the active policy ({spec.id}) releases counts only, with noise"
             )
+        if layer == "people" and 21_600 % window_s:
+            raise HTTPException(
+                422,
+                "under differential privacy the people layer's window must divide 6 hours "
+                "(21600 s), so that no window spans the town's midnight, where pseudonyms "
+                "rotate and one person would count twice",
+            )
         # releases are bucketed on the window, so a released bucket can be served again
         step = window_s
         until = datetime.fromtimestamp(until.timestamp() // step * step, until.tzinfo)
     since = until - timedelta(seconds=window_s)
     acc: dict[str, list[float]] = {}
-    for cell, total, n_values, n in repo.heat_cells(conn, kind, since, until):
+    if layer == "people":
+        for cell, n in _people(conn, since, until, res).items():
+            acc[cell] = [float(n), n, n]
+        rows = []
+    else:
+        rows = repo.heat_cells(conn, kind, since, until)
+    for cell, total, n_values, n in rows:
         parent = h3.cell_to_parent(cell, res) if res < STORE_H3_RES else cell
         a = acc.setdefault(parent, [0.0, 0, 0])
         a[0] += total
@@ -68,10 +105,10 @@ def heatmap(
         a[2] += n
     if dp_cfg is not None:
         counts = {c: int(a[2]) for c, a in acc.items()}
-        query = f"heatmap kind={kind} res={res} window_s={window_s}"
+        query = f"heatmap layer={layer} kind={kind} res={res} window_s={window_s}"
         try:
             noisy, budget = releaser(request).release_counts(
-                conn, spec, counts, res, query, until, now=town_now or until
+                conn, spec, counts, res, query, until, now=town_now or until, layer=layer
             )
         except BudgetExceeded as exc:
             raise HTTPException(429, str(exc)) from None
@@ -98,6 +135,16 @@ def heatmap(
     return Heatmap(
         kind=kind, agg=agg, res=res, since=since, until=until, cells=cells, release=release
     )
+
+
+def _people(conn: ConnDep, since: datetime, until: datetime, res: int) -> dict[str, int]:
+    """The people layer of ``[since, until)`` at ``res``, by the function the lab uses."""
+    rows = repo.sightings_of(conn, PEOPLE_KIND, PEOPLE_KEY, since, until)
+    keys = [k for k, _t, _c in rows]
+    ts = [round(t.timestamp() * 1000) for _k, t, _c in rows]
+    cells = [h3.cell_to_parent(c, res) if res < STORE_H3_RES else c for _k, _t, c in rows]
+    edges = [round(since.timestamp() * 1000), round(until.timestamp() * 1000)]
+    return people_counts(keys, ts, cells, edges)[0]
 
 
 def _cell(cell: str, value: float, n: int) -> HeatCell:

@@ -29,13 +29,27 @@ def predict(
     when the series shows use above its heating baseline (rolling minimum over ``baseline``
     intervals) within ``window`` intervals around it: people stay some hours."""
     r = readings.sort_values(["series", "t_ms"])
-    by = r.groupby("series", sort=False)
-    base = by["m3"].rolling(baseline, center=True, min_periods=1).min()
-    base = base.reset_index(level=0, drop=True).reindex(r.index)
-    active = ((r["m3"] - base) > min_excess).astype(float)
-    near = active.groupby(r["series"], sort=False).rolling(window, center=True, min_periods=1)
-    near = near.max().reset_index(level=0, drop=True).reindex(r.index)
-    return (near > 0).reindex(readings.index)
+    series = r["series"].to_numpy()
+    starts = np.flatnonzero(series[1:] != series[:-1]) + 1  # where each next series begins
+    m3 = r["m3"].to_numpy(float)
+    base = _rolling(m3, starts, baseline, "min")
+    active = ((m3 - base) > min_excess).astype(float)
+    near = _rolling(active, starts, window, "max")
+    return pd.Series(near > 0, index=r.index).reindex(readings.index)
+
+
+def _rolling(values: np.ndarray, starts: np.ndarray, window: int, how: str) -> np.ndarray:
+    """The centred rolling ``how`` (min or max) of ``window`` values within each run of
+    ``values`` that ``starts`` delimit, at least one value per window: the same as a
+    grouped ``rolling(window, center=True, min_periods=1)``, in one pass over the whole
+    array, with ``window`` NaNs (which rolling skips) between runs so that no window
+    reaches into the next."""
+    padded = np.insert(values, np.repeat(starts, window), np.nan)
+    rolled = getattr(pd.Series(padded).rolling(window, center=True, min_periods=1), how)()
+    where = np.arange(len(values)) + window * np.searchsorted(
+        starts, np.arange(len(values)), "right"
+    )
+    return rolled.to_numpy()[where]
 
 
 def scores(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:

@@ -1,5 +1,24 @@
 """Trajectory recovery from aggregated counts (Xu et al., "Trajectory Recovery from Ash",
-WWW 2017), simplified.
+WWW 2017), simplified, on the people layer ``/heatmap?layer=people`` releases.
+
+The released layer (:func:`services.policy.release.people_counts`, the function the API
+serves it with): per release window, the identities the stored face matches name, each
+once, in the cell of its last match in the window; under the face-ID assumption
+(docs/lab.md) the stored face matches are every face capture the policy keeps, so the layer
+covers everyone the recognition cameras capture, not only watch-listed people. It is
+released with the policy's k-suppression and DP noise calibrated to the layer's
+sensitivity at the policy's unit (person 1, event 2: :func:`services.policy.release.sensitivity`),
+on a schedule its daily budget pays for.
+
+People enter and leave this layer between releases (a person is in a window's layer only
+if a camera matched them in it), so the measure scores the attack's step, link by link:
+each pair of consecutive releases is linked by the minimum-distance assignment
+(:func:`link`), and ``trajectory_accuracy`` is the share of the true links (an identity in
+cell a in one release and in cell b in the next, from the records behind the release)
+that the recovered flows reproduce. The baseline links nobody anywhere: everyone stays
+(the most each cell can keep, min of the two counts). :func:`recover` and
+:func:`accuracy` chain the same step over a whole day for a population present at every
+release, as Xu et al. do.
 
 The analyst holds only a released heatmap: people per cell per time step. Xu et al. link the
 counts of consecutive steps into trajectories by a minimum-cost assignment (people move
@@ -19,7 +38,6 @@ lift over it is what the docs quote.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import h3
@@ -153,71 +171,123 @@ def trajectory_attack(true: np.ndarray, xy: np.ndarray, release) -> dict[str, fl
     return {**out, **{f"{k}_baseline": v for k, v in base.items()}}
 
 
-@lru_cache(maxsize=4)
-def _grid(res: int) -> tuple[dict[str, int], dict[str, int], np.ndarray]:
-    """Grid index of every household and every place at ``res`` (0 outside the grid), and
-    the grid cells' xy."""
-    from services.events.geo import to_xy
-    from services.lab.data import town_xy
-    from services.lab.store import cell_of_xy
-    from services.policy.release import town_cells
+def link(c0: np.ndarray, c1: np.ndarray, xy: np.ndarray) -> pd.DataFrame:
+    """Columns a, b, n: the flows of people from cell a in one release (counts ``c0``) to
+    cell b in the next (``c1``) that the minimum-distance assignment gives: the most each
+    cell can keep stays, the rest move as the transportation problem between cells says
+    (the same step as :func:`recover`)."""
+    c0 = np.clip(np.rint(c0), 0, None).astype(np.int64)
+    c1 = np.clip(np.rint(c1), 0, None).astype(np.int64)
+    stay = np.minimum(c0, c1)
+    kept = np.flatnonzero(stay)
+    a, b, n = [kept], [kept], [stay[kept]]
+    out_n, in_n = c0 - stay, c1 - stay
+    src, dst = np.flatnonzero(out_n), np.flatnonzero(in_n)
+    if len(src) and len(dst):
+        dist = np.linalg.norm(xy[src][:, None, :] - xy[dst][None, :, :], axis=2)
+        flow = _transport(-dist, out_n[src], in_n[dst], full=True)
+        r, c = np.nonzero(flow)
+        a.append(src[r])
+        b.append(dst[c])
+        n.append(flow[r, c])
+    return pd.DataFrame({"a": np.concatenate(a), "b": np.concatenate(b), "n": np.concatenate(n)})
 
-    homes, places = town_xy()
+
+def true_links(last: pd.DataFrame) -> pd.Series:
+    """How many identities moved from cell ``a`` in release ``window`` to cell ``b`` in the
+    next, from the records behind the layer (columns window, key, cell index)."""
+    nxt = last.assign(window=last["window"] - 1)
+    both = last.merge(nxt, on=["window", "key"], suffixes=("_a", "_b"))
+    return both.groupby(["window", "cell_a", "cell_b"]).size()
+
+
+def link_attack(last: pd.DataFrame, released: np.ndarray, xy: np.ndarray) -> dict[str, float]:
+    """The share of true links (:func:`true_links`) that linking each pair of consecutive
+    releases (:func:`link`, on ``released``: (windows, cells)) reproduces, and the same for
+    the no-movement baseline; ``links``: the true links scored."""
+    truth = true_links(last)
+    total = int(truth.sum())
+    if not total:
+        return {"accuracy": float("nan"), "accuracy_baseline": float("nan"), "links": 0}
+    got, base = [], []
+    for t in range(released.shape[0] - 1):
+        f = link(released[t], released[t + 1], xy)
+        got.append(f.assign(window=t))
+        s = np.minimum(
+            np.rint(np.clip(released[t], 0, None)), np.rint(np.clip(released[t + 1], 0, None))
+        )
+        k = np.flatnonzero(s)
+        base.append(pd.DataFrame({"window": t, "a": k, "b": k, "n": s[k].astype(np.int64)}))
+
+    def score(flows: list[pd.DataFrame]) -> float:
+        f = pd.concat(flows).groupby(["window", "a", "b"])["n"].sum()
+        f.index.names = truth.index.names
+        both = pd.concat([truth.rename("t"), f.rename("r")], axis=1, join="inner")
+        return float(np.minimum(both["t"], both["r"]).sum() / total)
+
+    return {"accuracy": score(got), "accuracy_baseline": score(base), "links": total}
+
+
+def release_edges(t0_ms: int, t1_ms: int, step_ms: int) -> np.ndarray:
+    """The edges of the release windows of ``step_ms`` that ``/heatmap`` would serve over
+    the span: aligned as the API floors ``until`` (multiples of the window since the epoch),
+    each ending no later than the span's end (a release may not end after the town's now)."""
+    first = t0_ms // step_ms * step_ms
+    return np.arange(first, t1_ms + 1, step_ms, dtype=np.int64)
+
+
+def stored_sightings(
+    traces: pd.DataFrame, view: Any, res: int = 9
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """(identity, ts in ms, H3 cell at ``res``) of each face capture as the policy stores it: the
+    identity as stored (``unit``: a name, or a pseudonym of its salt period), the time
+    generalized to the policy's bucket, and the cell the store derives from the stored geo
+    (at STORE_H3_RES, then its parent: as ``/heatmap`` reads it)."""
+    from services.events.geo import STORE_H3_RES, cell_of
+
+    cam_cell: dict[str, str | None] = {}
+    for cam, loc in view.loc.items():
+        _src, lat, lon = loc.rsplit("|", 2)
+        ok = lat not in ("None", "") and lon not in ("None", "")
+        cam_cell[cam] = (
+            h3.cell_to_parent(cell_of(float(lat), float(lon), STORE_H3_RES), res) if ok else None
+        )
+    t = traces["t_ms"].to_numpy(np.int64)
+    if view.minutes:
+        bucket = int(view.minutes) * 60_000
+        t = t // bucket * bucket
+    cells = traces["camera"].map(cam_cell).tolist()
+    return traces["unit"].to_numpy(), t, cells
+
+
+def people_layer(
+    traces: pd.DataFrame, view: Any, edges: np.ndarray, res: int = 9
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The records behind the people layer (columns window, key, cell: an index into the
+    town's release grid at ``res``) and the layer itself, (windows, grid cells) counts:
+    what ``/heatmap?layer=people`` releases before its noise and suppression, computed by
+    the same function (:func:`services.policy.release.last_sightings`) from the face
+    captures as the policy stores them (:func:`stored_sightings`)."""
+    from services.policy.release import last_sightings, town_cells
+
     grid = town_cells(res)
     index = {c: i for i, c in enumerate(grid)}
-    home = {h: index.get(cell_of_xy(*xy, res), 0) for h, xy in homes.items()}
-    place = {p: index.get(cell_of_xy(*xy, res), 0) for p, xy in places.items()}
-    xy = np.array([to_xy(*h3.cell_to_latlng(c)) for c in grid])
-    return home, place, xy
-
-
-def positions(
-    day: Any, people: list[str], res: int, step_ms: int = 3_600_000
-) -> tuple[np.ndarray, np.ndarray]:
-    """Cell (index into the town grid) of each of ``people`` at the middle of each release
-    window of ``step_ms``, and the cells' xy. A street, stop or bus ride keeps the last
-    place (the layer counts people at places); before their first stay of the span, and
-    without any, a person is in the place of that first stay, or at home."""
-    home_cell, place_cell, xy = _grid(res)
-    steps = np.arange(day.t0_ms + step_ms // 2, day.t1_ms, step_ms)
-    n = len(people)
-    row_of = {pid: i for i, pid in enumerate(people)}
-    hh = day.residents.set_index("id")["household"]
-    home = hh.reindex(people).map(home_cell).to_numpy(np.int64)
-    st = day.stays[day.stays["resident"].isin(row_of)]
-    r = st["resident"].map(row_of).to_numpy(np.int64)
-    tf = st["t_from_ms"].to_numpy(np.int64)
-    order = np.lexsort((tf, r))
-    r, tf = r[order], tf[order]
-    kind = st["kind"].to_numpy()[order]
-    place = st["place"].to_numpy()[order]
-    at = pd.Series(place).map(place_cell).fillna(-1).to_numpy(np.int64)  # -1: not a place
-    cell = np.where(kind == "home", home[r], at)
-    out = np.repeat(home[:, None], len(steps), axis=1)
-    if len(r) and len(steps):
-        t0 = min(int(tf.min()), int(steps.min()))
-        span = max(int(tf.max()), int(steps.max())) - t0 + 1
-        key = r * span + (tf - t0)
-        q = np.arange(n)[:, None] * span + (steps - t0)[None, :]
-        first = np.searchsorted(r, np.arange(n), side="left")
-        idx = np.maximum(np.searchsorted(key, q, side="right") - 1, first[:, None])
-        has = np.bincount(r, minlength=n) > 0
-        got = cell[np.minimum(idx, len(cell) - 1)]
-        got[~has] = home[~has, None]
-        for s in range(len(steps)):  # not a place: the last place (home before any)
-            prev = home if s == 0 else got[:, s - 1]
-            got[:, s] = np.where(got[:, s] < 0, prev, got[:, s])
-        out = got
-    return out, xy
+    keys, ts, cells = stored_sightings(traces, view, res)
+    last = last_sightings(keys, ts, cells, edges)
+    last = last[last["cell"].isin(index)]  # the release grid: the town
+    last = last.assign(cell=last["cell"].map(index).astype(np.int64))
+    counts = np.zeros((max(len(edges) - 1, 0), len(grid)), np.int64)
+    np.add.at(counts, (last["window"].to_numpy(), last["cell"].to_numpy()), 1)
+    return last, counts
 
 
 NAMES = (
     "trajectory_accuracy",
-    "trajectory_recovered_80",
     "trajectory_accuracy_baseline",
-    "trajectory_recovered_80_baseline",
+    "trajectory_links",
     "trajectory_people",
     "trajectory_releases",
+    "trajectory_dp_sensitivity",
     "trajectory_layer_rel_error",
     "trajectory_layer_suppressed",
 )
@@ -225,38 +295,57 @@ NAMES = (
 
 @register("trajectory", NAMES)
 def measure(ctx: Any) -> None:
-    """The attack on the people layer as the policy releases it (every resident of the
-    town, or a sample of ``trajectory_people``; one layer per release window of
-    ``release_hours``, k-suppressed and noised as the policy says, the schedule paid from
-    its daily budget), and what the same releases cost the town: their relative error
-    against the true layer and the share of populated cells suppressed.
-
-    One person is in one cell of a layer: its person-level sensitivity is 1, the same as
-    the event level; the noise is OpenDP's at epsilon for sensitivity 1."""
+    """The attack on the people layer as ``/heatmap?layer=people`` releases it under the
+    policy (computed by the API's own function from the face captures the policy keeps;
+    every resident, or a sample of ``trajectory_people``), one layer per release window of
+    ``release_hours``, k-suppressed and noised at the layer's sensitivity for the policy's
+    unit, the schedule paid from its daily budget; and what the same releases cost the
+    town: their relative error against the true layer and the share of populated cells
+    suppressed."""
     from services.lab import noise
     from services.lab.evaluate import check_schedule
+    from services.policy.release import sensitivity
 
     p = ctx.params
     check_schedule(ctx.spec, p.release_hours)
-    ids = sorted(ctx.day.residents["id"])
-    people = ids
-    if p.trajectory_people is not None and p.trajectory_people < len(ids):
-        rng = np.random.default_rng(ctx.seed)
-        people = sorted(rng.choice(ids, size=p.trajectory_people, replace=False).tolist())
-    true, xy = positions(ctx.day, people, 9, round(p.release_hours * 3_600_000))
+    tr = ctx.traces
+    if p.trajectory_people is not None:
+        ids = sorted(ctx.day.residents["id"])
+        if p.trajectory_people < len(ids):
+            rng = np.random.default_rng(ctx.seed)
+            sample = rng.choice(ids, size=p.trajectory_people, replace=False)
+            tr = tr[tr["person"].isin(set(sample.tolist()))]
+    edges = release_edges(ctx.day.t0_ms, ctx.day.t1_ms, round(p.release_hours * 3_600_000))
+    xy = _grid_xy(9)
+    last, counts = people_layer(tr, ctx.view, edges)
     rel = ctx.spec.release
-    k_min, eps = rel.k_min, rel.dp.epsilon if rel.dp else None
-    counts = counts_of(true, len(xy))
-    released = noise.release(counts, k_min, eps, ctx.seed)
-    tj = trajectory_attack(true, xy, lambda _c: np.nan_to_num(released))
-    for k, v in tj.items():
-        ctx.put(f"trajectory_{k}", v)
-    ctx.put("trajectory_people", len(people))
-    ctx.put("trajectory_releases", counts.shape[0])
+    eps = rel.dp.epsilon if rel.dp else None
+    sens = sensitivity("people", rel.dp.unit) if rel.dp else None
+    released = noise.release(counts, rel.k_min, eps, ctx.seed, sens or 1)
     shown = np.nan_to_num(released)
+    tj = link_attack(last, shown, xy)
+    ctx.put("trajectory_accuracy", tj["accuracy"])
+    ctx.put("trajectory_accuracy_baseline", tj["accuracy_baseline"])
+    ctx.put("trajectory_links", tj["links"])
+    ctx.put("trajectory_people", tr["person"].nunique())
+    ctx.put("trajectory_releases", counts.shape[0])
+    ctx.put("trajectory_dp_sensitivity", sens)
     ctx.put("trajectory_layer_rel_error", np.abs(shown - counts).sum() / max(counts.sum(), 1))
     populated = counts > 0
     ctx.put(
         "trajectory_layer_suppressed",
         float(np.isnan(released[populated]).mean()) if populated.any() else 0.0,
     )
+
+
+_XY: dict[int, np.ndarray] = {}
+
+
+def _grid_xy(res: int) -> np.ndarray:
+    """The xy (metres) of the release grid's cells at ``res``."""
+    if res not in _XY:
+        from services.events.geo import to_xy
+        from services.policy.release import town_cells
+
+        _XY[res] = np.array([to_xy(*h3.cell_to_latlng(c)) for c in town_cells(res)])
+    return _XY[res]
