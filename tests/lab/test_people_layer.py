@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-from services.geo import to_latlon
 
 from services.api.main import create_app
+from services.events.geo import to_latlon
 from services.ingest import Ingest
 from services.lab.attacks.trajectory import link, link_attack, people_layer, release_edges
 from services.lab.noise import laplace_scale
