@@ -409,8 +409,8 @@ def rules_test(
 
     from services.events.scenarios import load_scenario
     from services.events.yamldoc import YamlFileError
+    from services.lab.rulebench import replay_scenario, write_outputs
     from services.rules.book import RuleBook, load_rule_file
-    from services.rules.replay import replay_scenario, write_outputs
     from services.rules.spec import RuleError
 
     book = RuleBook(Settings().rules_dir or RuleBook().folder)
@@ -497,6 +497,16 @@ def rules_test(
     folder = out or Settings().runs_dir / f"rules-test-{sc.name}-seed{seed}"
     for p in write_outputs(result, folder):
         console.print(f"wrote {p}")
+    from dashboard.figures import alert_timeline  # the root draws: the bench only scores
+
+    judged = [
+        {**j.alert, "true": j.true, "why": j.why}
+        for rep in result.reports.values()
+        for j in rep.alerts
+    ]
+    timeline = folder / "timeline.html"
+    alert_timeline(judged, result.incidents).write_html(timeline, include_plotlyjs=True)
+    console.print(f"wrote {timeline}")
 
 
 @app.command()

@@ -1,11 +1,12 @@
-"""``aqkol rules test``: replay a simulated day through rules and score them against the truth.
+"""Replay events through rules, as the ingest would, and judge the alerts against the truth.
 
-The town is simulated in-process (same seed and scenario, same events as ``aqkol simulate``
-would publish), every event goes through the rule engine in time order, and the alerts go
-through the same lifecycle code the ingest uses (into a throw-away SQLite file), so the
-alerts counted are the alerts the live system would have opened.
+Every event goes through the rule engine in time order, and the alerts go through the same
+lifecycle code the ingest uses (into a throw-away SQLite file), so the alerts counted are
+the alerts the live system would have opened. The API's rule preview replays the stored day
+(:func:`replay_events`); the rules test bench (``aqkol rules test``,
+:mod:`services.lab.rulebench`) replays a simulated one and scores it.
 
-Each alert is then judged against the simulator's ground truth:
+Where the events carry the simulator's ground truth, each alert is judged against it:
 
 - where the event itself has a truth (a face match is true or false, a detected object is
   real or not), by that;
@@ -20,21 +21,19 @@ age group.
 
 from __future__ import annotations
 
-import csv
 import math
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from services.events import event_models
 from services.events.geo import to_xy
+from services.events.townmap import town_map
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.engine import Candidate, Event, RuleEngine
 from services.rules.spec import CompiledRule
@@ -113,11 +112,8 @@ class ReplayResult:
     incidents: list[dict[str, Any]]
 
 
-@lru_cache(maxsize=1)
 def _place_xy() -> dict[str, tuple[float, float]]:
-    from simulator.geography import build_town
-
-    return {p.id: (p.x, p.y) for p in build_town().places}
+    return {p.id: (p.x, p.y) for p in town_map().places.values()}
 
 
 def _markers(inc: dict[str, Any], places: dict[str, tuple[float, float]]) -> dict[str, Any]:
@@ -309,105 +305,3 @@ def replay_events(
         if j.true and j.incident and j.incident not in rep.detected:
             rep.detected[j.incident] = a["first_seen"]
     return reports, n
-
-
-def replay_scenario(
-    rules: list[CompiledRule],
-    scenario: str,
-    seed: int = 1,
-    hours: float | None = None,
-    start: datetime | None = None,
-    progress: Callable[[float], None] | None = None,
-    policy: Any = None,
-) -> ReplayResult:
-    """Simulate ``scenario`` in-process and replay it through ``rules``.
-
-    With ``policy`` (a :class:`services.policy.apply.Minimizer`), the events first go
-    through it, as through the ingest: the rules see only what it keeps, and the rules it
-    blinds raise nothing.
-    """
-    from services.events.scenarios import load_scenario
-    from services.events.town import DEFAULT_START
-    from simulator.model import Town
-
-    sc = load_scenario(scenario)
-    start = start or sc.start or DEFAULT_START
-    hours = hours or sc.hours or 24.0
-    engine_probe = RuleEngine(rules, policy)
-    kinds = set(engine_probe.by_kind) | engine_probe.context_kinds
-    town = Town(seed=seed, start=start, scenario=sc, kinds=kinds or None)
-    truths: dict[str, dict[str, Any]] = {}
-    incidents: list[dict[str, Any]] = []
-
-    def on_truth(rec: dict[str, Any]) -> None:
-        if rec.get("kind") == "incident":
-            incidents.append(rec)
-        else:
-            truths[rec["id"]] = rec
-
-    t0 = start.timestamp()
-
-    models = event_models()
-
-    def events() -> Iterable[Event]:
-        for ev in town.events(hours, truth=on_truth):
-            tr = truths.pop(ev["id"], None)
-            if policy is None:
-                e = Event.from_dict(ev, tr)
-            else:  # as the ingest would: validate, then keep what the policy keeps
-                k = policy.apply(models[ev["kind"]].model_validate(ev))
-                policy.take_escrow()
-                if k is None:
-                    continue
-                e = Event.make(k.id, k.kind, k.source, k.ts, k.data, k.lat, k.lon, tr)
-            if progress is not None:
-                progress(e.t - t0)
-            yield e
-
-    reports, n = replay_events(rules, events(), lambda: incidents, policy)
-    return ReplayResult(sc.name, seed, start, hours, n, reports, incidents)
-
-
-def write_outputs(result: ReplayResult, out: Path) -> list[Path]:
-    """alerts.csv, summary.csv, false_matches.csv and timeline.html in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    p = out / "summary.csv"
-    rows = [r.summary() for r in result.reports.values()]
-    with p.open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["rule"])
-        w.writeheader()
-        w.writerows(rows)
-    paths.append(p)
-    p = out / "alerts.csv"
-    cols = ["rule", "id", "dedup_key", "first_seen", "last_seen", "count", "state", "value"]
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow([*cols, "true", "why", "incident"])
-        for rep in result.reports.values():
-            for j in rep.alerts:
-                a = j.alert
-                w.writerow([*(a.get(c) for c in cols), j.true, j.why, j.incident])
-    paths.append(p)
-    p = out / "false_matches.csv"
-    with p.open("w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["rule", "sex", "age_group", "false_matches"])
-        for rep in result.reports.values():
-            for (sex, age), n in sorted(rep.false_matches.items()):
-                w.writerow([rep.rule.id, sex, age, n])
-    paths.append(p)
-    from dashboard.figures import alert_timeline
-
-    fig = alert_timeline(
-        [
-            {**j.alert, "true": j.true, "why": j.why}
-            for rep in result.reports.values()
-            for j in rep.alerts
-        ],
-        result.incidents,
-    )
-    p = out / "timeline.html"
-    fig.write_html(p, include_plotlyjs=True, full_html=True)
-    paths.append(p)
-    return paths

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from services.lab.rulebench import replay_scenario
 from services.rules.book import RuleBook
-from services.rules.replay import replay_scenario
 from tests.rules.conftest import STARTER
 
 
