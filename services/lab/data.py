@@ -48,6 +48,28 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "runs" / "lab-cache"
 
 
+def cache_dir(cache: Path | str | None = None) -> Path:
+    """Where the simulated days are kept: ``cache``, else ``$AQKOL_LAB_CACHE``, else
+    ``runs/lab-cache/`` of the repo. On a cluster it must be a path every worker reads and
+    writes (a shared filesystem: NFS, a cluster's scratch space), so a day is simulated once
+    for all of them."""
+    return Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+
+
+def day_folder(key: DayKey, cache: Path | str | None = None) -> Path:
+    """The cache folder of ``key``'s day (complete once its ``events.pkl`` exists)."""
+    return cache_dir(cache) / key.digest()
+
+
+def ensure_day(key: DayKey, cache: Path | str | None = None) -> Path:
+    """Simulate ``key``'s day into the cache unless it is there; its folder."""
+    folder = day_folder(key, cache)
+    if not (folder / "events.pkl").exists():
+        log.info("simulating %s into %s", key, folder)
+        _simulate(key, folder)
+    return folder
+
+
 SIMULATOR_CODE = ("simulator", "services/events", "services/lab/data.py")
 LAB_CODE = (
     "services/lab",
@@ -260,12 +282,7 @@ def _simulate(key: DayKey, folder: Path) -> None:
 
 def load_day(key: DayKey, cache: Path | None = None) -> LabDay:
     """The day for ``key``, simulated now if it is not in the cache yet."""
-    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-    folder = cache / key.digest()
-    if not (folder / "events.pkl").exists():
-        log.info("simulating %s into %s", key, folder)
-        _simulate(key, folder)
-    return LabDay(folder, key)
+    return LabDay(ensure_day(key, cache), key)
 
 
 def week_sightings(seed: int = 1, days: int = 7, population_scale: float = 1.0) -> pd.DataFrame:
@@ -312,7 +329,7 @@ def load_week(
     from simulator.geography import build_town
     from simulator.people import Population
 
-    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+    cache = cache_dir(cache)
     raw = orjson.dumps(
         [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
     )
