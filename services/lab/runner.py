@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -324,7 +325,7 @@ def _sweep(
             from rich.console import Console
 
             where = scheduler_address(scheduler) or f"a local cluster of {n} processes"
-            link = client.dashboard_link if progress else None
+            link = client.dashboard_link
             Console(stderr=True).print(
                 f"{exp.id}: {len(todo)} cells on {where}"
                 + (f"; Dask dashboard: {link}" if link else ""),
@@ -345,11 +346,9 @@ def _sweep(
                 key=f"cell-{i}", retries=1,
             )  # fmt: skip
             futures[f.key] = (f, p)
-        bar = (
-            _progress_bar([*days.values(), *(f for f, _ in futures.values())], client)
-            if (progress)
-            else None
-        )
+        bar = None
+        if progress and sys.stdout.isatty():  # not into a log file, ten times a second
+            bar = _progress_bar([*days.values(), *(f for f, _ in futures.values())], client)
         failed: list[BaseException] = []
         for f in as_completed([f for f, _ in futures.values()]):
             if f.status != "finished":
