@@ -82,27 +82,29 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="lab-sweep-"))
     cache = work / "cache"
     try:
-        t = time.perf_counter()
+        t, cpu = time.perf_counter(), time.process_time()
         keys = {day_key(exp, c["scenario"], c["seed"]) for c in cells}
         for k in keys:
             ensure_day(k, cache)
-        sim_s = time.perf_counter() - t
+        sim_s, sim_cpu = time.perf_counter() - t, time.process_time() - cpu
         print(
             f"{len(cells)} cells ({a.policies} policies x {a.seeds} seeds x 2 time buckets, "
             "a town of scale "
-            f"{a.scale} over {a.hours:g} h); {len(keys)} days simulated first in {sim_s:.1f} s "
-            f"(not timed); {os.cpu_count()} cores, load average "
+            f"{a.scale} over {a.hours:g} h); {len(keys)} days simulated first in {sim_s:.1f} s, "
+            f"{sim_cpu:.1f} s of CPU (not timed); peak memory {_peak_rss_mb():,.0f} MB; "
+            f"{os.cpu_count()} cores, load average "
             f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         results = {}
         for n in (1, 2):
             took, peaks = sweep(exp, n, work / f"w{n}", cache)
-            per_cell = timings(work / f"w{n}")["total_s"]
+            per_cell = timings(work / f"w{n}")
+            wall, cpu = per_cell["total_s"], per_cell["cpu_s"]
             results[n] = took
             print(
                 f"  {n} worker process{'es' if n > 1 else ''}: {took:.1f} s; a cell "
-                f"{per_cell.mean():.2f} s on average ({per_cell.min():.2f}-"
-                f"{per_cell.max():.2f}); peak memory of each worker "
+                f"{wall.mean():.2f} s on average ({wall.min():.2f}-{wall.max():.2f}), "
+                f"{cpu.mean():.2f} s of CPU; peak memory of each worker "
                 + ", ".join(f"{p:,.0f} MB" for p in peaks)
             )
         same = pd.read_csv(work / "w1" / "results.csv").equals(

@@ -34,11 +34,11 @@ def run_cmd(
         ),
     ] = None,
     cache: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             envvar="AQKOL_LAB_CACHE",
             help="the simulated days' cache (default runs/lab-cache); with --scheduler, a "
-            "path every worker shares",
+            "path every worker shares or an fsspec URL (s3://bucket/lab-cache)",
         ),
     ] = None,
     fresh: Annotated[
@@ -54,7 +54,7 @@ def run_cmd(
     local cluster, or on the workers of --scheduler (see docs/scaling.md)."""
     from services.lab.experiment import ExperimentError, load_experiment
     from services.lab.plots import frontier_table
-    from services.lab.runner import DEFAULT_OUT, run
+    from services.lab.runner import DEFAULT_OUT, SchedulerError, run
 
     try:
         exp = load_experiment(experiment)
@@ -65,15 +65,19 @@ def run_cmd(
     cells = len(exp.cells())
     done = sum(1 for _ in (folder / "cells").glob("*.json")) if (folder / "cells").exists() else 0
     console.print(f"{exp.id}: {cells} cells ({min(done, cells)} already in {folder})")
-    df = run(
-        exp,
-        out=folder,
-        workers=workers,
-        cache=cache,
-        progress=not quiet,
-        fresh=fresh,
-        scheduler=scheduler,
-    )
+    try:
+        df = run(
+            exp,
+            out=folder,
+            workers=workers,
+            cache=cache,
+            progress=not quiet,
+            fresh=fresh,
+            scheduler=scheduler,
+        )
+    except SchedulerError as exc:
+        console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     f = exp.frontier
     t = frontier_table(df, f.privacy, f.points, f.utility)
     table = Table(title=f"{exp.title}: {f.privacy} vs {f.utility}")

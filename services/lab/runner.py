@@ -121,7 +121,7 @@ def _day(key: DayKey, cache: str | None) -> LabDay:
         day = _DAYS.get(key)
         if day is None:
             _DAYS.clear()  # one day in memory per worker
-            day = _DAYS[key] = load_day(key, Path(cache) if cache else None)
+            day = _DAYS[key] = load_day(key, cache)
         return day
 
 
@@ -169,11 +169,9 @@ def _run_cell(
     if exp.trace_days:  # the trace attacks on a longer span of camera passes
         from services.lab.data import load_week
 
-        sightings = load_week(
-            cell["seed"], exp.trace_days, exp.population_scale, Path(cache) if cache else None
-        )
+        sightings = load_week(cell["seed"], exp.trace_days, exp.population_scale, cache)
     timing: dict[str, float] = {}
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     rows = evaluate(
         sightings=sightings,
         day=day,
@@ -186,6 +184,7 @@ def _run_cell(
         alert_cache=not fresh,
     )
     timing["total_s"] = time.perf_counter() - t
+    timing["cpu_s"] = time.process_time() - cpu  # this process's; a forked replay's apart
     return orjson.dumps({"cell": cell, "rows": rows, "timing": timing})
 
 
@@ -194,6 +193,10 @@ def _write(path: Path, blob: bytes) -> None:
     tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(blob)
     tmp.replace(path)
+
+
+class SchedulerError(RuntimeError):
+    """The named Dask scheduler cannot be reached."""
 
 
 def scheduler_address(scheduler: str | None = None) -> str | None:
@@ -213,7 +216,11 @@ def cluster(
 
     address = scheduler_address(scheduler)
     if address:
-        with Client(address, timeout="60s") as client:
+        try:
+            client = Client(address, timeout="60s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerError(f"no Dask scheduler at {address}: {exc}") from exc
+        with client:
             yield client
         return
     with (
@@ -221,7 +228,10 @@ def cluster(
             n_workers=workers or default_workers(),
             threads_per_worker=1,
             processes=True,
-            dashboard_address=":8787" if dashboard else None,
+            host="127.0.0.1",  # this machine only: a scheduler runs any code it is sent
+            dashboard_address="127.0.0.1:8787" if dashboard else None,
+            # without the dashboard its HTTP server (health, metrics) takes any free port
+            scheduler_kwargs={} if dashboard else {"dashboard_address": "127.0.0.1:0"},
             silence_logs=logging.ERROR,
         ) as local,
         Client(local) as client,
@@ -307,7 +317,7 @@ def _sweep(
     """Compute the ``todo`` cells on the cluster, each file written as its result comes."""
     from distributed import as_completed
 
-    from services.lab.data import day_folder
+    from services.lab.data import has_day
 
     remote = scheduler_address(scheduler) is not None
     if remote and not (cache or os.environ.get("AQKOL_LAB_CACHE")):
@@ -335,7 +345,7 @@ def _sweep(
         days = {  # only the days the cache does not hold yet (as this machine sees it)
             k: client.submit(_simulate, k, cache, code, key=f"day-{k.digest()}", retries=1)
             for k in sorted(keys, key=lambda k: (k.scenario, k.seed))
-            if not (day_folder(k, cache) / "events.pkl").exists()
+            if not has_day(k, cache)
         }
         futures = {}
         for i, c, p in todo:
