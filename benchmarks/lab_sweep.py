@@ -47,6 +47,14 @@ METRICS = "[unicity, tracking, home_work, occupancy, linkage, trajectory, heatma
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (getrusage's maxrss would include the
+    parent's peak, which a spawned worker inherits across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
