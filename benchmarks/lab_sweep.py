@@ -63,7 +63,7 @@ def sweep(exp, n: int, out: Path, cache: Path) -> tuple[float, list[float]]:
     with cluster(workers=n) as client:
         client.wait_for_workers(n, timeout=300)
         t = time.perf_counter()
-        run(exp, out=out, cache=cache, scheduler=client.scheduler.address, plots=False)
+        run(exp, out=out, cache=cache, scheduler=client, plots=False)
         took = time.perf_counter() - t
         peaks = sorted(client.run(_peak_rss_mb).values())
     return took, peaks

@@ -199,21 +199,27 @@ class SchedulerError(RuntimeError):
     """The named Dask scheduler cannot be reached."""
 
 
-def scheduler_address(scheduler: str | None = None) -> str | None:
-    """The Dask scheduler to use: ``scheduler``, else ``$AQKOL_DASK_SCHEDULER``, else None
-    (a ``LocalCluster`` on this machine)."""
+def scheduler_address(scheduler: str | Any = None) -> str | None:
+    """The Dask scheduler to use: ``scheduler`` (an address, or a ``distributed.Client``),
+    else ``$AQKOL_DASK_SCHEDULER``, else None (a ``LocalCluster`` on this machine)."""
+    if scheduler is not None and not isinstance(scheduler, str):
+        return scheduler.scheduler.address
     return scheduler or os.environ.get("AQKOL_DASK_SCHEDULER") or None
 
 
 @contextlib.contextmanager
 def cluster(
-    workers: int | None = None, scheduler: str | None = None, dashboard: bool = False
+    workers: int | None = None, scheduler: str | Any = None, dashboard: bool = False
 ) -> Iterator[Any]:
-    """A Dask client: of the scheduler at ``scheduler`` (or ``$AQKOL_DASK_SCHEDULER``), or of
-    a ``LocalCluster`` of ``workers`` processes of one thread each (default:
-    :func:`default_workers`), with its dashboard when ``dashboard``."""
+    """A Dask client: ``scheduler`` itself when it is one (a notebook's, left open), of the
+    scheduler at ``scheduler`` (or ``$AQKOL_DASK_SCHEDULER``), or of a ``LocalCluster`` of
+    ``workers`` processes of one thread each (default: :func:`default_workers`), with its
+    dashboard when ``dashboard``."""
     from distributed import Client, LocalCluster
 
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
     address = scheduler_address(scheduler)
     if address:
         try:
@@ -261,7 +267,7 @@ def run(
     plots: bool = True,
     fresh: bool = False,
     policies: Path | str | None = None,
-    scheduler: str | None = None,
+    scheduler: str | Any = None,
 ) -> pd.DataFrame:
     """Run (or resume) ``experiment``; returns the tidy results (also ``<out>/results.csv``
     and, over the seeds, ``<out>/summary.csv``). A cell whose result file exists (same
@@ -269,8 +275,9 @@ def run(
     the folder of policy files (default: the repo's).
 
     The cells run as tasks on a Dask cluster: a ``LocalCluster`` of ``workers`` processes
-    (default :func:`default_workers`), or the scheduler at ``scheduler`` (default
-    ``$AQKOL_DASK_SCHEDULER``; ``workers`` is then the cluster's). ``cache``: the lab
+    (default :func:`default_workers`), or the scheduler at ``scheduler`` (an address such
+    as ``tcp://host:8786``, or a ``distributed.Client``; default ``$AQKOL_DASK_SCHEDULER``;
+    ``workers`` is then the cluster's). ``cache``: the lab
     cache of simulated days (default ``$AQKOL_LAB_CACHE``, else ``runs/lab-cache/``); on a
     cluster of several machines, a path every worker shares. ``progress``: Dask's progress
     bar and the dashboard's link."""
@@ -310,7 +317,7 @@ def _sweep(
     book: Any,
     cache: str | None,
     workers: int | None,
-    scheduler: str | None,
+    scheduler: str | Any,
     progress: bool,
     fresh: bool,
 ) -> None:
