@@ -368,8 +368,10 @@ def _sweep(
             bar = _progress_bar([*days.values(), *(f for f, _ in futures.values())], client)
         failed: list[BaseException] = []
         for f in as_completed([f for f, _ in futures.values()]):
-            if f.status != "finished":
-                failed.append(f.exception())
+            if f.status != "finished":  # the other cells are still written: a rerun resumes
+                failed.append(
+                    f.exception() if f.status == "error" else RuntimeError(f"{f.key}: {f.status}")
+                )
                 continue
             _write(futures[f.key][1], f.result())
             f.release()  # the result is on disk: the cluster forgets it
