@@ -245,6 +245,28 @@ def cluster(
         yield client
 
 
+def _homes(
+    todo: list[tuple[str, dict[str, Any], Path]], exp: Experiment, workers: list[str]
+) -> dict[DayKey, list[str]]:
+    """A preferred worker for each day's cells, the days dealt out so that each worker gets
+    about as many cells (the most cells first, each to the least loaded): a worker then
+    reads few days. A preference only: an idle worker steals cells from a busy one (Dask's
+    work stealing), and a dead worker's cells go to the others."""
+    if not workers:
+        return {}
+    count: dict[DayKey, int] = {}
+    for _, c, _ in todo:
+        k = day_key(exp, c["scenario"], c["seed"])
+        count[k] = count.get(k, 0) + 1
+    load = dict.fromkeys(workers, 0)
+    home = {}
+    for k in sorted(count, key=lambda k: -count[k]):
+        w = min(load, key=lambda w: load[w])
+        home[k] = [w]
+        load[w] += count[k]
+    return home
+
+
 def _progress_bar(futures: list, client: Any) -> threading.Thread:
     """Dask's text progress bar over ``futures``, drawn by a thread until they are done."""
     from distributed.diagnostics.progressbar import TextProgressBar
@@ -354,13 +376,15 @@ def _sweep(
             for k in sorted(keys, key=lambda k: (k.scenario, k.seed))
             if not has_day(k, cache)
         }
+        home = _homes(todo, exp, list(client.scheduler_info()["workers"]))
         futures = {}
         for i, c, p in todo:
-            day = days.get(day_key(exp, c["scenario"], c["seed"]))
+            k = day_key(exp, c["scenario"], c["seed"])
             spec = book.spec(c["policy"])
             f = client.submit(
-                _run_cell, exp_json, c, cache, spec, spare, fresh, code, day,
+                _run_cell, exp_json, c, cache, spec, spare, fresh, code, days.get(k),
                 key=f"cell-{i}", retries=1,
+                workers=home.get(k), allow_other_workers=True,
             )  # fmt: skip
             futures[f.key] = (f, p)
         bar = None
