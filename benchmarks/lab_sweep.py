@@ -17,9 +17,12 @@ memory of each worker process (a worker keeps one day in memory), the per-cell f
 that docs/scaling.md multiplies out.
 
 Last line: ``workers_1_s=... workers_2_s=... speedup=... identical=1`` (goal on two cores:
-a speed-up of at least 1.7).
+a speed-up of at least 1.7); with ``--rounds N`` the runs alternate (one worker, two, one,
+...) and the best time of each is kept: on a shared machine a neighbour's burst lands on
+one run or another.
 
     python benchmarks/lab_sweep.py [--scale 0.1] [--hours 24] [--seeds 3] [--policies 5]
+                                   [--rounds 1]
 """
 
 from __future__ import annotations
@@ -86,6 +89,9 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=24)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--policies", type=int, default=5, help="the first N shipped policies")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="1 then 2 workers, N times; the best of each"
+    )
     a = ap.parse_args()
     for name in ("distributed", "distributed.nanny", "distributed.scheduler"):
         logging.getLogger(name).setLevel(logging.ERROR)  # the clusters' closing chatter
@@ -114,14 +120,16 @@ def main() -> None:
             f"{os.cpu_count()} cores, load average "
             f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
-        results = {}
-        for n in (1, 2):
-            took, peaks = sweep(exp, n, work / f"w{n}", cache)
-            per_cell = timings(work / f"w{n}")
+        results: dict[int, float] = {}
+        for r, n in ((r, n) for r in range(a.rounds) for n in (1, 2)):
+            out = work / f"w{n}"
+            shutil.rmtree(out, ignore_errors=True)  # each round computes every cell
+            took, peaks = sweep(exp, n, out, cache)
+            per_cell = timings(out)
             wall, cpu = per_cell["total_s"], per_cell["cpu_s"]
-            results[n] = took
+            results[n] = min(took, results.get(n, took))
             print(
-                f"  {n} worker process{'es' if n > 1 else ''}: {took:.1f} s; a cell "
+                f"  round {r + 1}, {n} worker process{'es' if n > 1 else ''}: {took:.1f} s; a cell "
                 f"{wall.mean():.2f} s on average ({wall.min():.2f}-{wall.max():.2f}), "
                 f"{cpu.mean():.2f} s of CPU; peak memory of each worker "
                 + ", ".join(f"{p:,.0f} MB" for p in peaks)
