@@ -1,13 +1,13 @@
 """A lab sweep on one Dask worker process against two: the speed-up of the cluster.
 
 The same small sweep (default: a tenth of the town over a day, the five shipped policies x
-three seeds x two time buckets, 30 cells; every attack and utility metric but the rule replay, which
-forks a process of its own and would let one worker use two cores) runs twice through
-``services.lab.runner.run``: on a ``LocalCluster`` of one worker process, then of two (one
-thread each). The days are
+four seeds x two time buckets, 40 cells on four days, which two workers share evenly; every
+attack and utility metric but the rule replay, which forks a process of its own and would
+let one worker use two cores) runs twice through ``services.lab.runner.run``: on a
+``LocalCluster`` of one worker process, then of two (one thread each). The days are
 simulated first into a fresh lab cache, outside the clock, so both runs read the same
 cached days (a sweep simulates each day once; that is not what is compared here). The
-clock runs from the sweep's submission to its last cell file (the cluster is started and
+clock runs over ``run()``: cell ids, the sweep, the tables (the cluster is started and
 each worker has imported the lab before: Python's start-up, the same for both; reading
 the days from the cache is in, once per day per worker that gets a cell of it). Each run
 writes into its own results folder; ``identical=1`` when both results.csv tables are equal.
@@ -21,7 +21,7 @@ a speed-up of at least 1.7); with ``--rounds N`` the runs alternate (one worker,
 ...) and the best time of each is kept: on a shared machine a neighbour's burst lands on
 one run or another.
 
-    python benchmarks/lab_sweep.py [--scale 0.1] [--hours 24] [--seeds 3] [--policies 5]
+    python benchmarks/lab_sweep.py [--scale 0.1] [--hours 24] [--seeds 4] [--policies 5]
                                    [--rounds 1]
 """
 
@@ -87,7 +87,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--scale", type=float, default=0.1, help="population scale")
     ap.add_argument("--hours", type=float, default=24)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=4, help="days: as many as seeds")
     ap.add_argument("--policies", type=int, default=5, help="the first N shipped policies")
     ap.add_argument(
         "--rounds", type=int, default=1, help="1 then 2 workers, N times; the best of each"
