@@ -18,18 +18,43 @@ def run_cmd(
     experiment: Annotated[str, typer.Argument(help="experiment file, or its id in experiments/")],
     out: Annotated[Path | None, typer.Option(help="results folder (default runs/lab/<id>)")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="processes (default: every core)", min=1)
+        int | None,
+        typer.Option(
+            help="worker processes of the local Dask cluster (default: every core, one day "
+            "of memory each)",
+            min=1,
+        ),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AQKOL_DASK_SCHEDULER",
+            help="a Dask scheduler (tcp://host:8786) whose workers run the cells "
+            "(default: a local cluster)",
+        ),
+    ] = None,
+    cache: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AQKOL_LAB_CACHE",
+            help="the simulated days' cache (default runs/lab-cache); with --scheduler, a "
+            "path every worker shares or an fsspec URL (s3://bucket/lab-cache)",
+        ),
     ] = None,
     fresh: Annotated[
         bool, typer.Option("--fresh", help="compute every cell again, even those with results")
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="no progress bar nor dashboard link")
+    ] = False,
 ) -> None:
     """Run (or resume) an experiment: tidy CSV, summary over seeds and plots in the results
     folder. Results are content-addressed: editing a policy, scenario or experiment file or
-    the lab's code computes the cells it changes again."""
+    the lab's code computes the cells it changes again. The cells are Dask tasks: on a
+    local cluster, or on the workers of --scheduler (see docs/scaling.md)."""
     from services.lab.experiment import ExperimentError, load_experiment
     from services.lab.plots import frontier_table
-    from services.lab.runner import DEFAULT_OUT, run
+    from services.lab.runner import DEFAULT_OUT, SchedulerError, run
 
     try:
         exp = load_experiment(experiment)
@@ -40,7 +65,19 @@ def run_cmd(
     cells = len(exp.cells())
     done = sum(1 for _ in (folder / "cells").glob("*.json")) if (folder / "cells").exists() else 0
     console.print(f"{exp.id}: {cells} cells ({min(done, cells)} already in {folder})")
-    df = run(exp, out=folder, workers=workers, progress=True, fresh=fresh)
+    try:
+        df = run(
+            exp,
+            out=folder,
+            workers=workers,
+            cache=cache,
+            progress=not quiet,
+            fresh=fresh,
+            scheduler=scheduler,
+        )
+    except SchedulerError as exc:
+        console.print(f"[red]✗[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     f = exp.frontier
     t = frontier_table(df, f.privacy, f.points, f.utility)
     table = Table(title=f"{exp.title}: {f.privacy} vs {f.utility}")

@@ -49,6 +49,91 @@ REPO = Path(__file__).resolve().parents[2]
 DEFAULT_CACHE = REPO / "runs" / "lab-cache"
 
 
+def _url(cache: Path | str | None) -> str | None:
+    """The cache's fsspec URL (``s3://bucket/lab-cache``, ``gcs://...``), None for a path."""
+    c = str(cache or os.environ.get("AQKOL_LAB_CACHE") or "")
+    return c.rstrip("/") if "://" in c else None
+
+
+def cache_dir(cache: Path | str | None = None) -> Path:
+    """Where the simulated days are kept: ``cache``, else ``$AQKOL_LAB_CACHE``, else
+    ``runs/lab-cache/`` of the repo. On a cluster it must be a place every worker reads and
+    writes, so a day is simulated once for all of them: a shared filesystem's path (NFS, a
+    cluster's scratch space), or an fsspec URL (``s3://bucket/lab-cache``; its filesystem's
+    package installed, e.g. s3fs), whose days each machine copies into a local mirror, this
+    folder: ``<$AQKOL_LAB_MIRROR or runs/lab-cache/remote>/<digest of the URL>/``."""
+    url = _url(cache)
+    if url:
+        mirror = Path(os.environ.get("AQKOL_LAB_MIRROR") or DEFAULT_CACHE / "remote")
+        return mirror / hashlib.sha256(url.encode()).hexdigest()[:12]
+    return Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
+
+
+def day_folder(key: DayKey, cache: Path | str | None = None) -> Path:
+    """The (local) cache folder of ``key``'s day (complete once its ``events.pkl`` exists)."""
+    return cache_dir(cache) / key.digest()
+
+
+DAY_FILES = ("truth.sqlite", "events.pkl")  # events.pkl last: it marks a complete entry
+
+
+def has_day(key: DayKey, cache: Path | str | None = None) -> bool:
+    """Whether the cache holds ``key``'s day (at its URL, for an fsspec cache)."""
+    url = _url(cache)
+    if url is None:
+        return (day_folder(key, cache) / "events.pkl").exists()
+    fs, root = _fs(url)
+    return fs.exists(f"{root}/{key.digest()}/events.pkl")
+
+
+def _fs(url: str) -> tuple[Any, str]:
+    import fsspec
+
+    return fsspec.core.url_to_fs(url)
+
+
+def _pull(url: str, rel: str, local: Path) -> bool:
+    """Copy ``rel`` of the cache at ``url`` to ``local`` (renamed into place); False if absent."""
+    fs, root = _fs(url)
+    if not fs.exists(f"{root}/{rel}"):
+        return False
+    local.parent.mkdir(parents=True, exist_ok=True)
+    tmp = local.with_name(f"{local.name}.{os.getpid()}.part")
+    fs.get_file(f"{root}/{rel}", str(tmp))
+    tmp.replace(local)
+    return True
+
+
+def _push(url: str, rel: str, local: Path) -> None:
+    """Copy ``local`` to ``rel`` of the cache at ``url``: uploaded aside, then moved."""
+    fs, root = _fs(url)
+    remote = f"{root}/{rel}"
+    fs.makedirs(remote.rsplit("/", 1)[0], exist_ok=True)
+    tmp = f"{remote}.{os.getpid()}.part"
+    fs.put_file(str(local), tmp)
+    fs.mv(tmp, remote)
+
+
+def ensure_day(key: DayKey, cache: Path | str | None = None) -> Path:
+    """Simulate ``key``'s day into the cache unless it is there; its (local) folder. With
+    an fsspec cache, a day another machine simulated is copied here, and one simulated here
+    is copied there."""
+    folder = day_folder(key, cache)
+    if (folder / "events.pkl").exists():
+        return folder
+    url = _url(cache)
+    if url and has_day(key, cache):
+        for name in DAY_FILES:
+            _pull(url, f"{key.digest()}/{name}", folder / name)
+        return folder
+    log.info("simulating %s into %s", key, folder)
+    _simulate(key, folder)
+    if url:
+        for name in DAY_FILES:
+            _push(url, f"{key.digest()}/{name}", folder / name)
+    return folder
+
+
 SIMULATOR_CODE = ("simulator", "services/events", "services/lab/data.py")
 LAB_CODE = (
     "services/lab",
@@ -288,14 +373,9 @@ def _simulate(key: DayKey, folder: Path) -> None:
     tmp.replace(folder / "events.pkl")  # last: its presence marks a complete cache entry
 
 
-def load_day(key: DayKey, cache: Path | None = None) -> LabDay:
+def load_day(key: DayKey, cache: Path | str | None = None) -> LabDay:
     """The day for ``key``, simulated now if it is not in the cache yet."""
-    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-    folder = cache / key.digest()
-    if not (folder / "events.pkl").exists():
-        log.info("simulating %s into %s", key, folder)
-        _simulate(key, folder)
-    return LabDay(folder, key)
+    return LabDay(ensure_day(key, cache), key)
 
 
 def week_sightings(
@@ -342,7 +422,7 @@ def load_week(
     seed: int,
     days: int,
     population_scale: float = 1.0,
-    cache: Path | None = None,
+    cache: Path | str | None = None,
     **params: Any,
 ) -> pd.DataFrame:
     """Camera passes (resident, camera, ts_ms) of ``days`` days from Monday 2026-01-12, as in
@@ -353,11 +433,12 @@ def load_week(
     from simulator.people import Population
 
     town = DayKey.of(seed=seed, population_scale=population_scale, **params).town
-    cache = Path(cache or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
     key = [CACHE_VERSION, "week", seed, days, population_scale, code_version(SIMULATOR_CODE)]
     raw = orjson.dumps(key + ([[list(kv) for kv in town]] if town else []))
-    path = cache / "weeks" / f"{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
-    if path.exists():
+    rel = f"weeks/{hashlib.sha256(raw).hexdigest()[:16]}.pkl"
+    path = cache_dir(cache) / rel
+    url = _url(cache)
+    if path.exists() or (url and _pull(url, rel, path)):
         return pd.read_pickle(path)
     s = week_sightings(seed, days, population_scale, **dict(town))
     net = dict(town)
@@ -376,6 +457,8 @@ def load_week(
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     out.to_pickle(tmp)
     tmp.replace(path)
+    if url:
+        _push(url, rel, path)
     return out
 
 

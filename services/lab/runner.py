@@ -1,20 +1,30 @@
-"""Run an experiment: every cell on all cores, resumable, into a tidy CSV and plots.
+"""Run an experiment on a Dask cluster: every cell a task, resumable, into a tidy CSV and plots.
 
-Each cell (policy, scenario, seed, parameters) writes its own result file
-``<out>/cells/<cell-id>.json``; a rerun skips the cells whose file exists, so an interrupted
-sweep picks up where it stopped. The days are simulated first, each once (in parallel,
-into the lab cache, :mod:`services.lab.data`); then the cells run in a
-``ProcessPoolExecutor`` over ``os.cpu_count()`` workers. ``results.csv`` (one row per
-metric value: tidy) is assembled from the cell files, and the plots are drawn from it.
+Each cell (policy, scenario, seed, parameters) is one Dask task; its result is written by
+this process to ``<out>/cells/<cell-id>.json`` (a temporary file renamed into place: an
+interrupted run leaves no half file) as soon as it arrives, and a rerun skips the cells
+whose file exists, so an interrupted sweep picks up where it stopped. Each day a cell
+needs and the lab cache (:mod:`services.lab.data`) does not hold yet is simulated once, as
+its own task, and the cells of that day depend on it.
+
+The cluster is a ``LocalCluster`` of worker processes on this machine (one thread each, as
+many as :func:`default_workers` allows), or the scheduler named by ``scheduler`` /
+``$AQKOL_DASK_SCHEDULER`` (``tcp://host:8786``: ``dask scheduler`` and ``dask worker`` on
+several machines, see docs/scaling.md). A worker that dies takes only its task with it:
+the scheduler gives the task to another worker. ``results.csv`` (one row per metric
+value: tidy) is assembled from the cell files, and the plots are drawn from it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,47 +116,70 @@ def _quiet() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _simulate(key: DayKey, cache: str | None) -> str:
+_DAY_LOCK = threading.Lock()  # a worker with several threads reads a day once
+
+
+def _day(key: DayKey, cache: str | None) -> LabDay:
+    """The day, read from the cache once per worker process: the last one is kept."""
+    with _DAY_LOCK:
+        day = _DAYS.get(key)
+        if day is None:
+            _DAYS.clear()  # one day in memory per worker
+            day = _DAYS[key] = load_day(key, cache)
+        return day
+
+
+def _simulate(key: DayKey, cache: str | None, code: str | None = None) -> str:
+    """A task: simulate ``key``'s day into the shared cache unless it is there."""
+    from services.lab.data import ensure_day
+
+    _check_code(code)
     _quiet()
-    load_day(key, Path(cache) if cache else None)
+    ensure_day(key, cache)
     return key.digest()
+
+
+def _check_code(code: str | None) -> None:
+    """Refuse to work with other code than the client's: a cell's id names its code."""
+    if code is not None and code != code_version(LAB_CODE):
+        raise RuntimeError(
+            f"this worker runs other lab code ({code_version(LAB_CODE)}) than the client "
+            f"({code}): start the workers from the same checkout"
+        )
 
 
 def _run_cell(
     exp_json: bytes,
     cell: dict[str, Any],
-    path: str,
     cache: str | None,
+    spec: Any,
     concurrent: bool = False,
-    policies: str | None = None,
     fresh: bool = False,
-) -> str:
-    """Evaluate one cell and write its result file (atomically); ``concurrent``: replay the
-    rules in a second process (when the workers leave a core free); ``fresh``: replay them
-    even when the day's cache has their scores."""
+    code: str | None = None,
+    _day_done: str | None = None,
+) -> bytes:
+    """A task: evaluate one cell, its result file's content (JSON: the cell, its rows and
+    the seconds per stage). ``spec``: the policy (sent along: the workers need no policy
+    folder); ``concurrent``: replay the rules in a second process (when the workers leave
+    a core free); ``fresh``: replay them even when the day's cache has their scores;
+    ``_day_done``: the day's task, which this one waits for."""
     from services.lab.evaluate import evaluate
-    from services.policy.active import PolicyBook
 
+    _check_code(code)
     _quiet()
     exp = Experiment.model_validate_json(exp_json)
-    key = day_key(exp, cell)
-    day = _DAYS.get(key)
-    if day is None:
-        _DAYS.clear()  # one day in memory per worker
-        day = _DAYS[key] = load_day(key, Path(cache) if cache else None)
+    day = _day(day_key(exp, cell), cache)
     sightings = None
     if exp.trace_days:  # the trace attacks on a longer span of camera passes
         from services.lab.data import load_week
 
-        sightings = load_week(
-            cell["seed"], exp.trace_days, cache=Path(cache) if cache else None, **exp.town(cell)
-        )
+        sightings = load_week(cell["seed"], exp.trace_days, cache=cache, **exp.town(cell))
     timing: dict[str, float] = {}
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     rows = evaluate(
         sightings=sightings,
         day=day,
-        spec=(PolicyBook(policies) if policies else PolicyBook()).spec(cell["policy"]),
+        spec=spec,
         params=exp.params(cell),
         metrics=tuple(exp.metrics),
         seed=cell["seed"],
@@ -155,23 +188,100 @@ def _run_cell(
         alert_cache=not fresh,
     )
     timing["total_s"] = time.perf_counter() - t
-    out = Path(path)
-    tmp = out.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(orjson.dumps({"cell": cell, "rows": rows, "timing": timing}))
-    tmp.replace(out)
-    return out.name
+    timing["cpu_s"] = time.process_time() - cpu  # this process's; a forked replay's apart
+    return orjson.dumps({"cell": cell, "rows": rows, "timing": timing})
 
 
-def _progress(enabled: bool):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+def _write(path: Path, blob: bytes) -> None:
+    """Atomically: a temporary file renamed into place, never half a cell file."""
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(blob)
+    tmp.replace(path)
 
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        disable=not enabled,
-    )
+
+class SchedulerError(RuntimeError):
+    """The named Dask scheduler cannot be reached."""
+
+
+def scheduler_address(scheduler: str | Any = None) -> str | None:
+    """The Dask scheduler to use: ``scheduler`` (an address, or a ``distributed.Client``),
+    else ``$AQKOL_DASK_SCHEDULER``, else None (a ``LocalCluster`` on this machine)."""
+    if scheduler is not None and not isinstance(scheduler, str):
+        return scheduler.scheduler.address
+    return scheduler or os.environ.get("AQKOL_DASK_SCHEDULER") or None
+
+
+@contextlib.contextmanager
+def cluster(
+    workers: int | None = None, scheduler: str | Any = None, dashboard: bool = False
+) -> Iterator[Any]:
+    """A Dask client: ``scheduler`` itself when it is one (a notebook's, left open), of the
+    scheduler at ``scheduler`` (or ``$AQKOL_DASK_SCHEDULER``), or of a ``LocalCluster`` of
+    ``workers`` processes of one thread each (default: :func:`default_workers`), with its
+    dashboard when ``dashboard``."""
+    from distributed import Client, LocalCluster
+
+    if isinstance(scheduler, Client):
+        yield scheduler
+        return
+    address = scheduler_address(scheduler)
+    if address:
+        try:
+            client = Client(address, timeout="60s")
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise SchedulerError(f"no Dask scheduler at {address}: {exc}") from exc
+        with client:
+            yield client
+        return
+    with (
+        LocalCluster(
+            n_workers=workers or default_workers(),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",  # this machine only: a scheduler runs any code it is sent
+            dashboard_address="127.0.0.1:8787" if dashboard else None,
+            # without the dashboard its HTTP server (health, metrics) takes any free port
+            scheduler_kwargs={} if dashboard else {"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+def _homes(
+    todo: list[tuple[str, dict[str, Any], Path]], exp: Experiment, workers: list[str]
+) -> dict[DayKey, list[str]]:
+    """A preferred worker for each day's cells, the days dealt out so that each worker gets
+    about as many cells (the most cells first, each to the least loaded): a worker then
+    reads few days. A preference only: an idle worker steals cells from a busy one (Dask's
+    work stealing), and a dead worker's cells go to the others."""
+    if not workers:
+        return {}
+    count: dict[DayKey, int] = {}
+    for _, c, _ in todo:
+        k = day_key(exp, c)
+        count[k] = count.get(k, 0) + 1
+    load = dict.fromkeys(workers, 0)
+    home = {}
+    for k in sorted(count, key=lambda k: -count[k]):
+        w = min(load, key=lambda w: load[w])
+        home[k] = [w]
+        load[w] += count[k]
+    return home
+
+
+def _progress_bar(futures: list, client: Any) -> threading.Thread:
+    """Dask's text progress bar over ``futures``, drawn by a thread until they are done."""
+    from distributed.diagnostics.progressbar import TextProgressBar
+
+    def draw() -> None:
+        with contextlib.suppress(Exception):  # only a display: the results do not depend on it
+            TextProgressBar(futures, scheduler=client.scheduler.address)
+
+    bar = threading.Thread(target=draw, name="lab-progress", daemon=True)
+    bar.start()
+    return bar
 
 
 def run(
@@ -183,11 +293,20 @@ def run(
     plots: bool = True,
     fresh: bool = False,
     policies: Path | str | None = None,
+    scheduler: str | Any = None,
 ) -> pd.DataFrame:
     """Run (or resume) ``experiment``; returns the tidy results (also ``<out>/results.csv``
     and, over the seeds, ``<out>/summary.csv``). A cell whose result file exists (same
     content address, :func:`cell_id`) is not computed again, unless ``fresh``; ``policies``:
-    the folder of policy files (default: the repo's)."""
+    the folder of policy files (default: the repo's).
+
+    The cells run as tasks on a Dask cluster: a ``LocalCluster`` of ``workers`` processes
+    (default :func:`default_workers`), or the scheduler at ``scheduler`` (an address such
+    as ``tcp://host:8786``, or a ``distributed.Client``; default ``$AQKOL_DASK_SCHEDULER``;
+    ``workers`` is then the cluster's). ``cache``: the lab
+    cache of simulated days (default ``$AQKOL_LAB_CACHE``, else ``runs/lab-cache/``); on a
+    cluster of several machines, a path every worker shares. ``progress``: Dask's progress
+    bar and the dashboard's link."""
     exp = experiment if isinstance(experiment, Experiment) else load_experiment(experiment)
     out = Path(out) if out else DEFAULT_OUT / exp.id
     (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -198,40 +317,17 @@ def run(
     cells = exp.cells()
     from services.policy.active import PolicyBook
 
-    pol = Path(policies) if policies else None
-    book = PolicyBook(pol or POLICIES)
+    book = PolicyBook(Path(policies) if policies else POLICIES)
     ids = [cell_id(c, exp, book) for c in cells]
     paths = {i: out / "cells" / f"{i}.json" for i in ids}
-    todo = [(c, p) for c, p in zip(cells, paths.values(), strict=True) if fresh or not p.exists()]
+    todo = [
+        (i, c, paths[i]) for i, c in zip(ids, cells, strict=True) if fresh or not paths[i].exists()
+    ]
+    todo = list({i: (i, c, p) for i, c, p in todo}.values())  # a repeated cell: once
     # a worker reuses its day: the cells of one day (scenario, seed, town) in a row
-    todo.sort(key=lambda cp: (cp[0]["scenario"], cp[0]["seed"], repr(day_key(exp, cp[0]).town)))
-    workers = max(1, min(workers or default_workers(), len(todo) or 1))
+    todo.sort(key=lambda icp: (icp[1]["scenario"], icp[1]["seed"], repr(day_key(exp, icp[1]).town)))
     if todo:
-        from services.lab.data import DEFAULT_CACHE
-
-        base = Path(cache_s or os.environ.get("AQKOL_LAB_CACHE") or DEFAULT_CACHE)
-        keys = sorted(
-            {day_key(exp, c) for c, _ in todo},
-            key=lambda k: (k.scenario, k.seed),
-        )
-        keys = [k for k in keys if not (base / k.digest() / "events.pkl").exists()]
-        exp_json = exp.model_dump_json().encode()
-        with _progress(progress) as bar, ProcessPoolExecutor(workers) as pool:
-            if keys:
-                task = bar.add_task("simulating days", total=len(keys))
-                for f in as_completed([pool.submit(_simulate, k, cache_s) for k in keys]):
-                    f.result()
-                    bar.advance(task)
-            task = bar.add_task(f"{exp.id}: cells", total=len(todo))
-            spare = workers < (os.cpu_count() or 1)  # a free core for each cell's rule replay
-            pol_s = str(pol) if pol else None
-            futures = [
-                pool.submit(_run_cell, exp_json, c, str(p), cache_s, spare, pol_s, fresh)
-                for c, p in todo
-            ]
-            for f in as_completed(futures):
-                f.result()
-                bar.advance(task)
+        _sweep(exp, todo, book, cache_s, workers, scheduler, progress, fresh)
     df = assemble(exp, out, list(paths.values()))
     df.to_csv(out / "results.csv", index=False)
     summarize(df).to_csv(out / "summary.csv", index=False)
@@ -240,6 +336,78 @@ def run(
 
         write_plots(df, exp, out)
     return df
+
+
+def _sweep(
+    exp: Experiment,
+    todo: list[tuple[str, dict[str, Any], Path]],
+    book: Any,
+    cache: str | None,
+    workers: int | None,
+    scheduler: str | Any,
+    progress: bool,
+    fresh: bool,
+) -> None:
+    """Compute the ``todo`` cells on the cluster, each file written as its result comes."""
+    from distributed import as_completed
+
+    from services.lab.data import has_day
+
+    remote = scheduler_address(scheduler) is not None
+    if remote and not (cache or os.environ.get("AQKOL_LAB_CACHE")):
+        log.warning(
+            "no shared lab cache given (--cache or AQKOL_LAB_CACHE): each worker machine "
+            "keeps its own days in runs/lab-cache/ and may simulate a day again"
+        )
+    n = max(1, min(workers or default_workers(), len(todo)))
+    spare = not remote and n < (os.cpu_count() or 1)  # a free core for each cell's rule replay
+    code = code_version(LAB_CODE)
+    exp_json = exp.model_dump_json().encode()
+    keys = {day_key(exp, c) for _, c, _ in todo}
+    with cluster(n, scheduler, dashboard=progress) as client:
+        if progress:
+            from rich.console import Console
+
+            where = scheduler_address(scheduler) or f"a local cluster of {n} processes"
+            link = client.dashboard_link
+            Console(stderr=True).print(
+                f"{exp.id}: {len(todo)} cells on {where}"
+                + (f"; Dask dashboard: {link}" if link else ""),
+                highlight=False,
+                soft_wrap=True,
+            )
+        days = {  # only the days the cache does not hold yet (as this machine sees it)
+            k: client.submit(_simulate, k, cache, code, key=f"day-{k.digest()}", retries=1)
+            for k in sorted(keys, key=lambda k: (k.scenario, k.seed))
+            if not has_day(k, cache)
+        }
+        home = _homes(todo, exp, list(client.scheduler_info()["workers"]))
+        futures = {}
+        for i, c, p in todo:
+            k = day_key(exp, c)
+            spec = book.spec(c["policy"])
+            f = client.submit(
+                _run_cell, exp_json, c, cache, spec, spare, fresh, code, days.get(k),
+                key=f"cell-{i}", retries=1,
+                workers=home.get(k), allow_other_workers=True,
+            )  # fmt: skip
+            futures[f.key] = (f, p)
+        bar = None
+        if progress and sys.stdout.isatty():  # not into a log file, ten times a second
+            bar = _progress_bar([*days.values(), *(f for f, _ in futures.values())], client)
+        failed: list[BaseException] = []
+        for f in as_completed([f for f, _ in futures.values()]):
+            if f.status != "finished":  # the other cells are still written: a rerun resumes
+                failed.append(
+                    f.exception() if f.status == "error" else RuntimeError(f"{f.key}: {f.status}")
+                )
+                continue
+            _write(futures[f.key][1], f.result())
+            f.release()  # the result is on disk: the cluster forgets it
+        if bar is not None:
+            bar.join(timeout=10)
+        if failed:
+            raise failed[0]
 
 
 def assemble(exp: Experiment, out: Path, files: list[Path]) -> pd.DataFrame:

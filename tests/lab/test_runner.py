@@ -108,3 +108,37 @@ def test_cli_runs_and_lists(tiny: Path, tmp_path: Path, cache: Path, monkeypatch
     assert res.exit_code == 1 and "bad.yaml:3" in res.output
     res = CliRunner().invoke(app, ["lab", "list"])
     assert res.exit_code == 0 and "policy-frontier" in res.output
+
+
+ONE_DAY = """\
+id: one-day
+title: Two policies on one tiny day
+policies: [none, gdpr-minimal]
+seeds: [3]
+hours: 2
+population_scale: 0.05
+points: [1, 2]
+metrics: [unicity, heatmap]
+"""
+
+
+def test_a_cache_at_an_fsspec_url_is_shared(tmp_path: Path, cache: Path, monkeypatch):
+    """A day simulated by one machine into the cache's URL is copied, not simulated, by
+    another (here: a fresh local mirror); file:// stands in for s3:// or gcs://."""
+    exp = tmp_path / "one-day.yaml"
+    exp.write_text(ONE_DAY)
+    plain = run(exp, out=tmp_path / "plain", cache=cache, workers=1, plots=False)
+    url = f"file://{tmp_path / 'shared'}"
+    monkeypatch.setenv("AQKOL_LAB_MIRROR", str(tmp_path / "mirror-a"))
+    a = run(exp, out=tmp_path / "a", cache=url, workers=1, plots=False)
+    pd.testing.assert_frame_equal(a, plain)
+    (shared,) = (tmp_path / "shared").iterdir()  # the day's folder, named by its digest
+    assert sorted(p.name for p in shared.iterdir()) == ["events.pkl", "truth.sqlite"]
+    stamp = (shared / "events.pkl").stat().st_mtime_ns
+    # another machine: its own mirror, empty; the day comes from the URL
+    monkeypatch.setenv("AQKOL_LAB_MIRROR", str(tmp_path / "mirror-b"))
+    b = run(exp, out=tmp_path / "b", cache=url, workers=1, plots=False)
+    pd.testing.assert_frame_equal(b, plain)
+    assert (shared / "events.pkl").stat().st_mtime_ns == stamp  # not simulated again
+    mirrored = list((tmp_path / "mirror-b").glob(f"*/{shared.name}/*"))
+    assert sorted(p.name for p in mirrored) == ["events.pkl", "truth.sqlite"]
