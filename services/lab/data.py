@@ -306,36 +306,22 @@ class LabDay:
 
 
 def _simulate(key: DayKey, folder: Path) -> None:
-    from services.events.scenarios import load_scenario
-    from simulator.clock import AQKOL_TZ
-    from simulator.model import Town
+    from services.lab.day import simulate_day
     from simulator.truth import write_truth_db
 
-    sc = load_scenario(key.scenario)
-    start = (
-        datetime.fromisoformat(key.start)
-        if key.start
-        else sc.start or datetime(2026, 1, 15, 6, 30, tzinfo=AQKOL_TZ)
-    )
-    hours = key.hours or sc.hours or 24.0
-    town = Town(
-        seed=key.seed,
-        start=start,
-        scenario=sc,
+    sim = simulate_day(
+        key.scenario,
+        key.seed,
+        start=datetime.fromisoformat(key.start) if key.start else None,
+        hours=key.hours,
         kinds=LAB_KINDS,
         **key.params(),
     )
-    truths: dict[str, dict[str, Any]] = {}
-    incidents: list[dict[str, Any]] = []
-
-    def on_truth(rec: dict[str, Any]) -> None:
-        if rec.get("kind") == "incident":
-            incidents.append(rec)
-        else:
-            truths[rec["id"]] = rec
+    town, start, hours = sim.town, sim.start, sim.hours
+    truths, incidents = sim.truths, sim.incidents
 
     events = []
-    for ev in town.events(hours, truth=on_truth):
+    for ev in sim.events():
         geo = ev.get("geo") or {}
         data = {k: v for k, v in ev["data"].items() if v is not None}
         events.append(
