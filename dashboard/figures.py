@@ -258,6 +258,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
             )
         )  # fmt: skip
 
+    labels_at = len(traces)  # place names go under every marker, so none covers a marker
     cameras = town.get("cameras") or []
     if cameras:
         traces.append(
@@ -289,21 +290,25 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
     if places:
         traces.append(
             dict(
-                type="scatter", name="Places", mode="markers+text",
+                type="scatter", name="Places", mode="markers",
                 x=[p.get("x") for p in places], y=[p.get("y") for p in places],
-                text=[
-                    (p.get("name") or p.get("id")) if p.get("kind") in LABELLED_PLACES else ""
-                    for p in places
-                ],
                 customdata=[[p.get("kind") or "", p.get("name") or p.get("id")] for p in places],
-                textposition="top center",
-                textfont={"size": 15, "color": TEXT, "shadow": TEXT_SHADOW},
                 marker={"symbol": "diamond", "size": 11, "color": TEXT,
                         "line": {"color": BACKGROUND, "width": 1}},
                 hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[0]}<extra></extra>",
                 **group,
             )
         )  # fmt: skip
+        named = [p for p in places if p.get("kind") in LABELLED_PLACES]
+        if named:  # the names, offset above their diamonds, drawn before any marker
+            traces.insert(labels_at, dict(
+                type="scatter", name="Place names", mode="text", showlegend=False,
+                x=[p.get("x") for p in named], y=[p.get("y") for p in named],
+                text=[p.get("name") or p.get("id") for p in named],
+                textposition="top center", hoverinfo="skip", marker={"size": 14},
+                textfont={"size": 15, "color": TEXT, "shadow": TEXT_SHADOW},
+                meta={"layer": "labels"},
+            ))  # fmt: skip
 
     town_only = [t for t in traces if t.get("name") != "Lake"]
     bounds = _bounds(town_only) or _bounds(traces)
@@ -607,9 +612,12 @@ def town_map(
     trails: Iterable[Mapping[str, Any]] = (),
     at: str | None = None,
     trail_min: float = 10,
+    compact: bool = False,
 ) -> go.Figure:
     """The situation map: town, heatmap hexagons, vehicle trails, vehicles and active alerts,
-    in metres."""
+    in metres. ``compact``: for a half-width pane (two policies side by side): no route
+    labels on the buses (they covered the markers around them; hover names the route),
+    smaller place names and legend."""
     town = town or {}
     base = _base_layer(town)
     traces: list[dict[str, Any]] = [*base.traces]
@@ -618,7 +626,16 @@ def town_map(
     # hexagons above buildings and lake but under streets, stops and labels
     traces[n_base_fill:n_base_fill] = heat_layer
     traces += trail_traces(trails, at, trail_min)
-    traces += vehicle_traces(vehicles, town.get("routes") or [])
+    moving = vehicle_traces(vehicles, town.get("routes") or [])
+    if compact:
+        moving = [{**v, "mode": "markers", "text": None} for v in moving]
+        traces = [
+            {**t, "textfont": {**t["textfont"], "size": 12}}
+            if (t.get("meta") or {}).get("layer") == "labels"
+            else t
+            for t in traces
+        ]
+    traces += moving
     traces += alert_traces(alerts)
 
     fig = go.Figure(data=traces)
@@ -649,11 +666,11 @@ def town_map(
             "bgcolor": "rgba(11,18,32,0.88)",
             "bordercolor": "#334155",
             "borderwidth": 1,
-            "font": {"size": 15, "color": TEXT},
+            "font": {"size": 12 if compact else 15, "color": TEXT},
             "groupclick": "toggleitem",
             "itemsizing": "constant",
             "tracegroupgap": 10,
-            "grouptitlefont": {"size": 16, "color": TEXT},
+            "grouptitlefont": {"size": 13 if compact else 16, "color": TEXT},
         },
         hovermode="closest",
         hoverlabel={"font": {"size": 16}, "bgcolor": "#111827", "bordercolor": "#475569"},
