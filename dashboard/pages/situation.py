@@ -126,7 +126,13 @@ def _alerts(ids: PaneIds) -> html.Aside:
     return html.Aside(
         [
             html.H2(t("alerts"), className="panel-title"),
-            html.Div(id=ids.feed, className="alerts-feed"),
+            html.Div(
+                id=ids.feed,
+                className="alerts-feed",
+                tabIndex="0",  # it scrolls: the keyboard can too
+                role="region",
+                **{"aria-label": t("alerts")},
+            ),
         ],
         className="alerts-panel",
     )
