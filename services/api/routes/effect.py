@@ -201,6 +201,7 @@ def example_of(
     kp = plan.plans.get(kind)
     after = None if plan.dropped_kind(kind) else _after(plan, body, row)
     aggregate = kp is not None and kp.aggregate is not None and after is not None
+    raw = {f["name"]: f["value"] for f in msg["fields"]}  # compared, never sent as such
     released = _release(msg, gate, plan)  # the before side, as the wire view releases it
     public = gate.audience == Audience.PUBLIC and not gate.event_level
     personal = kind in personal_kinds() or kind not in KINDS
@@ -215,7 +216,7 @@ def example_of(
         else:
             change = {"pseudonymize": "pseudonymized", "generalize": "generalized",
                       "aggregate": "aggregated"}.get(actions.get(name, ""), "kept")  # fmt: skip
-            if change == "kept" and name == "ts" and not _same_time(after[name], f["value"]):
+            if change == "kept" and name == "ts" and not _same_time(after[name], raw.get(name)):
                 change = "generalized"
         value = None if after is None or change == "dropped" else after.get(name)
         hide_after = public and (cat in PERSONAL or (personal and cat == "quasi"))
@@ -288,21 +289,22 @@ def _pick_example(
     msgs: list[tuple[dict[str, Any], dict[str, Any] | None]],
 ) -> Example | None:
     """The newest message the most telling change touches: a stored one when it is kept."""
-    best: tuple[int, int] | None = None
-    for i, (msg, body) in enumerate(msgs):
-        if body is None:
-            continue
-        ranks = [RANK[c.action] for c in changes if _touches(c, msg)]
-        if ranks:
-            cand = (min(ranks), -i)
-            if best is None or cand < best:
-                best = cand
-    if best is None:
+
+    def score(msg: dict[str, Any]) -> tuple[int, int]:
+        """The most telling change first, then the most fields it changes."""
+        touching = [c for c in changes if _touches(c, msg)]
+        if not touching:
+            return (len(RANK), 0)
+        names = {f["name"] for f in msg["fields"]}
+        n = sum(len(names & set(c.fields)) for c in touching)
+        return (min(RANK[c.action] for c in touching), -n)
+
+    scored = [(score(m), m, b) for m, b in msgs if b is not None]
+    best = min((sc for sc, _m, _b in scored), default=(len(RANK), 0))
+    if best[0] == len(RANK):
         return None
-    rank = best[0]
-    # of that rank, the newest whose stored event is there (the ingest may not have it yet)
-    pool = [(m, b) for m, b in reversed(msgs) if b is not None
-            and any(RANK[c.action] == rank and _touches(c, m) for c in changes)]  # fmt: skip
+    # of those, the newest whose stored event is there (the ingest may not have it yet)
+    pool = [(m, b) for sc, m, b in reversed(scored) if sc == best]
     ids = [str(b["id"]) for _m, b in pool]
     rows = {r._mapping["id"]: r for r in conn.execute(select(events).where(events.c.id.in_(ids)))}
     for msg, body in pool:
