@@ -179,6 +179,13 @@ def _base_layer(town: Mapping[str, Any]) -> _Base:
     return base
 
 
+def is_town_trace(trace: Any) -> bool:
+    """Whether ``trace`` is one of the cached town layer's own (unchanged) trace objects."""
+    with _cache_lock:
+        base = _cache.get("base")
+    return base is not None and any(trace is t for t in base.traces)
+
+
 def clear_cache() -> None:
     """Forget the cached town layer (tests)."""
     with _cache_lock:
@@ -601,7 +608,12 @@ def trail_traces(
 # -- the map ---------------------------------------------------------------------------------
 
 
-def town_map(
+def town_map(*args: Any, **kwargs: Any) -> go.Figure:
+    """:func:`town_map_dict` as a plotly ``Figure`` (validated; for tests and the wall)."""
+    return go.Figure(town_map_dict(*args, **kwargs))
+
+
+def town_map_dict(
     town: Mapping[str, Any] | None,
     heat: Mapping[str, Any] | None = None,
     vehicles: Any = None,
@@ -613,9 +625,11 @@ def town_map(
     at: str | None = None,
     trail_min: float = 10,
     compact: bool = False,
-) -> go.Figure:
+) -> dict[str, Any]:
     """The situation map: town, heatmap hexagons, vehicle trails, vehicles and active alerts,
-    in metres. ``compact``: for a half-width pane (two policies side by side): no route
+    in metres, as a plain figure dict (Dash sends it as it is: a plotly ``Figure`` would
+    validate and deep-copy every trace of the town on every tick, most of a refresh's CPU).
+    ``compact``: for a half-width pane (two policies side by side): no route
     labels on the buses (they covered the markers around them; hover names the route),
     smaller place names and legend."""
     town = town or {}
@@ -638,7 +652,6 @@ def town_map(
     traces += moving
     traces += alert_traces(alerts)
 
-    fig = go.Figure(data=traces)
     axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
     yaxis = {**axis, "scaleanchor": "x", "scaleratio": 1}
     xaxis = {**axis}
@@ -648,8 +661,7 @@ def town_map(
         pad_y = (bounds[3] - bounds[2]) * 0.04 + 50
         xaxis["range"] = [bounds[0] - pad_x, bounds[1] + pad_x]
         yaxis["range"] = [bounds[2] - pad_y, bounds[3] + pad_y]
-    fig.update_layout(
-        template="none",
+    layout: dict[str, Any] = dict(
         paper_bgcolor=BACKGROUND,
         plot_bgcolor=BACKGROUND,
         font={"color": TEXT, "size": 16, "family": "system-ui, sans-serif"},
@@ -678,18 +690,21 @@ def town_map(
         uirevision=UIREVISION,
     )
     if not traces:
-        fig.add_annotation(
+        layout["annotations"] = [dict(
             text="No town data yet", showarrow=False, font={"size": 24, "color": MUTED},
             xref="paper", yref="paper", x=0.5, y=0.5,
-        )  # fmt: skip
-    return fig
+        )]  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
-def heat_cell_count(fig: go.Figure) -> int:
+def heat_cell_count(fig: go.Figure | Mapping[str, Any]) -> int:
     """Number of heatmap cells drawn in a figure (0 when it has no heatmap trace)."""
-    for trace in fig.data:
-        if trace.name == HEAT_TRACE_NAME:
-            return len(trace.x or ())
+    traces = fig["data"] if isinstance(fig, Mapping) else fig.data
+    for trace in traces:
+        name = trace.get("name") if isinstance(trace, Mapping) else trace.name
+        if name == HEAT_TRACE_NAME:
+            x = trace.get("x") if isinstance(trace, Mapping) else trace.x
+            return len(x or ())
     return 0
 
 

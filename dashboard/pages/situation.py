@@ -248,7 +248,7 @@ def pane_outputs(
     """A pane's counters, kinds, map, alert feed and heat marker, by component id."""
     s = snap.stats.data
     window = WINDOWS.get(window_s, f"{window_s} s")
-    fig = figures.town_map(
+    fig = figures.town_map_dict(
         snap.town.data,
         snap.heat.data,
         snap.vehicles.data,

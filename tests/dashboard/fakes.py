@@ -331,6 +331,11 @@ class FakeApi:
             return httpx.Response(200, json=LATEST)
         if path == "/alerts":
             return self._alert_list(request)
+        if path == "/classroom/replay":  # live: the newest vehicles and alerts, no trails
+            alerts = self._alert_list(request).json()["items"]
+            body = {"at": NOW, "newest": NOW, "vehicles": LATEST["items"], "trails": [],
+                    "alerts": alerts, "events": self.stats.get("events", 0)}  # fmt: skip
+            return httpx.Response(200, json=body)
         if path in ("/alerts/acknowledge", "/alerts/clear") and request.method == "POST":
             return self._alert_action(path.rsplit("/", 1)[1], json.loads(request.content))
         if path == "/rules" or path.startswith("/rules/"):
