@@ -143,6 +143,8 @@ def test_the_keyboard_reaches_the_content_and_every_control(stack, browser):
                 " s.boxShadow]; })()"
             )
             seen.add(info[0])
+            if info[0] in ("BODY", "HTML"):  # past the last control: the browser's own stops
+                continue
             ring = info[1] not in ("none", "") and info[2] not in ("0px", "")
             assert ring or info[3] not in ("none", ""), f"no focus ring on {info[0]}"
         assert {"classroom-pause", "classroom-policy-apply"} <= seen, sorted(seen)
