@@ -38,12 +38,16 @@
   }
 
   function fix(root) {
+    // (a dropdown's menu is a real listbox of options, and is left as it is)
+    var lists = ".dash-radioitems, .dash-checklist";
     root.querySelectorAll('.dash-options-list[role="listbox"]').forEach(function (list) {
+      if (!list.matches(lists)) return;
       list.setAttribute("role", list.classList.contains("dash-radioitems") ? "radiogroup" : "group");
       name(list, list);
     });
     root.querySelectorAll(".dash-options-list-option[role], .dash-options-list-option[aria-selected]")
       .forEach(function (opt) {
+        if (!opt.parentElement || !opt.parentElement.matches(lists)) return;
         opt.removeAttribute("role");
         opt.removeAttribute("aria-selected");
       });
