@@ -153,3 +153,23 @@ def test_under_none_nothing_is_changed(tmp_path: Path, mosquitto_port: int, sqli
     got = clients_by_role(app, ("student",))["student"].get("/policy/effect").json()
     assert got["policy"] == "none" and got["changes"] == [] and got["example"] is None
     assert got["stored"]["gas.reading"] == 6 and got["wire_sampled"] == 0
+
+
+def test_a_field_sent_empty_is_not_shown_as_dropped() -> None:
+    """A face entry at a turnstile carries no badge: the example must not say the policy
+    dropped one."""
+    from services.api.routes.effect import example_of
+    from services.classroom.wire import describe
+    from services.policy.active import POLICIES_DIR, PolicyBook
+    from services.policy.apply import Minimizer
+    from services.policy.audience import gate_for
+
+    spec = PolicyBook(POLICIES_DIR).spec("gdpr-minimal")
+    ev = make_event("access.entry", "turnstile-akimat", T0,
+                    {"badge": None, "direction": "in", "decision": "denied", "method": "face",
+                     "likelihood": 0.6})  # fmt: skip
+    topic, payload = message(ev)
+    ex = example_of(Minimizer(spec), gate_for("analyst", spec), describe(topic, payload), ev, None)
+    names = {f.name: f for f in ex.fields}
+    assert "data.badge" not in names
+    assert names["data.method"].change == "kept" and names["geo"].change == "generalized"

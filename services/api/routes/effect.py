@@ -209,6 +209,8 @@ def example_of(
     fields: list[ExampleField] = []
     for f in released["fields"]:
         name, cat = f["name"], f["category"]
+        if raw.get(name) is None:  # sent empty (a face entry has no badge): nothing to change
+            continue
         if after is None or name not in after:
             change = "dropped"
         elif aggregate and name in ("source", "geo", "ts"):
