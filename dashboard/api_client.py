@@ -496,6 +496,15 @@ class ApiClient:
         return self._fetch("/wire/sample", {"policy": "", "edge": [], "seen": 0, "items": []},
                            {"n": n})  # fmt: skip
 
+    def policy_effect(
+        self, window_s: int = 3600, until: str | None = None
+    ) -> Fetched[dict[str, Any]]:
+        """GET /policy/effect: what the active policy removed or changed in the window, with
+        one example before and after (values withheld as the release rules say)."""
+        empty: dict[str, Any] = {"policy": "", "changes": [], "totals": {}, "stored": {},
+                                 "wire_sampled": 0, "example": None}  # fmt: skip
+        return self._fetch("/policy/effect", empty, {"window_s": window_s, "until": until})
+
     def classroom_status(self) -> Fetched[dict[str, Any]]:
         """GET /classroom/status: the simulator's own report of its state (teacher)."""
         return self._fetch("/classroom/status", {"state": "unknown"})

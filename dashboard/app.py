@@ -41,7 +41,7 @@ def _navigation() -> html.Nav:
         for page in dash.page_registry.values()
         if page.get("nav", True)
     ]
-    return html.Nav(links, className="nav")
+    return html.Nav(links, className="nav", **{"aria-label": _("Pages")})
 
 
 def _languages() -> html.Div:
@@ -54,12 +54,16 @@ def _languages() -> html.Div:
                 href=f"/lang/{code}",
                 id=f"lang-{code}",
                 title=name,
+                lang=code,
                 className="lang-link" + (" lang-current" if code == here else ""),
+                **{"aria-label": name, **({"aria-current": "true"} if code == here else {})},
             )
             for code, name in i18n.LANGUAGES.items()
         ],
         id="lang-switch",
         className="lang-switch",
+        role="group",
+        **{"aria-label": _("Language")},
     )
 
 
@@ -86,7 +90,9 @@ def _layout() -> html.Div:
     """The frame around every page; built per request, once pages are registered."""
     return html.Div(
         [
-            html.Div(
+            # the first stop of the Tab key: past the navigation, straight to the page
+            html.A(_("Skip to content"), href="#main", id="skip-link", className="skip-link"),
+            html.Header(
                 [
                     html.Div(
                         [
@@ -104,10 +110,26 @@ def _layout() -> html.Div:
                 ],
                 className="topbar",
             ),
-            dash.page_container,
+            html.Main(dash.page_container, id="main", tabIndex="-1", className="app-main"),
         ],
         className="app",
+        # names that assets/a11y.js gives the parts of Dash components it repairs
+        **{
+            "data-a11y-row": _("select row {n}"),
+            "data-a11y-filter": _("filter {column}"),
+            "data-a11y-case": _("match case: {column}"),
+            "data-a11y-slider": _("slider"),
+        },
     )
+
+
+class _Dash(dash.Dash):
+    """Dash, with the page's language on its ``<html>`` element (screen readers pick the
+    voice by it; the language switch sets it per request)."""
+
+    def interpolate_index(self, **kwargs: Any) -> str:
+        page = super().interpolate_index(**kwargs)
+        return page.replace("<html>", f'<html lang="{i18n.current()}">', 1)
 
 
 def create_app(
@@ -121,7 +143,7 @@ def create_app(
     With ``settings.compare_api_url`` (or a given ``compare`` client) the situation room shows
     that policy lane's API beside the main one; the same login token is sent to both."""
     settings = settings or get_settings()
-    app = dash.Dash(
+    app = _Dash(
         "dashboard",
         use_pages=True,
         pages_folder=str(PAGES_FOLDER),

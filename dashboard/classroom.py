@@ -158,7 +158,9 @@ def panel() -> html.Div:
                     _button("classroom-resume", _("Resume")),
                     html.Span(_("Speed"), className="control-label"),
                     *[_button(f"classroom-speed-{n}", f"{n}×", "speed-btn") for n in SPEEDS],
-                    html.Span(_("Jump to"), className="control-label"),
+                    html.Label(
+                        _("Jump to"), htmlFor="classroom-jump-to", className="control-label"
+                    ),
                     dcc.Input(
                         id="classroom-jump-to",
                         type="text",
@@ -167,6 +169,9 @@ def panel() -> html.Div:
                         debounce=False,
                     ),
                     _button("classroom-jump", _("Jump")),
+                    html.Span(
+                        _("Scenario to inject"), id="classroom-scenario-label", className="sr-only"
+                    ),
                     dcc.Dropdown(
                         id="classroom-scenario",
                         options=options,
@@ -190,7 +195,9 @@ def panel() -> html.Div:
             ),
             html.Div(
                 [
-                    html.Span(_("Timeline"), className="control-label"),
+                    html.Span(
+                        _("Timeline"), id="classroom-timeline-label", className="control-label"
+                    ),
                     _button("classroom-play", _("Play"), "play-btn"),
                     _button("classroom-live", _("Live"), "btn-accent"),
                     html.Div(

@@ -203,6 +203,13 @@ def _base_layer(town: Mapping[str, Any]) -> _Base:
     return base
 
 
+def is_town_trace(trace: Any) -> bool:
+    """Whether ``trace`` is one of the cached town layer's own (unchanged) trace objects."""
+    with _cache_lock:
+        base = _cache.get("base")
+    return base is not None and any(trace is t for t in base.traces)
+
+
 def clear_cache() -> None:
     """Forget the cached town layer (tests)."""
     with _cache_lock:
@@ -282,6 +289,7 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
             )
         )  # fmt: skip
 
+    labels_at = len(traces)  # place names go under every marker, so none covers a marker
     cameras = town.get("cameras") or []
     if cameras:
         traces.append(
@@ -315,21 +323,25 @@ def _build_base(town: Mapping[str, Any]) -> _Base:
     if places:
         traces.append(
             dict(
-                type="scatter", name=_("Places"), mode="markers+text",
+                type="scatter", name=_("Places"), mode="markers",
                 x=[p.get("x") for p in places], y=[p.get("y") for p in places],
-                text=[
-                    (p.get("name") or p.get("id")) if p.get("kind") in LABELLED_PLACES else ""
-                    for p in places
-                ],
                 customdata=[[p.get("kind") or "", p.get("name") or p.get("id")] for p in places],
-                textposition="top center",
-                textfont={"size": 15, "color": TEXT, "shadow": TEXT_SHADOW},
                 marker={"symbol": "diamond", "size": 11, "color": TEXT,
                         "line": {"color": BACKGROUND, "width": 1}},
                 hovertemplate="<b>%{customdata[1]}</b><br>%{customdata[0]}<extra></extra>",
                 **group,
             )
         )  # fmt: skip
+        named = [p for p in places if p.get("kind") in LABELLED_PLACES]
+        if named:  # the names, offset above their diamonds, drawn before any marker
+            traces.insert(labels_at, dict(
+                type="scatter", name="Place names", mode="text", showlegend=False,
+                x=[p.get("x") for p in named], y=[p.get("y") for p in named],
+                text=[p.get("name") or p.get("id") for p in named],
+                textposition="top center", hoverinfo="skip", marker={"size": 14},
+                textfont={"size": 15, "color": TEXT, "shadow": TEXT_SHADOW},
+                meta={"layer": "labels"},
+            ))  # fmt: skip
 
     town_only = [t for t in traces if t.get("name") != _("Lake")]
     bounds = _bounds(town_only) or _bounds(traces)
@@ -644,7 +656,12 @@ def trail_traces(
 # -- the map ---------------------------------------------------------------------------------
 
 
-def town_map(
+def town_map(*args: Any, **kwargs: Any) -> go.Figure:
+    """:func:`town_map_dict` as a plotly ``Figure`` (validated; for tests and the wall)."""
+    return go.Figure(town_map_dict(*args, **kwargs))
+
+
+def town_map_dict(
     town: Mapping[str, Any] | None,
     heat: Mapping[str, Any] | None = None,
     vehicles: Any = None,
@@ -655,9 +672,14 @@ def town_map(
     trails: Iterable[Mapping[str, Any]] = (),
     at: str | None = None,
     trail_min: float = 10,
-) -> go.Figure:
+    compact: bool = False,
+) -> dict[str, Any]:
     """The situation map: town, heatmap hexagons, vehicle trails, vehicles and active alerts,
-    in metres."""
+    in metres, as a plain figure dict (Dash sends it as it is: a plotly ``Figure`` would
+    validate and deep-copy every trace of the town on every tick, most of a refresh's CPU).
+    ``compact``: for a half-width pane (two policies side by side): no route
+    labels on the buses (they covered the markers around them; hover names the route),
+    smaller place names and legend."""
     town = town or {}
     base = _base_layer(town)
     traces: list[dict[str, Any]] = [*base.traces]
@@ -666,10 +688,18 @@ def town_map(
     # hexagons above buildings and lake but under streets, stops and labels
     traces[n_base_fill:n_base_fill] = heat_layer
     traces += trail_traces(trails, at, trail_min)
-    traces += vehicle_traces(vehicles, town.get("routes") or [])
+    moving = vehicle_traces(vehicles, town.get("routes") or [])
+    if compact:
+        moving = [{**v, "mode": "markers", "text": None} for v in moving]
+        traces = [
+            {**t, "textfont": {**t["textfont"], "size": 12}}
+            if (t.get("meta") or {}).get("layer") == "labels"
+            else t
+            for t in traces
+        ]
+    traces += moving
     traces += alert_traces(alerts)
 
-    fig = go.Figure(data=traces)
     axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
     yaxis = {**axis, "scaleanchor": "x", "scaleratio": 1}
     xaxis = {**axis}
@@ -679,8 +709,7 @@ def town_map(
         pad_y = (bounds[3] - bounds[2]) * 0.04 + 50
         xaxis["range"] = [bounds[0] - pad_x, bounds[1] + pad_x]
         yaxis["range"] = [bounds[2] - pad_y, bounds[3] + pad_y]
-    fig.update_layout(
-        template="none",
+    layout: dict[str, Any] = dict(
         paper_bgcolor=BACKGROUND,
         plot_bgcolor=BACKGROUND,
         font={"color": TEXT, "size": 16, "family": "system-ui, sans-serif"},
@@ -697,11 +726,11 @@ def town_map(
             "bgcolor": "rgba(11,18,32,0.88)",
             "bordercolor": "#334155",
             "borderwidth": 1,
-            "font": {"size": 15, "color": TEXT},
+            "font": {"size": 12 if compact else 15, "color": TEXT},
             "groupclick": "toggleitem",
             "itemsizing": "constant",
             "tracegroupgap": 10,
-            "grouptitlefont": {"size": 16, "color": TEXT},
+            "grouptitlefont": {"size": 13 if compact else 16, "color": TEXT},
         },
         hovermode="closest",
         hoverlabel={"font": {"size": 16}, "bgcolor": "#111827", "bordercolor": "#475569"},
@@ -709,18 +738,21 @@ def town_map(
         uirevision=UIREVISION,
     )
     if not traces:
-        fig.add_annotation(
+        layout["annotations"] = [dict(
             text=_("No town data yet"), showarrow=False, font={"size": 24, "color": MUTED},
             xref="paper", yref="paper", x=0.5, y=0.5,
-        )  # fmt: skip
-    return fig
+        )]  # fmt: skip
+    return {"data": traces, "layout": layout}
 
 
-def heat_cell_count(fig: go.Figure) -> int:
+def heat_cell_count(fig: go.Figure | Mapping[str, Any]) -> int:
     """Number of heatmap cells drawn in a figure (0 when it has no heatmap trace)."""
-    for trace in fig.data:
-        if trace.name == HEAT_TRACE_NAME:
-            return len(trace.x or ())
+    traces = fig["data"] if isinstance(fig, Mapping) else fig.data
+    for trace in traces:
+        name = trace.get("name") if isinstance(trace, Mapping) else trace.name
+        if name == HEAT_TRACE_NAME:
+            x = trace.get("x") if isinstance(trace, Mapping) else trace.x
+            return len(x or ())
     return 0
 
 

@@ -35,6 +35,29 @@ def _hash(value: Any) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=12).hexdigest()
 
 
+# the town's traces are the same objects on every tick (dashboard.figures caches them): their
+# fingerprints are kept by identity, with the object itself, so that an id is never reused
+_TRACE_HASHES: dict[int, tuple[Any, str]] = {}
+_TRACE_HASHES_MAX = 512
+_trace_lock = threading.Lock()
+
+
+def _trace_hash(trace: Any) -> str:
+    with _trace_lock:
+        found = _TRACE_HASHES.get(id(trace))
+    if found is not None and found[0] is trace:
+        return found[1]
+    digest = _hash(trace)
+    from dashboard.figures import is_town_trace
+
+    if is_town_trace(trace):
+        with _trace_lock:
+            if len(_TRACE_HASHES) >= _TRACE_HASHES_MAX:
+                _TRACE_HASHES.clear()
+            _TRACE_HASHES[id(trace)] = (trace, digest)
+    return digest
+
+
 @dataclass(frozen=True)
 class Version:
     """One computed view: its number, outputs by component id, and their fingerprints."""
@@ -54,7 +77,7 @@ def _fingerprint(number: int, outputs: Mapping[str, Any], figure_ids: tuple[str,
             fig = value.to_plotly_json() if hasattr(value, "to_plotly_json") else dict(value)
             fig = {"data": list(fig.get("data") or []), "layout": fig.get("layout") or {}}
             plain[key] = fig
-            figures[key] = (_hash(fig["layout"]), tuple(_hash(t) for t in fig["data"]))
+            figures[key] = (_hash(fig["layout"]), tuple(_trace_hash(t) for t in fig["data"]))
         else:
             plain[key] = value
             hashes[key] = _hash(value)

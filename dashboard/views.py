@@ -69,6 +69,7 @@ class PaneIds:
     map: str
     feed: str
     filename: str  # of the map's image download
+    effect: str = ""  # what the pane's policy removed or changed (two panes only)
 
 
 MAIN = PaneIds(  # the ids of the single pane, kept when the main store is the left pane
@@ -83,6 +84,7 @@ MAIN = PaneIds(  # the ids of the single pane, kept when the main store is the l
     map="situation-map",
     feed="alerts-feed",
     filename="aqkol-situation",
+    effect="situation-effect",
 )
 LANE = PaneIds(
     title="compare-pane-title",
@@ -96,6 +98,7 @@ LANE = PaneIds(
     map="compare-map",
     feed="compare-alerts-feed",
     filename="aqkol-situation-lane",
+    effect="compare-effect",
 )
 
 SEVERITY_CLASS = {  # X.733-like levels (the starter rule says "major") and common synonyms

@@ -62,6 +62,7 @@ def layout(**_query: Any) -> html.Div:
                 ],
                 className="lab-quick",
             ),
+            html.Label(_("Result"), htmlFor="lab-result", className="control-label"),
             dcc.Dropdown(
                 id="lab-result",
                 options=options,

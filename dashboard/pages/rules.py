@@ -89,7 +89,7 @@ def _label(text: str) -> html.Span:
 def _rules_column(selected: str | None) -> html.Aside:
     return html.Aside(
         [
-            html.H2(t("list_title"), className="panel-title"),
+            html.H2(t("list_title"), id="rules-select-label", className="panel-title"),
             dcc.RadioItems(
                 id="rules-select",
                 options=[],

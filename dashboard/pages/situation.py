@@ -17,7 +17,7 @@ import flask
 from dash import Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
-from dashboard import auth, classroom, context, figures, fmt, i18n, views
+from dashboard import auth, classroom, context, effect_views, figures, fmt, i18n, views
 from dashboard.api_client import ApiClient
 from dashboard.i18n import N_, _
 from dashboard.snapshot import TRAIL_MIN, Snapshot, fetch
@@ -29,6 +29,7 @@ dash.register_page(
 
 VIEW_MAIN = "situation-view-main"  # the number of the shared version a browser shows
 VIEW_LANE = "situation-view-lane"
+VIEW_EFFECT = "situation-view-effect"  # the shared versions of both effect boxes shown
 WINDOWS = {900: N_("15 min"), 3600: N_("1 h"), 21600: N_("6 h")}
 DEFAULT_WINDOW = 3600
 
@@ -129,7 +130,13 @@ def _alerts(ids: PaneIds) -> html.Aside:
     return html.Aside(
         [
             html.H2(t("alerts"), className="panel-title"),
-            html.Div(id=ids.feed, className="alerts-feed"),
+            html.Div(
+                id=ids.feed,
+                className="alerts-feed",
+                tabIndex="0",  # it scrolls: the keyboard can too
+                role="region",
+                **{"aria-label": t("alerts")},
+            ),
         ],
         className="alerts-panel",
     )
@@ -183,6 +190,12 @@ def _pane(ids: PaneIds, source: str, side: str) -> html.Section:
             html.Div(id=ids.status, className="status hidden"),
             _heat(ids),
             _map(ids),
+            html.Div(
+                html.H3(_("What the policy changed"), className="effect-title"),
+                id=ids.effect,
+                className="effect",
+                **{"aria-live": "off"},
+            ),
             html.Div([_alerts(ids), _kinds(ids.kinds)], className="pane-foot"),
         ],
         className=f"pane pane-{side}",
@@ -209,6 +222,7 @@ def _compare(refresh_ms: int, main_url: str, lane_url: str) -> html.Div:
             dcc.Interval(id="situation-interval", interval=refresh_ms, n_intervals=0),
             dcc.Store(id=VIEW_MAIN),
             dcc.Store(id=VIEW_LANE),
+            dcc.Store(id=VIEW_EFFECT),
             classroom.replay_store(),
         ],
         className="page page-situation page-compare",
@@ -233,12 +247,12 @@ def status(api: ApiClient, snap: Snapshot) -> tuple[str, str]:
 
 
 def pane_outputs(
-    snap: Snapshot, layer: figures.HeatLayer, window_s: int, ids: PaneIds
+    snap: Snapshot, layer: figures.HeatLayer, window_s: int, ids: PaneIds, compact: bool = False
 ) -> dict[str, Any]:
     """A pane's counters, kinds, map, alert feed and heat marker, by component id."""
     s = snap.stats.data
     window = _(WINDOWS[window_s]) if window_s in WINDOWS else f"{window_s} s"
-    fig = figures.town_map(
+    fig = figures.town_map_dict(
         snap.town.data,
         snap.heat.data,
         snap.vehicles.data,
@@ -248,6 +262,7 @@ def pane_outputs(
         trails=snap.frame.data.get("trails") or [],
         at=snap.at or snap.frame.data.get("at"),
         trail_min=TRAIL_MIN,
+        compact=compact,
     )
     heat = snap.heat.data
     return {
@@ -279,7 +294,7 @@ def _pane_view(
     layer, window_s = _selection(layer_key, window_s)
     snap = fetch(api, layer, window_s, at)
     text, css = status(api, snap)
-    out = pane_outputs(snap, layer, window_s, ids)
+    out = pane_outputs(snap, layer, window_s, ids, compact=context.current().compare is not None)
     return {
         "clock": views.clock(at or snap.stats.data.get("sim_time"), replay=at is not None),
         f"{ids.events}.children": out[ids.events],
@@ -297,6 +312,13 @@ def _pane_view(
 PANE_KEYS = ("events", "alerts_active", "dead_letters", "kinds")
 
 
+def _role() -> str | None:
+    """The asker's role for a shared view's key (none when the session has expired: it
+    computes its own, which the API refuses)."""
+    user = auth.current_user() or {}
+    return user.get("role") if flask.session.get("expires", 0) > time.time() else None
+
+
 def _shared(
     api: ApiClient, layer_key: str, window_s: int | None, replay: dict | None, ids: PaneIds,
     shown: int | None,
@@ -304,10 +326,7 @@ def _shared(
     """This pane's outputs for the asking browser (only what changed since the version it
     shows) and the number of the version it will show."""
     at = (replay or {}).get("at")
-    user = auth.current_user() or {}
-    role = user.get("role") if flask.session.get("expires", 0) > time.time() else None
-    # an expired session gets no shared view: it computes its own, which the API refuses
-    key = (api.base_url, role, i18n.current(), layer_key, window_s, at, ids.map)
+    key = (api.base_url, _role(), i18n.current(), layer_key, window_s, at, ids.map)
     version = context.current().shared.view(
         key, lambda: _pane_view(api, layer_key, window_s, at, ids), (f"{ids.map}.figure",)
     )
@@ -397,3 +416,41 @@ def refresh_lane(
         *_pane_tuple(out, LANE),
         number,
     )
+
+
+def _effect(api: ApiClient, window_s: int | None, at: str | None, ids: PaneIds) -> Any:
+    """A pane's effect box, shared by everyone of the same role and language."""
+    window = int(window_s or DEFAULT_WINDOW)
+    key = ("effect", api.base_url, _role(), i18n.current(), window, at, ids.effect)
+
+    def compute() -> dict[str, Any]:
+        got = api.policy_effect(window, at)
+        return {"children": effect_views.effect_panel(got.data, got.error)}
+
+    return context.current().shared.view(key, compute)
+
+
+@dash.callback(
+    Output(MAIN.effect, "children"),
+    Output(LANE.effect, "children"),
+    Output(VIEW_EFFECT, "data"),
+    Input("situation-interval", "n_intervals"),
+    Input("situation-window", "value"),
+    Input("classroom-replay", "data"),
+    State(VIEW_EFFECT, "data"),
+)
+def refresh_effect(
+    _n: int, window_s: int, replay: dict | None = None, shown: list | None = None
+) -> tuple[Any, ...]:
+    """What each pane's policy removed or changed in the window; sent only when it changed."""
+    ctx = context.current()
+    if ctx.compare is None:  # one pane: no comparison to explain
+        raise PreventUpdate
+    at = (replay or {}).get("at")
+    versions = [_effect(ctx.api, window_s, at, MAIN), _effect(ctx.compare, window_s, at, LANE)]
+    shown = shown if isinstance(shown, list) and len(shown) == 2 else [None, None]
+    out = [
+        dash.no_update if v.number == s else v.outputs["children"]
+        for v, s in zip(versions, shown, strict=True)
+    ]
+    return (*out, [v.number for v in versions])

@@ -78,7 +78,13 @@ def layout(**_query: Any) -> html.Div:
                     html.Aside(
                         [
                             html.H2(views.t("alerts"), className="panel-title"),
-                            html.Div(id="wall-feed", className="alerts-feed"),
+                            html.Div(
+                                id="wall-feed",
+                                className="alerts-feed",
+                                tabIndex="0",
+                                role="region",
+                                **{"aria-label": _("Alerts")},
+                            ),
                         ],
                         className="alerts-panel",
                     ),
@@ -90,7 +96,13 @@ def layout(**_query: Any) -> html.Div:
                             ),
                             truth_toggle,
                             html.Div("", id="wall-cameras-summary", className="wall-note"),
-                            html.Div(id="wall-cameras", className="camera-wall"),
+                            html.Div(
+                                id="wall-cameras",
+                                className="camera-wall",
+                                tabIndex="0",
+                                role="region",
+                                **{"aria-label": _("Camera wall")},
+                            ),
                         ],
                         className="camera-panel",
                     ),

@@ -17,6 +17,7 @@ from services.api.routes import (
     citizen,
     classroom,
     dead_letters,
+    effect,
     events,
     health,
     heatmap,
@@ -52,6 +53,7 @@ ROUTERS = (
     citizen,
     classroom,
     wire,
+    effect,
 )
 
 

@@ -59,6 +59,8 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/policy/history"): ALL,
     ("GET", "/policy/budget"): ALL,
     ("PUT", "/policy/active"): TEACHER,
+    # what the policy removed in a window, with an example released per audience
+    ("GET", "/policy/effect"): ALL,
     # re-identification: operators ask, with a justification; oversight sees every grant
     ("POST", "/reveal"): OPERATORS,
     ("GET", "/reveal/{grant_id}"): OPERATORS,

@@ -389,4 +389,5 @@ def personal_query(method: str, path: str, params: dict[str, str]) -> bool:
         "/classroom/cameras",
         "/dead-letters",
         "/wire/sample",  # raw messages on the broker, before the policy's ingest part
+        "/policy/effect",  # an example event before and after the policy
     )

@@ -312,6 +312,8 @@ class FakeApi:
             return httpx.Response(200, json={"status": "ok"})
         if path == "/wire/sample":
             return httpx.Response(200, json=WIRE_SAMPLE)
+        if path == "/policy/effect":
+            return httpx.Response(200, json=effect_of(self.policy))
         if path == "/town":
             return httpx.Response(200, json=TOWN)
         if path == "/heatmap" and self.heat_refusal is not None:
@@ -329,6 +331,11 @@ class FakeApi:
             return httpx.Response(200, json=LATEST)
         if path == "/alerts":
             return self._alert_list(request)
+        if path == "/classroom/replay":  # live: the newest vehicles and alerts, no trails
+            alerts = self._alert_list(request).json()["items"]
+            body = {"at": NOW, "newest": NOW, "vehicles": LATEST["items"], "trails": [],
+                    "alerts": alerts, "events": self.stats.get("events", 0)}  # fmt: skip
+            return httpx.Response(200, json=body)
         if path in ("/alerts/acknowledge", "/alerts/clear") and request.method == "POST":
             return self._alert_action(path.rsplit("/", 1)[1], json.loads(request.content))
         if path == "/rules" or path.startswith("/rules/"):
@@ -349,6 +356,35 @@ class FakeApi:
 
     def paths(self) -> list[str]:
         return [r.url.path for r in self.requests]
+
+
+def effect_of(policy: str) -> dict[str, Any]:
+    """GET /policy/effect as a student receives it: nothing under ``none``; under another
+    policy, face matches' names dropped and identifiers pseudonymized, payments not stored."""
+    base = {"policy": policy, "since": "2026-01-15T01:00:00+00:00", "until": NOW,
+            "window_s": 3600, "stored": {"camera.face_match": 3, "gas.reading": 40},
+            "wire_sampled": 200}  # fmt: skip
+    if policy == "none":
+        return {**base, "totals": {}, "changes": [], "example": None}
+    changes = [
+        {"action": "drop", "kind": "camera.face_match", "fields": ["data.name"], "at": "ingest",
+         "stored": 3, "wire": 1},
+        {"action": "pseudonymize", "kind": "gas.reading", "fields": ["source", "data.household"],
+         "at": "ingest", "stored": 40, "wire": 12},
+        {"action": "drop_event", "kind": "payment.gas", "fields": [], "at": "ingest",
+         "stored": None, "wire": 2},
+    ]  # fmt: skip
+    example = {"kind": "camera.face_match", "id": "01KEZ", "stored": True, "outcome": "changed",
+               "fields": [
+        {"name": "data.name", "category": "identifier", "before": "(withheld)", "after": None,
+         "change": "dropped", "withheld": True},
+        {"name": "data.enrollment_id", "category": "identifier", "before": "(withheld)",
+         "after": "(withheld)", "change": "pseudonymized", "withheld": True},
+        {"name": "data.likelihood", "category": "telemetry", "before": 0.93, "after": 0.93,
+         "change": "kept", "withheld": False},
+    ]}  # fmt: skip
+    totals = {"drop": 3, "pseudonymize": 40, "drop_event": 2}
+    return {**base, "totals": totals, "changes": changes, "example": example}
 
 
 def unreachable(request: httpx.Request) -> httpx.Response:

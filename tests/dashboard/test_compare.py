@@ -113,7 +113,9 @@ def test_the_right_pane_shows_the_lane_and_the_left_the_main_store():
     assert left[MAIN.heat]["children"]["props"]["data-heat-cells"] == "4"
 
     # each pane asked its own API, with the same layer, and the same login on both
-    assert {"/stats", "/heatmap", "/alerts", "/events/latest"} <= set(lane.paths())
+    # (vehicles and alerts come with the replay frame, not asked for again)
+    assert {"/stats", "/heatmap", "/classroom/replay"} <= set(lane.paths())
+    assert not {"/alerts", "/events/latest"} & set(lane.paths())
     heat_params = [
         r.url.params for r in (main.requests + lane.requests) if r.url.path == "/heatmap"
     ]
@@ -160,3 +162,61 @@ def test_an_unreachable_lane_shows_in_its_pane_only():
     assert right[LANE.title]["children"] == "as stored under gdpr-minimal"
     left = _call(client, "situation-map.figure", VALUES)
     assert "hidden" in left[MAIN.status]["className"]
+
+
+def test_each_pane_says_what_its_policy_removed_with_counts_and_an_example():
+    main, lane = FakeApi(), lane_fake()
+    _, client = _client(main, lane)
+    rendered = _page(client)
+    assert '"situation-effect"' in rendered and '"compare-effect"' in rendered
+    out = _call(client, "compare-effect.children", VALUES)
+    left = _text(out[MAIN.effect]["children"])
+    right = _text(out[LANE.effect]["children"])
+    assert "What none removed or changed" in left and "stored as sent" in left
+    assert "What gdpr-minimal removed or changed" in right
+    assert "fields dropped camera.face_match data.name 3" in right
+    assert "identities pseudonymized gas.reading source, data.household 40" in right
+    assert "events not stored payment.gas – 2 †" in right
+    assert "newest 200 messages on the wire" in right
+    # the example, as the API released it: the name gone, the entry withheld on both sides
+    assert "One camera.face_match event, before (on the wire) and after (as stored)" in right
+    assert "data.name withheld — dropped" in right
+    assert "data.enrollment_id withheld withheld pseudonymized" in right
+    assert "data.likelihood 0.93 0.93 kept" in right
+    # each pane's summary came from its own API, for the window the class selected
+    asked = [r.url.params for r in lane.requests if r.url.path == "/policy/effect"]
+    assert asked and asked[-1]["window_s"] == "3600"
+    assert "/policy/effect" in main.paths()
+    # the next tick sends nothing when nothing changed
+    shown = out["situation-view-effect"]["data"]
+    again = _call(client, "compare-effect.children", {**VALUES, "situation-view-effect": shown})
+    assert MAIN.effect not in again and LANE.effect not in again
+
+
+def test_a_single_pane_has_no_effect_box_and_asks_for_none():
+    main = FakeApi()
+    _, client = _client(main)
+    assert '"situation-effect"' not in _page(client)
+    assert _call(client, "compare-effect.children", VALUES) == {}
+    assert "/policy/effect" not in main.paths()
+
+
+def test_in_two_panes_the_map_keeps_its_labels_off_the_markers():
+    _, client = _client(FakeApi(), lane_fake())
+    fig = _call(client, "compare-map.figure", VALUES)[LANE.map]["figure"]
+    traces = fig["data"]
+    names = [t.get("name", "") for t in traces]
+    labels = names.index("Place names")
+    # the names are drawn before (under) every marker trace, and no vehicle carries a label
+    markers = [  # the heatmap's hover points are transparent: not a marker one sees
+        i
+        for i, t in enumerate(traces)
+        if "markers" in (t.get("mode") or "") and t.get("name") != "heatmap"
+    ]
+    assert markers and labels < min(markers)
+    assert all(
+        t.get("mode") == "markers"
+        for t in traces
+        if (t.get("meta") or {}).get("layer") == "vehicles"
+    )
+    assert fig["layout"]["legend"]["font"]["size"] < 15
