@@ -227,26 +227,25 @@ def add_to_rollup(
         if v is not None:
             a[1] += sign
             a[2] += sign * v
-    acc: dict[tuple[int, str, int, str], list[Any]] = {}
-    for span in spans:
-        for (kind, b, cell), (n, nv, t) in fine.items():
-            key = (span, kind, b // span * span, cell)
-            a = acc.get(key)
-            if a is None:
-                acc[key] = [n, nv, t]
-            else:
-                a[0] += n
-                a[1] += nv
-                a[2] += t
-    if not acc:
+    if not fine:
         return
     sqlite = conn.dialect.name == "sqlite"
     starts: dict[int, Any] = {}
-    for _s, _k, b, _c in acc:
-        if b not in starts:
-            start = EPOCH + timedelta(seconds=b)
-            starts[b] = _sqlite_time(start) if sqlite else start
-    params = [(s, k, starts[b], c, n, nv, t) for (s, k, b, c), (n, nv, t) in acc.items()]
+
+    def start(b: int) -> Any:
+        s = starts.get(b)
+        if s is None:
+            s = EPOCH + timedelta(seconds=b)
+            s = starts[b] = _sqlite_time(s) if sqlite else s
+        return s
+
+    # one parameter set per span and fine bucket: two sets for the same row of a longer
+    # span (rare within a batch) are added up by the upsert itself
+    params = [
+        (span, k, start(b // span * span), c, n, nv, t)
+        for span in spans
+        for (k, b, c), (n, nv, t) in fine.items()
+    ]
     # the driver's executemany, as for events: SQLAlchemy's per-row binding cost more here
     # than the upsert itself
     conn.exec_driver_sql(_ROLLUP_UPSERT.format(p=", ".join(["?" if sqlite else "%s"] * 7)), params)
