@@ -1,15 +1,17 @@
 """The ingest worker.
 
-Receiving stays cheap: the paho network thread only puts messages on a bounded queue (when it
-is full, the network thread waits, so the broker holds the backlog: backpressure instead of
-growth). A writer thread decodes and validates a batch, evaluates the starter rule, writes
-events, dead letters and alerts in one transaction, and only then acknowledges the QoS 1
-messages. A crash before the commit leaves them unacknowledged for redelivery; redelivered
-events are recognised by id and stored once.
+Receiving stays cheap: the paho network thread reads the socket in large chunks
+(:class:`~services.mqtt.BulkClient`) and only puts each chunk's messages on a bounded queue
+(when it is full, the network thread waits, so the broker holds the backlog: backpressure
+instead of growth). A writer thread decodes and validates a batch, evaluates the starter
+rule, writes events, dead letters and alerts in one transaction, and only then acknowledges
+the QoS 1 messages. A crash before the commit leaves them unacknowledged for redelivery;
+redelivered events are recognised by id and stored once.
 
-Receiving costs paho about as much CPU as decoding and writing do, so by default the writing
-runs in a child process (one batch at a time), and the two halves use both cores; the
-parent keeps the MQTT session and acknowledges only what the child committed.
+By default the writing runs in a child process, and the two halves use both cores; the
+parent keeps the MQTT session and acknowledges only what the child committed. The child
+has the next batch in hand while the parent waits for a commit and acknowledges it
+(WRITER_PIPELINE), so it is not idle between two batches.
 """
 
 from __future__ import annotations
