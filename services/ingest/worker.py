@@ -1,15 +1,17 @@
 """The ingest worker.
 
-Receiving stays cheap: the paho network thread only puts messages on a bounded queue (when it
-is full, the network thread waits, so the broker holds the backlog: backpressure instead of
-growth). A writer thread decodes and validates a batch, evaluates the starter rule, writes
-events, dead letters and alerts in one transaction, and only then acknowledges the QoS 1
-messages. A crash before the commit leaves them unacknowledged for redelivery; redelivered
-events are recognised by id and stored once.
+Receiving stays cheap: the paho network thread reads the socket in large chunks
+(:class:`~services.mqtt.BulkClient`) and only puts each chunk's messages on a bounded queue
+(when it is full, the network thread waits, so the broker holds the backlog: backpressure
+instead of growth). A writer thread decodes and validates a batch, evaluates the starter
+rule, writes events, dead letters and alerts in one transaction, and only then acknowledges
+the QoS 1 messages. A crash before the commit leaves them unacknowledged for redelivery;
+redelivered events are recognised by id and stored once.
 
-Receiving costs paho about as much CPU as decoding and writing do, so by default the writing
-runs in a child process (one batch at a time), and the two halves use both cores; the
-parent keeps the MQTT session and acknowledges only what the child committed.
+By default the writing runs in a child process, and the two halves use both cores; the
+parent keeps the MQTT session and acknowledges only what the child committed. The child
+has the next batch in hand while the parent waits for a commit and acknowledges it
+(WRITER_PIPELINE), so it is not idle between two batches.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import struct
 import threading
 import time
 from collections import deque
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,7 +40,7 @@ from services.events import ContractError, alert_topic, subscription
 from services.events.codec import reason_code
 from services.events.topics import is_alert_topic
 from services.events.wire import decode_event
-from services.mqtt import connect_properties, detect_protocol, persistent_client
+from services.mqtt import Received, connect_properties, detect_protocol, persistent_client
 from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
 from services.policy.apply import Kept, Minimizer, load_secret
 from services.policy.retention import RetentionSweeper
@@ -105,9 +107,8 @@ class PolicyRefused(RuntimeError):
     """
 
 
-# A received message: (topic, payload, mid, qos). A plain tuple: the network thread makes
-# one per message, and a dataclass costs it about a microsecond more.
-_Msg = tuple[str, bytes, int, int]
+# A received message: (topic, payload, mid, qos), as the bulk reader hands them over.
+_Msg = Received
 _PUBACK_PACK = struct.Struct("!BBH").pack
 _PUBACK = 0x40  # MQTT control packet type of a PUBACK (3.1.1 and 5: no reason code = success)
 
@@ -121,6 +122,10 @@ AHEAD_QUORUM = 3
 POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
 ESCROW_SEEN_MAX = 200_000  # pseudonyms remembered as escrowed (then forgotten, sent again)
 STATUS_EVERY_S = 2.0  # how often the rules' counts are written for the Rules page
+# Batches handed to the writer process before the first of them is settled: while the
+# parent waits for one commit (and then acknowledges it), the writer already has the next
+# batch, so it is never idle between two. Each is still acknowledged only after its commit.
+WRITER_PIPELINE = 2
 
 
 class DatabaseError(RuntimeError):
@@ -252,18 +257,38 @@ class Ingest:
         pool.submit(int).result(timeout=120)  # started and initialised before we subscribe
         return pool
 
-    def _write(self, batch: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """process() here or in the writer process; raises DatabaseError/SQLAlchemyError."""
+    def _submit(self, batch: list[tuple[str, bytes]]) -> tuple[Any, Future[Any] | None]:
+        """Hand a batch to the writer process (None: no writer process, written at settle)."""
+        pool = self._pool
+        if pool is None:
+            return None, None
+        try:
+            return pool, pool.submit(_child_process, batch)
+        except BrokenProcessPool:
+            return pool, None
+
+    def _result(
+        self, batch: list[tuple[str, bytes]], pool: Any, fut: Future[Any] | None
+    ) -> list[dict[str, Any]]:
+        """The outcome of a batch: process() here, or the writer process's result for it;
+        raises DatabaseError/SQLAlchemyError/PolicyRefused as process() does."""
         if self._pool is None:
             return self.process(batch)
         try:
-            opened, delta = self._pool.submit(_child_process, batch).result()
+            if fut is None:
+                raise BrokenProcessPool("not submitted")
+            opened, delta = fut.result()
         except BrokenProcessPool:
-            log.error("the writer process died; starting a new one")
-            self._pool = self._new_pool()
+            if pool is self._pool:  # a second batch of the same dead writer starts no other
+                log.error("the writer process died; starting a new one")
+                self._pool = self._new_pool()
             raise DatabaseError("writer process died") from None
         self.stats.add(delta)
         return opened
+
+    def _write(self, batch: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+        """process() here or in the writer process, and wait for it."""
+        return self._result(batch, *self._submit(batch))
 
     # -- MQTT side (network thread) -------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -280,29 +305,35 @@ class Ingest:
             return
         self.ready.set()
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_publishes(self, msgs: list[_Msg]) -> None:
+        """The messages of one read from the socket (the network thread)."""
         buf = self._buf
         if len(buf) >= self.settings.ingest_queue_size:
             # backpressure: keep the network thread here until the writer drains
             with self._buf_cond:
                 while len(buf) >= self.settings.ingest_queue_size and not self._stop.is_set():
                     self._buf_cond.wait(0.5)
-            if self._stop.is_set():
-                return  # not acknowledged: the broker keeps it
-        buf.append((msg.topic, msg.payload, msg.mid, msg.qos))
-        self.stats.received += 1
-        if len(buf) == self.settings.ingest_batch_size:
+        if self._stop.is_set():
+            return  # not acknowledged: the broker keeps them
+        buf.extend(msgs)
+        self.stats.received += len(msgs)
+        if len(buf) >= self.settings.ingest_batch_size:
             with self._buf_cond:
                 self._buf_cond.notify_all()
 
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        """A message paho handled itself (a QoS 2 one): as one read."""
+        self._on_publishes([(msg.topic, msg.payload, msg.mid, msg.qos)])
+
     # -- writer side ------------------------------------------------------------------------
-    def _take_batch(self) -> list[_Msg]:
+    def _take_batch(self, wait: bool = True) -> list[_Msg]:
         """Up to a batch of received messages: as soon as a batch is there, or what came
-        within ``ingest_batch_seconds``."""
+        within ``ingest_batch_seconds`` (with ``wait`` false: what is there now)."""
         buf, size = self._buf, self.settings.ingest_batch_size
-        with self._buf_cond:  # the network thread notifies under it: no wake-up is lost
-            if len(buf) < size:
-                self._buf_cond.wait(self.settings.ingest_batch_seconds)
+        if wait:
+            with self._buf_cond:  # the network thread notifies under it: no wake-up is lost
+                if len(buf) < size:
+                    self._buf_cond.wait(self.settings.ingest_batch_seconds)
         n = min(len(buf), size)
         batch = [buf.popleft() for _ in range(n)]
         if n:
@@ -508,41 +539,28 @@ class Ingest:
             self._flush_status_when_quiet()  # the last counts, for the Rules page
 
     def _write_until_stopped(self) -> None:
-        while not (self._stop.is_set() and not self._buf):
-            batch = self._take_batch()
-            if not batch:
-                self._flush_status_when_quiet()
-                continue
-            delay = 0.5
-            while True:
-                try:
-                    opened = self._write([(m[0], m[1]) for m in batch])
-                    self._status_unwritten = True
-                    if self.stats.held:
-                        log.info("a valid policy is in force; storing again")
-                    self.stats.held = ""
-                    break
-                except PolicyRefused as exc:
-                    if str(exc) != self.stats.held:
-                        log.error("%s (%d messages held)", exc, len(batch))
-                    self.stats.held = str(exc)
-                    if self._stop.wait(delay):
-                        log.warning("stopping with %d messages unacknowledged", len(batch))
+        size = self.settings.ingest_batch_size
+        depth = WRITER_PIPELINE if self._pool is not None else 1
+        # (batch, its pool, its future): handed to the writer, not yet settled, in order
+        pending: deque[tuple[list[_Msg], Any, Future[Any] | None]] = deque()
+        while True:
+            while len(pending) < depth:
+                if pending:  # a result is due: take only a whole batch that is waiting
+                    if len(self._buf) < size:
+                        break
+                    batch = self._take_batch(wait=False)
+                else:
+                    if self._stop.is_set() and not self._buf:
                         return
-                    delay = min(delay * 2, 5.0)
-                    continue
-                except Exception as exc:
-                    # keep the batch unacknowledged and retry; the broker keeps the rest
-                    self.stats.db_errors += 1
-                    if isinstance(exc, SQLAlchemyError | DatabaseError):
-                        log.error("database write failed (%s); %d messages stay unacknowledged, "
-                                  "retrying in %.1fs", exc, len(batch), delay)  # fmt: skip
-                    else:
-                        log.exception("batch failed; retrying in %.1fs", delay)
-                    if self._stop.wait(delay):
-                        log.warning("stopping with %d messages unacknowledged", len(batch))
-                        return
-                    delay = min(delay * 2, 10.0)
+                    batch = self._take_batch()
+                    if not batch:
+                        self._flush_status_when_quiet()
+                        continue
+                pending.append((batch, *self._submit([(m[0], m[1]) for m in batch])))
+            batch, pool, fut = pending.popleft()
+            opened = self._settle(batch, pool, fut)
+            if opened is None:
+                return
             client = self._client
             if client is not None:
                 self._ack(client, batch)
@@ -552,6 +570,45 @@ class Ingest:
                         orjson.dumps(alert, default=str),
                         qos=1,
                     )
+
+    def _settle(
+        self, batch: list[_Msg], pool: Any, fut: Future[Any] | None
+    ) -> list[dict[str, Any]] | None:
+        """The alerts a batch opened once it is committed, retried until it is (None: the
+        ingest stops first, and the batch stays unacknowledged)."""
+        delay = 0.5
+        while True:
+            try:
+                if fut is None and pool is None and self._pool is not None:
+                    opened = self._write([(m[0], m[1]) for m in batch])  # a retry
+                else:
+                    opened = self._result([(m[0], m[1]) for m in batch], pool, fut)
+                self._status_unwritten = True
+                if self.stats.held:
+                    log.info("a valid policy is in force; storing again")
+                self.stats.held = ""
+                return opened
+            except PolicyRefused as exc:
+                if str(exc) != self.stats.held:
+                    log.error("%s (%d messages held)", exc, len(batch))
+                self.stats.held = str(exc)
+                if self._stop.wait(delay):
+                    log.warning("stopping with %d messages unacknowledged", len(batch))
+                    return None
+                delay = min(delay * 2, 5.0)
+            except Exception as exc:
+                # keep the batch unacknowledged and retry; the broker keeps the rest
+                self.stats.db_errors += 1
+                if isinstance(exc, SQLAlchemyError | DatabaseError):
+                    log.error("database write failed (%s); %d messages stay unacknowledged, "
+                              "retrying in %.1fs", exc, len(batch), delay)  # fmt: skip
+                else:
+                    log.exception("batch failed; retrying in %.1fs", delay)
+                if self._stop.wait(delay):
+                    log.warning("stopping with %d messages unacknowledged", len(batch))
+                    return None
+                delay = min(delay * 2, 10.0)
+            pool = fut = None  # the next try is written anew
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, migrate_first: bool = True) -> None:
@@ -596,10 +653,13 @@ class Ingest:
         if self.settings.ingest_writer_process:
             self._pool = self._new_pool()
         self._protocol = detect_protocol(self.settings)
-        client = persistent_client(self.settings, self.settings.ingest_client_id, self._protocol)
+        client = persistent_client(
+            self.settings, self.settings.ingest_client_id, self._protocol, bulk=True
+        )
         client.on_connect = self._on_connect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes  # type: ignore[attr-defined]
         self._client = client
         self._writer = threading.Thread(target=self._writer_loop, name="ingest-writer", daemon=True)
         self._writer.start()
@@ -619,15 +679,11 @@ class Ingest:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop receiving, write and acknowledge what is queued, disconnect."""
-        client = self._client
-        if client is not None:
-            client.on_message = None  # unacknowledged messages stay with the broker
+        # from now on nothing more is taken: unacknowledged messages stay with the broker
         self._stop.set()
         if self._starter is not None:
             self._starter.join(timeout)
-            client = self._client
-            if client is not None:
-                client.on_message = None
+        client = self._client
         if self._writer is not None:
             self._writer.join(timeout)
         if client is not None:

@@ -32,6 +32,7 @@ from services.paths import write_private_once
 from services.policy.spec import PolicySpec, Transform
 
 LOCAL_OFFSET_S = 6 * 3600
+_LOCAL_OFFSET = timedelta(seconds=LOCAL_OFFSET_S)
 BIOMETRIC_KINDS = ("camera.face_match",)
 
 
@@ -108,6 +109,7 @@ class Minimizer:
         self.spec = spec
         self.secret = secret
         self._pseudonyms: dict[str, str] = {}  # "domain|period|value" -> pseudonym
+        self._periods: dict[Any, str] = {}  # local date -> salt period
         self.passthrough = (
             not spec.transforms
             and spec.biometric.mode == "realtime"
@@ -180,6 +182,15 @@ class Minimizer:
 
     # -- applying ----------------------------------------------------------------------
     def period(self, ts: datetime) -> str:
+        if ts.utcoffset() == _LOCAL_OFFSET:  # the town's own clock, as devices send it
+            key = ts.date()
+            p = self._periods.get(key)
+            if p is None:
+                p = self._periods[key] = self._period(ts)
+            return p
+        return self._period(ts)
+
+    def _period(self, ts: datetime) -> str:
         local = ts.astimezone(AQKOL_TZ)
         salt = self.spec.pseudonym_salt
         if salt == "daily":

@@ -39,6 +39,21 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
+_VALUE_FIELD = {k: cls.VALUE_FIELD for k, cls in KINDS.items()}
+_CELLS: dict[tuple[float, float], str] = {}  # (lat, lon) -> cell: most sensors stay put
+_CELLS_MAX = 100_000
+
+
+def _store_cell(lat: float, lon: float) -> str:
+    key = (lat, lon)
+    cell = _CELLS.get(key)
+    if cell is None:
+        if len(_CELLS) >= _CELLS_MAX:
+            _CELLS.clear()  # moving vehicles: bounded
+        cell = _CELLS[key] = cell_of(lat, lon, STORE_H3_RES)
+    return cell
+
+
 def stored_row(
     id: str,
     kind: str,
@@ -50,7 +65,7 @@ def stored_row(
     received_at: datetime,
 ) -> dict[str, Any]:
     """The stored form of an event (after the policy): ``data`` as JSON text, its cell, value."""
-    name = KINDS[kind].VALUE_FIELD
+    name = _VALUE_FIELD[kind]
     value = data.get(name) if name else None
     return {
         "id": id,
@@ -59,7 +74,7 @@ def stored_row(
         "ts": ts,
         "lat": lat,
         "lon": lon,
-        "cell": cell_of(lat, lon, STORE_H3_RES) if lat is not None and lon is not None else None,
+        "cell": _store_cell(lat, lon) if lat is not None and lon is not None else None,
         "value": float(value) if isinstance(value, int | float) else None,
         "data": orjson.dumps(data).decode(),
         "received_at": received_at,
@@ -75,8 +90,18 @@ def _insert(conn: Connection, table: Any) -> Any:
     raise RuntimeError(f"unsupported database dialect {dialect}")
 
 
+_SQLITE_EXISTING = "SELECT id FROM events WHERE id IN (SELECT value FROM json_each(?))"
+
+
 def existing_ids(conn: Connection, ids: Sequence[str]) -> set[str]:
     """Which of ``ids`` are already stored."""
+    if not ids:
+        return set()
+    if conn.dialect.name == "sqlite":
+        # one statement with one parameter (the ids as a JSON array), prepared once: the
+        # IN list SQLAlchemy expands is compiled anew for every batch
+        rows = conn.exec_driver_sql(_SQLITE_EXISTING, (orjson.dumps(list(ids)).decode(),))
+        return {i for (i,) in rows}
     found: set[str] = set()
     for i in range(0, len(ids), _CHUNK):
         chunk = ids[i : i + _CHUNK]
@@ -202,26 +227,25 @@ def add_to_rollup(
         if v is not None:
             a[1] += sign
             a[2] += sign * v
-    acc: dict[tuple[int, str, int, str], list[Any]] = {}
-    for span in spans:
-        for (kind, b, cell), (n, nv, t) in fine.items():
-            key = (span, kind, b // span * span, cell)
-            a = acc.get(key)
-            if a is None:
-                acc[key] = [n, nv, t]
-            else:
-                a[0] += n
-                a[1] += nv
-                a[2] += t
-    if not acc:
+    if not fine:
         return
     sqlite = conn.dialect.name == "sqlite"
     starts: dict[int, Any] = {}
-    for _s, _k, b, _c in acc:
-        if b not in starts:
-            start = EPOCH + timedelta(seconds=b)
-            starts[b] = _sqlite_time(start) if sqlite else start
-    params = [(s, k, starts[b], c, n, nv, t) for (s, k, b, c), (n, nv, t) in acc.items()]
+
+    def start(b: int) -> Any:
+        s = starts.get(b)
+        if s is None:
+            s = EPOCH + timedelta(seconds=b)
+            s = starts[b] = _sqlite_time(s) if sqlite else s
+        return s
+
+    # one parameter set per span and fine bucket: two sets for the same row of a longer
+    # span (rare within a batch) are added up by the upsert itself
+    params = [
+        (span, k, start(b // span * span), c, n, nv, t)
+        for span in spans
+        for (k, b, c), (n, nv, t) in fine.items()
+    ]
     # the driver's executemany, as for events: SQLAlchemy's per-row binding cost more here
     # than the upsert itself
     conn.exec_driver_sql(_ROLLUP_UPSERT.format(p=", ".join(["?" if sqlite else "%s"] * 7)), params)
@@ -260,7 +284,10 @@ def forget_in_rollup(conn: Connection, kinds: Sequence[str], cutoff: datetime) -
 
 def _sqlite_time(ts: datetime) -> str:
     # the storage format of SQLAlchemy's SQLite DATETIME, in UTC, so that ranges compare
-    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    offset = ts.utcoffset()
+    if offset is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return (ts.replace(tzinfo=None) - offset).isoformat(" ", "microseconds")
 
 
 def _write_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
