@@ -19,19 +19,19 @@ import math
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import h3
 
 from services.events.contract import KINDS, EventBase, Privacy
-from services.events.town import AQKOL_TZ, WATCHLISTS
+from services.events.town import AQKOL_TZ, UTC_OFFSET_HOURS, WATCHLISTS
 from services.events.wire import data_items
 from services.paths import write_private_once
 from services.policy.spec import PolicySpec, Transform
 
-LOCAL_OFFSET_S = 6 * 3600
+LOCAL_OFFSET_S = UTC_OFFSET_HOURS * 3600
 _LOCAL_OFFSET = timedelta(seconds=LOCAL_OFFSET_S)
 BIOMETRIC_KINDS = ("camera.face_match",)
 
