@@ -28,6 +28,7 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 # vulnerability id -> why it is accepted for now (none at the time of writing)
@@ -35,7 +36,9 @@ IGNORED: dict[str, str] = {}
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements.lock"
 DEV_LOCK = ROOT / "requirements-dev.lock"
-_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)", re.M)
+_PIN = re.compile(
+    r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^\s;\\]+)(?:\s*;\s*([^\\\n]+))?", re.M
+)
 
 
 def _name(n: str) -> str:
@@ -67,8 +70,13 @@ def closure(root: str = "aqkol", extras: tuple[str, ...] = ("dev",)) -> dict[str
 
 
 def lock_pins(path: Path) -> dict[str, str]:
-    """Normalized name -> version of every pin of a lock file (all platforms' pins)."""
-    return {_name(n): v for n, v in _PIN.findall(path.read_text())}
+    """Normalized name -> version of every pin of a lock file that applies here (a universal
+    lock may pin a package twice, e.g. one version per range of Python, by marker)."""
+    return {
+        _name(n): v
+        for n, v, marker in _PIN.findall(path.read_text())
+        if not marker.strip() or Marker(marker.strip()).evaluate()
+    }
 
 
 def lock_problems() -> list[str]:
