@@ -133,6 +133,10 @@ def test_every_page_in_the_language_shows_no_english_and_misses_nothing(town, la
             expect(page.locator("#login-form")).to_be_visible(timeout=30_000)
             found["/login"] = english_on_page(page.evaluate(SHOWN_JS), patterns)
             log_in(page, f"{dash}/", "teacher", password)
+            # the layout is drawn by the browser after the URL changes: wait for the nav
+            page.wait_for_function(
+                f"document.querySelectorAll('.nav a').length >= {len(PAGES)}", timeout=60_000
+            )
             links = page.eval_on_selector_all(
                 ".nav a", "els => els.map(e => [e.getAttribute('href'), e.innerText])"
             )
