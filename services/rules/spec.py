@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.events.contract import KINDS
@@ -253,8 +254,8 @@ def _line_of(root: Any, path: tuple[str, ...], inner_line: int | None) -> int:
 def _check_languages(root: Any, file: str) -> None:
     """Refuse a translation into a language the dashboard does not speak, at its key's line."""
     block = node_at(root, ("translations",))
-    if block is root or not hasattr(block, "value") or not isinstance(block.value, list):
-        return
+    if block is root or not isinstance(block, yaml.MappingNode):
+        return  # not a mapping: the model refuses it, at its line
     for key, _value in block.value:
         lang = getattr(key, "value", None)
         if lang not in RULE_LANGUAGES:

@@ -232,6 +232,10 @@ def test_a_rule_carries_its_title_per_language_and_an_unknown_language_is_refuse
     assert str(refused.value).startswith("large-group.yaml:10: translations.de: unknown language")
     with pytest.raises(RuleError, match=r"large-group.yaml:10: translations.ru.titel"):
         parse_rule(RULE + "    titel: typo\n", "large-group.yaml")
+    # not a mapping at all (found by the loader fuzzer): refused at its line, not a crash
+    broken = RULE[: RULE.index("translations:")] + "translations: [null]\n"
+    with pytest.raises(RuleError, match=r"large-group.yaml:\d+: translations: .*dictionary"):
+        parse_rule(broken, "large-group.yaml")
 
 
 def test_every_starter_rule_has_its_title_and_description_in_ru_and_kk():

@@ -89,14 +89,14 @@ CHECK_ACCOUNT = "import os, sys; sys.exit(os.environ['AQKOL_MQTT_URL'] != os.env
 def test_a_childs_broker_account_comes_through_its_environment_not_its_command_line():
     sup = Supervisor(
         dict(os.environ),
-        {"simulate": "mqtt://simulator:secret@127.0.0.1:1"},
+        {"simulate": "mqtt://simulator:not-the-secret@127.0.0.1:1"},
         command=(sys.executable, "-c", CHECK_ACCOUNT),
     )
     child = sup.launch(
-        "simulator", "simulate", extra={"EXPECT": "mqtt://simulator:secret@127.0.0.1:1"}
+        "simulator", "simulate", extra={"EXPECT": "mqtt://simulator:not-the-secret@127.0.0.1:1"}
     )
     assert child.proc.wait(60) == 0
-    assert "secret" not in " ".join(map(str, child.proc.args))
+    assert "not-the-secret" not in " ".join(map(str, child.proc.args))
 
 
 def test_a_stopped_child_is_forgotten_so_a_reset_can_start_it_again():
