@@ -51,17 +51,16 @@ def _fill(disk: Path) -> Path:
     """Write a file until the filesystem is full; the file (delete it to free the space)."""
     filler = disk / "filler"
     chunk = b"\0" * 65536
-    with open(filler, "wb") as f:
+    # unbuffered: a write the full disk refuses is not kept to be flushed again at close
+    with open(filler, "wb", buffering=0) as f:
         try:
             while True:
                 f.write(chunk)
-                f.flush()
         except OSError:
             pass
-    with contextlib.suppress(OSError), open(disk / "crumbs", "wb") as f:  # the last blocks
-        while True:
+    with contextlib.suppress(OSError), open(disk / "crumbs", "wb", buffering=0) as f:
+        while True:  # the last blocks
             f.write(b"\0" * 512)
-            f.flush()
     return filler
 
 
