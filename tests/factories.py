@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import orjson
 from ulid import ULID
 
 from services.events import event_dict, topic_for
+from services.events.town import AQKOL_TZ
 
-AQKOL_TZ = timezone(timedelta(hours=6))
 T0 = datetime(2026, 1, 15, 7, 30, tzinfo=AQKOL_TZ)
 DEFAULT_DATA: dict[str, dict[str, Any]] = {
     "gas.reading": {"m3": 0.4, "interval_min": 30, "household": "hh-0001", "account": "acc-1"},

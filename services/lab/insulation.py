@@ -41,13 +41,13 @@ import pandas as pd
 from scipy import stats
 
 from services.events.geo import to_xy
+from services.events.town import DAY_MS
 from services.lab.registry import register
 
 HEATING_BASE_C = 15.5  # the usual heating base (simulator/gas.py uses the same)
 HEATED_SHARE_OF_MEDIAN = 0.25  # a series under this share of the median is not gas-heated
 POOR_QUANTILE = 2 / 3  # the top third of the heated homes by gas per degree-day
 LOCAL_OFFSET_MS = 6 * 3_600_000
-DAY_MS = 86_400_000
 NAN = float("nan")
 
 

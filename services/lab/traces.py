@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from services.events.town import DAY_MS
 from services.lab.store import FaceView, cell_of_xy
 from services.policy.spec import PolicySpec
 
 LOCAL_OFFSET_MS = 6 * 3_600_000
-DAY_MS = 86_400_000
 
 
 def face_traces(

@@ -15,11 +15,10 @@ import h3
 import numpy as np
 import pandas as pd
 
+from services.events.town import HOUR_MS
 from services.lab.noise import release
 from services.lab.registry import register
 from services.policy.release import town_cells
-
-HOUR_MS = 3_600_000
 
 
 def _cells(frame: pd.DataFrame, res: int) -> pd.Series:

@@ -13,18 +13,19 @@ import contextlib
 import logging
 import subprocess
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from services.events.town import AQKOL_TZ
 from services.ingest import Ingest
 from services.store.db import migrate
 from simulator.publisher import run as simulate
 from tests.conftest import make_settings
 from tests.support import missing, published_ids, stored_count, stored_ids, wait_until
 
-START = datetime(2026, 1, 15, 8, 10, tzinfo=timezone(timedelta(hours=6)))
+START = datetime(2026, 1, 15, 8, 10, tzinfo=AQKOL_TZ)
 DISK_MB = 24
 
 

@@ -9,10 +9,11 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from services.config import Settings
+from services.events.town import AQKOL_TZ
 from services.ingest import Ingest
 from services.store.db import migrate
 from simulator.publisher import run as simulate
@@ -27,7 +28,7 @@ from tests.support import (
     wait_until,
 )
 
-START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
+START = datetime(2026, 1, 15, 7, 40, tzinfo=AQKOL_TZ)
 
 
 def _env(settings: Settings) -> dict[str, str]:

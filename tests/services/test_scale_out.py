@@ -7,13 +7,14 @@ import signal
 import subprocess
 import sys
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
 
 from services.classroom.link import SimulatorLink
 from services.config import Settings
+from services.events.town import AQKOL_TZ
 from services.store.db import make_engine, migrate
 from services.store.models import rule_status
 from simulator.publisher import run as simulate
@@ -21,7 +22,7 @@ from tests.conftest import make_settings
 from tests.services.test_faults import _env
 from tests.support import published_ids, stop, stored_count, stored_ids, wait_until
 
-START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
+START = datetime(2026, 1, 15, 7, 40, tzinfo=AQKOL_TZ)
 
 
 def _worker(settings: Settings, workdir: Path, client_id: str, n: int) -> subprocess.Popen:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from services.events.scenarios import load_scenario, parse_scenario
+from services.events.town import AQKOL_TZ
 from simulator.clock import DAY_MS
 from simulator.model import Town
 from simulator.people import SHIFTS, Population
 from simulator.truth import write_truth_db
 
-TZ = timezone(timedelta(hours=6))
+TZ = AQKOL_TZ
 
 LATE = """
 name: late-night

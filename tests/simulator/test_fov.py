@@ -6,19 +6,20 @@ import dataclasses
 import itertools
 import math
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from services.events.town import AQKOL_TZ
 from simulator.cameras import CameraSystem
 from simulator.geography import Camera, build_town
 from simulator.model import Town
 from simulator.people import DayPlan, camera_passes, view_intervals
 from simulator.truth import write_truth_db
 
-TZ = timezone(timedelta(hours=6))
+TZ = AQKOL_TZ
 MIN = 60_000
 
 

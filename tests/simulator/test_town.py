@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import orjson
@@ -14,12 +14,13 @@ from ulid import ULID
 
 from services.events import decode, topic_for
 from services.events.geo import to_xy
+from services.events.town import AQKOL_TZ
 from simulator.faces import WATCHLIST_SIZES
 from simulator.geography import build_town
 from simulator.model import Town
 from simulator.people import camera_passes
 
-TZ = timezone(timedelta(hours=6))
+TZ = AQKOL_TZ
 
 
 def at(h: int, m: int = 0) -> datetime:

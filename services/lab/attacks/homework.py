@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.events.town import HOUR_MS
 from services.lab.registry import register
 
 LOCAL_OFFSET_MS = 6 * 3_600_000
-HOUR_MS = 3_600_000
 
 
 def anonymity_sets(home: pd.Series, work: pd.Series) -> pd.Series:

@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.events.town import MINUTE_MS
 from services.lab.registry import register
 
-HALF_HOUR_MS = 1_800_000
+HALF_HOUR_MS = 30 * MINUTE_MS
 
 
 def predict(

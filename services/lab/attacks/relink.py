@@ -23,10 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.events.town import DAY_MS
 from services.lab.registry import register
 
 LOCAL_OFFSET_MS = 6 * 3_600_000
-DAY_MS = 86_400_000
 MAX_HOLDERS = 40  # points held by more day-units do not make candidates (see link_days)
 
 

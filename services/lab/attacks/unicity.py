@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.events.town import DAY_MS
 from services.lab.registry import register
 
-DAY_MS = 86_400_000
 MAX_CANDIDATES = 4_000_000  # candidate checks per chunk (bounds memory at coarse resolutions)
 MAX_BITMAP_BYTES = 64 << 20  # membership by a bitmap of every (unit, point) up to this size
 
