@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ConnDep
 from services.api.release import ReleaseDep, kinds_or_403
-from services.api.schemas import EventOut, EventPage, LatestEvents
+from services.api.schemas.events import EventOut, EventPage, LatestEvents
 from services.store import repo
 
 router = APIRouter(prefix="/events", tags=["events"])

@@ -8,9 +8,8 @@ from typing import Annotated, Literal
 import h3
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from services.api.deps import ConnDep
-from services.api.routes.policy import active_spec, releaser
-from services.api.schemas import HeatCell, Heatmap
+from services.api.deps import ConnDep, ReleaserDep, active_spec
+from services.api.schemas.heatmap import HeatCell, Heatmap
 from services.events.geo import STORE_H3_RES
 from services.policy.release import (
     PEOPLE_KEY,
@@ -28,6 +27,7 @@ router = APIRouter(tags=["heatmap"])
 def heatmap(
     request: Request,
     conn: ConnDep,
+    releaser: ReleaserDep,
     kind: Annotated[str | None, Query(description="event kind; all kinds if omitted")] = None,
     agg: Literal["count", "sum", "avg"] = "count",
     window_s: Annotated[int, Query(ge=1, le=31 * 86400)] = 3600,
@@ -107,7 +107,7 @@ def heatmap(
         counts = {c: int(a[2]) for c, a in acc.items()}
         query = f"heatmap layer={layer} kind={kind} res={res} window_s={window_s}"
         try:
-            noisy, budget = releaser(request).release_counts(
+            noisy, budget = releaser.release_counts(
                 conn, spec, counts, res, query, until, now=town_now or until, layer=layer
             )
         except BudgetExceeded as exc:
