@@ -179,7 +179,7 @@ def jump(conn: ConnDep, controls: ControlsDep, body: Jump) -> dict[str, Any]:
 @router.get("/scenarios")
 def scenarios() -> dict[str, Any]:
     """The scenarios whose incidents can be injected."""
-    items = []
+    items: list[dict[str, Any]] = []
     for name in scenario_names():
         try:
             sc = load_scenario(name)

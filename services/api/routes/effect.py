@@ -148,7 +148,7 @@ def _same_time(a: Any, b: Any) -> bool:
     try:
         return datetime.fromisoformat(str(a)) == datetime.fromisoformat(str(b))
     except ValueError:
-        return a == b
+        return bool(a == b)
 
 
 def example_of(

@@ -37,7 +37,7 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat") from None
     if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
         raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _aware(dt: datetime | None, name: str) -> datetime | None:

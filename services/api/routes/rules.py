@@ -32,6 +32,7 @@ from services.api.schemas.rules import (
 )
 from services.config import Settings
 from services.events.town import UTC_OFFSET_HOURS
+from services.events.yamldoc import YamlFileError
 from services.policy.apply import Minimizer
 from services.policy.audience import Gate
 from services.rules.book import RuleBook
@@ -50,21 +51,21 @@ def _policy(request: Request, conn: Any) -> Minimizer:
     return Minimizer(active_spec(request, conn))
 
 
-def _problem(exc: RuleError) -> RuleProblem:
+def _problem(exc: YamlFileError) -> RuleProblem:
     return RuleProblem(file=Path(exc.file).name, line=exc.line, message=exc.reason)
 
 
 def _out(
     path: Path,
     rule: CompiledRule | None,
-    error: RuleError | None,
-    counts: dict,
-    status: dict,
-    live_status: dict | None = None,
+    error: YamlFileError | None,
+    counts: dict[str, dict[str, int]],
+    status: dict[str, dict[str, Any]],
+    live_status: dict[str, dict[str, Any]] | None = None,
 ) -> RuleOut:
     if rule is None:
         return RuleOut(
-            id=path.stem, file=path.name, state="refused", error=error and _problem(error)
+            id=path.stem, file=path.name, state="refused", error=_problem(error) if error else None
         )
     spec = rule.spec
     st = status.get(rule.id, {})
@@ -81,7 +82,7 @@ def _out(
         needs=rule.needs,
         state=st.get("state", "active" if spec.enabled else "disabled"),
         reason=st.get("reason"),
-        error=error and _problem(error),
+        error=_problem(error) if error else None,
         alerts=counts.get(rule.id, {}),
         evaluations=live.get("evaluations", 0),
         matches=live.get("matches", 0),

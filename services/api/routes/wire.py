@@ -33,7 +33,7 @@ WITHHELD = "(withheld)"
 PERSONAL = ("identifier", "sensitive")
 
 
-def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
+def _release(msg: dict[str, Any], gate: Gate, plan: Minimizer) -> dict[str, Any]:
     """A described message as ``gate``'s audience may receive it under the policy whose
     ingest ``plan`` (a :class:`~services.policy.apply.Minimizer`) is given."""
     kind = msg["kind"]
@@ -44,7 +44,7 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
             return f["category"] in PERSONAL or (personal and f["category"] == "quasi")
     else:  # operators and oversight: at most what the policy stores (as sent)
         kp = plan.plans.get(kind)
-        touched = {f for _a, f, _t in kp.ops} if kp is not None else set()
+        touched: set[str] = {f for _a, f, _t in kp.ops} if kp is not None else set()
         dropped = kp is None or kp.drop_event is not None
         if kind in BIOMETRIC_KINDS:  # a match on a list the policy refuses is not kept
             listed = {f["name"]: f["value"] for f in msg["fields"]}.get("data.watchlist")
@@ -52,7 +52,7 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
 
         def hide(f: dict[str, Any]) -> bool:
             if dropped:
-                return f["category"] != "telemetry"
+                return bool(f["category"] != "telemetry")
             return f["name"] in touched  # source, geo, ts, data.<name>: as the plan names them
 
     fields = [{**f, "value": WITHHELD, "withheld": True} if hide(f) else f for f in msg["fields"]]

@@ -45,9 +45,11 @@ class AlertAction(BaseModel):
 
     ids: list[RowId] = Field(default_factory=list, max_length=10_000)
     rule: str | None = None
-    by: str = Field("analyst", min_length=1, max_length=64, description="who acts, without a login")
-    assignee: str | None = Field(None, max_length=64)
-    reason: str | None = Field(None, max_length=256)
+    by: str = Field(
+        default="analyst", min_length=1, max_length=64, description="who acts, without a login"
+    )
+    assignee: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, max_length=256)
 
 
 class AlertActionResult(BaseModel):

@@ -14,10 +14,15 @@ class Change(BaseModel):
                         "watch list the policy refuses)")  # fmt: skip
     kind: str
     fields: list[str] = Field(default_factory=list)
-    at: str = Field("ingest", description="where it happens: ingest or edge (the devices)")
-    stored: int | None = Field(None, description="events of the kind stored in the window, "
-                               "each so changed (None: none are stored)")  # fmt: skip
-    wire: int = Field(0, description="of the newest messages on the wire, how many it touches")
+    at: str = Field(default="ingest", description="where it happens: ingest or edge (the devices)")
+    stored: int | None = Field(
+        default=None,
+        description="events of the kind stored in the window, each so changed (None: none are "
+        "stored)",
+    )
+    wire: int = Field(
+        default=0, description="of the newest messages on the wire, how many it touches"
+    )
 
 
 class ExampleField(BaseModel):
@@ -26,7 +31,7 @@ class ExampleField(BaseModel):
     before: Any = None
     after: Any = None
     change: str = Field(description="kept, dropped, pseudonymized, generalized, aggregated")
-    withheld: bool = Field(False, description="a value is there; you may not receive it")
+    withheld: bool = Field(default=False, description="a value is there; you may not receive it")
 
 
 class Example(BaseModel):

@@ -25,5 +25,5 @@ class Heatmap(BaseModel):
     until: datetime | None
     cells: list[HeatCell]
     release: dict[str, Any] | None = Field(
-        None, description="how the active policy protected this release (k, DP budget)"
+        default=None, description="how the active policy protected this release (k, DP budget)"
     )

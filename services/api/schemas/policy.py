@@ -14,7 +14,9 @@ class PolicyOut(BaseModel):
     title: str | None = None
     description: str | None = None
     active: bool = False
-    refused: str | None = Field(None, description="file:line: reason, if the file is refused")
+    refused: str | None = Field(
+        default=None, description="file:line: reason, if the file is refused"
+    )
     plan: dict[str, str] = Field(default_factory=dict, description="kind -> what happens")
     retention: dict[str, Any] | None = None
     biometric: dict[str, Any] | None = None
@@ -28,8 +30,8 @@ class PolicyList(BaseModel):
 
 class Switch(BaseModel):
     policy: str = Field(min_length=1, max_length=64)
-    by: str = Field("teacher", min_length=1, max_length=64)
-    note: str | None = Field(None, max_length=256)
+    by: str = Field(default="teacher", min_length=1, max_length=64)
+    note: str | None = Field(default=None, max_length=256)
 
 
 class HistoryRow(BaseModel):

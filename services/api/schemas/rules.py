@@ -24,13 +24,17 @@ class RuleOut(BaseModel):
     kinds: list[str] = Field(default_factory=list)
     needs: list[str] = Field(default_factory=list)
     state: str = Field(description="active, disabled, blinded (by the policy) or refused")
-    evaluations: int = Field(0, description="events evaluated by the ingest since it started")
+    evaluations: int = Field(
+        default=0, description="events evaluated by the ingest since it started"
+    )
     matches: int = 0
-    errors: int = Field(0, description="evaluation errors (a field missing, a type mismatch)")
+    errors: int = Field(
+        default=0, description="evaluation errors (a field missing, a type mismatch)"
+    )
     last_error: str | None = None
-    reason: str | None = Field(None, description="why blinded")
+    reason: str | None = Field(default=None, description="why blinded")
     error: RuleProblem | None = Field(
-        None, description="why the file is refused (the last good version stays in force)"
+        default=None, description="why the file is refused (the last good version stays in force)"
     )
     alerts: dict[str, int] = Field(default_factory=dict, description="alerts by state")
     text: str | None = None
@@ -69,7 +73,7 @@ class Preview(BaseModel):
     until: datetime | None
     events: int
     truncated: bool
-    stopped: str | None = Field(None, description="why the replay stopped before the end")
+    stopped: str | None = Field(default=None, description="why the replay stopped before the end")
     alerts: list[PreviewAlert]
     state: str
     reason: str | None = None

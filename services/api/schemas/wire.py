@@ -12,7 +12,9 @@ class WireField(BaseModel):
     name: str
     value: Any = None
     category: str = Field(description="identifier, quasi, sensitive or telemetry")
-    withheld: bool = Field(False, description="the value is on the wire; you may not read it")
+    withheld: bool = Field(
+        default=False, description="the value is on the wire; you may not read it"
+    )
 
 
 class WireMessage(BaseModel):
