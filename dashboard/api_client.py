@@ -3,6 +3,11 @@
 Every call returns a :class:`Fetched`: the data, or the empty shape of that data plus an
 error message when the API is unreachable or answers badly. Callbacks never see an
 exception, so a stopped API shows as "API unreachable" instead of a broken page.
+
+Every answer is checked against the API's own model of its route (``services.api.schemas``,
+listed in :data:`SHAPES`) and handed on as that model's JSON: the pages index plain dicts,
+and an answer of another shape is logged as an error and shown as "unexpected shape" rather
+than read half-way.
 """
 
 from __future__ import annotations
