@@ -17,6 +17,7 @@ a function, follows an allowed edge between the layers (ARCHITECTURE.md).
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +120,22 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path):
     assert layer_of("services.api.schemas.alerts") == "shapes"
     assert layer_of("services.api.deps") == "center"
     assert "simulator" not in ALLOWED["center"]
+
+
+def test_the_api_shapes_import_pydantic_and_the_standard_library_only():
+    """The dashboard imports the shapes: they must not pull in FastAPI, SQLAlchemy or the
+    center's code with them."""
+    allowed = set(sys.stdlib_module_names) | {"__future__", "pydantic"}
+    found = []
+    for path in sorted((ROOT / "services" / "api" / "schemas").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                ours = layer_of(name) in ("contract", "shapes")
+                if not ours and name.split(".")[0] not in allowed:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []
