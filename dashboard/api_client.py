@@ -3,6 +3,11 @@
 Every call returns a :class:`Fetched`: the data, or the empty shape of that data plus an
 error message when the API is unreachable or answers badly. Callbacks never see an
 exception, so a stopped API shows as "API unreachable" instead of a broken page.
+
+Every answer is checked against the API's own model of its route (``services.api.schemas``,
+listed in :data:`SHAPES`) and handed on as that model's JSON: the pages index plain dicts,
+and an answer of another shape is logged as an error and shown as "unexpected shape" rather
+than read half-way.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypedDict, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from dashboard.i18n import _
+from services.api import schemas as api
 
 log = logging.getLogger(__name__)
 
@@ -30,168 +37,57 @@ PREVIEW_TIMEOUT_S = 120.0  # a preview replays the whole stored day through one 
 CONTROL_TIMEOUT_S = 30.0  # a control waits for the simulator's acknowledgement
 
 
-class Point(TypedDict):
-    lat: float
-    lon: float
+# What the dashboard reads, request by request: the API's own response model of each route
+# (services/api/schemas), so a drift between the two fails loudly here instead of drawing
+# an empty page; tests/dashboard/test_api_shapes.py keeps each the route's response_model.
+# The classroom's answers are the simulator's own reports, free-form objects in the API too.
+SHAPES: dict[tuple[str, str], Any] = {
+    ("GET", "/health"): api.Health,
+    ("GET", "/town"): api.Town,
+    ("GET", "/heatmap"): api.Heatmap,
+    ("GET", "/events/latest"): api.LatestEvents,
+    ("GET", "/alerts"): api.AlertList,
+    ("POST", "/alerts/acknowledge"): api.AlertActionResult,
+    ("POST", "/alerts/clear"): api.AlertActionResult,
+    ("POST", "/alerts/assign"): api.AlertActionResult,
+    ("GET", "/rules"): api.RuleList,
+    ("GET", "/rules/{rule_id}"): api.RuleOut,
+    ("PUT", "/rules/{rule_id}"): api.RuleOut,
+    ("POST", "/rules/validate"): api.Validation,
+    ("POST", "/rules/preview"): api.Preview,
+    ("POST", "/auth/token"): api.Token,
+    ("GET", "/audit"): api.AuditPage,
+    ("GET", "/audit/verify"): api.ChainOut,
+    ("GET", "/register"): api.RegisterOut,
+    ("GET", "/policy"): api.PolicyList,
+    ("PUT", "/policy/active"): api.HistoryRow,
+    ("GET", "/policy/effect"): api.Effect,
+    ("GET", "/wire/sample"): api.WireSample,
+    ("GET", "/stats"): api.Stats,
+    ("GET", "/classroom/status"): dict[str, Any],
+    ("POST", "/classroom/pause"): dict[str, Any],
+    ("POST", "/classroom/resume"): dict[str, Any],
+    ("POST", "/classroom/speed"): dict[str, Any],
+    ("POST", "/classroom/jump"): dict[str, Any],
+    ("POST", "/classroom/inject"): dict[str, Any],
+    ("POST", "/classroom/reset"): dict[str, Any],
+    ("GET", "/classroom/scenarios"): dict[str, Any],
+    ("GET", "/classroom/cameras"): dict[str, Any],
+    ("GET", "/classroom/replay"): dict[str, Any],
+    ("GET", "/classroom/metrics"): dict[str, Any],
+}
+_ADAPTERS: dict[tuple[str, str], TypeAdapter[Any]] = {k: TypeAdapter(v) for k, v in SHAPES.items()}
 
-
-class Town(TypedDict, total=False):
-    origin: Point
-    lake: list[list[float]]
-    streets: list[dict[str, Any]]
-    buildings: list[dict[str, Any]]
-    places: list[dict[str, Any]]
-    stops: list[dict[str, Any]]
-    routes: list[dict[str, Any]]
-    cameras: list[dict[str, Any]]
-
-
-class HeatCell(TypedDict):
-    cell: str
-    lat: float
-    lon: float
-    value: float
-    n: int
-    boundary: list[list[float]]
-
-
-class Heatmap(TypedDict, total=False):
-    kind: str | None
-    agg: str
-    res: int
-    since: str | None
-    until: str | None
-    cells: list[HeatCell]
-    release: dict[str, Any] | None
-
-
-class Event(TypedDict, total=False):
-    id: str
-    kind: str
-    source: str
-    ts: str
-    geo: Point | None
-    data: dict[str, Any]
-
-
-class Latest(TypedDict, total=False):
-    as_of: str | None
-    items: list[Event]
-
-
-class Alert(TypedDict, total=False):
-    id: Any
-    rule: str
-    title: str
-    severity: str
-    state: str
-    source: str | None
-    kind: str | None
-    geo: Point | None
-    value: float | None
-    count: int
-    first_seen: str
-    last_seen: str
-    event_id: str | None
-    details: dict[str, Any]
-
-
-class Alerts(TypedDict):
-    items: list[Alert]
-
-
-class RuleProblem(TypedDict):
-    file: str
-    line: int | None
-    message: str
-
-
-class Rule(TypedDict, total=False):
-    id: str
-    file: str
-    title: str | None
-    description: str | None
-    severity: str | None
-    purpose: str | None
-    misuse: bool
-    kinds: list[str]
-    needs: list[str]
-    state: str  # active, disabled, blinded (by the policy) or refused
-    reason: str | None
-    error: RuleProblem | None
-    alerts: dict[str, int]
-    text: str | None
-    translations: dict[str, dict[str, str]]  # language -> title, description
-
-
-class Rules(TypedDict):
-    items: list[Rule]
-
-
-class Validation(TypedDict, total=False):
-    ok: bool
-    error: RuleProblem | None
-    needs: list[str]
-
-
-class Preview(TypedDict, total=False):
-    rule: str
-    since: str | None
-    until: str | None
-    events: int
-    truncated: bool
-    alerts: list[dict[str, Any]]
-    state: str
-    reason: str | None
-    errors: int
-    last_error: str | None
-
-
-class ActionResult(TypedDict):
-    changed: list[Any]
-
-
+Data = dict[str, Any]  # an answer as JSON, checked against its model (see SHAPES)
 AlertAction = Literal["acknowledge", "clear", "assign"]
 
 
-class Stats(TypedDict, total=False):
-    events: int
-    dead_letters: int
-    alerts_active: int
-    by_kind: dict[str, int]
-    sim_time: str | None
-
-
-class PolicyList(TypedDict, total=False):
-    active: str
-    items: list[dict[str, Any]]
-
-
-class Login(TypedDict, total=False):
-    access_token: str
-    expires_in: int
-    username: str
-    role: str
-
-
-class AuditPage(TypedDict, total=False):
-    items: list[dict[str, Any]]
-    total: int
-    next_before: int | None
-
-
-class Chain(TypedDict, total=False):
-    ok: bool
-    entries: int
-    head: str
-    broken_id: int | None
-    reason: str | None
-
-
-class Register(TypedDict, total=False):
-    title: str
-    operator: str
-    devices: list[dict[str, Any]]
+def as_json(method: str, route: str, body: Any) -> Data:
+    """``body`` checked against the API's model of ``method route`` and dumped back to JSON
+    (defaults filled in, times as the API writes them); ValidationError if it does not fit."""
+    adapter = _ADAPTERS[(method, route)]
+    data: Data = adapter.dump_python(adapter.validate_python(body), mode="json")
+    return data
 
 
 class Unreachable(str):
@@ -217,7 +113,7 @@ class Fetched(Generic[T]):
 
     data: T
     error: str | None = None
-    problem: RuleProblem | None = None  # a rule refused by the API (422): file, line, message
+    problem: Data | None = None  # a rule refused by the API (422): file, line, message
     refused: int | None = None  # the status of a request the API refused with a reason (422, 429)
 
     @property
@@ -226,9 +122,9 @@ class Fetched(Generic[T]):
         return self.error is None
 
 
-def empty_town() -> Town:
+def empty_town() -> Data:
     """A town with nothing in it."""
-    return Town(lake=[], streets=[], buildings=[], places=[], stops=[], routes=[], cameras=[])
+    return api.Town().model_dump(mode="json")
 
 
 class ApiClient:
@@ -254,8 +150,8 @@ class ApiClient:
             headers={"accept": "application/json"},
         )
         self._town_lock = threading.Lock()
-        self._town: tuple[float, Town] | None = None
-        self._rule_texts: tuple[float, dict[str, Rule]] | None = None
+        self._town: tuple[float, Data] | None = None
+        self._rule_texts: tuple[float, dict[str, Data]] | None = None
         self._failing = False
 
     def close(self) -> None:
@@ -291,15 +187,18 @@ class ApiClient:
     def _fetch(
         self,
         path: str,
-        empty: T,
+        empty: Data,
         params: dict[str, Any] | None = None,
         *,
         method: str = "GET",
+        route: str | None = None,
         text: str | None = None,
         json: Any = None,
         timeout: float | None = None,
-    ) -> Fetched[T]:
-        problem: RuleProblem | None = None
+    ) -> Fetched[Data]:
+        """``method path`` answered, checked against the model of ``route`` (the path's
+        template, when it has parameters), or ``empty`` and why not."""
+        problem: Data | None = None
         try:
             body = self._request(method, path, params, text=text, json=json, timeout=timeout).json()
         except httpx.HTTPStatusError as exc:
@@ -319,9 +218,14 @@ class ApiClient:
         except ValueError:
             error = _("API sent invalid JSON on {path}").format(path=path)
         else:
-            if isinstance(body, dict) and isinstance(empty, dict):
+            try:
+                data = as_json(method, route or path, body)
+            except ValidationError as exc:
+                # the API and the dashboard disagree on a shape: a bug to fix, said loudly
+                log.error("%s %s: the answer does not fit the API's model: %s", method, path, exc)
+            else:
                 self._failing = False
-                return Fetched({**empty, **body})  # type: ignore[arg-type]
+                return Fetched({**empty, **data})
             error = _("API sent an unexpected shape on {path}").format(path=path)
         # log the first failure of a streak, not every refresh of every open browser tab
         if not self._failing:
@@ -329,11 +233,11 @@ class ApiClient:
         self._failing = True
         return Fetched(empty, error)
 
-    def health(self) -> Fetched[dict[str, Any]]:
+    def health(self) -> Fetched[Data]:
         """GET /health."""
         return self._fetch("/health", {})
 
-    def town(self) -> Fetched[Town]:
+    def town(self) -> Fetched[Data]:
         """GET /town, cached for a few minutes (the town does not move)."""
         with self._town_lock:
             if self._town and time.monotonic() - self._town[0] < TOWN_TTL_S:
@@ -352,23 +256,25 @@ class ApiClient:
         window_s: int = 3600,
         res: int = 9,
         until: str | None = None,
-    ) -> Fetched[Heatmap]:
+    ) -> Fetched[Data]:
         """GET /heatmap: H3 cells of one kind (or all events) over a window of simulated time."""
         params = {"kind": kind, "agg": agg, "window_s": window_s, "res": res, "until": until}
-        return self._fetch("/heatmap", Heatmap(kind=kind, agg=agg, res=res, cells=[]), params)
+        empty = api.Heatmap(kind=kind, agg=agg, res=res, since=None, until=None, cells=[])
+        return self._fetch("/heatmap", empty.model_dump(mode="json"), params)
 
-    def latest(self, kind: str | None = None, *, within_s: int = 120) -> Fetched[Latest]:
+    def latest(self, kind: str | None = None, *, within_s: int = 120) -> Fetched[Data]:
         """GET /events/latest: the newest event of each source."""
         params = {"kind": kind, "within_s": within_s}
-        return self._fetch("/events/latest", Latest(as_of=None, items=[]), params)
+        empty = api.LatestEvents(as_of=None, items=[]).model_dump(mode="json")
+        return self._fetch("/events/latest", empty, params)
 
     def alerts(
         self, state: str | None = None, *, rule: str | None = None, limit: int = 50
-    ) -> Fetched[Alerts]:
+    ) -> Fetched[Data]:
         """GET /alerts, newest ``last_seen`` first (``state``: active, acknowledged, cleared,
         or open for active and acknowledged)."""
         params = {"state": state, "rule": rule, "limit": limit}
-        return self._fetch("/alerts", Alerts(items=[]), params)
+        return self._fetch("/alerts", {"items": []}, params)
 
     def alert_action(
         self,
@@ -379,19 +285,19 @@ class ApiClient:
         by: str = "analyst",
         assignee: str | None = None,
         reason: str | None = None,
-    ) -> Fetched[ActionResult]:
+    ) -> Fetched[Data]:
         """POST /alerts/{acknowledge,clear,assign}: by ids, or every open alert of ``rule``."""
         body: dict[str, Any] = {"ids": list(ids), "by": by}
         for key, value in (("rule", rule), ("assignee", assignee), ("reason", reason)):
             if value:
                 body[key] = value
-        return self._fetch(f"/alerts/{action}", ActionResult(changed=[]), method="POST", json=body)
+        return self._fetch(f"/alerts/{action}", {"changed": []}, method="POST", json=body)
 
-    def rules(self) -> Fetched[Rules]:
+    def rules(self) -> Fetched[Data]:
         """GET /rules: every rule file with its state and its alerts by state."""
-        return self._fetch("/rules", Rules(items=[]))
+        return self._fetch("/rules", {"items": []})
 
-    def rule_texts(self) -> dict[str, Rule]:
+    def rule_texts(self) -> dict[str, Data]:
         """Every rule's title, description and translations by id, for alert titles in the
         viewer's language; asked at most once a minute, empty while the API refuses."""
         now = time.monotonic()
@@ -400,12 +306,12 @@ class ApiClient:
                 return self._rule_texts[1]
         got = self.rules()
         texts = {
-            r["id"]: Rule(
-                id=r["id"],
-                title=r.get("title"),
-                description=r.get("description"),
-                translations=r.get("translations") or {},
-            )
+            r["id"]: {
+                "id": r["id"],
+                "title": r.get("title"),
+                "description": r.get("description"),
+                "translations": r.get("translations") or {},
+            }
             for r in got.data["items"]
             if r.get("id")
         }
@@ -414,31 +320,32 @@ class ApiClient:
                 self._rule_texts = (now, texts)
         return texts
 
-    def rule(self, rule_id: str) -> Fetched[Rule]:
+    def rule(self, rule_id: str) -> Fetched[Data]:
         """GET /rules/{id}: one rule with the YAML ``text`` of its file."""
-        return self._fetch(f"/rules/{_quote(rule_id)}", Rule(id=rule_id, text=None))
+        path = f"/rules/{_quote(rule_id)}"
+        return self._fetch(path, {"id": rule_id, "text": None}, route="/rules/{rule_id}")
 
-    def validate_rule(self, text: str) -> Fetched[Validation]:
+    def validate_rule(self, text: str) -> Fetched[Data]:
         """POST /rules/validate: the first problem of a rule's YAML, or ok and its needs."""
-        empty = Validation(ok=False, error=None, needs=[])
+        empty = api.Validation(ok=False).model_dump(mode="json")
         return self._fetch("/rules/validate", empty, method="POST", text=text)
 
-    def save_rule(self, rule_id: str, text: str) -> Fetched[Rule]:
+    def save_rule(self, rule_id: str, text: str) -> Fetched[Data]:
         """PUT /rules/{id}; a refused text gives ``problem`` (file, line, message)."""
-        empty = Rule(id=rule_id, text=None)
-        return self._fetch(f"/rules/{_quote(rule_id)}", empty, method="PUT", text=text)
+        path, empty = f"/rules/{_quote(rule_id)}", {"id": rule_id, "text": None}
+        return self._fetch(path, empty, method="PUT", route="/rules/{rule_id}", text=text)
 
-    def preview_rule(self, text: str) -> Fetched[Preview]:
+    def preview_rule(self, text: str) -> Fetched[Data]:
         """POST /rules/preview: what this rule would have done on the stored day so far."""
-        empty = Preview(events=0, truncated=False, alerts=[], errors=0)
+        empty: Data = {"events": 0, "truncated": False, "alerts": [], "errors": 0}
         return self._fetch(
             "/rules/preview", empty, method="POST", text=text, timeout=PREVIEW_TIMEOUT_S
         )
 
-    def login(self, username: str, password: str, *, client: str | None = None) -> Fetched[Login]:
+    def login(self, username: str, password: str, *, client: str | None = None) -> Fetched[Data]:
         """POST /auth/token (OAuth2 password flow): a bearer token, or why not. ``client``:
         the signed address of the browser asking (services/auth/ratelimit.py)."""
-        empty = Login(access_token="", expires_in=0, username=username, role="")
+        empty: Data = {"access_token": "", "expires_in": 0, "username": username, "role": ""}
         headers = {"x-aqkol-client": client} if client else {}
         try:
             response = self._http.post(
@@ -449,7 +356,12 @@ class ApiClient:
         if response.status_code != 200:
             return Fetched(empty, _refusal(response))
         try:
-            return Fetched({**empty, **response.json()})  # type: ignore[typeddict-item]
+            return Fetched(as_json("POST", "/auth/token", response.json()))
+        except ValidationError as exc:
+            log.error("POST /auth/token: the answer does not fit the API's model: %s", exc)
+            return Fetched(
+                empty, _("API sent an unexpected shape on {path}").format(path="/auth/token")
+            )
         except ValueError:
             return Fetched(empty, _("API sent invalid JSON on {path}").format(path="/auth/token"))
 
@@ -464,72 +376,73 @@ class ApiClient:
 
     def audit(
         self, limit: int = 200, *, before: int | None = None, reads: bool = True
-    ) -> Fetched[AuditPage]:
+    ) -> Fetched[Data]:
         """GET /audit: the newest audit entries (auditor and teacher); ``reads=False``: only
         the acts (reveals, changes, the teacher's controls)."""
         params: dict[str, Any] = {"limit": limit, "before": before}
         if not reads:
             params["reads"] = "false"
-        return self._fetch("/audit", AuditPage(items=[], total=0, next_before=None), params)
+        empty = api.AuditPage(items=[], total=0, next_before=None).model_dump(mode="json")
+        return self._fetch("/audit", empty, params)
 
-    def audit_verify(self) -> Fetched[Chain]:
+    def audit_verify(self) -> Fetched[Data]:
         """GET /audit/verify: whether the hash chain holds, and the first broken entry."""
-        return self._fetch("/audit/verify", Chain(ok=False, entries=0, head=""))
+        empty = api.ChainOut(ok=False, entries=0, head="").model_dump(mode="json")
+        return self._fetch("/audit/verify", empty)
 
-    def register(self) -> Fetched[Register]:
+    def register(self) -> Fetched[Data]:
         """GET /register: the sensor register."""
-        return self._fetch("/register", Register(title="", operator="", devices=[]))
+        empty = api.RegisterOut(title="", operator="", devices=[]).model_dump(mode="json")
+        return self._fetch("/register", empty)
 
-    def policies(self) -> Fetched[PolicyList]:
+    def policies(self) -> Fetched[Data]:
         """GET /policy: every policy file and which one is ``active``."""
-        return self._fetch("/policy", PolicyList(active="", items=[]))
+        return self._fetch("/policy", api.PolicyList(active="", items=[]).model_dump(mode="json"))
 
-    def switch_policy(self, policy: str, note: str | None = None) -> Fetched[dict[str, Any]]:
+    def switch_policy(self, policy: str, note: str | None = None) -> Fetched[Data]:
         """PUT /policy/active: make ``policy`` the one the ingest applies (teacher)."""
         return self._fetch(
             "/policy/active", {}, method="PUT", json={"policy": policy, "note": note}
         )
 
-    def wire_sample(self, n: int = 40) -> Fetched[dict[str, Any]]:
+    def wire_sample(self, n: int = 40) -> Fetched[Data]:
         """GET /wire/sample: the newest raw messages on the broker, fields with categories
         (values withheld as the release rules say)."""
-        return self._fetch("/wire/sample", {"policy": "", "edge": [], "seen": 0, "items": []},
-                           {"n": n})  # fmt: skip
+        empty = api.WireSample(policy="", edge=[], seen=0, items=[]).model_dump(mode="json")
+        return self._fetch("/wire/sample", empty, {"n": n})
 
-    def policy_effect(
-        self, window_s: int = 3600, until: str | None = None
-    ) -> Fetched[dict[str, Any]]:
+    def policy_effect(self, window_s: int = 3600, until: str | None = None) -> Fetched[Data]:
         """GET /policy/effect: what the active policy removed or changed in the window, with
         one example before and after (values withheld as the release rules say)."""
-        empty: dict[str, Any] = {"policy": "", "changes": [], "totals": {}, "stored": {},
-                                 "wire_sampled": 0, "example": None}  # fmt: skip
+        empty: Data = {"policy": "", "changes": [], "totals": {}, "stored": {},
+                       "wire_sampled": 0, "example": None}  # fmt: skip
         return self._fetch("/policy/effect", empty, {"window_s": window_s, "until": until})
 
-    def classroom_status(self) -> Fetched[dict[str, Any]]:
+    def classroom_status(self) -> Fetched[Data]:
         """GET /classroom/status: the simulator's own report of its state (teacher)."""
         return self._fetch("/classroom/status", {"state": "unknown"})
 
-    def classroom(self, action: str, body: dict[str, Any] | None = None) -> Fetched[dict[str, Any]]:
+    def classroom(self, action: str, body: dict[str, Any] | None = None) -> Fetched[Data]:
         """POST /classroom/<action>: pause, resume, speed, jump, inject, reset (teacher)."""
         return self._fetch(
             f"/classroom/{action}", {}, method="POST", json=body or {}, timeout=CONTROL_TIMEOUT_S
         )
 
-    def scenarios(self) -> Fetched[dict[str, Any]]:
+    def scenarios(self) -> Fetched[Data]:
         """GET /classroom/scenarios: what can be injected."""
         return self._fetch("/classroom/scenarios", {"items": []})
 
-    def cameras(self, window_min: int = 15, until: str | None = None) -> Fetched[dict[str, Any]]:
+    def cameras(self, window_min: int = 15, until: str | None = None) -> Fetched[Data]:
         """GET /classroom/cameras: the camera wall, with ground truth (teacher)."""
         params = {"window_min": window_min, "until": until}
         return self._fetch("/classroom/cameras", {"tiles": [], "truth": False}, params)
 
-    def replay(self, at: str | None = None, trail_min: int = 10) -> Fetched[dict[str, Any]]:
+    def replay(self, at: str | None = None, trail_min: int = 10) -> Fetched[Data]:
         """GET /classroom/replay: vehicles with trails and alerts at a stored time."""
-        empty: dict[str, Any] = {"at": None, "vehicles": [], "trails": [], "alerts": []}
+        empty: Data = {"at": None, "vehicles": [], "trails": [], "alerts": []}
         return self._fetch("/classroom/replay", empty, {"at": at, "trail_min": trail_min})
 
-    def metrics(self) -> Fetched[dict[str, Any]]:
+    def metrics(self) -> Fetched[Data]:
         """GET /classroom/metrics: privacy figures of the store, with truth (teacher)."""
         return self._fetch("/classroom/metrics", {})
 
@@ -543,10 +456,10 @@ class ApiClient:
             return Fetched("", unreachable(self.base_url, exc))
         return Fetched(response.text)
 
-    def stats(self) -> Fetched[Stats]:
+    def stats(self) -> Fetched[Data]:
         """GET /stats: counters and the simulated clock."""
-        empty = Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
-        return self._fetch("/stats", empty)
+        empty = api.Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
+        return self._fetch("/stats", empty.model_dump(mode="json"))
 
 
 def _quote(segment: str) -> str:
@@ -554,7 +467,7 @@ def _quote(segment: str) -> str:
     return quote(segment, safe="")
 
 
-def _problem_of(response: httpx.Response) -> RuleProblem | None:
+def _problem_of(response: httpx.Response) -> Data | None:
     """The ``{file, line, message}`` of a 422 refusal of a rule, if that is what it is."""
     if response.status_code != 422:
         return None
@@ -564,11 +477,11 @@ def _problem_of(response: httpx.Response) -> RuleProblem | None:
         return None
     if isinstance(detail, dict) and isinstance(detail.get("message"), str):
         line = detail.get("line")
-        return RuleProblem(
+        return api.RuleProblem(
             file=str(detail.get("file") or ""),
             line=line if isinstance(line, int) else None,
             message=detail["message"],
-        )
+        ).model_dump()
     return None
 
 

@@ -7,13 +7,13 @@ from typing import Any
 from dash import html
 
 from dashboard import fmt
-from dashboard.api_client import Chain, Fetched
+from dashboard.api_client import Data, Fetched
 from dashboard.i18n import _, ngettext
 
 CATEGORY_ORDER = ("identifier", "sensitive", "quasi", "telemetry")
 
 
-def chain_status(fetched: Fetched[Chain]) -> tuple[str, str]:
+def chain_status(fetched: Fetched[Data]) -> tuple[str, str]:
     """The verdict on the audit chain and its CSS class (ok, broken, unknown)."""
     if not fetched.ok:
         return _("Chain not checked: {error}").format(error=fetched.error), "chain unknown"

@@ -3,17 +3,21 @@ a function, follows an allowed edge between the layers (ARCHITECTURE.md).
 
 1. contract      services.events: kinds, topics, the town's facts, geo, YAML, scenarios, map
 2. simulator     simulator: the contract only
-3. center        the rest of services (ingest, store, rules, policy, api, auth, ...): the
-                 contract only, never the simulator or the dashboard
-4. harness       services.lab (the lab, the rules test bench, simulate_day): the simulator
+3. shapes        services.api.schemas: the API's request and response models, one module per
+                 resource; the contract only
+4. center        the rest of services (ingest, store, rules, policy, api, auth, ...): the
+                 contract and the shapes, never the simulator or the dashboard
+5. harness       services.lab (the lab, the rules test bench, simulate_day): the simulator
                  and the center
-5. dashboard     dashboard: the contract only (the API over HTTP)
-6. root          services.cli, services.supervisor: anything
+6. dashboard     dashboard: the contract and the shapes (the API over HTTP, its answers
+                 validated against the API's own models)
+7. root          services.cli, services.supervisor: anything
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,6 +29,7 @@ LAYERS = (
     ("harness", "services.lab"),
     ("root", "services.cli"),
     ("root", "services.supervisor"),
+    ("shapes", "services.api.schemas"),
     ("center", "services"),
     ("simulator", "simulator"),
     ("dashboard", "dashboard"),
@@ -32,10 +37,11 @@ LAYERS = (
 ALLOWED = {
     "contract": {"contract"},
     "simulator": {"contract", "simulator"},
-    "center": {"contract", "center"},
-    "harness": {"contract", "simulator", "center", "harness"},
-    "dashboard": {"contract", "dashboard"},
-    "root": {"contract", "simulator", "center", "harness", "dashboard", "root"},
+    "shapes": {"contract", "shapes"},
+    "center": {"contract", "shapes", "center"},
+    "harness": {"contract", "simulator", "shapes", "center", "harness"},
+    "dashboard": {"contract", "shapes", "dashboard"},
+    "root": {"contract", "simulator", "shapes", "center", "harness", "dashboard", "root"},
 }
 
 
@@ -111,4 +117,25 @@ def test_the_check_sees_imports_inside_functions(tmp_path: Path):
     assert imports(f) == [(2, "simulator.model.Town"), (3, "dashboard.app")]
     assert layer_of("services.api.routes.town") == "center"
     assert layer_of("services.events.townmap") == "contract"
+    assert layer_of("services.api.schemas.alerts") == "shapes"
+    assert layer_of("services.api.deps") == "center"
     assert "simulator" not in ALLOWED["center"]
+
+
+def test_the_api_shapes_import_pydantic_and_the_standard_library_only():
+    """The dashboard imports the shapes: they must not pull in FastAPI, SQLAlchemy or the
+    center's code with them."""
+    allowed = set(sys.stdlib_module_names) | {"__future__", "pydantic"}
+    found = []
+    for path in sorted((ROOT / "services" / "api" / "schemas").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                ours = layer_of(name) in ("contract", "shapes")
+                if not ours and name.split(".")[0] not in allowed:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+    assert found == []

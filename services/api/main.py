@@ -29,7 +29,7 @@ from services.api.routes import (
     town,
     wire,
 )
-from services.api.schemas import Refusal
+from services.api.schemas.common import Refusal
 from services.auth import tokens
 from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings

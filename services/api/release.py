@@ -6,8 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
-from services.api.deps import ConnDep
-from services.api.routes.policy import active_spec
+from services.api.deps import ConnDep, active_spec
 from services.policy.audience import Gate, Withheld, gate_for
 
 

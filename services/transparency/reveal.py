@@ -9,26 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import Engine, insert, select
 
+# the request's shape is the API's (one definition): the legal bases and the shortest
+# justification a request may give
+from services.api.schemas.reveal import MIN_JUSTIFICATION as MIN_JUSTIFICATION
+from services.api.schemas.reveal import LegalBasis as LegalBasis
 from services.store.models import pseudonym_escrow, reveal_grants
 from services.transparency import audit
 
-MIN_JUSTIFICATION = 30  # characters: a sentence, not "test"
 MAX_GRANT = timedelta(days=30)
-
-
-class LegalBasis(StrEnum):
-    """Why a re-identification may be lawful (the categories a request must pick from)."""
-
-    COURT_ORDER = "court_order"
-    MISSING_PERSON = "missing_person"
-    IMMINENT_THREAT = "imminent_threat"
-    SERIOUS_CRIME = "serious_crime"
-    CONSENT = "consent"
-    DATA_SUBJECT_REQUEST = "data_subject_request"  # the resident's own request (GDPR Art. 15)
 
 
 class RevealRefused(Exception):

@@ -1,4 +1,8 @@
-"""An in-process fake of the API for dashboard tests (httpx.MockTransport, no sockets)."""
+"""An in-process fake of the API for dashboard tests (httpx.MockTransport, no sockets).
+
+Every answer is built through the API's own model (``services.api.schemas``), as the API
+builds it: a fake cannot answer with a shape the API would not send.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,22 @@ from urllib.parse import parse_qsl
 
 import h3
 import httpx
+from pydantic import BaseModel
 
+from services.api import schemas as api
 from services.events.geo import to_latlon
 
 NOW = "2026-01-15T02:00:00+00:00"  # 08:00 in Aqkol
+
+
+def shaped(model: type[BaseModel], data: Any) -> dict[str, Any]:
+    """``data`` as the API sends it: through its model, to JSON (defaults filled in)."""
+    return model.model_validate(data).model_dump(mode="json")
+
+
+def answer(model: type[BaseModel], data: Any, status: int = 200) -> httpx.Response:
+    """An answer of the API: ``data`` through the route's response model."""
+    return httpx.Response(status, json=shaped(model, data))
 
 
 def heat_cells(values: list[float], res: int = 9) -> list[dict[str, Any]]:
@@ -22,31 +38,35 @@ def heat_cells(values: list[float], res: int = 9) -> list[dict[str, Any]]:
         cell = h3.latlng_to_cell(*to_latlon(-1500 + 250 * i, 0), res)
         lat, lon = h3.cell_to_latlng(cell)
         boundary = [list(p) for p in h3.cell_to_boundary(cell)]
-        cells.append(
-            {"cell": cell, "lat": lat, "lon": lon, "value": value, "n": 1, "boundary": boundary}
-        )
+        cells.append(shaped(api.HeatCell, {"cell": cell, "lat": lat, "lon": lon, "value": value,
+                                           "n": 1, "boundary": boundary}))  # fmt: skip
     return cells
 
 
-TOWN: dict[str, Any] = {
-    "origin": {"lat": 52.0, "lon": 70.933},
-    "lake": [[900, -400], [1400, -300], [1500, 300], [1000, 500]],
-    "streets": [
-        {"name": "Abay avenue", "class": "avenue", "path": [[-800, 0], [800, 0]]},
-        {"name": "School street", "class": "street", "path": [[0, -600], [0, 600]]},
-    ],
-    "buildings": [
-        {"kind": "house", "polygon": [[10, 10], [30, 10], [30, 25], [10, 25]]},
-        {"kind": "house", "polygon": [[40, 10], [60, 10], [60, 25], [40, 25]]},
-        {"kind": "school", "polygon": [[-200, 100], [-100, 100], [-100, 160], [-200, 160]]},
-    ],
-    "places": [{"id": "school-1", "name": "School No. 1", "kind": "school", "x": -150, "y": 130}],
-    "stops": [{"id": "s1", "name": "Centre", "x": 0, "y": 0}],
-    "routes": [{"id": "1", "name": "1 Centre", "stops": ["s1"], "path": [[-800, 0], [800, 0]]}],
-    "cameras": [{"id": "cam-001", "x": 5, "y": 5, "place": "crossing"}],
-}
+TOWN: dict[str, Any] = shaped(
+    api.Town,
+    {
+        "origin": {"lat": 52.0, "lon": 70.933},
+        "lake": [[900, -400], [1400, -300], [1500, 300], [1000, 500]],
+        "streets": [
+            {"name": "Abay avenue", "class": "avenue", "path": [[-800, 0], [800, 0]]},
+            {"name": "School street", "class": "street", "path": [[0, -600], [0, 600]]},
+        ],
+        "buildings": [
+            {"kind": "house", "polygon": [[10, 10], [30, 10], [30, 25], [10, 25]]},
+            {"kind": "house", "polygon": [[40, 10], [60, 10], [60, 25], [40, 25]]},
+            {"kind": "school", "polygon": [[-200, 100], [-100, 100], [-100, 160], [-200, 160]]},
+        ],
+        "places": [
+            {"id": "school-1", "name": "School No. 1", "kind": "school", "x": -150, "y": 130}
+        ],
+        "stops": [{"id": "s1", "name": "Centre", "x": 0, "y": 0}],
+        "routes": [{"id": "1", "name": "1 Centre", "stops": ["s1"], "path": [[-800, 0], [800, 0]]}],
+        "cameras": [{"id": "cam-001", "x": 5, "y": 5, "place": "crossing"}],
+    },
+)
 
-LATEST = {
+LATEST = shaped(api.LatestEvents, {
     "as_of": NOW,
     "items": [
         {
@@ -56,34 +76,37 @@ LATEST = {
                      "delay_s": 240, "occupancy_status": "FEW_SEATS_AVAILABLE"},
         }
     ],
-}  # fmt: skip
+})  # fmt: skip
 
-ALERTS = {
+ALERTS = shaped(api.AlertList, {
     "items": [
         {
             "id": 2, "rule": "large-group", "title": "Large group: 40 people at cam-001",
             "severity": "major", "state": "active", "source": "cam-001", "kind": "camera.crowd",
             "geo": {"lat": 52.0005, "lon": 70.9331}, "value": 40, "count": 3,
             "first_seen": "2026-01-15T01:50:00+00:00", "last_seen": "2026-01-15T01:59:00+00:00",
-            "event_id": "e9", "details": {},
+            "event_id": "e9", "details": {}, "dedup_key": "cam-001",
         },
         {
             "id": 1, "rule": "large-group", "title": "Large group: 30 people at cam-002",
             "severity": "major", "state": "resolved", "source": "cam-002", "kind": "camera.crowd",
             "geo": None, "value": 30, "count": 1,
             "first_seen": "2026-01-15T01:00:00+00:00", "last_seen": "2026-01-15T01:10:00+00:00",
-            "event_id": "e8", "details": {},
+            "event_id": "e8", "details": {}, "dedup_key": "cam-002",
         },
     ]
-}  # fmt: skip
+})  # fmt: skip
 
-STATS = {
-    "events": 12345,
-    "dead_letters": 2,
-    "alerts_active": 1,
-    "by_kind": {"camera.crowd": 10000, "vehicle.position": 2345},
-    "sim_time": NOW,
-}
+STATS = shaped(
+    api.Stats,
+    {
+        "events": 12345,
+        "dead_letters": 2,
+        "alerts_active": 1,
+        "by_kind": {"camera.crowd": 10000, "vehicle.position": 2345},
+        "sim_time": NOW,
+    },
+)
 
 
 LARGE_GROUP_YAML = """id: large-group
@@ -96,49 +119,52 @@ for_minutes: 10
 """
 
 RULES: list[dict[str, Any]] = [
-    {
-        "id": "large-group",
-        "file": "large-group.yaml",
-        "title": "Large group",
-        "description": "More than 25 people",
-        "severity": "major",
-        "purpose": "public_safety",
-        "misuse": False,
-        "kinds": ["camera.crowd"],
-        "needs": ["data.count"],
-        "state": "active",
-        "reason": None,
-        "error": None,
-        "alerts": {"active": 1, "cleared": 4},
-    },
-    {
-        "id": "watchlist-activist",
-        "file": "watchlist-activist.yaml",
-        "title": "Watch-list match: activist",
-        "description": "",
-        "severity": "minor",
-        "purpose": "public_safety",
-        "misuse": True,
-        "kinds": ["camera.face"],
-        "needs": ["data.face_id"],
-        "state": "blinded",
-        "reason": "policy 'minimal' removes data.face_id",
-        "error": None,
-        "alerts": {},
-    },
-    {
-        "id": "broken",
-        "file": "broken.yaml",
-        "state": "refused",
-        "misuse": False,
-        "kinds": [],
-        "needs": [],
-        "alerts": {},
-        "error": {"file": "broken.yaml", "line": 7, "message": "unknown field 'wen'"},
-    },
+    shaped(api.RuleOut, r)
+    for r in [
+        {
+            "id": "large-group",
+            "file": "large-group.yaml",
+            "title": "Large group",
+            "description": "More than 25 people",
+            "severity": "major",
+            "purpose": "public_safety",
+            "misuse": False,
+            "kinds": ["camera.crowd"],
+            "needs": ["data.count"],
+            "state": "active",
+            "reason": None,
+            "error": None,
+            "alerts": {"active": 1, "cleared": 4},
+        },
+        {
+            "id": "watchlist-activist",
+            "file": "watchlist-activist.yaml",
+            "title": "Watch-list match: activist",
+            "description": "",
+            "severity": "minor",
+            "purpose": "public_safety",
+            "misuse": True,
+            "kinds": ["camera.face"],
+            "needs": ["data.face_id"],
+            "state": "blinded",
+            "reason": "policy 'minimal' removes data.face_id",
+            "error": None,
+            "alerts": {},
+        },
+        {
+            "id": "broken",
+            "file": "broken.yaml",
+            "state": "refused",
+            "misuse": False,
+            "kinds": [],
+            "needs": [],
+            "alerts": {},
+            "error": {"file": "broken.yaml", "line": 7, "message": "unknown field 'wen'"},
+        },
+    ]
 ]
 
-PREVIEW = {
+PREVIEW = shaped(api.Preview, {
     "rule": "large-group", "since": "2026-01-14T18:00:00+00:00", "until": NOW,
     "events": 4321, "truncated": False, "state": "active", "reason": None, "errors": 0,
     "last_error": None,
@@ -152,14 +178,14 @@ PREVIEW = {
          "last_seen": "2026-01-15T00:20:00+00:00", "count": 1, "value": 27.0,
          "source": "cam-007"},
     ],
-}  # fmt: skip
+})  # fmt: skip
 
 PASSWORD = "right-password"  # the fake API's password for any user name
 ROLES = ("teacher", "analyst", "auditor", "student")
-CHAIN_OK = {"ok": True, "entries": 3, "head": "ab" * 32, "broken_id": None, "reason": None}
-CHAIN_BROKEN = {"ok": False, "entries": 2, "head": "cd" * 32, "broken_id": 2,
-                "reason": "content changed after it was written"}  # fmt: skip
-AUDIT = [
+CHAIN_OK = shaped(api.ChainOut, {"ok": True, "entries": 3, "head": "ab" * 32})
+CHAIN_BROKEN = shaped(api.ChainOut, {"ok": False, "entries": 2, "head": "cd" * 32, "broken_id": 2,
+                                     "reason": "content changed after it was written"})  # fmt: skip
+AUDIT = [shaped(api.AuditEntry, e) for e in [
     {"id": 3, "at": "2026-01-15T02:05:00+00:00", "actor": "analyst", "role": "analyst",
      "action": "reveal", "target": "ps-4f2a",
      "detail": {"legal_basis": "missing_person", "justification": "Child missing since 08:10",
@@ -171,8 +197,8 @@ AUDIT = [
     {"id": 1, "at": "2026-01-15T02:00:00+00:00", "actor": "analyst", "role": "analyst",
      "action": "query", "target": "GET /events", "detail": {"params": {"kind": "gas.reading"}},
      "prev_hash": "0" * 64, "hash": "0" * 64},
-]  # fmt: skip
-REGISTER = {
+]]  # fmt: skip
+REGISTER = shaped(api.RegisterOut, {
     "title": "Aqkol sensor register", "operator": "Aqkol akimat (simulated)",
     "devices": [
         {"id": "cctv", "name": "Street cameras", "technology": "CCTV", "count": "about 150",
@@ -185,14 +211,15 @@ REGISTER = {
                               {"name": "enrollment_id", "category": "identifier",
                                "description": "watch-list entry"}]}]},
     ],
-}  # fmt: skip
+})  # fmt: skip
 
 BAD_MARK = "((("  # a rule text containing this is refused by the fake
-BAD_PROBLEM = {"file": "editor", "line": 5, "message": "unbalanced parenthesis"}
+BAD_PROBLEM = shaped(api.RuleProblem, {"file": "editor", "line": 5,
+                                        "message": "unbalanced parenthesis"})  # fmt: skip
 OPEN_STATES = ("active", "acknowledged")
 
 
-WIRE_SAMPLE = {
+WIRE_SAMPLE = shaped(api.WireSample, {
     "policy": "gdpr-minimal",
     "edge": [],
     "seen": 2,
@@ -204,7 +231,7 @@ WIRE_SAMPLE = {
              {"name": "data.speed_mps", "value": 5.5, "category": "telemetry",
               "withheld": False}]},
     ],
-}  # fmt: skip
+})  # fmt: skip
 
 
 class FakeApi:
@@ -232,26 +259,27 @@ class FakeApi:
 
     def _rule_answer(self, request: httpx.Request, path: str) -> httpx.Response:
         if path == "/rules" and request.method == "GET":
-            return httpx.Response(200, json={"items": RULES})
+            return answer(api.RuleList, {"items": RULES})
         text = request.content.decode("utf-8")
         if path == "/rules/validate":
             if BAD_MARK in text:
-                return httpx.Response(200, json={"ok": False, "error": BAD_PROBLEM, "needs": []})
-            return httpx.Response(200, json={"ok": True, "error": None, "needs": ["data.count"]})
+                return answer(api.Validation, {"ok": False, "error": BAD_PROBLEM})
+            return answer(api.Validation, {"ok": True, "needs": ["data.count"]})
         if path == "/rules/preview":
             if BAD_MARK in text:
                 return httpx.Response(422, json={"detail": BAD_PROBLEM})
-            return httpx.Response(200, json=PREVIEW)
+            return answer(api.Preview, PREVIEW)
         rule_id = path.removeprefix("/rules/")
         rule = next((r for r in RULES if r["id"] == rule_id), None)
         if request.method == "PUT":
             if BAD_MARK in text:
                 return httpx.Response(422, json={"detail": BAD_PROBLEM})
             self.saved[rule_id] = text
-            return httpx.Response(200, json={**(rule or {"id": rule_id}), "text": text})
+            new = {"id": rule_id, "file": f"{rule_id}.yaml", "state": "active"}
+            return answer(api.RuleOut, {**(rule or new), "text": text})
         if rule is None:
             return httpx.Response(404, json={"detail": f"no rule {rule_id!r}"})
-        return httpx.Response(200, json={**rule, "text": LARGE_GROUP_YAML})
+        return answer(api.RuleOut, {**rule, "text": LARGE_GROUP_YAML})
 
     def _alert_list(self, request: httpx.Request) -> httpx.Response:
         q = request.url.params
@@ -262,7 +290,7 @@ class FakeApi:
             for a in self.alerts
             if (state is None or a["state"] in wanted) and (rule is None or a["rule"] == rule)
         ]
-        return httpx.Response(200, json={"items": items})
+        return answer(api.AlertList, {"items": items})
 
     def _alert_action(self, action: str, body: dict[str, Any]) -> httpx.Response:
         ids = set(body.get("ids") or [])
@@ -281,7 +309,7 @@ class FakeApi:
             else:
                 continue
             changed.append(a["id"])
-        return httpx.Response(200, json={"changed": changed})
+        return answer(api.AlertActionResult, {"changed": changed})
 
     def _transparency(self, request: httpx.Request, path: str) -> httpx.Response:
         if path == "/auth/token":
@@ -291,17 +319,17 @@ class FakeApi:
             role = form["username"] if form["username"] in ROLES else "analyst"
             body = {"access_token": f"token-of-{form['username']}", "token_type": "bearer",
                     "expires_in": 3600, "username": form["username"], "role": role}  # fmt: skip
-            return httpx.Response(200, json=body)
+            return answer(api.Token, body)
         who = request.headers.get("authorization", "").removeprefix("Bearer token-of-")
         if path.startswith("/audit") and who in ("analyst", "student"):
             return httpx.Response(403, json={"detail": f"role '{who}' may not GET {path}"})
         if path == "/audit":
             reads = request.url.params.get("reads") != "false"
             items = AUDIT if reads else [e for e in AUDIT if e["action"] != "query"]
-            return httpx.Response(200, json={"items": items, "total": 3, "next_before": None})
+            return answer(api.AuditPage, {"items": items, "total": 3, "next_before": None})
         if path == "/audit/verify":
-            return httpx.Response(200, json=self.chain)
-        return httpx.Response(200, json=REGISTER)
+            return answer(api.ChainOut, self.chain)
+        return answer(api.RegisterOut, REGISTER)
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
@@ -309,13 +337,13 @@ class FakeApi:
         if path.startswith(("/auth/", "/audit")) or path == "/register":
             return self._transparency(request, path)
         if path == "/health":
-            return httpx.Response(200, json={"status": "ok"})
+            return answer(api.Health, {"status": "ok", "database": "ok"})
         if path == "/wire/sample":
-            return httpx.Response(200, json=WIRE_SAMPLE)
+            return answer(api.WireSample, WIRE_SAMPLE)
         if path == "/policy/effect":
-            return httpx.Response(200, json=effect_of(self.policy))
+            return answer(api.Effect, effect_of(self.policy))
         if path == "/town":
-            return httpx.Response(200, json=TOWN)
+            return answer(api.Town, TOWN)
         if path == "/heatmap" and self.heat_refusal is not None:
             code, detail = self.heat_refusal
             return httpx.Response(code, json={"detail": detail})
@@ -326,9 +354,9 @@ class FakeApi:
                 "since": "2026-01-15T01:00:00+00:00", "until": NOW,
                 "cells": heat_cells(self.heat_values),
             }  # fmt: skip
-            return httpx.Response(200, json=body)
+            return answer(api.Heatmap, body)
         if path == "/events/latest":
-            return httpx.Response(200, json=LATEST)
+            return answer(api.LatestEvents, LATEST)
         if path == "/alerts":
             return self._alert_list(request)
         if path == "/classroom/replay":  # live: the newest vehicles and alerts, no trails
@@ -341,17 +369,19 @@ class FakeApi:
         if path == "/rules" or path.startswith("/rules/"):
             return self._rule_answer(request, path)
         if path == "/stats":
-            return httpx.Response(200, json=self.stats)
+            return answer(api.Stats, self.stats)
         if path == "/policy/active" and request.method == "PUT":
             wanted = json.loads(request.content)["policy"]
             if wanted not in ("none", "gdpr-minimal", "dp-heatmaps"):
                 return httpx.Response(422, json={"detail": f"no policy {wanted!r}"})
             self.policy = wanted
-            return httpx.Response(200, json={"id": 2, "policy": wanted, "sha256": "0" * 64})
+            row = {"id": 2, "policy": wanted, "sha256": "0" * 64, "activated_at": NOW,
+                   "sim_time": NOW, "activated_by": "teacher", "note": None}  # fmt: skip
+            return answer(api.HistoryRow, row)
         if path == "/policy":
             items = [{"id": p, "file": f"{p}.yaml", "active": p == self.policy}
                      for p in ("none", "gdpr-minimal", "dp-heatmaps")]  # fmt: skip
-            return httpx.Response(200, json={"active": self.policy, "items": items})
+            return answer(api.PolicyList, {"active": self.policy, "items": items})
         return httpx.Response(404, json={"detail": "Not Found"})
 
     def paths(self) -> list[str]:
@@ -365,7 +395,7 @@ def effect_of(policy: str) -> dict[str, Any]:
             "window_s": 3600, "stored": {"camera.face_match": 3, "gas.reading": 40},
             "wire_sampled": 200}  # fmt: skip
     if policy == "none":
-        return {**base, "totals": {}, "changes": [], "example": None}
+        return shaped(api.Effect, {**base, "totals": {}, "changes": [], "example": None})
     changes = [
         {"action": "drop", "kind": "camera.face_match", "fields": ["data.name"], "at": "ingest",
          "stored": 3, "wire": 1},
@@ -384,7 +414,7 @@ def effect_of(policy: str) -> dict[str, Any]:
          "change": "kept", "withheld": False},
     ]}  # fmt: skip
     totals = {"drop": 3, "pseudonymize": 40, "drop_event": 2}
-    return {**base, "totals": totals, "changes": changes, "example": example}
+    return shaped(api.Effect, {**base, "totals": totals, "changes": changes, "example": example})
 
 
 def unreachable(request: httpx.Request) -> httpx.Response:

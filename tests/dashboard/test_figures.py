@@ -7,8 +7,10 @@ import plotly.io as pio
 import pytest
 
 from dashboard import figures
+from services.api import schemas as api
 from services.events.geo import to_latlon
 from simulator.geography import build_town
+from tests.dashboard.fakes import shaped
 
 TOWN = build_town().to_json()
 
@@ -22,7 +24,8 @@ def _heat(values: list[float]) -> dict:
             {"cell": cell, "lat": lat, "lon": lon, "value": v, "n": 1,
              "boundary": [list(p) for p in h3.cell_to_boundary(cell)]}
         )  # fmt: skip
-    return {"kind": "camera.crowd", "agg": "sum", "res": 9, "cells": cells}
+    return shaped(api.Heatmap, {"kind": "camera.crowd", "agg": "sum", "res": 9, "since": None,
+                                "until": None, "cells": cells})  # fmt: skip
 
 
 def test_level_edges_are_sorted_and_cover_all_values():
@@ -47,22 +50,23 @@ def test_heatmap_hexagons_are_binned_into_one_trace_per_level():
 
 
 def test_town_map_draws_town_heat_vehicles_and_alerts_without_map_tiles():
-    vehicles = {
+    vehicles = shaped(api.LatestEvents, {
+        "as_of": None,
         "items": [
             {"id": "a", "kind": "vehicle.position", "source": "bus-01",
              "ts": "2026-01-15T02:00:00Z", "geo": {"lat": 52.0, "lon": 70.93},
              "data": {"vehicle_type": "bus", "route_id": "r1", "bearing": 90, "speed_mps": 7}}
         ]
-    }  # fmt: skip
-    alerts = {
+    })  # fmt: skip
+    alerts = shaped(api.AlertList, {
         "items": [
             {"id": 1, "rule": "large-group", "title": "Large group: 40 people at cam-001",
              "severity": "major", "state": "active", "kind": "camera.crowd", "source": "cam-001",
              "geo": {"lat": 52.001, "lon": 70.931}, "value": 40, "count": 2,
              "first_seen": "2026-01-15T02:00:00Z", "last_seen": "2026-01-15T02:01:00Z",
-             "event_id": "x", "details": {}}
+             "event_id": "x", "details": {}, "dedup_key": "cam-001"}
         ]
-    }  # fmt: skip
+    })  # fmt: skip
     fig = figures.town_map(TOWN, _heat([5, 50]), vehicles, alerts)
     names = [t.name or "" for t in fig.data]
     assert "Lake" in names and any(n.startswith("Cameras") for n in names)

@@ -56,7 +56,7 @@ def test_preview_summary_mentions_truncation_blinding_and_errors():
 def test_local_alerts_and_alert_rows_use_aqkol_time():
     local = rv.local_alerts(PREVIEW["alerts"])
     assert local[0]["first_seen"] == "2026-01-15 07:30:00"
-    assert PREVIEW["alerts"][0]["first_seen"].endswith("+00:00")  # input untouched
+    assert PREVIEW["alerts"][0]["first_seen"].endswith("Z")  # untouched: UTC as the API writes it
     rows = rv.alert_rows(
         [{"id": 5, "rule": "r", "severity": "critical", "state": "cleared", "count": 2,
           "acknowledged_by": "ana", "acknowledged_at": "2026-01-15T02:00:00Z",

@@ -40,11 +40,11 @@ def test_a_forged_run_id_in_the_simulators_state_reads_no_truth_outside_runs(tmp
     url = f"sqlite:///{tmp_path / 'aqkol.db'}"
     app = create_app(make_settings(tmp_path, port=1, database_url=url))
     state = {"run_id": "../elsewhere"}  # published by whoever could write the state topic
-    app.state.classroom_link = SimpleNamespace(current=lambda *_a: state)
-    request = SimpleNamespace(app=app)
-    assert classroom.run_dir(request) is None and classroom.truth(request) is None
+    link = SimpleNamespace(current=lambda *_a: state)
+    settings = app.state.settings
+    assert classroom.run_dir(link, settings) is None and classroom.truth(link, settings) is None
     state["run_id"] = "seed1"
-    assert classroom.run_dir(request) == tmp_path / "runs" / "seed1"
+    assert classroom.run_dir(link, settings) == tmp_path / "runs" / "seed1"
 
 
 @pytest.mark.parametrize("scenario", ["/etc/passwd", "../scenarios/protest.yaml", None, 3])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
-from services.api.deps import ConnDep
+from services.api.deps import ConnDep, EngineDep
 from services.api.release import ReleaseDep
-from services.api.schemas import AlertAction, AlertActionResult, AlertList, AlertOut
+from services.api.schemas.alerts import AlertAction, AlertActionResult, AlertList, AlertOut
 from services.rules import alerts as lifecycle
 from services.store import repo
 from services.store.models import alerts
@@ -44,10 +44,10 @@ def _actor(request: Request, action: AlertAction) -> str:
     return user.username if user is not None else action.by
 
 
-def _targets(request: Request, action: AlertAction) -> list[int]:
+def _targets(engine: Engine, action: AlertAction) -> list[int]:
     ids = list(action.ids)
     if action.rule:
-        with request.app.state.engine.connect() as conn:
+        with engine.connect() as conn:
             ids += conn.execute(
                 select(alerts.c.id).where(
                     alerts.c.rule == action.rule, alerts.c.state.in_(lifecycle.OPEN_STATES)
@@ -56,39 +56,41 @@ def _targets(request: Request, action: AlertAction) -> list[int]:
     return ids
 
 
-def _record(request: Request, act: str, action: AlertAction, changed: list[int]) -> None:
+def _record(
+    request: Request, engine: Engine, act: str, action: AlertAction, changed: list[int]
+) -> None:
     detail = {"ids": changed, "rule": action.rule, "assignee": action.assignee,
               "reason": action.reason}  # fmt: skip
-    audit.record(request.state, request.app.state.engine, f"alert.{act}", "alerts",
+    audit.record(request.state, engine, f"alert.{act}", "alerts",
                  {k: v for k, v in detail.items() if v})  # fmt: skip
 
 
 @router.post("/acknowledge", response_model=AlertActionResult)
-def acknowledge(request: Request, action: AlertAction) -> AlertActionResult:
+def acknowledge(request: Request, engine: EngineDep, action: AlertAction) -> AlertActionResult:
     """Acknowledge active alerts (by ids, or all open alerts of a rule); sets the assignee
     if given. Alerts already acknowledged or cleared are left as they are."""
-    ids = _targets(request, action)
-    with request.app.state.engine.begin() as conn:
+    ids = _targets(engine, action)
+    with engine.begin() as conn:
         changed = lifecycle.acknowledge(conn, ids, _actor(request, action), action.assignee)
-    _record(request, "acknowledge", action, changed)
+    _record(request, engine, "acknowledge", action, changed)
     return AlertActionResult(changed=changed)
 
 
 @router.post("/clear", response_model=AlertActionResult)
-def clear(request: Request, action: AlertAction) -> AlertActionResult:
+def clear(request: Request, engine: EngineDep, action: AlertAction) -> AlertActionResult:
     """Clear open alerts (by ids, or all open alerts of a rule), with an optional reason."""
-    ids = _targets(request, action)
-    with request.app.state.engine.begin() as conn:
+    ids = _targets(engine, action)
+    with engine.begin() as conn:
         changed = lifecycle.clear(conn, ids, _actor(request, action), action.reason)
-    _record(request, "clear", action, changed)
+    _record(request, engine, "clear", action, changed)
     return AlertActionResult(changed=changed)
 
 
 @router.post("/assign", response_model=AlertActionResult)
-def assign(request: Request, action: AlertAction) -> AlertActionResult:
+def assign(request: Request, engine: EngineDep, action: AlertAction) -> AlertActionResult:
     """Set (or with no assignee, remove) the assignee of open alerts."""
-    ids = _targets(request, action)
-    with request.app.state.engine.begin() as conn:
+    ids = _targets(engine, action)
+    with engine.begin() as conn:
         changed = lifecycle.assign(conn, ids, action.assignee)
-    _record(request, "assign", action, changed)
+    _record(request, engine, "assign", action, changed)
     return AlertActionResult(changed=changed)

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel
 
 from services.api.deps import ConnDep
+from services.api.schemas.audit import AuditEntry, AuditPage, ChainOut
 from services.transparency import audit
 
 router = APIRouter(prefix="/audit", tags=["audit"])
-
-
-class AuditEntry(BaseModel):
-    id: int
-    at: datetime
-    actor: str
-    role: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-    prev_hash: str
-    hash: str
-
-
-class AuditPage(BaseModel):
-    items: list[AuditEntry]
-    total: int
-    next_before: int | None
-
-
-class ChainOut(BaseModel):
-    ok: bool
-    entries: int
-    head: str
-    broken_id: int | None = None
-    reason: str | None = None
 
 
 @router.get("", response_model=AuditPage)

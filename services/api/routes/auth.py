@@ -6,28 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field, SecretStr
 
-from services.api.deps import CurrentUser, EngineDep, SettingsDep
+from services.api.deps import CurrentUser, EngineDep, LoginLimiterDep, SettingsDep
+from services.api.schemas.auth import Me, NewPassword, Token
 from services.auth import tokens
 from services.auth.ratelimit import CLIENT_HEADER, forwarded_client
 from services.auth.users import AccountError, authenticate, change_password, end_sessions
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-
-class Token(BaseModel):
-    access_token: str
-    token_type: str = "bearer"
-    expires_in: int
-    username: str
-    role: str
-
-
-class Me(BaseModel):
-    username: str
-    role: str
-    demo: bool
 
 
 def client_address(request: Request, settings: SettingsDep) -> str:
@@ -47,10 +33,10 @@ def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
     engine: EngineDep,
     settings: SettingsDep,
+    limiter: LoginLimiterDep,
     request: Request,
 ) -> Token:
     """Log in with user name and password (form fields); get a bearer token."""
-    limiter = request.app.state.login_limiter
     address = client_address(request, settings)
     wait = limiter.wait_s(form.username, address)
     if wait:
@@ -80,11 +66,6 @@ def login(
 def me(user: CurrentUser) -> Me:
     """Retrieve the logged-in account."""
     return Me(username=user.username, role=user.role, demo=user.demo)
-
-
-class NewPassword(BaseModel):
-    current: SecretStr = Field(max_length=1024)
-    new: SecretStr = Field(max_length=1024)
 
 
 @router.post("/logout", status_code=204)

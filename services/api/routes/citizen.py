@@ -5,46 +5,27 @@ of them (the key holder's escrow links the two). Every call is in the audit log.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import func, or_, select
 
-from services.api.deps import ConnDep
-from services.api.routes.policy import active_spec
+from services.api.deps import ConnDep, EngineDep, active_spec
+from services.api.schemas.citizen import SAMPLE, CitizenView, KindHeld
+from services.api.schemas.reveal import MIN_JUSTIFICATION, LegalBasis
 from services.store.models import alerts, events, pseudonym_escrow
 from services.store.repo import public_event
 from services.transparency import audit
-from services.transparency.reveal import MIN_JUSTIFICATION, LegalBasis
 
 router = APIRouter(prefix="/citizen", tags=["transparency"])
 IDENTIFIERS = ("household", "account", "plate", "badge", "enrollment_id")
-SAMPLE = 50
-
-
-class KindHeld(BaseModel):
-    kind: str
-    events: int
-    first: datetime
-    last: datetime
-    fields: list[str] = Field(description="the data fields held for these events")
-
-
-class CitizenView(BaseModel):
-    policy: str
-    identifiers: dict[str, str]
-    pseudonyms: int = Field(description="pseudonyms the policy made of these identifiers")
-    kinds: list[KindHeld]
-    events: list[dict[str, Any]] = Field(description=f"the newest {SAMPLE}")
-    alerts: list[dict[str, Any]]
 
 
 @router.get("", response_model=CitizenView)
 def citizen(
     request: Request,
     conn: ConnDep,
+    engine: EngineDep,
     justification: Annotated[
         str, Query(min_length=MIN_JUSTIFICATION, max_length=2000, description="why, in a sentence")
     ],
@@ -103,7 +84,7 @@ def citizen(
     held_alerts = conn.execute(
         select(alerts).where(or_(alerts.c.dedup_key.in_(keys), alerts.c.source.in_(keys)))
     ).all()
-    audit.record(request.state, request.app.state.engine, "citizen.reveal", "citizen", {
+    audit.record(request.state, engine, "citizen.reveal", "citizen", {
         "justification": justification, "legal_basis": legal_basis.value,
         "identifiers": sorted(given), "pseudonyms": len(made),
         "events": sum(k.events for k in kinds), "alerts": len(held_alerts),

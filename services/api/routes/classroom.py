@@ -7,25 +7,34 @@ camera wall and the debrief read the run's ground truth, which only the teacher 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 
-from services.api.deps import ConnDep, CurrentUser
+from services.api.deps import (
+    ConnDep,
+    CurrentUser,
+    EngineDep,
+    LinkDep,
+    SettingsDep,
+    active_id,
+)
 from services.api.release import ReleaseDep
-from services.api.routes.policy import active_id
 from services.api.routes.town import _town_json
-from services.api.schemas import Refusal
+from services.api.schemas.classroom import Inject, Jump, Speed
+from services.api.schemas.common import Refusal
+from services.auth.users import User
 from services.classroom import debrief as debrief_html
 from services.classroom.link import SimulatorLink
 from services.classroom.replay import frame
 from services.classroom.truth import TruthIndex, index_for
 from services.classroom.wall import camera_wall
+from services.config import Settings
 from services.events.scenarios import ScenarioError, load_scenario, scenario_names
 from services.events.town import AQKOL_TZ
 from services.paths import child
@@ -46,95 +55,91 @@ ACK_WAIT_S = 8.0
 TRUTH_LABEL = "ground truth, teacher only: the command center never sees it"
 
 
-class Speed(BaseModel):
-    value: float | Literal["max"] = Field(description="simulated seconds per real second")
-
-
-class Jump(BaseModel):
-    to: str = Field(min_length=4, max_length=40, description="HH:MM (today) or ISO with offset")
-
-
-class Inject(BaseModel):
-    scenario: str = Field(min_length=1, max_length=64)
-
-
-def link(request: Request) -> SimulatorLink:
-    """The app's line to the simulator (one MQTT connection, opened on first use)."""
-    lk: SimulatorLink | None = getattr(request.app.state, "classroom_link", None)
-    if lk is None:
-        lk = request.app.state.classroom_link = SimulatorLink(request.app.state.settings)
-    return lk
-
-
-def _state(request: Request) -> dict[str, Any] | None:
+def _state(link: SimulatorLink) -> dict[str, Any] | None:
     try:
-        return link(request).current()
+        return link.current()
     except OSError:
         return None
 
 
-def run_dir(request: Request) -> Path | None:
+def run_dir(link: SimulatorLink, settings: Settings) -> Path | None:
     """The current run's folder, as the simulator reports it."""
-    state = _state(request)
+    state = _state(link)
     if not state or not state.get("run_id"):
         return None
     # the state is a message: its run id is a name under runs/, or no folder at all
-    return child(Path(request.app.state.settings.runs_dir), state["run_id"])
+    return child(Path(settings.runs_dir), state["run_id"])
 
 
-def truth(request: Request) -> TruthIndex | None:
+def truth(link: SimulatorLink, settings: Settings) -> TruthIndex | None:
     """The current run's ground truth, if its folder is readable here."""
-    folder = run_dir(request)
+    folder = run_dir(link, settings)
     return index_for(folder) if folder is not None and folder.is_dir() else None
 
 
-def _send(request: Request, user: Any, body: dict[str, Any]) -> dict[str, Any]:
-    """Audit, publish, and answer with the simulator's acknowledgement and state."""
-    audit.append(request.app.state.engine, user.username, user.role,
-                 f"classroom.{body['command']}", "simulator", body)  # fmt: skip
-    try:
-        ack = link(request).send(body, ACK_WAIT_S)
-    except OSError as exc:
-        raise HTTPException(503, f"the simulator cannot be reached: {exc}") from None
-    if ack is None:
-        raise HTTPException(504, "the simulator did not answer (is it running?)")
-    if ack.get("state") == "error":
-        raise HTTPException(422, f"the simulator refused: {ack.get('error')}")
-    return {"ack": ack, "state": link(request).current(0)}
+@dataclass(frozen=True)
+class Controls:
+    """The teacher's line to the simulator: every control audited, sent, and acknowledged."""
+
+    link: SimulatorLink
+    engine: Engine
+    user: User
+
+    def send(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Audit, publish, and answer with the simulator's acknowledgement and state."""
+        audit.append(self.engine, self.user.username, self.user.role,
+                     f"classroom.{body['command']}", "simulator", body)  # fmt: skip
+        try:
+            ack = self.link.send(body, ACK_WAIT_S)
+        except OSError as exc:
+            raise HTTPException(503, f"the simulator cannot be reached: {exc}") from None
+        if ack is None:
+            raise HTTPException(504, "the simulator did not answer (is it running?)")
+        if ack.get("state") == "error":
+            raise HTTPException(422, f"the simulator refused: {ack.get('error')}")
+        return {"ack": ack, "state": self.link.current(0)}
+
+
+def controls(link: LinkDep, engine: EngineDep, user: CurrentUser) -> Controls:
+    """The logged-in teacher's controls."""
+    return Controls(link, engine, user)
+
+
+ControlsDep = Annotated[Controls, Depends(controls)]
 
 
 @router.get("/status")
-def status(request: Request, conn: ConnDep) -> dict[str, Any]:
+def status(conn: ConnDep, link: LinkDep) -> dict[str, Any]:
     """The simulator's own report (paused or running, speed, simulated time, run) and the
     span of simulated time the store holds (for the timeline)."""
     first = conn.execute(select(func.min(events.c.ts))).scalar()
     newest = repo.sim_time(conn)
     span = {"stored_first": first.isoformat() if first else None,
             "stored_newest": newest.isoformat() if newest else None, "speeds": SPEEDS}  # fmt: skip
-    state = _state(request)
+    state = _state(link)
     if state is None:
         return {"state": "unknown", "reason": "no report from the simulator", **span}
     return {**state, **span}
 
 
 @router.post("/pause", responses=CONTROL_RESPONSES)
-def pause(request: Request, user: CurrentUser) -> dict[str, Any]:
+def pause(controls: ControlsDep) -> dict[str, Any]:
     """Pause the town (after the event in flight)."""
-    return _send(request, user, {"command": "pause"})
+    return controls.send({"command": "pause"})
 
 
 @router.post("/resume", responses=CONTROL_RESPONSES)
-def resume(request: Request, user: CurrentUser) -> dict[str, Any]:
+def resume(controls: ControlsDep) -> dict[str, Any]:
     """Resume the town."""
-    return _send(request, user, {"command": "resume"})
+    return controls.send({"command": "resume"})
 
 
 @router.post("/speed", responses=CONTROL_RESPONSES)
-def speed(request: Request, user: CurrentUser, body: Speed) -> dict[str, Any]:
+def speed(controls: ControlsDep, body: Speed) -> dict[str, Any]:
     """Set the speed: simulated seconds per real second (1, 10, 60, 600), or max."""
     if body.value != "max" and body.value <= 0:
         raise HTTPException(422, "speed must be positive")
-    return _send(request, user, {"command": "speed", "value": body.value})
+    return controls.send({"command": "speed", "value": body.value})
 
 
 def jump_target(to: str, now: datetime | None) -> datetime:
@@ -158,9 +163,9 @@ def jump_target(to: str, now: datetime | None) -> datetime:
 
 
 @router.post("/jump", responses=CONTROL_RESPONSES)
-def jump(request: Request, conn: ConnDep, user: CurrentUser, body: Jump) -> dict[str, Any]:
+def jump(conn: ConnDep, controls: ControlsDep, body: Jump) -> dict[str, Any]:
     """Fast-forward to a later time: the town is published at full speed up to it."""
-    state = _state(request) or {}
+    state = _state(controls.link) or {}
     now_s = state.get("sim_time")
     now = datetime.fromisoformat(now_s) if now_s else repo.sim_time(conn)
     target = jump_target(body.to, now)
@@ -168,13 +173,13 @@ def jump(request: Request, conn: ConnDep, user: CurrentUser, body: Jump) -> dict
         raise HTTPException(
             422, "a jump goes forward only: to see an earlier time, use the timeline (replay)"
         )
-    return _send(request, user, {"command": "jump", "to": target.isoformat()})
+    return controls.send({"command": "jump", "to": target.isoformat()})
 
 
 @router.get("/scenarios")
 def scenarios() -> dict[str, Any]:
     """The scenarios whose incidents can be injected."""
-    items = []
+    items: list[dict[str, Any]] = []
     for name in scenario_names():
         try:
             sc = load_scenario(name)
@@ -187,23 +192,24 @@ def scenarios() -> dict[str, Any]:
 
 
 @router.post("/inject", responses=CONTROL_RESPONSES)
-def inject(request: Request, user: CurrentUser, body: Inject) -> dict[str, Any]:
+def inject(controls: ControlsDep, body: Inject) -> dict[str, Any]:
     """Play a scenario's incidents from a minute from now."""
     if body.scenario not in scenario_names():
         raise HTTPException(422, f"no such scenario (known: {', '.join(scenario_names())})")
-    return _send(request, user, {"command": "inject", "scenario": body.scenario})
+    return controls.send({"command": "inject", "scenario": body.scenario})
 
 
 @router.post("/reset", responses=CONTROL_RESPONSES)
-def reset(request: Request, user: CurrentUser) -> dict[str, Any]:
+def reset(controls: ControlsDep) -> dict[str, Any]:
     """Start the town over from its seed, with an empty store of the run (``aqkol up``)."""
-    return _send(request, user, {"command": "reset"})
+    return controls.send({"command": "reset"})
 
 
 @router.get("/cameras")
 def cameras(
-    request: Request,
     conn: ConnDep,
+    link: LinkDep,
+    settings: SettingsDep,
     window_min: Annotated[int, Query(ge=1, le=24 * 60)] = 15,
     until: datetime | None = None,
 ) -> dict[str, Any]:
@@ -211,7 +217,7 @@ def cameras(
     match with whether it was true (ground truth, teacher only)."""
     if until is not None and until.tzinfo is None:
         raise HTTPException(422, "until needs a UTC offset")
-    idx = truth(request)
+    idx = truth(link, settings)
     wall = camera_wall(conn, _town_json().get("cameras") or [], until=until,
                        window_min=window_min, truth=idx)  # fmt: skip
     return {**wall, "truth_label": TRUTH_LABEL}
@@ -232,18 +238,26 @@ def replay(
 
 
 @router.get("/metrics")
-def metrics(request: Request, conn: ConnDep) -> dict[str, Any]:
+def metrics(conn: ConnDep, link: LinkDep, settings: SettingsDep) -> dict[str, Any]:
     """Privacy figures of the store now, with the truth of its face matches (teacher)."""
-    return {**debrief_html.metrics(conn, truth(request)), "truth_label": TRUTH_LABEL}
+    return {**debrief_html.metrics(conn, truth(link, settings)), "truth_label": TRUTH_LABEL}
 
 
 @router.get("/debrief", response_class=HTMLResponse)
-def debrief(request: Request, conn: ConnDep, user: CurrentUser) -> HTMLResponse:
+def debrief(
+    request: Request,
+    conn: ConnDep,
+    engine: EngineDep,
+    link: LinkDep,
+    settings: SettingsDep,
+    user: CurrentUser,
+) -> HTMLResponse:
     """The session's debrief as one self-contained HTML file."""
-    state = _state(request) or {}
-    html = debrief_html.render(conn, active_policy=active_id(request, conn), truth=truth(request),
-                               run_id=state.get("run_id"), by=user.username)  # fmt: skip
-    audit.append(request.app.state.engine, user.username, user.role, "classroom.debrief",
+    state = _state(link) or {}
+    html = debrief_html.render(conn, active_policy=active_id(request, conn),
+                               truth=truth(link, settings), run_id=state.get("run_id"),
+                               by=user.username)  # fmt: skip
+    audit.append(engine, user.username, user.role, "classroom.debrief",
                  "session", {"run_id": state.get("run_id")})  # fmt: skip
     stamp = datetime.now(AQKOL_TZ).strftime("%Y%m%d-%H%M")
     return HTMLResponse(

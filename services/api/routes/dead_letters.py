@@ -4,10 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.api.deps import ConnDep
+from services.api.deps import ConnDep, active_spec
 from services.api.release import ReleaseDep
-from services.api.routes.policy import active_spec
-from services.api.schemas import DeadLetterList, DeadLetterOut
+from services.api.schemas.dead_letters import DeadLetterList, DeadLetterOut
 from services.store import repo
 
 router = APIRouter(prefix="/dead-letters", tags=["dead letters"])

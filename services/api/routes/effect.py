@@ -26,13 +26,12 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
 from sqlalchemy import and_, func, select
 
-from services.api.deps import ConnDep
+from services.api.deps import ConnDep, SettingsDep, WireTapDep, active_spec
 from services.api.release import ReleaseDep
-from services.api.routes.policy import active_spec
-from services.api.routes.wire import PERSONAL, WITHHELD, _release, tap
+from services.api.routes.wire import PERSONAL, WITHHELD, _release
+from services.api.schemas.effect import Change, Effect, Example, ExampleField
 from services.classroom.wire import describe
 from services.events import KINDS
 from services.policy.apply import BIOMETRIC_KINDS, Minimizer
@@ -45,47 +44,6 @@ router = APIRouter(prefix="/policy", tags=["policy"])
 WIRE_N = 200  # newest raw messages looked at for what is not stored, and for the example
 # what a change does, in the order a class reads them
 ACTIONS = ("drop", "pseudonymize", "generalize", "aggregate", "drop_event", "refuse_match")
-
-
-class Change(BaseModel):
-    action: str = Field(description="drop, pseudonymize, generalize, aggregate (fields); "
-                        "drop_event (the kind is not stored), refuse_match (a face match on a "
-                        "watch list the policy refuses)")  # fmt: skip
-    kind: str
-    fields: list[str] = Field(default_factory=list)
-    at: str = Field("ingest", description="where it happens: ingest or edge (the devices)")
-    stored: int | None = Field(None, description="events of the kind stored in the window, "
-                               "each so changed (None: none are stored)")  # fmt: skip
-    wire: int = Field(0, description="of the newest messages on the wire, how many it touches")
-
-
-class ExampleField(BaseModel):
-    name: str
-    category: str
-    before: Any = None
-    after: Any = None
-    change: str = Field(description="kept, dropped, pseudonymized, generalized, aggregated")
-    withheld: bool = Field(False, description="a value is there; you may not receive it")
-
-
-class Example(BaseModel):
-    kind: str
-    id: str
-    stored: bool = Field(description="the after side is the stored event (else: not stored)")
-    outcome: str = Field(description="changed, not stored, or a block aggregate")
-    fields: list[ExampleField]
-
-
-class Effect(BaseModel):
-    policy: str
-    since: datetime | None
-    until: datetime | None
-    window_s: int
-    stored: dict[str, int] = Field(description="events stored in the window, by kind")
-    totals: dict[str, int] = Field(description="action -> events (stored, or on the wire)")
-    changes: list[Change]
-    wire_sampled: int = Field(description="how many raw messages the wire counts are of")
-    example: Example | None = None
 
 
 def _stored_by_kind(conn: Any, since: datetime, until: datetime) -> dict[str, int]:
@@ -190,7 +148,7 @@ def _same_time(a: Any, b: Any) -> bool:
     try:
         return datetime.fromisoformat(str(a)) == datetime.fromisoformat(str(b))
     except ValueError:
-        return a == b
+        return bool(a == b)
 
 
 def example_of(
@@ -242,6 +200,8 @@ RANK = {"pseudonymize": 0, "drop": 1, "generalize": 2, "aggregate": 3, "refuse_m
 def policy_effect(
     request: Request,
     conn: ConnDep,
+    settings: SettingsDep,
+    tap: WireTapDep,
     gate: ReleaseDep,
     window_s: Annotated[int, Query(ge=60, le=7 * 86400)] = 3600,
     until: datetime | None = None,
@@ -259,9 +219,9 @@ def policy_effect(
     since = end - timedelta(seconds=window_s) if end is not None else None
     stored = _stored_by_kind(conn, since, end) if end is not None and since is not None else {}
     changes = changes_of(plan, stored)
-    prefix = request.app.state.settings.mqtt_prefix
+    prefix = settings.mqtt_prefix
     try:
-        raw = tap(request).sample(n) if changes else []
+        raw = tap.sample(n) if changes else []
     except OSError:  # no broker: no wire counts and no example, said by wire_sampled=0
         raw = []
     msgs = [_raw(topic, payload, prefix) for _at, topic, payload in raw]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from services.api.deps import ConnDep
 from services.api.release import ReleaseDep, kinds_or_403
-from services.api.schemas import EventOut, EventPage, LatestEvents
+from services.api.schemas.events import EventOut, EventPage, LatestEvents
 from services.store import repo
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -37,7 +37,7 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
         raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat") from None
     if len(parts) != 4 or parts[0] > parts[2] or parts[1] > parts[3]:
         raise HTTPException(422, "bbox must be min_lon,min_lat,max_lon,max_lat")
-    return parts  # type: ignore[return-value]
+    return parts
 
 
 def _aware(dt: datetime | None, name: str) -> datetime | None:

@@ -5,7 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.api.deps import ConnDep
-from services.api.schemas import Health
+from services.api.schemas.health import Health
 
 router = APIRouter(tags=["health"])
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import h3
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from services.api.deps import ConnDep
-from services.api.routes.policy import active_spec, releaser
-from services.api.schemas import HeatCell, Heatmap
+from services.api.deps import ConnDep, ReleaserDep, active_spec
+from services.api.schemas.heatmap import HeatCell, Heatmap
 from services.events.geo import STORE_H3_RES
 from services.policy.release import (
     PEOPLE_KEY,
@@ -28,6 +27,7 @@ router = APIRouter(tags=["heatmap"])
 def heatmap(
     request: Request,
     conn: ConnDep,
+    releaser: ReleaserDep,
     kind: Annotated[str | None, Query(description="event kind; all kinds if omitted")] = None,
     agg: Literal["count", "sum", "avg"] = "count",
     window_s: Annotated[int, Query(ge=1, le=31 * 86400)] = 3600,
@@ -92,8 +92,8 @@ def heatmap(
     since = until - timedelta(seconds=window_s)
     acc: dict[str, list[float]] = {}
     if layer == "people":
-        for cell, n in _people(conn, since, until, res).items():
-            acc[cell] = [float(n), n, n]
+        for cell, people in _people(conn, since, until, res).items():
+            acc[cell] = [float(people), people, people]
         rows = []
     else:
         rows = repo.heat_cells(conn, kind, since, until)
@@ -107,28 +107,28 @@ def heatmap(
         counts = {c: int(a[2]) for c, a in acc.items()}
         query = f"heatmap layer={layer} kind={kind} res={res} window_s={window_s}"
         try:
-            noisy, budget = releaser(request).release_counts(
+            noisy, budget = releaser.release_counts(
                 conn, spec, counts, res, query, until, now=town_now or until, layer=layer
             )
         except BudgetExceeded as exc:
             raise HTTPException(429, str(exc)) from None
         cells = [_cell(c, float(n), n) for c, n in noisy]
-        release = {"policy": spec.id, "k_min": spec.release.k_min, "dp": budget}
+        dp_release = {"policy": spec.id, "k_min": spec.release.k_min, "dp": budget}
         return Heatmap(
-            kind=kind, agg=agg, res=res, since=since, until=until, cells=cells, release=release
+            kind=kind, agg=agg, res=res, since=since, until=until, cells=cells, release=dp_release
         )
     cells = []
-    for cell, (total, n_values, n) in sorted(acc.items()):
+    for cell, (total, n_values, n_events) in sorted(acc.items()):
         if agg == "count":
-            value = float(n)
+            value = float(n_events)
         elif agg == "sum":
             value = total
         else:
             if not n_values:
                 continue
             value = total / n_values
-        cells.append(_cell(cell, value, int(n)))
-    release = None
+        cells.append(_cell(cell, value, int(n_events)))
+    release: dict[str, Any] | None = None
     if spec.release.k_min > 1:
         cells = suppress(cells, spec.release.k_min)
         release = {"policy": spec.id, "k_min": spec.release.k_min, "dp": None}

@@ -3,56 +3,16 @@ basis and an expiry; audited."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, Field
 
 from services.api.deps import CurrentUser, EngineDep
-from services.api.schemas import RowId
+from services.api.schemas.common import RowId
+from services.api.schemas.reveal import GrantList, GrantOut, RevealOut, RevealRequest
 from services.transparency import reveal as rv
 
 router = APIRouter(prefix="/reveal", tags=["reveal"])
-
-
-class RevealRequest(BaseModel):
-    pseudonym: str = Field(min_length=1, max_length=64)
-    justification: str = Field(
-        min_length=rv.MIN_JUSTIFICATION,
-        max_length=2000,
-        description="why this person must be re-identified, in a sentence or more",
-    )
-    legal_basis: rv.LegalBasis
-    expires_at: AwareDatetime = Field(description="until when the grant holds (with offset)")
-
-
-class RevealOut(BaseModel):
-    grant_id: int
-    pseudonym: str
-    original: str
-    field: str
-    period: str
-    policy: str
-    legal_basis: str
-    expires_at: datetime
-    audit_id: int
-
-
-class GrantOut(BaseModel):
-    id: int
-    created_at: datetime
-    requested_by: str
-    role: str
-    pseudonym: str
-    justification: str
-    legal_basis: str
-    expires_at: datetime
-    audit_id: int
-
-
-class GrantList(BaseModel):
-    items: list[GrantOut]
 
 
 def _out(r: rv.Revealed) -> RevealOut:

@@ -10,14 +10,32 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Body, HTTPException, Request
-from pydantic import BaseModel, Field
+from sqlalchemy import Connection
 
-from services.api.deps import ConnDep, CurrentUser
+from services.api.deps import (
+    ConnDep,
+    CurrentUser,
+    EngineDep,
+    PreviewGateDep,
+    RuleBookDep,
+    SettingsDep,
+    active_spec,
+)
 from services.api.release import ReleaseDep
-from services.api.routes.policy import active_spec
+from services.api.schemas.rules import (
+    Preview,
+    PreviewAlert,
+    RuleList,
+    RuleOut,
+    RuleProblem,
+    Validation,
+)
+from services.config import Settings
 from services.events.town import UTC_OFFSET_HOURS
+from services.events.yamldoc import YamlFileError
 from services.policy.apply import Minimizer
-from services.rules.book import RULES_DIR, RuleBook
+from services.policy.audience import Gate
+from services.rules.book import RuleBook
 from services.rules.engine import Event, RuleEngine
 from services.rules.replay import replay_events
 from services.rules.spec import CompiledRule, RuleError, parse_rule
@@ -28,105 +46,26 @@ router = APIRouter(prefix="/rules", tags=["rules"])
 AQKOL_TZ_OFFSET = timedelta(hours=UTC_OFFSET_HOURS)
 
 
-class RuleProblem(BaseModel):
-    file: str
-    line: int | None
-    message: str
-
-
-class RuleOut(BaseModel):
-    id: str
-    file: str
-    title: str | None = None
-    description: str | None = None
-    severity: str | None = None
-    purpose: str | None = None
-    misuse: bool = False
-    kinds: list[str] = Field(default_factory=list)
-    needs: list[str] = Field(default_factory=list)
-    state: str = Field(description="active, disabled, blinded (by the policy) or refused")
-    evaluations: int = Field(0, description="events evaluated by the ingest since it started")
-    matches: int = 0
-    errors: int = Field(0, description="evaluation errors (a field missing, a type mismatch)")
-    last_error: str | None = None
-    reason: str | None = Field(None, description="why blinded")
-    error: RuleProblem | None = Field(
-        None, description="why the file is refused (the last good version stays in force)"
-    )
-    alerts: dict[str, int] = Field(default_factory=dict, description="alerts by state")
-    text: str | None = None
-    translations: dict[str, dict[str, str]] = Field(
-        default_factory=dict,
-        description="title and description by language (ru, kk), as the file gives them",
-    )
-
-
-class RuleList(BaseModel):
-    items: list[RuleOut]
-
-
-class Validation(BaseModel):
-    ok: bool
-    error: RuleProblem | None = None
-    needs: list[str] = Field(default_factory=list)
-
-
-class PreviewAlert(BaseModel):
-    rule: str
-    dedup_key: str
-    title: str
-    severity: str
-    state: str
-    first_seen: datetime
-    last_seen: datetime
-    count: int
-    value: float | None
-    source: str
-
-
-class Preview(BaseModel):
-    rule: str
-    since: datetime | None
-    until: datetime | None
-    events: int
-    truncated: bool
-    stopped: str | None = Field(None, description="why the replay stopped before the end")
-    alerts: list[PreviewAlert]
-    state: str
-    reason: str | None = None
-    errors: int = 0
-    last_error: str | None = None
-
-
-def _book(request: Request) -> RuleBook:
-    book: RuleBook | None = getattr(request.app.state, "rulebook", None)
-    if book is None:
-        settings = request.app.state.settings
-        book = request.app.state.rulebook = RuleBook(settings.rules_dir or RULES_DIR)
-    book.refresh()
-    return book
-
-
 def _policy(request: Request, conn: Any) -> Minimizer:
     """The active policy, as the ingest applies it (rules it blinds are shown so)."""
     return Minimizer(active_spec(request, conn))
 
 
-def _problem(exc: RuleError) -> RuleProblem:
+def _problem(exc: YamlFileError) -> RuleProblem:
     return RuleProblem(file=Path(exc.file).name, line=exc.line, message=exc.reason)
 
 
 def _out(
     path: Path,
     rule: CompiledRule | None,
-    error: RuleError | None,
-    counts: dict,
-    status: dict,
-    live_status: dict | None = None,
+    error: YamlFileError | None,
+    counts: dict[str, dict[str, int]],
+    status: dict[str, dict[str, Any]],
+    live_status: dict[str, dict[str, Any]] | None = None,
 ) -> RuleOut:
     if rule is None:
         return RuleOut(
-            id=path.stem, file=path.name, state="refused", error=error and _problem(error)
+            id=path.stem, file=path.name, state="refused", error=_problem(error) if error else None
         )
     spec = rule.spec
     st = status.get(rule.id, {})
@@ -143,7 +82,7 @@ def _out(
         needs=rule.needs,
         state=st.get("state", "active" if spec.enabled else "disabled"),
         reason=st.get("reason"),
-        error=error and _problem(error),
+        error=_problem(error) if error else None,
         alerts=counts.get(rule.id, {}),
         evaluations=live.get("evaluations", 0),
         matches=live.get("matches", 0),
@@ -156,9 +95,8 @@ def _out(
 
 
 @router.get("", response_model=RuleList)
-def list_rules(request: Request, conn: ConnDep) -> RuleList:
+def list_rules(request: Request, conn: ConnDep, book: RuleBookDep) -> RuleList:
     """Every rule file: its rule in force, state, alerts by state, and any refusal."""
-    book = _book(request)
     counts = repo.alert_counts_by_rule(conn)
     status = {s["id"]: s for s in RuleEngine(book.rules, _policy(request, conn)).status()}
     live = repo.rule_status_totals(conn)
@@ -168,9 +106,12 @@ def list_rules(request: Request, conn: ConnDep) -> RuleList:
 
 
 @router.get("/{rule_id}", response_model=RuleOut)
-def get_rule(rule_id: str, request: Request, conn: ConnDep) -> RuleOut:
+def get_rule(rule_id: str, request: Request, conn: ConnDep, book: RuleBookDep) -> RuleOut:
     """One rule, with the YAML text of its file."""
-    book = _book(request)
+    return _one(rule_id, request, conn, book)
+
+
+def _one(rule_id: str, request: Request, conn: Connection, book: RuleBook) -> RuleOut:
     found = book.get(rule_id)
     if found is None:
         raise HTTPException(404, f"no rule {rule_id!r}")
@@ -196,22 +137,27 @@ def validate(text: str = Body(..., media_type="text/plain")) -> Validation:
 
 @router.put("/{rule_id}", response_model=RuleOut)
 def save_rule(
-    rule_id: str, request: Request, conn: ConnDep, text: str = Body(..., media_type="text/plain")
+    rule_id: str,
+    request: Request,
+    conn: ConnDep,
+    engine: EngineDep,
+    book: RuleBookDep,
+    text: str = Body(..., media_type="text/plain"),
 ) -> RuleOut:
     """Save a rule's YAML (new or changed). The ingest takes it up at its next batch.
 
     A text that does not validate is refused (422, with line and reason) and nothing is
     written: the version in force stays.
     """
-    book = _book(request)
     try:
         book.save(rule_id, text)
     except RuleError as exc:
         raise HTTPException(422, _problem(exc).model_dump()) from None
     digest = hashlib.sha256(text.encode()).hexdigest()
-    audit.record(request.state, request.app.state.engine, "rule.save", rule_id,
+    audit.record(request.state, engine, "rule.save", rule_id,
                  {"sha256": digest, "text": text[:2000]})  # fmt: skip
-    return get_rule(rule_id, request, conn)
+    book.refresh()
+    return _one(rule_id, request, conn, book)
 
 
 @router.post(
@@ -224,6 +170,8 @@ def preview(
     conn: ConnDep,
     user: CurrentUser,
     gate: ReleaseDep,
+    settings: SettingsDep,
+    slots: PreviewGateDep,
     text: str = Body(..., media_type="text/plain"),
     day: datetime | None = None,
 ) -> Preview:
@@ -238,8 +186,7 @@ def preview(
         rule = parse_rule(text, "editor")
     except RuleError as exc:
         raise HTTPException(422, _problem(exc).model_dump()) from None
-    settings = request.app.state.settings
-    with request.app.state.preview_gate.slot(user.username):
+    with slots.slot(user.username):
         return _preview(request, conn, rule, day, settings, gate)
 
 
@@ -248,8 +195,8 @@ def _preview(
     conn: Any,
     rule: CompiledRule,
     day: datetime | None,
-    settings: Any,
-    gate: Any,
+    settings: Settings,
+    gate: Gate,
 ) -> Preview:
     until = day or repo.sim_time(conn)
     if until is None:

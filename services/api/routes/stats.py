@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlalchemy import Connection, case, func, select
 
 from services.api.deps import ConnDep
-from services.api.schemas import Stats
+from services.api.schemas.stats import Stats
 from services.events.codec import REASONS
 from services.store import repo
 from services.store.models import alerts, dead_letters

@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
 
-from services.api.deps import ConnDep
+from services.api.deps import ConnDep, SettingsDep, WireTapDep, active_spec
 from services.api.release import ReleaseDep
-from services.api.routes.policy import active_spec
-from services.classroom.wire import WireTap, describe
+from services.api.schemas.wire import WireMessage, WireSample
+from services.classroom.wire import describe
 from services.events import KINDS
 from services.policy.apply import BIOMETRIC_KINDS, Minimizer
 from services.policy.audience import Audience, Gate, personal_kinds
@@ -34,36 +33,7 @@ WITHHELD = "(withheld)"
 PERSONAL = ("identifier", "sensitive")
 
 
-class WireField(BaseModel):
-    name: str
-    value: Any = None
-    category: str = Field(description="identifier, quasi, sensitive or telemetry")
-    withheld: bool = Field(False, description="the value is on the wire; you may not read it")
-
-
-class WireMessage(BaseModel):
-    received_at: datetime
-    topic: str
-    kind: str
-    bytes: int
-    fields: list[WireField]
-
-
-class WireSample(BaseModel):
-    policy: str
-    edge: list[str] = Field(description="what the devices do before publishing")
-    seen: int = Field(description="messages the tap received since it started")
-    items: list[WireMessage]
-
-
-def tap(request: Request) -> WireTap:
-    t: WireTap | None = getattr(request.app.state, "wire_tap", None)
-    if t is None:
-        t = request.app.state.wire_tap = WireTap(request.app.state.settings)
-    return t
-
-
-def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
+def _release(msg: dict[str, Any], gate: Gate, plan: Minimizer) -> dict[str, Any]:
     """A described message as ``gate``'s audience may receive it under the policy whose
     ingest ``plan`` (a :class:`~services.policy.apply.Minimizer`) is given."""
     kind = msg["kind"]
@@ -74,7 +44,7 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
             return f["category"] in PERSONAL or (personal and f["category"] == "quasi")
     else:  # operators and oversight: at most what the policy stores (as sent)
         kp = plan.plans.get(kind)
-        touched = {f for _a, f, _t in kp.ops} if kp is not None else set()
+        touched: set[str] = {f for _a, f, _t in kp.ops} if kp is not None else set()
         dropped = kp is None or kp.drop_event is not None
         if kind in BIOMETRIC_KINDS:  # a match on a list the policy refuses is not kept
             listed = {f["name"]: f["value"] for f in msg["fields"]}.get("data.watchlist")
@@ -82,7 +52,7 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
 
         def hide(f: dict[str, Any]) -> bool:
             if dropped:
-                return f["category"] != "telemetry"
+                return bool(f["category"] != "telemetry")
             return f["name"] in touched  # source, geo, ts, data.<name>: as the plan names them
 
     fields = [{**f, "value": WITHHELD, "withheld": True} if hide(f) else f for f in msg["fields"]]
@@ -96,9 +66,11 @@ def _release(msg: dict[str, Any], gate: Gate, plan: Any) -> dict[str, Any]:
 
 @router.get("/sample", response_model=WireSample)
 def wire_sample(
-    request: Request,
     conn: ConnDep,
+    settings: SettingsDep,
+    tap: WireTapDep,
     gate: ReleaseDep,
+    request: Request,
     n: Annotated[int, Query(ge=1, le=200)] = 40,
 ) -> WireSample:
     """The newest raw messages on the broker, each field with its privacy category; values
@@ -106,17 +78,17 @@ def wire_sample(
     spec = active_spec(request, conn)
     part = edge_part(spec)
     edge = [] if part is None else [_say(t) for t in part.transforms]
-    prefix = request.app.state.settings.mqtt_prefix
+    prefix = settings.mqtt_prefix
     items = []
     try:
-        raw = tap(request).sample(n)
+        raw = tap.sample(n)
     except OSError:  # no broker: an empty sample, said as such by ``seen``
         raw = []
     plan = Minimizer(spec)
     for at, topic, payload in raw:
         msg = _release(describe(topic, payload, prefix), gate, plan)
         items.append(WireMessage(received_at=datetime.fromtimestamp(at, UTC), **msg))
-    return WireSample(policy=spec.id, edge=edge, seen=tap(request).seen, items=items)
+    return WireSample(policy=spec.id, edge=edge, seen=tap.seen, items=items)
 
 
 def _say(t: Any) -> str:
