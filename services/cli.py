@@ -169,11 +169,12 @@ def dashboard(
     host: Annotated[str | None, typer.Option(help="default AQKOL_DASHBOARD_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default AQKOL_DASHBOARD_PORT")] = None,
 ) -> None:
-    """Run the Dash situation room."""
+    """Run the Dash situation room (its own settings: the same AQKOL_* variables)."""
     from dashboard.app import run
+    from dashboard.settings import DashboardSettings
 
     _logging()
-    settings = Settings()
+    settings = DashboardSettings()
     if host:
         settings.dashboard_host = host
     if port:

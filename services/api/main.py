@@ -7,7 +7,6 @@ import logging
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from services import quietlog
 from services.api.bounds import BodyLimit, PreviewGate
 from services.api.deps import authorize
 from services.api.routes import (
@@ -33,6 +32,7 @@ from services.api.schemas import Refusal
 from services.auth import tokens
 from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings
+from services.events import quietlog
 from services.store.db import make_engine
 from services.transparency import audit as audit_log
 
