@@ -775,11 +775,12 @@ def up(
 def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Popen | None:
     """The Lab page's first result: the quick experiment, in the background and at low
     priority, when the Lab has none yet (AQKOL_LAB_QUICK=false: never)."""
-    from dashboard import lab_jobs, lab_views
+    from services.api import labruns
 
-    if not settings.lab_quick or lab_views.list_results():
+    results = labruns.results_dir(settings)
+    if not settings.lab_quick or labruns.list_runs(results):
         return None
-    proc = lab_jobs.start(lab_views.results_dir(), env)
+    proc = labruns.start_quick(results, env)
     if proc is not None:
         console.print("the Lab has no result yet: the quick experiment runs in the background")
     return proc

@@ -79,6 +79,11 @@ class Settings(BaseSettings):
         "with its QR code to teachers",
     )
     runs_dir: Path = Path("runs")
+    lab_results: Path | None = Field(
+        default=None,
+        description="API: the lab's results folders, served to the Lab page (default: runs/lab "
+        "of the project, where `aqkol lab run` writes)",
+    )
     policy: str = Field(
         default="none", description="Policy in force until one is switched at run time"
     )

@@ -76,17 +76,7 @@ def breaches() -> list[str]:
 
 # Breaches still being moved out (issue 19): the list may only shrink. Each entry is
 # "file: target"; a new breach, or an entry that no longer occurs, fails the test.
-PENDING = {
-    # the dashboard still reads lab results in-process
-    "dashboard/lab_jobs.py: services.lab.experiment.ExperimentError",
-    "dashboard/lab_jobs.py: services.lab.experiment.load_experiment",
-    "dashboard/lab_views.py: services.lab.plots.PAPER_LABEL",
-    "dashboard/lab_views.py: services.lab.plots.frontier_figure",
-    "dashboard/lab_views.py: services.lab.plots.frontier_table",
-    "dashboard/lab_views.py: services.lab.plots.unicity_figure",
-    "dashboard/lab_views.py: services.lab.plots.unicity_table",
-    "dashboard/lab_views.py: services.paths.under",
-}
+PENDING: set[str] = set()
 
 
 def test_every_import_follows_an_allowed_edge():

@@ -20,6 +20,7 @@ from services.api.routes import (
     events,
     health,
     heatmap,
+    lab,
     policy,
     register,
     reveal,
@@ -54,6 +55,7 @@ ROUTERS = (
     classroom,
     wire,
     effect,
+    lab,
 )
 
 
