@@ -10,16 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.events.keys import WEAK_SECRETS, weak_secret
-
-__all__ = [
-    "WEAK_SECRETS",
-    "InsecureSettings",
-    "MqttTarget",
-    "Settings",
-    "get_settings",
-    "weak_secret",
-]
+from services.events.keys import weak_secret
 
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
 

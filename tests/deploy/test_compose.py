@@ -24,7 +24,8 @@ from sqlalchemy import func, select
 
 from dashboard.settings import DashboardSettings
 from services.auth.tokens import secret
-from services.config import WEAK_SECRETS, InsecureSettings, Settings
+from services.config import InsecureSettings, Settings
+from services.events.keys import WEAK_SECRETS
 from services.store.db import make_engine
 from services.store.models import rule_status
 from tests.deploy.compose import (
