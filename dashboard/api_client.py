@@ -461,6 +461,32 @@ class ApiClient:
         empty = api.Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
         return self._fetch("/stats", empty.model_dump(mode="json"))
 
+    def lab_runs(self) -> Fetched[dict[str, Any]]:
+        """The lab's finished results (id, title), newest first."""
+        return self._fetch("/lab/runs", {"items": []})
+
+    def lab_result(self, run_id: str) -> Fetched[dict[str, Any]]:
+        """A lab result's experiment and the Lab page's figures (Plotly JSON)."""
+        empty = {"id": run_id, "title": "", "experiment": {}, "figures": {}}
+        return self._fetch(f"/lab/runs/{_quote(run_id)}", empty)
+
+    def lab_job(self) -> Fetched[dict[str, Any]]:
+        """Whether the quick experiment runs, its progress, whether it has a result."""
+        return self._fetch(f"/lab/jobs/{LAB_QUICK}", _lab_job())
+
+    def start_lab_job(self) -> Fetched[dict[str, Any]]:
+        """Start the quick experiment (the teacher's); its progress, ``started`` if this did."""
+        body = {"experiment": LAB_QUICK}
+        return self._fetch("/lab/jobs", _lab_job(), method="POST", json=body)
+
+
+LAB_QUICK = "quick-look"  # the experiment the API starts for the Lab page
+
+
+def _lab_job() -> dict[str, Any]:
+    return {"experiment": LAB_QUICK, "running": False, "done": 0, "cells": 0,
+            "finished": False, "started": False}  # fmt: skip
+
 
 def _quote(segment: str) -> str:
     """A rule id as one path segment."""

@@ -17,9 +17,9 @@ from dash import dcc, html
 from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
 from dashboard.i18n import N_, _
+from dashboard.settings import DashboardSettings, get_settings
 from dashboard.shared import SharedView
 from dashboard.votes import VoteBook
-from services.config import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class _Dash(dash.Dash):
 
 
 def create_app(
-    settings: Settings | None = None,
+    settings: DashboardSettings | None = None,
     *,
     api: ApiClient | None = None,
     compare: ApiClient | None = None,
@@ -175,12 +175,12 @@ def create_app(
     return app
 
 
-def make_server(settings: Settings | None = None) -> Any:
+def make_server(settings: DashboardSettings | None = None) -> Any:
     """The Flask server of a new app, for WSGI hosts (gunicorn)."""
     return create_app(settings).server
 
 
-def run(settings: Settings | None = None) -> None:
+def run(settings: DashboardSettings | None = None) -> None:
     """Serve the dashboard on ``dashboard_host:dashboard_port`` with waitress (a production
     WSGI server that also runs on Windows and macOS; one thread per concurrent request)."""
     import waitress

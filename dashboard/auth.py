@@ -26,10 +26,9 @@ from flask_wtf.csrf import CSRFError, CSRFProtect, generate_csrf
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from dashboard.api_client import ApiClient, is_unreachable
-from services import quietlog
-from services.auth.ratelimit import client_signature
-from services.auth.tokens import derived_secret
-from services.config import Settings
+from dashboard.settings import DashboardSettings
+from services.events import quietlog
+from services.events.keys import client_signature
 
 LOGIN_PATH = "/login"
 # /lang/ only sets the language cookie and goes back to a path of this site: no data
@@ -94,9 +93,9 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
+def install(server: flask.Flask, settings: DashboardSettings, api: ApiClient) -> None:
     """Add login and logout to the dashboard's Flask server and keep pages behind them."""
-    server.secret_key = derived_secret(settings, "dashboard-session")
+    server.secret_key = settings.derived_secret("dashboard-session")
     quietlog.install()  # no query strings or browser addresses in the access log
     server.config.update(
         # a callback's body is a few inputs: the API's bound is ample (then 413)
@@ -109,7 +108,7 @@ def install(server: flask.Flask, settings: Settings, api: ApiClient) -> None:
         server.wsgi_app = ProxyFix(server.wsgi_app, x_for=1, x_proto=1)  # type: ignore[method-assign]
     server.session_interface = _SessionCookies()
     csrf = CSRFProtect(server)
-    client_key = derived_secret(settings, "client-address")
+    client_key = settings.derived_secret("client-address")
     if api.token is None:
         api.token = session_token
 

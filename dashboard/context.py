@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import dash
 
 from dashboard.api_client import ApiClient
+from dashboard.settings import DashboardSettings
 from dashboard.shared import SharedView
 from dashboard.votes import VoteBook
-from services.config import Settings
 
 _ATTR = "aqkol"
 
@@ -18,7 +18,7 @@ _ATTR = "aqkol"
 class DashboardContext:
     """Per-app state, attached to the Dash app so that two apps in one process stay apart."""
 
-    settings: Settings
+    settings: DashboardSettings
     api: ApiClient
     compare: ApiClient | None = None  # a policy lane's API, shown beside the main one
     shared: SharedView = field(default_factory=SharedView)  # one view per tick for a class

@@ -1,106 +1,59 @@
-"""The Lab page's content as pure functions: results on disk, the figures, the policy link.
+"""The Lab page's content as pure functions: the figures the API serves, the policy link.
 
-The page reads the lab's results folders directly (``runs/lab/<experiment>/results.csv``,
-or ``AQKOL_LAB_RESULTS``): they are aggregate metrics of a simulated town, files the lab
-wrote, not data the command center holds about anyone, so no API route stands between.
+The lab writes each result's figures as Plotly JSON beside its results; the API serves
+them (``GET /lab/runs/{id}``), and the page draws them in the reader's language: titles,
+axes and the paper's reference points are translated here, the data stays as the lab drew it.
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any
 
-import orjson
-import pandas as pd
 import plotly.graph_objects as go
 from dash import dcc, html
 
 from dashboard.i18n import N_, _
-from services.lab.plots import (
-    PAPER_LABEL,
-    frontier_figure,
-    frontier_table,
-    unicity_figure,
-    unicity_table,
-)
-from services.paths import under
 
-REPO = Path(__file__).resolve().parents[1]
-PAPER_SHOWN = N_("de Montjoye 2013 (1.5M people, antennas, hourly)")  # PAPER_LABEL, translated
+# the lab's name of the paper's reference points (in the figure's layout.meta), translated
+PAPER_SHOWN = N_("de Montjoye 2013 (1.5M people, antennas, hourly)")
 
 
-def results_dir() -> Path:
-    """Where the lab writes its results."""
-    return Path(os.environ.get("AQKOL_LAB_RESULTS") or REPO / "runs" / "lab")
+def options(runs: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The results to choose from, as the API lists them (newest first)."""
+    return [{"label": f"{r['title']} ({r['id']})", "value": r["id"]} for r in runs]
 
 
-def list_results(folder: Path | None = None) -> list[dict[str, Any]]:
-    """Every results folder with a results.csv, newest first: id, title, path."""
-    folder = folder or results_dir()
-    out = []
-    for csv in folder.glob("*/results.csv"):
-        meta = _meta(csv.parent)
-        out.append(
-            {
-                "id": csv.parent.name,
-                "title": meta.get("title", csv.parent.name),
-                "path": str(csv.parent),
-                "mtime": csv.stat().st_mtime,
-            }
-        )
-    return sorted(out, key=lambda r: -r["mtime"])
+def _meta(fig: go.Figure) -> dict[str, Any]:
+    meta = fig.layout.meta
+    return meta if isinstance(meta, dict) else {}
 
 
-def _meta(folder: Path) -> dict[str, Any]:
-    p = folder / "experiment.json"
-    try:
-        return orjson.loads(p.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
-
-
-def result_folder(value: object, root: Path | None = None) -> Path | None:
-    """The results folder a client chose, if it is one of the lab's (under results_dir())."""
-    folder = under(root or results_dir(), value) if value else None
-    return folder if folder is not None and (folder / "results.csv").is_file() else None
-
-
-def load(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The tidy results and the experiment of one results folder."""
-    folder = Path(path)
-    df = pd.read_csv(folder / "results.csv")
-    return df, _meta(folder)
-
-
-def frontier(df: pd.DataFrame, meta: dict[str, Any]) -> go.Figure:
-    """The privacy-utility frontier of the results (a point per policy and parameters)."""
-    f = meta.get("frontier") or {}
-    privacy = f.get("privacy", "unicity_all")
-    utility = f.get("utility", "heatmap_rel_error")
-    t = frontier_table(df, privacy, f.get("points", 4), utility)
-    t = t.dropna(subset=["privacy"])
-    t = t.assign(utility=t["utility"].fillna(0.0))  # a metric the run did not measure: 0
-    name = privacy + (f" (p={f.get('points')})" if privacy.startswith("unicity") else "")
-    fig = frontier_figure(t, name, utility, meta.get("title", ""))
+def frontier(figure: dict[str, Any], experiment: dict[str, Any]) -> go.Figure:
+    """The privacy-utility frontier (a point per policy and parameters; each point's
+    customdata is its policy)."""
+    fig = go.Figure(figure)
+    meta = _meta(fig)
     fig.update_layout(
-        clickmode="event",
-        title=meta.get("title") or _("Privacy-utility frontier"),
-        xaxis_title=_("{metric} (utility lost; bars: 95% CI over seeds)").format(metric=utility),
-        yaxis_title=_("{metric} (privacy risk)").format(metric=name),
+        title=experiment.get("title") or _("Privacy-utility frontier"),
+        xaxis_title=_("{metric} (utility lost; bars: 95% CI over seeds)").format(
+            metric=meta.get("utility", "")
+        ),
+        yaxis_title=_("{metric} (privacy risk)").format(metric=meta.get("privacy", "")),
     )
     return fig
 
 
-def unicity(df: pd.DataFrame, meta: dict[str, Any]) -> go.Figure:
-    """Unicity against the number of known points."""
-    fig = unicity_figure(unicity_table(df), meta.get("title", ""))
+def unicity(figure: dict[str, Any], experiment: dict[str, Any]) -> go.Figure:
+    """Unicity against the number of known points, with the paper's reference points."""
+    fig = go.Figure(figure)
     fig.update_layout(
-        title=meta.get("title") or _("Unicity by known points"),
+        title=experiment.get("title") or _("Unicity by known points"),
         xaxis_title=_("known points (p)"),
         yaxis_title=_("share of traced people unique"),
     )
-    fig.update_traces(name=_(PAPER_SHOWN), selector={"name": PAPER_LABEL})
+    paper = _meta(fig).get("paper")
+    if paper:
+        fig.update_traces(name=_(PAPER_SHOWN), selector={"name": paper})
     return fig
 
 

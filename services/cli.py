@@ -169,11 +169,12 @@ def dashboard(
     host: Annotated[str | None, typer.Option(help="default AQKOL_DASHBOARD_HOST")] = None,
     port: Annotated[int | None, typer.Option(help="default AQKOL_DASHBOARD_PORT")] = None,
 ) -> None:
-    """Run the Dash situation room."""
+    """Run the Dash situation room (its own settings: the same AQKOL_* variables)."""
     from dashboard.app import run
+    from dashboard.settings import DashboardSettings
 
     _logging()
-    settings = Settings()
+    settings = DashboardSettings()
     if host:
         settings.dashboard_host = host
     if port:
@@ -774,11 +775,12 @@ def up(
 def _start_quick_lab(settings: Settings, env: dict[str, str]) -> subprocess.Popen | None:
     """The Lab page's first result: the quick experiment, in the background and at low
     priority, when the Lab has none yet (AQKOL_LAB_QUICK=false: never)."""
-    from dashboard import lab_jobs, lab_views
+    from services.api import labruns
 
-    if not settings.lab_quick or lab_views.list_results():
+    results = labruns.results_dir(settings)
+    if not settings.lab_quick or labruns.list_runs(results):
         return None
-    proc = lab_jobs.start(lab_views.results_dir(), env)
+    proc = labruns.start_quick(results, env)
     if proc is not None:
         console.print("the Lab has no result yet: the quick experiment runs in the background")
     return proc

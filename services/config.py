@@ -10,28 +10,13 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.events.keys import weak_secret
+
 DEFAULT_MQTT_URL = "mqtt://127.0.0.1:1883"
-# Outside the demo a secret must be chosen: these are the placeholders of .env.example and
-# the usual guesses, refused in any case; and it must be long enough to resist guessing.
-WEAK_SECRETS = ("change-me", "changeme", "example", "password", "secret", "aqkol", "postgres")
-MIN_SECRET_LENGTH = 16
 
 
 class InsecureSettings(ValueError):
     """A missing or default secret outside the demo."""
-
-
-def weak_secret(value: str | None) -> str | None:
-    """Why ``value`` is no secret for a deployment (None when it is good enough)."""
-    if not value:
-        return "it is not set"
-    if len(value) < MIN_SECRET_LENGTH:
-        return f"it is shorter than {MIN_SECRET_LENGTH} characters"
-    low = value.lower()
-    for word in WEAK_SECRETS:
-        if word in low:
-            return f"it contains the placeholder {word!r} (copy .env.example and change it)"
-    return None
 
 
 class Settings(BaseSettings):
@@ -85,6 +70,11 @@ class Settings(BaseSettings):
         "with its QR code to teachers",
     )
     runs_dir: Path = Path("runs")
+    lab_results: Path | None = Field(
+        default=None,
+        description="API: the lab's results folders, served to the Lab page (default: runs/lab "
+        "of the project, where `aqkol lab run` writes)",
+    )
     policy: str = Field(
         default="none", description="Policy in force until one is switched at run time"
     )

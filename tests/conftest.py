@@ -63,9 +63,10 @@ def postgres_url() -> Iterator[str]:
 
 
 def make_settings(tmp_path: Path, *, port: int, database_url: str, **kw) -> Settings:
-    """Settings isolated to one test: own topic prefix, client id, run folder."""
+    """Settings isolated to one test: own topic prefix, client id, run and lab folders."""
     tag = uuid.uuid4().hex[:8]
     kw.setdefault("mqtt_prefix", f"t{tag}/")
+    kw.setdefault("lab_results", tmp_path / "lab")  # the API's lab results: not the repo's
     return Settings(
         _env_file=None,
         mqtt_url=f"mqtt://127.0.0.1:{port}",

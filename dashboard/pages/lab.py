@@ -8,7 +8,7 @@ from typing import Any
 import dash
 from dash import Input, Output, State, ctx, dcc, html
 
-from dashboard import auth, context, fmt, i18n, lab_jobs
+from dashboard import auth, context, fmt, i18n
 from dashboard import lab_views as lv
 from dashboard.i18n import N_, _
 
@@ -21,8 +21,8 @@ QUICK_MS = 3000
 
 def layout(**_query: Any) -> html.Div:
     """The page: choose a result, see its frontier and unicity curves."""
-    results = lv.list_results()
-    options = [{"label": f"{r['title']} ({r['id']})", "value": r["path"]} for r in results]
+    api = context.current().api
+    options = lv.options(api.lab_runs().data["items"])
     return html.Div(
         [
             html.H2(_("Privacy lab")),
@@ -41,7 +41,7 @@ def layout(**_query: Any) -> html.Div:
             html.Div(
                 [
                     html.Div(
-                        _quick_text(lab_jobs.status(lv.results_dir())),
+                        _quick_text(api.lab_job().data),
                         id="lab-quick-status",
                         className="lab-quick-status",
                         role="status",
@@ -85,14 +85,22 @@ def layout(**_query: Any) -> html.Div:
     Output("lab-unicity", "style"),
     Input("lab-result", "value"),
 )
-def show_result(path: str | None) -> tuple[Any, Any, Any, Any]:
-    """The figures of the chosen result; no empty axes while there is none."""
-    folder = lv.result_folder(path)  # a client names it: one of the lab's folders, or none
-    if folder is None:
-        hidden = {"display": "none"}
+def show_result(run_id: str | None) -> tuple[Any, Any, Any, Any]:
+    """The figures of the chosen result, as the API serves them; no empty axes while there
+    is none."""
+    hidden = {"display": "none"}
+    if not run_id:
         return {}, {}, hidden, hidden
-    df, meta = lv.load(folder)
-    return lv.frontier(df, meta), lv.unicity(df, meta), {}, {}
+    got = context.current().api.lab_result(run_id)
+    figures, experiment = got.data["figures"], got.data["experiment"]
+    if not got.ok or not {"frontier", "unicity"} <= figures.keys():
+        return {}, {}, hidden, hidden
+    return (
+        lv.frontier(figures["frontier"], experiment),
+        lv.unicity(figures["unicity"], experiment),
+        {},
+        {},
+    )
 
 
 def _teacher() -> bool:
@@ -101,12 +109,12 @@ def _teacher() -> bool:
 
 
 def _quick_text(st: dict[str, Any]) -> str:
-    if st["running"] and not (st["result"] and st["done"] >= st["cells"]):
+    if st["running"] and not (st["finished"] and st["done"] >= st["cells"]):
         return _(
             "A quick experiment is running in the background: {done} of {cells} cells done. "
             "Its result appears here when it is finished."
         ).format(done=fmt.count(st["done"]), cells=fmt.count(st["cells"]))
-    if st["result"]:
+    if st["finished"]:
         return _("The quick experiment's result is in the list (a tenth of the town, six hours).")
     return _("No result yet: a teacher can run the quick experiment (about a minute).")
 
@@ -120,9 +128,9 @@ def _quick_text(st: dict[str, Any]) -> str:
 )
 def follow_quick(_n: int | None, chosen: str | None) -> tuple[Any, Any, Any]:
     """The quick experiment's progress; its result chosen once it is there."""
-    st = lab_jobs.status(lv.results_dir())
-    results = lv.list_results()
-    options = [{"label": f"{r['title']} ({r['id']})", "value": r["path"]} for r in results]
+    api = context.current().api
+    st = api.lab_job().data
+    options = lv.options(api.lab_runs().data["items"])
     paths = [o["value"] for o in options]
     if chosen not in paths:
         chosen = paths[0] if paths else None
@@ -140,9 +148,11 @@ def run_quick(clicks: int | None) -> str:
         raise dash.exceptions.PreventUpdate
     if not _teacher():
         return _("Only a teacher may start an experiment.")
-    started = lab_jobs.start(lv.results_dir())
-    if started is None:
-        return _quick_text(lab_jobs.status(lv.results_dir()))
+    got = context.current().api.start_lab_job()  # the API checks the role too
+    if not got.ok:
+        return got.error or ""
+    if not got.data["started"]:
+        return _quick_text(got.data)
     return _("The quick experiment has started; its progress shows here.")
 
 

@@ -7,7 +7,6 @@ import logging
 from fastapi import Depends, FastAPI
 from sqlalchemy.exc import SQLAlchemyError
 
-from services import quietlog
 from services.api.bounds import BodyLimit, PreviewGate
 from services.api.deps import authorize
 from services.api.routes import (
@@ -21,6 +20,7 @@ from services.api.routes import (
     events,
     health,
     heatmap,
+    lab,
     policy,
     register,
     reveal,
@@ -33,6 +33,7 @@ from services.api.schemas.common import Refusal
 from services.auth import tokens
 from services.auth.ratelimit import LoginLimiter
 from services.config import Settings, get_settings
+from services.events import quietlog
 from services.store.db import make_engine
 from services.transparency import audit as audit_log
 
@@ -54,6 +55,7 @@ ROUTERS = (
     classroom,
     wire,
     effect,
+    lab,
 )
 
 

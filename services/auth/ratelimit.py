@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from limits import parse
 from sqlalchemy import Engine, delete, func, insert, select
 
+from services.events.keys import client_signature
 from services.store.models import login_failures
 
 PER_ACCOUNT = "5/minute"  # one account from one client
@@ -110,12 +111,6 @@ class LoginLimiter:
         """Failures on record (for tests and the curious)."""
         with self.engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(login_failures)).scalar_one()
-
-
-def client_signature(key: str, address: str, at: int) -> str:
-    """``address;at;mac``: the header the dashboard sends for the browser it serves."""
-    mac = hmac.new(key.encode(), f"{address}|{at}".encode(), hashlib.sha256).hexdigest()
-    return f"{address};{at};{mac}"
 
 
 def forwarded_client(key: str, header: str | None, now: float | None = None) -> str | None:

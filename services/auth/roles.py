@@ -85,6 +85,13 @@ MATRIX: Final[dict[tuple[str, str], Allowed]] = {
     ("GET", "/classroom/replay"): ALL,
     ("GET", "/classroom/metrics"): TEACHER,
     ("GET", "/classroom/debrief"): TEACHER,
+    # the lab's results: aggregates of the simulated town, for everyone (the Lab page);
+    # starting the quick experiment takes the machine's cores: the teacher's
+    ("GET", "/lab/runs"): ALL,
+    ("GET", "/lab/runs/{run_id}"): ALL,
+    ("GET", "/lab/runs/{run_id}/tables/{name}"): ALL,
+    ("GET", "/lab/jobs/{experiment}"): ALL,
+    ("POST", "/lab/jobs"): TEACHER,
 }
 
 

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from datetime import UTC, datetime, timedelta
 
 import jwt
 
 from services.config import Settings
-from services.paths import write_private_once
+from services.events.keys import demo_secret, derive_key
 
 ALGORITHM = "HS256"
 ISSUER = "aqkol"
-SECRET_FILE = "secret.key"
 
 
 class TokenError(ValueError):
@@ -30,13 +26,12 @@ def secret(settings: Settings) -> str:
     if settings.secret_key is not None:
         return settings.secret_key.get_secret_value()
     settings.require_secret("AQKOL_SECRET_KEY", None)  # generated only for the demo
-    data = write_private_once(settings.var_dir / SECRET_FILE, secrets.token_urlsafe(48).encode())
-    return data.decode().strip()
+    return demo_secret(settings.var_dir)
 
 
 def derived_secret(settings: Settings, purpose: str) -> str:
     """A key for one purpose (e.g. the dashboard's session cookie), derived from the secret."""
-    return hmac.new(secret(settings).encode(), purpose.encode(), hashlib.sha256).hexdigest()
+    return derive_key(secret(settings), purpose)
 
 
 def lifetime_minutes(settings: Settings, role: str) -> int:

@@ -3,7 +3,8 @@ check that refuses a LAN start with a broker anyone may use.
 
 ``aqkol up --lan`` serves the dashboard and the API on every interface (students reach the
 dashboard at the machine's address; the services still talk to each other on 127.0.0.1),
-prints the class address with a QR code, and shows the same code on the teacher's page.
+prints the class address with a QR code (the dashboard draws the same code on the teacher's
+page).
 """
 
 from __future__ import annotations
@@ -61,11 +62,6 @@ def qr_text(url: str) -> str:
     out = io.StringIO()
     segno.make(url, error="m").terminal(out=out, compact=True, border=2)
     return out.getvalue()
-
-
-def qr_svg_data_uri(url: str, scale: int = 5) -> str:
-    """The QR code of ``url`` as an SVG ``data:`` URI (dark on white), for a page."""
-    return segno.make(url, error="m").svg_data_uri(scale=scale, border=2)
 
 
 def broker_is_open(host: str, port: int, timeout_s: float = 10.0) -> bool:

@@ -1,20 +1,26 @@
 """Plots of an experiment's tidy results: the privacy-utility frontier, unicity by points.
 
-The tables behind them are pure functions (:func:`frontier_table`, :func:`unicity_table`),
-shared with the dashboard's Lab page: means over seeds with their 95% intervals (Student's
-t) and the number of seeds and of people behind each point. The figures are written as PNG
+The tables behind them are pure functions (:func:`frontier_table`, :func:`unicity_table`):
+means over seeds with their 95% intervals (Student's t) and the number of seeds and of
+people behind each point. The figures are written as PNG
 (matplotlib, Agg) and HTML (plotly, with plotly.js embedded: they open offline); every line
 or point has its own colour and marker, error bars show the intervals, and the unicity
-plot carries the reference points of de Montjoye et al. (2013).
+plot carries the reference points of de Montjoye et al. (2013). The Lab page's figures and
+tables are written as JSON beside the results (:func:`write_page_json`), for the API.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.utils import PlotlyJSONEncoder
+
+from services.events.labfiles import FIGURE_SUFFIX, TABLE_SUFFIX
 
 PARAMS = ["h3_res", "time_bucket_min", "epsilon", "salt", "k_min", "retention_days"]
 
@@ -394,3 +400,59 @@ def shared_labels(t: pd.DataFrame, digits: int = 3) -> list[str]:
         out.append("" if k in seen else " / ".join(groups[k]))
         seen.add(k)
     return out
+
+
+# The Lab page's figures and tables, as JSON beside results.csv: the API serves them, the
+# dashboard draws them (it never reads the lab's files or imports the lab)
+
+
+def page_tables(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, pd.DataFrame]:
+    """The tables behind the Lab page's figures: the frontier of ``meta["frontier"]`` (its
+    points with a privacy value; an unmeasured utility as 0) and unicity by known points."""
+    f = meta.get("frontier") or {}
+    t = frontier_table(
+        df,
+        f.get("privacy", "unicity_all"),
+        f.get("points", 4),
+        f.get("utility", "heatmap_rel_error"),
+    ).dropna(subset=["privacy"])
+    return {
+        "frontier": t.assign(utility=t["utility"].fillna(0.0)),
+        "unicity": unicity_table(df),
+    }
+
+
+def page_figures(df: pd.DataFrame, meta: dict[str, Any]) -> dict[str, go.Figure]:
+    """The Lab page's figures (English titles: the page translates them); each layout's
+    ``meta`` names the metrics on its axes."""
+    f = meta.get("frontier") or {}
+    privacy = f.get("privacy", "unicity_all")
+    utility = f.get("utility", "heatmap_rel_error")
+    name = privacy + (f" (p={f.get('points')})" if privacy.startswith("unicity") else "")
+    tables = page_tables(df, meta)
+    title = meta.get("title", "")
+    frontier = frontier_figure(tables["frontier"], name, utility, title)
+    frontier.update_layout(clickmode="event", meta={"privacy": name, "utility": utility})
+    unicity = unicity_figure(tables["unicity"], title)
+    unicity.update_layout(meta={"paper": PAPER_LABEL})
+    return {"frontier": frontier, "unicity": unicity}
+
+
+def write_page_json(df: pd.DataFrame, meta: dict[str, Any], out: Path) -> list[Path]:
+    """Each of the Lab page's figures as Plotly JSON and its table as JSON records, in
+    ``out`` (the files services/events/labfiles.py names)."""
+    paths = []
+    for name, fig in page_figures(df, meta).items():
+        path = out / f"{name}{FIGURE_SUFFIX}"
+        # plain lists (not plotly's base64 arrays): any JSON reader can take the numbers
+        plain = {
+            "data": [t.to_plotly_json() for t in fig.data],
+            "layout": fig.layout.to_plotly_json(),
+        }
+        path.write_text(json.dumps(plain, cls=PlotlyJSONEncoder), encoding="utf-8")
+        paths.append(path)
+    for name, table in page_tables(df, meta).items():
+        path = out / f"{name}{TABLE_SUFFIX}"
+        path.write_text(table.to_json(orient="records"), encoding="utf-8")
+        paths.append(path)
+    return paths

@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from services.events.labfiles import PLAN_FILE
 from services.lab.data import LAB_CODE, REPO, DayKey, LabDay, code_version, load_day
 from services.lab.experiment import Experiment, load_experiment
 
@@ -320,6 +321,8 @@ def run(
     book = PolicyBook(Path(policies) if policies else POLICIES)
     ids = [cell_id(c, exp, book) for c in cells]
     paths = {i: out / "cells" / f"{i}.json" for i in ids}
+    # how many cell files make the run: the API counts them for the Lab page's progress
+    (out / PLAN_FILE).write_bytes(orjson.dumps({"cells": len(paths)}))
     todo = [
         (i, c, paths[i]) for i, c in zip(ids, cells, strict=True) if fresh or not paths[i].exists()
     ]
@@ -329,12 +332,14 @@ def run(
     if todo:
         _sweep(exp, todo, book, cache_s, workers, scheduler, progress, fresh)
     df = assemble(exp, out, list(paths.values()))
-    df.to_csv(out / "results.csv", index=False)
+    from services.lab.plots import write_page_json, write_plots
+
+    # the Lab page's JSON first, results.csv last: a listed result has its figures
+    write_page_json(df, exp.model_dump(), out)
     summarize(df).to_csv(out / "summary.csv", index=False)
     if plots:
-        from services.lab.plots import write_plots
-
         write_plots(df, exp, out)
+    df.to_csv(out / "results.csv", index=False)
     return df
 
 

@@ -12,13 +12,15 @@ import pytest
 
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
-from services.config import Settings
+from dashboard.settings import DashboardSettings
 from tests.dashboard.fakes import FakeApi, unreachable
 from tests.dashboard.test_login import log_in, logged_in
 
 
 def _client(transport) -> tuple:
-    settings = Settings(_env_file=None, api_url="http://api.test", dashboard_refresh_ms=1500)
+    settings = DashboardSettings(
+        _env_file=None, api_url="http://api.test", dashboard_refresh_ms=1500
+    )
     app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
     return app, logged_in(app.server.test_client())  # callbacks answer a login only
 

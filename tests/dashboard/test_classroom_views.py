@@ -116,10 +116,10 @@ def test_only_a_teacher_gets_the_controls_and_the_truth_toggle():
 
     from dashboard.api_client import ApiClient
     from dashboard.app import create_app
-    from services.config import Settings
+    from dashboard.settings import DashboardSettings
     from tests.dashboard.fakes import FakeApi
 
-    settings = Settings(_env_file=None, api_url="http://api.test", secret_key="s" * 32)
+    settings = DashboardSettings(_env_file=None, api_url="http://api.test", secret_key="s" * 32)
     app = create_app(settings, api=ApiClient(settings.api_url,
                                              transport=httpx.MockTransport(FakeApi())))  # fmt: skip
     pages = {p["path"]: p for p in dash.page_registry.values()}

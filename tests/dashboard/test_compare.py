@@ -12,8 +12,8 @@ import pytest
 from dashboard import context
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
+from dashboard.settings import DashboardSettings
 from dashboard.views import LANE, MAIN, TEXT
-from services.config import Settings
 from tests.dashboard.fakes import STATS, FakeApi, unreachable
 from tests.dashboard.test_login import log_in
 from tests.dashboard.test_rules_page import _call, _text
@@ -36,7 +36,7 @@ def lane_fake(**kwargs) -> FakeApi:
 
 def _client(main, lane=None, *, compare_policy: str | None = "gdpr-minimal") -> tuple:
     """An app against ``main``, with ``lane`` as its policy lane if given; logged in."""
-    settings = Settings(
+    settings = DashboardSettings(
         _env_file=None,
         api_url=MAIN_URL,
         compare_api_url=LANE_URL if lane is not None else None,
@@ -82,7 +82,7 @@ def test_two_panes_with_a_lane_under_one_clock_and_one_set_of_controls():
 
 
 def test_the_lane_client_comes_from_the_settings_and_carries_the_login():
-    settings = Settings(_env_file=None, compare_api_url="http://127.0.0.1:8001")
+    settings = DashboardSettings(_env_file=None, compare_api_url="http://127.0.0.1:8001")
     app = create_app(settings, api=ApiClient(MAIN_URL, transport=httpx.MockTransport(FakeApi())))
     lane = app.aqkol.compare
     assert lane is not None and lane.base_url == "http://127.0.0.1:8001"

@@ -17,7 +17,7 @@ import dashboard
 from dashboard import fmt, i18n, rules_views, views
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
-from services.config import Settings
+from dashboard.settings import DashboardSettings
 from services.rules.spec import RuleError, parse_rule
 from tests.dashboard.fakes import PASSWORD, FakeApi
 
@@ -126,7 +126,7 @@ def test_no_catalog_has_fuzzy_or_empty_entries_and_all_hold_the_same_msgids():
 
 
 def _app():
-    settings = Settings(
+    settings = DashboardSettings(
         _env_file=None, api_url="http://api.test", secret_key="i18n-test-secret-0123456789"
     )
     return create_app(

@@ -2,7 +2,7 @@
 from the page, sees its progress, and the page shows its frontier when it is done.
 
 Real parts: the API and the dashboard (their own processes, a SQLite file, a teacher and a
-student account), the lab's own command run by the dashboard, and Chromium."""
+student account), the lab's own command started by the API, and Chromium."""
 
 from __future__ import annotations
 

@@ -9,7 +9,8 @@ import pandas as pd
 import plotly.utils
 
 from dashboard import lab_views as lv
-from services.lab.plots import PAPER_LABEL
+from services.events.labfiles import FIGURES
+from services.lab.plots import PAPER_LABEL, write_page_json
 
 
 def write_result(folder: Path, exp_id: str = "demo") -> Path:
@@ -35,30 +36,44 @@ def write_result(folder: Path, exp_id: str = "demo") -> Path:
                 rows.append({**base, "metric": "unicity", "points": p, "value": uni * p / 4})
                 rows.append({**base, "metric": "unicity_all", "points": p, "value": uni * p / 8})
             rows.append({**base, "metric": "heatmap_rel_error", "points": None, "value": err})
-    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    df = pd.DataFrame(rows)
+    df.to_csv(out / "results.csv", index=False)
     meta = {
         "id": exp_id,
         "title": "Two policies",
         "frontier": {"privacy": "unicity_all", "points": 4, "utility": "heatmap_rel_error"},
     }
     (out / "experiment.json").write_text(json.dumps(meta))
+    write_page_json(df, meta, out)  # the figures the API serves, as the lab writes them
     return out
 
 
-def test_results_are_listed_and_drawn(tmp_path: Path):
+def _figures(folder: Path) -> dict:
+    """The figures as the API serves them (JSON through the wire)."""
+    return {n: json.loads((folder / f"{n}.plotly.json").read_text()) for n in FIGURES}
+
+
+def test_the_labs_figures_are_drawn_from_their_json(tmp_path: Path):
     folder = write_result(tmp_path)
-    (tmp_path / "unfinished").mkdir()  # no results.csv: not listed
-    listed = lv.list_results(tmp_path)
-    assert [r["id"] for r in listed] == ["demo"] and listed[0]["title"] == "Two policies"
-    df, meta = lv.load(folder)
-    fig = lv.frontier(df, meta)
+    meta = json.loads((folder / "experiment.json").read_text())
+    figures = _figures(folder)
+    fig = lv.frontier(figures["frontier"], meta)
     pts = fig.data[0]
     assert list(pts.customdata) == ["edge-counts", "none"]  # sorted by privacy risk
     assert list(pts.y) == [0.0, 0.3] and list(pts.x) == [0.3, 0.0]
-    uni = lv.unicity(df, meta)
+    assert fig.layout.title.text == "Two policies"
+    assert fig.layout.yaxis.title.text == "unicity_all (p=4) (privacy risk)"
+    uni = lv.unicity(figures["unicity"], meta)
     assert {t.name for t in uni.data} == {"none", "edge-counts", PAPER_LABEL}  # and the paper
     none = next(t for t in uni.data if t.name == "none")
     assert list(none.x) == [1, 2, 4] and list(none.y) == [0.15, 0.3, 0.6]
+    untitled = lv.unicity(figures["unicity"], {})
+    assert untitled.layout.title.text == "Unicity by known points"
+
+
+def test_the_choice_lists_the_apis_results_by_id():
+    runs = [{"id": "quick-look", "title": "A quick look", "mtime": 2.0}]
+    assert lv.options(runs) == [{"label": "A quick look (quick-look)", "value": "quick-look"}]
 
 
 def test_policy_link_says_how_to_see_it():

@@ -9,6 +9,7 @@ import httpx
 
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
+from dashboard.settings import DashboardSettings
 from services.auth.ratelimit import forwarded_client
 from services.auth.tokens import derived_secret
 from services.config import Settings
@@ -16,7 +17,7 @@ from tests.dashboard.fakes import PASSWORD, FakeApi, unreachable
 
 
 def _client(transport) -> tuple:
-    settings = Settings(
+    settings = DashboardSettings(
         _env_file=None, api_url="http://api.test", secret_key="dashboard-test-secret-0123456789"
     )
     app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
@@ -217,7 +218,9 @@ def test_the_login_tells_the_api_the_real_browser_and_shows_its_limit():
     client.environ_base["REMOTE_ADDR"] = "192.0.2.50"  # a student's browser
     assert "error=credentials" in log_in(client, password="wrong-guess").headers["location"]
     (asked,) = [r for r in fake.requests if r.url.path == "/auth/token"]
-    key = derived_secret(app.server_settings, "client-address")
+    # the API derives the key from the same secret, byte for byte, and takes the header
+    secret = app.server_settings.secret_key.get_secret_value()
+    key = derived_secret(Settings(_env_file=None, secret_key=secret), "client-address")
     assert forwarded_client(key, asked.headers["x-aqkol-client"]) == "192.0.2.50"
     log_in(client, password="wrong-guess")
     assert "error=throttled" in log_in(client).headers["location"]  # the API's answer

@@ -11,7 +11,7 @@ import plotly.utils
 from dashboard import classroom
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
-from services.config import Settings
+from dashboard.settings import DashboardSettings
 from tests.dashboard.fakes import FakeApi
 from tests.dashboard.test_login import log_in
 from tests.dashboard.test_rules_page import _call
@@ -21,7 +21,7 @@ def _client(fake: FakeApi, role: str):
     # Dash gives a module's callbacks to the first app made in the process; pages are run
     # again for every app, dashboard.classroom is not: run it again for this one
     importlib.reload(classroom)
-    settings = Settings(_env_file=None, api_url="http://api.test")
+    settings = DashboardSettings(_env_file=None, api_url="http://api.test")
     app = create_app(settings, api=ApiClient(settings.api_url, transport=httpx.MockTransport(fake)))
     client = app.server.test_client()
     log_in(client, role)

@@ -15,13 +15,15 @@ import plotly.utils
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
 from dashboard.rules_views import TEXT
-from services.config import Settings
+from dashboard.settings import DashboardSettings
 from tests.dashboard.fakes import BAD_MARK, LARGE_GROUP_YAML, FakeApi, unreachable
 from tests.dashboard.test_login import logged_in
 
 
 def _client(transport) -> tuple:
-    settings = Settings(_env_file=None, api_url="http://api.test", dashboard_refresh_ms=1500)
+    settings = DashboardSettings(
+        _env_file=None, api_url="http://api.test", dashboard_refresh_ms=1500
+    )
     app = create_app(settings, api=ApiClient(settings.api_url, transport=transport))
     return app, logged_in(app.server.test_client())  # callbacks answer a login only
 

@@ -10,15 +10,17 @@ import httpx
 
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
+from dashboard.settings import DashboardSettings
 from dashboard.shared import SharedView
-from services.config import Settings
 from tests.dashboard.fakes import FakeApi
 from tests.dashboard.test_login import log_in
 
 
 def _app(fake: FakeApi, refresh_ms: int = 60_000):
     # a long refresh: the shared view stays fresh for the whole test (half of it)
-    settings = Settings(_env_file=None, api_url="http://api.test", dashboard_refresh_ms=refresh_ms)
+    settings = DashboardSettings(
+        _env_file=None, api_url="http://api.test", dashboard_refresh_ms=refresh_ms
+    )
     api = ApiClient(settings.api_url, transport=httpx.MockTransport(fake))
     return create_app(settings, api=api)
 

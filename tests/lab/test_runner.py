@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +96,13 @@ def test_same_seed_same_table_and_resume(tiny: Path, tmp_path: Path, cache: Path
         assert (tmp_path / "a" / name).stat().st_size > 1000
     html = (tmp_path / "a" / "frontier.html").read_text()
     assert 'src="https://cdn.plot.ly' not in html and len(html) > 1_000_000  # embedded: offline
+    # the Lab page's figures and tables, which the API serves, and the run's cell count
+    fig = json.loads((tmp_path / "a" / "frontier.plotly.json").read_text())
+    assert "none" in fig["data"][0]["customdata"]
+    assert set(fig["data"][0]["customdata"]) <= set(a["policy"])
+    rows = json.loads((tmp_path / "a" / "unicity.table.json").read_text())
+    assert {r["policy"] for r in rows} <= set(a["policy"]) and rows
+    assert json.loads((tmp_path / "a" / "plan.json").read_text()) == {"cells": 8}
 
 
 def test_cli_runs_and_lists(tiny: Path, tmp_path: Path, cache: Path, monkeypatch):

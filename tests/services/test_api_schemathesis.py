@@ -5,6 +5,7 @@ holding a stretch of events: no 5xx, and every response conforms to the schema."
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
+from services.api import labruns
 from services.api.main import create_app
 from services.ingest import Ingest
 from services.store.db import migrate
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def api(tmp_path_factory, request):
     tmp = tmp_path_factory.mktemp("schemathesis")
     shutil.copytree(ROOT / "rules", tmp / "rules")  # PUT /rules writes here, not in the repo
     url = f"sqlite:///{tmp / 'aqkol.db'}"
@@ -50,6 +52,10 @@ def api(tmp_path_factory):
     )
     app = create_app(settings_)
     add_accounts(app.state.engine, ("teacher",))
+    # POST /lab/jobs starts the quick experiment: here a stand-in that exits at once
+    patch = pytest.MonkeyPatch()
+    patch.setattr(labruns, "LAB_COMMAND", [sys.executable, "-c", "pass"])
+    request.addfinalizer(patch.undo)
     return [app, token_for(TestClient(app), "teacher")]  # a logout replaces the token
 
 

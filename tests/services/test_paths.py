@@ -1,5 +1,5 @@
 """Paths from clients and messages stay in their folder: a forged run id, a scenario path in a
-control command, a lab result named by a dashboard callback."""
+control command (a lab result named by a client: tests/services/test_lab_api.py)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from dashboard import lab_views as lv
 from services.api.main import create_app
 from services.api.routes import classroom
 from services.paths import child, under
 from simulator.publisher import Control
 from tests.conftest import make_settings
-from tests.dashboard.test_lab_views import write_result
 
 
 @pytest.mark.parametrize("name", ["..", "../x", "a/b", "/etc", "", ".hidden", "a\\b", None, 7])
@@ -53,16 +51,6 @@ def test_an_inject_command_names_a_scenario_never_a_path(scenario):
         Control()._parse({"command": "inject", "scenario": scenario})
     name, sc = Control()._parse({"command": "inject", "scenario": "protest"})
     assert name == "inject" and sc.name == "protest"
-
-
-def test_the_lab_callback_reads_only_the_labs_results(tmp_path, monkeypatch):
-    lab = tmp_path / "lab"
-    inside = write_result(lab)
-    outside = write_result(tmp_path / "elsewhere")  # a results.csv the client points at
-    monkeypatch.setenv("AQKOL_LAB_RESULTS", str(lab))
-    assert lv.result_folder(str(inside)) == inside
-    for named in (str(outside), str(lab / ".." / "elsewhere" / "demo"), "/etc", None):
-        assert lv.result_folder(named) is None
 
 
 def _mode(path) -> int:

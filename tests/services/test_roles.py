@@ -15,7 +15,13 @@ from services.store.db import migrate
 from tests.accounts import ROLES, add_accounts, bearer, clients_by_role, token_for
 from tests.conftest import make_settings
 
-PATH_VALUES = {"rule_id": "large-group", "grant_id": "1"}
+PATH_VALUES = {
+    "rule_id": "large-group",
+    "grant_id": "1",
+    "run_id": "quick-look",
+    "name": "frontier",
+    "experiment": "quick-look",
+}
 WHO = (*ROLES, "anonymous")
 
 
