@@ -75,6 +75,10 @@ SHAPES: dict[tuple[str, str], Any] = {
     ("GET", "/classroom/cameras"): dict[str, Any],
     ("GET", "/classroom/replay"): dict[str, Any],
     ("GET", "/classroom/metrics"): dict[str, Any],
+    ("GET", "/lab/runs"): api.LabRuns,
+    ("GET", "/lab/runs/{run_id}"): api.LabResult,
+    ("GET", "/lab/jobs/{experiment}"): api.LabJob,
+    ("POST", "/lab/jobs"): api.LabJob,
 }
 _ADAPTERS: dict[tuple[str, str], TypeAdapter[Any]] = {k: TypeAdapter(v) for k, v in SHAPES.items()}
 
@@ -461,20 +465,21 @@ class ApiClient:
         empty = api.Stats(events=0, dead_letters=0, alerts_active=0, by_kind={}, sim_time=None)
         return self._fetch("/stats", empty.model_dump(mode="json"))
 
-    def lab_runs(self) -> Fetched[dict[str, Any]]:
+    def lab_runs(self) -> Fetched[Data]:
         """The lab's finished results (id, title), newest first."""
         return self._fetch("/lab/runs", {"items": []})
 
-    def lab_result(self, run_id: str) -> Fetched[dict[str, Any]]:
+    def lab_result(self, run_id: str) -> Fetched[Data]:
         """A lab result's experiment and the Lab page's figures (Plotly JSON)."""
         empty = {"id": run_id, "title": "", "experiment": {}, "figures": {}}
-        return self._fetch(f"/lab/runs/{_quote(run_id)}", empty)
+        path = f"/lab/runs/{_quote(run_id)}"
+        return self._fetch(path, empty, route="/lab/runs/{run_id}")
 
-    def lab_job(self) -> Fetched[dict[str, Any]]:
+    def lab_job(self) -> Fetched[Data]:
         """Whether the quick experiment runs, its progress, whether it has a result."""
-        return self._fetch(f"/lab/jobs/{LAB_QUICK}", _lab_job())
+        return self._fetch(f"/lab/jobs/{LAB_QUICK}", _lab_job(), route="/lab/jobs/{experiment}")
 
-    def start_lab_job(self) -> Fetched[dict[str, Any]]:
+    def start_lab_job(self) -> Fetched[Data]:
         """Start the quick experiment (the teacher's); its progress, ``started`` if this did."""
         body = {"experiment": LAB_QUICK}
         return self._fetch("/lab/jobs", _lab_job(), method="POST", json=body)

@@ -17,6 +17,7 @@ from services.api.schemas.effect import Change, Effect, Example, ExampleField
 from services.api.schemas.events import EventOut, EventPage, LatestEvents
 from services.api.schemas.health import Health
 from services.api.schemas.heatmap import HeatCell, Heatmap
+from services.api.schemas.lab import LabJob, LabResult, LabRun, LabRuns, LabStart, LabTable
 from services.api.schemas.policy import Budget, HistoryRow, PolicyList, PolicyOut, Switch
 from services.api.schemas.register import RegisterOut
 from services.api.schemas.reveal import (
@@ -68,6 +69,12 @@ __all__ = [
     "Inject",
     "Jump",
     "KindHeld",
+    "LabJob",
+    "LabResult",
+    "LabRun",
+    "LabRuns",
+    "LabStart",
+    "LabTable",
     "LatestEvents",
     "LegalBasis",
     "Me",
