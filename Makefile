@@ -55,13 +55,14 @@ messages: $(VENV)/.installed-dev  ## extract the dashboard's strings and update 
 demo: $(VENV)/.installed  ## run the town: broker, ingest, API, dashboard, simulator
 	$(BIN)/aqkol up
 
-test: $(VENV)/.installed-dev  ## lint, then the whole suite on real broker, database and browser
+test: $(VENV)/.installed-dev  ## lint, type-check, then the whole suite on real broker, database and browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed-dev  ## measure ingest throughput against a bare subscriber
 	$(BIN)/python benchmarks/ingest_throughput.py
 
 clean:
-	rm -rf $(VENV) var runs .pytest_cache .ruff_cache
+	rm -rf $(VENV) var runs .pytest_cache .ruff_cache .mypy_cache

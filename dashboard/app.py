@@ -17,6 +17,7 @@ from dash import dcc, html
 from dashboard import auth, context, i18n
 from dashboard.api_client import ApiClient
 from dashboard.i18n import N_, _
+from dashboard.pages import nav_pages
 from dashboard.settings import DashboardSettings, get_settings
 from dashboard.shared import SharedView
 from dashboard.votes import VoteBook
@@ -36,10 +37,11 @@ ROLES = {  # the API's roles, as the top bar names them
 
 
 def _navigation() -> html.Nav:
+    """A link to each page the user's role sees, as the pages declare (dashboard/pages)."""
+    user = auth.current_user()
     links = [
         dcc.Link(_(page["name"]), href=page["relative_path"], className="nav-link")
-        for page in dash.page_registry.values()
-        if page.get("nav", True)
+        for page in nav_pages(user["role"] if user else None)
     ]
     return html.Nav(links, className="nav", **{"aria-label": _("Pages")})
 

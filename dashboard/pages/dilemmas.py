@@ -18,6 +18,8 @@ dash.register_page(
     path="/dilemmas",
     name=N_("Dilemmas"),
     title=i18n.page_title(N_("Aqkol · dilemmas")),
+    order=10,
+    drawn="#dilemmas-cards .dilemma",
 )
 
 REFRESH_MS = 3000

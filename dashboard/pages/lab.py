@@ -13,7 +13,12 @@ from dashboard import lab_views as lv
 from dashboard.i18n import N_, _
 
 dash.register_page(
-    __name__, path="/lab", name=N_("Lab"), title=i18n.page_title(N_("Aqkol · privacy lab"))
+    __name__,
+    path="/lab",
+    name=N_("Lab"),
+    title=i18n.page_title(N_("Aqkol · privacy lab")),
+    order=20,
+    drawn="#lab-frontier .main-svg",
 )
 
 QUICK_MS = 3000

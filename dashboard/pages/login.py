@@ -17,6 +17,7 @@ dash.register_page(
     name=N_("Log in"),
     title=i18n.page_title(N_("Aqkol · log in")),
     nav=False,
+    order=90,
 )
 
 ERRORS = {

@@ -18,7 +18,12 @@ from dashboard.api_client import is_unreachable
 from dashboard.rules_views import TEXT, t
 
 dash.register_page(
-    __name__, path="/rules", name=TEXT["page_name"], title=i18n.page_title(TEXT["page_title"])
+    __name__,
+    path="/rules",
+    name=TEXT["page_name"],
+    title=i18n.page_title(TEXT["page_title"]),
+    order=30,
+    drawn="#rules-select label",
 )
 
 ALERT_LIMIT = 200

@@ -24,7 +24,12 @@ from dashboard.snapshot import TRAIL_MIN, Snapshot, fetch
 from dashboard.views import LANE, MAIN, TEXT, PaneIds, t
 
 dash.register_page(
-    __name__, path="/", name=TEXT["page_name"], title=i18n.page_title(TEXT["page_title"])
+    __name__,
+    path="/",
+    name=TEXT["page_name"],
+    title=i18n.page_title(TEXT["page_title"]),
+    order=0,
+    drawn="#situation-map .legendtext",
 )
 
 VIEW_MAIN = "situation-view-main"  # the number of the shared version a browser shows

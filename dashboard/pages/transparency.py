@@ -18,6 +18,8 @@ dash.register_page(
     path="/transparency",
     name=N_("Transparency"),
     title=i18n.page_title(N_("Aqkol · transparency")),
+    order=40,
+    drawn="#transparency-register .device",
 )
 
 AUDIT_LIMIT = 200

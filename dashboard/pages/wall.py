@@ -17,7 +17,12 @@ from dashboard.i18n import N_, _
 from dashboard.snapshot import TRAIL_MIN, fetch
 
 dash.register_page(
-    __name__, path="/wall", name=N_("Wall"), title=i18n.page_title(N_("Aqkol · wall"))
+    __name__,
+    path="/wall",
+    name=N_("Wall"),
+    title=i18n.page_title(N_("Aqkol · wall")),
+    order=50,
+    drawn="#wall-map .legend, #wall-map .main-svg",
 )
 
 CAMERA_WINDOW_MIN = 15

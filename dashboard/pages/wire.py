@@ -18,7 +18,12 @@ from dashboard.i18n import N_, _
 from dashboard.wire_views import CATEGORIES, message_view
 
 dash.register_page(
-    __name__, path="/wire", name=N_("Wire"), title=i18n.page_title(N_("Aqkol · wire"))
+    __name__,
+    path="/wire",
+    name=N_("Wire"),
+    title=i18n.page_title(N_("Aqkol · wire")),
+    order=60,
+    drawn="#wire-sample .wire-msg",
 )
 
 MIN_REFRESH_MS = 3000

@@ -151,7 +151,7 @@ def quick_status(root: Path) -> dict[str, Any]:
     return out
 
 
-def start_quick(root: Path, env: dict[str, str] | None = None) -> subprocess.Popen | None:
+def start_quick(root: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes] | None:
     """Start the quick experiment unless it runs already; the process, or None."""
     if quick_status(root)["running"]:
         return None

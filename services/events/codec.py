@@ -65,7 +65,7 @@ def event_models() -> dict[str, type[EventBase]]:
         kind: create_model(
             "Event_" + kind.replace(".", "_"),
             __base__=EventBase,
-            kind=(Literal[kind], ...),  # type: ignore[valid-type]
+            kind=(Literal[kind], ...),  # type: ignore[arg-type]  # a literal made at run time
             data=(data_cls, ...),
         )
         for kind, data_cls in sorted(KINDS.items())
@@ -75,7 +75,7 @@ def event_models() -> dict[str, type[EventBase]]:
 @lru_cache
 def _adapter() -> TypeAdapter[Any]:
     models = tuple(event_models().values())
-    union = Annotated[Union[models], Field(discriminator="kind")]  # noqa: UP007
+    union = Annotated[Union[models], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
     return TypeAdapter(union)
 
 

@@ -29,4 +29,4 @@ def to_xy(lat: float, lon: float) -> tuple[float, float]:
 
 def cell_of(lat: float, lon: float, res: int = STORE_H3_RES) -> str:
     """The H3 cell holding a point."""
-    return h3.latlng_to_cell(lat, lon, res)
+    return str(h3.latlng_to_cell(lat, lon, res))

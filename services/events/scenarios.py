@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -135,7 +135,7 @@ Incident = Annotated[
 
 def incident_type_names() -> list[str]:
     """The ``type`` values an incident may have, in the order of the docs."""
-    return [c.model_fields["type"].annotation.__args__[0] for c in INCIDENT_MODELS]
+    return [get_args(c.model_fields["type"].annotation)[0] for c in INCIDENT_MODELS]
 
 
 class Scenario(BaseModel):

@@ -99,8 +99,8 @@ def wire_models() -> dict[str, type[msgspec.Struct]]:
     out = {}
     for kind, data_cls in sorted(KINDS.items()):
         data = _struct("Data_" + kind.replace(".", "_"), data_cls.model_fields)
-        fields = [
-            ("schema_", Literal[SCHEMA_ID], msgspec.field(name="schema")),  # type: ignore[valid-type]
+        fields: list[tuple[str, Any] | tuple[str, Any, Any]] = [
+            ("schema_", Literal[SCHEMA_ID], msgspec.field(name="schema")),
             ("id", _ID),
             ("source", _SOURCE),
             ("ts", _TS),
@@ -121,14 +121,15 @@ def wire_models() -> dict[str, type[msgspec.Struct]]:
 
 @lru_cache
 def _decoder() -> msgspec.json.Decoder[Any]:
-    return msgspec.json.Decoder(Union[tuple(wire_models().values())])  # type: ignore[misc]  # noqa: UP007
+    return msgspec.json.Decoder(Union[tuple(wire_models().values())])  # noqa: UP007
 
 
 def data_items(data: Any) -> Iterable[tuple[str, Any]]:
     """(field, value) of an event's ``data``, from either decoder."""
     if isinstance(data, msgspec.Struct):
         return msgspec.structs.asdict(data).items()
-    return data.__dict__.items()
+    items: Iterable[tuple[str, Any]] = data.__dict__.items()
+    return items
 
 
 def decode_event(payload: bytes, topic: str | None = None, prefix: str = "") -> Any:

@@ -28,7 +28,7 @@ class YamlFileError(ValueError):
         super().__init__(f"{where}: {reason}")
 
 
-class _Loader(yaml.SafeLoader):
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # yaml has no stubs in the index
     """SafeLoader with YAML 1.2 scalars: no sexagesimal numbers (``11:00`` is a string), no
     yes/no/on/off booleans (``off`` is a string)."""
 
@@ -197,7 +197,7 @@ def _line_of_error(root: yaml.Node, exc: Exception) -> int:
                     loader.construct_object(node)
                 except (ValueError, OverflowError) as e:
                     if str(e) == str(exc):
-                        return node.start_mark.line + 1
+                        return int(node.start_mark.line) + 1
             elif isinstance(node, yaml.SequenceNode):
                 stack.extend(reversed(node.value))
             elif isinstance(node, yaml.MappingNode):
@@ -205,7 +205,7 @@ def _line_of_error(root: yaml.Node, exc: Exception) -> int:
                     stack.extend([v, k])
     finally:
         loader.dispose()
-    return root.start_mark.line + 1
+    return int(root.start_mark.line) + 1
 
 
 def describe(exc: ValidationError, root: yaml.Node) -> tuple[int, str]:

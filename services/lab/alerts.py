@@ -14,7 +14,7 @@ from services.lab.registry import register
 STATS = ("precision", "recall", "f1", "minutes_to_detect", "alerts", "blinded")
 
 
-@register("alerts", (*(f"alert_{k}" for k in STATS), "missing_person_recall"), reads_kept=True)
+@register("alerts", (*(f"alert_{k}" for k in STATS), "missing_person_recall"), inputs=("alerts",))
 def measure(ctx: Any) -> None:
     for s in ctx.alert_scores():
         for k in STATS:

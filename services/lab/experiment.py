@@ -223,7 +223,7 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _trace_only(self) -> Experiment:
-        trace = [g for g, m in measures().items() if m.trace]
+        trace = [g for g, m in measures().items() if "traces" in m.inputs]
         if self.trace_days is not None and not set(self.metrics) <= set(trace):
             raise ValueError(f"trace_days runs the trace attacks only: metrics {', '.join(trace)}")
         return self

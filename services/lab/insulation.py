@@ -220,7 +220,7 @@ NAMES = tuple(
 )
 
 
-@register("insulation", NAMES, reads_kept=True)
+@register("insulation", NAMES, inputs=("kept",))
 def measure(ctx: Any) -> None:
     f = ctx.frames
     raw = ctx.raw.get("school.attendance")

@@ -1,7 +1,8 @@
 """The lab's metrics: one module per attack or utility measure, registered by one line.
 
-A module registers a measure with :func:`register`; ``evaluate()`` runs every registered
-measure the experiment asks for, in registration order, on one shared
+A module registers a measure with :func:`register`: its group name, the metric names its
+rows carry, and the inputs it reads (:data:`Input`). ``evaluate()`` prepares the inputs the
+asked measures declare, then runs each of them, in registration order, on one shared
 :class:`services.lab.evaluate.Context`. Adding an attack is one file in
 ``services/lab/attacks/`` plus its line in :data:`MODULES`.
 """
@@ -9,9 +10,16 @@ measure the experiment asks for, in registration order, on one shared
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
+
+# What a measure reads of the evaluation's Context besides the day and the policy:
+# "kept": the frames of what the policy keeps (ctx.frames, ctx.raw, ctx.kept);
+# "traces": the face captures the policy keeps (ctx.traces; such measures can run on
+#   trace_days spans); "alerts": the rules replayed on the kept events (ctx.alert_scores).
+Input = Literal["kept", "traces", "alerts"]
+INPUTS: frozenset[str] = frozenset(get_args(Input))
 
 # one line per measure module; the order is the order they run in (alerts last: their rule
 # replay runs in forked processes meanwhile)
@@ -36,20 +44,23 @@ class Measure:
     group: str
     names: tuple[str, ...]  # every metric name its rows can carry
     run: Callable[[Any], None]  # (Context) -> None, writing rows with ctx.put
-    reads_kept: bool = False  # needs the policy applied to the day's events
-    trace: bool = False  # reads the face traces only (runs on trace_days spans)
+    inputs: frozenset[Input] = frozenset()  # what it reads (see Input)
 
 
 _REGISTRY: dict[str, Measure] = {}
 
 
 def register(
-    group: str, names: tuple[str, ...] | list[str], *, reads_kept: bool = False, trace: bool = False
+    group: str, names: tuple[str, ...] | list[str], *, inputs: Iterable[Input] = ()
 ) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
-    """Register ``fn(ctx)`` as the measure ``group`` writing the metrics ``names``."""
+    """Register ``fn(ctx)`` as the measure ``group`` writing the metrics ``names`` from
+    ``inputs``; an input the evaluation does not prepare is refused here."""
+    unknown = set(inputs) - INPUTS
+    if unknown:
+        raise ValueError(f"{group}: unknown inputs {sorted(unknown)} (known: {sorted(INPUTS)})")
 
     def deco(fn: Callable[[Any], None]) -> Callable[[Any], None]:
-        _REGISTRY[group] = Measure(group, tuple(names), fn, reads_kept, trace)
+        _REGISTRY[group] = Measure(group, tuple(names), fn, frozenset(inputs))
         return fn
 
     return deco

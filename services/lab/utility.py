@@ -172,7 +172,7 @@ def person_sensitivity(sightings: pd.DataFrame, window_ms: int) -> float:
 @register(
     "heatmap",
     ("heatmap_mae", "heatmap_rel_error", "heatmap_suppressed", "heatmap_dp_sensitivity"),
-    reads_kept=True,
+    inputs=("kept",),
 )
 def heatmap_measure(ctx: Any) -> None:
     """The crowd layer /heatmap serves, on the experiment's release schedule, with DP at
@@ -202,7 +202,7 @@ def heatmap_measure(ctx: Any) -> None:
     ctx.put("heatmap_dp_sensitivity", sens if eps is not None else None)
 
 
-@register("heating", ("heating_block_error", "heating_total_error"), reads_kept=True)
+@register("heating", ("heating_block_error", "heating_total_error"), inputs=("kept",))
 def heating_measure(ctx: Any) -> None:
     got = heating_error(
         ctx.raw.get("gas.reading", ctx.empty), ctx.frames.get("gas.reading", ctx.empty)

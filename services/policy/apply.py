@@ -1,7 +1,10 @@
 """Apply a policy to one event, before anything of it is stored or seen by the rules.
 
 :class:`Minimizer` compiles a :class:`PolicySpec` into a plan per event kind (which fields to
-drop, pseudonymize, generalize) and applies it to decoded events. What it removes never
+drop, pseudonymize, generalize) and applies it to decoded events. Each action is resolved,
+when the policy loads, to one step per field it selects (``Minimizer._step``, exhaustive
+over the spec's :data:`Action`): no action is looked up by its name per event, and one the
+spec does not know is refused at load, never skipped at apply time. What it removes never
 leaves this module: the ingest stores, and the rules see, only the :class:`Kept` result.
 
 Pseudonyms are keyed hashes (HMAC-SHA256) of the value, its field and the salt period (the
@@ -17,11 +20,11 @@ import hashlib
 import hmac
 import math
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, assert_never, get_args
 
 import h3
 
@@ -29,7 +32,7 @@ from services.events.contract import KINDS, EventBase, Privacy
 from services.events.town import AQKOL_TZ, UTC_OFFSET_HOURS, WATCHLISTS
 from services.events.wire import data_items
 from services.paths import write_private_once
-from services.policy.spec import PolicySpec, Transform
+from services.policy.spec import Action, PolicyError, PolicySpec, Transform
 
 LOCAL_OFFSET_S = UTC_OFFSET_HOURS * 3600
 _LOCAL_OFFSET = timedelta(seconds=LOCAL_OFFSET_S)
@@ -49,10 +52,20 @@ class Kept(NamedTuple):
     agg: bool = False  # one contribution to a block-level aggregate (summed when stored)
 
 
+# One event's parts while a plan's steps change them, at these indexes (``SENT_*``: as it
+# came; ``PERIOD``: the pseudonyms' salt period, computed when first needed). A list, as
+# one is made per event: a third of the cost of an object with named slots.
+SOURCE, TS, LAT, LON, DATA, PERIOD, SENT_TS, SENT_LAT, SENT_LON = range(9)
+Parts = list[Any]
+Step = Callable[[Parts], None]  # one transform on one field, resolved when the policy loads
+ACTIONS: frozenset[str] = frozenset(get_args(Action))
+
+
 @dataclass
 class _KindPlan:
     drop_event: str | None = None  # why every event of the kind is dropped
-    ops: list[tuple[str, str, Transform]] = field(default_factory=list)  # (action, field, t)
+    ops: list[tuple[Action, str, Transform]] = field(default_factory=list)  # (action, field, t)
+    steps: list[Step] = field(default_factory=list)  # ops, resolved: run in order on each event
     removed: dict[str, str] = field(default_factory=dict)  # field -> why rules cannot use it
     gone: set[str] = field(default_factory=set)  # data fields already dropped
     aggregate: Transform | None = None  # events of the kind are summed per block and interval
@@ -84,21 +97,6 @@ def _fields_of(kind: str, t: Transform) -> list[str]:
     return list(dict.fromkeys(picked))
 
 
-def _fits(action: str, f: str, t: Transform, kind: str) -> bool:
-    if action == "pseudonymize":
-        return f not in ("geo", "ts")
-    if action == "generalize":
-        if f == "geo":
-            return t.h3_res is not None
-        if f == "ts":
-            return t.minutes is not None
-        if f == "source":
-            return False
-        ann = KINDS[kind].model_fields[f.removeprefix("data.")].annotation
-        return t.round is not None and any(x in str(ann) for x in ("float", "int"))
-    return True
-
-
 PSEUDONYM_CACHE = 100_000  # pseudonyms kept computed (then the cache starts again)
 
 
@@ -115,47 +113,98 @@ class Minimizer:
             and spec.biometric.mode == "realtime"
             and set(spec.biometric.watchlists) >= set(WATCHLISTS)
         )
+        self._centres: dict[tuple[float, float, int], tuple[float, float]] = {}
+        self.escrow: list[tuple[str, str, str, str]] = []  # pseudonyms made since last taken
         self.plans: dict[str, _KindPlan] = {k: _KindPlan() for k in KINDS}
         for t in spec.transforms:
+            if t.action not in ACTIONS:  # a transform built without validation
+                known = ", ".join(sorted(ACTIONS))
+                reason = f"unknown action {t.action!r} (known: {known})"
+                raise PolicyError(f"policy {spec.id}", None, reason)
             for kind in t.select.kinds or sorted(KINDS):
-                plan = self.plans[kind]
-                if plan.drop_event:
-                    continue
-                only_kinds = not t.select.fields and not t.select.categories
-                if t.action == "drop" and only_kinds:
-                    where = " at the edge (the devices send none)" if t.at == "edge" else ""
-                    plan.drop_event = f"policy {spec.id} drops {kind} events{where}"
-                    continue
-                fields = _fields_of(kind, t) if not only_kinds else ["source", "geo"]
-                if t.action == "aggregate":
-                    plan.aggregate = t
-                    fields = ["source", "geo", "ts"] + [
-                        f"data.{n}"
-                        for n, c in KINDS[kind].privacy().items()
-                        if c == Privacy.IDENTIFIER
-                    ]
-                for f in fields:
-                    if f in plan.gone:
-                        continue
-                    if t.action in ("drop", "aggregate") and f.startswith("data."):
-                        plan.gone.add(f)
-                    if _fits(t.action, f, t, kind):
-                        plan.ops.append((t.action, f, t))
-                        if t.action == "drop" or (
-                            t.action == "aggregate" and f.startswith("data.")
-                        ):
-                            verb = "drops" if t.action == "drop" else "drops (aggregate only)"
-                            plan.removed.setdefault(f, f"policy {spec.id} {verb} it")
-                        elif t.action in ("pseudonymize", "aggregate"):
-                            plan.masked.setdefault(f, f"policy {spec.id} pseudonymizes it")
+                self._plan(self.plans[kind], kind, t)
         bio = spec.biometric
         self.watchlists = set(bio.watchlists)
         for kind in BIOMETRIC_KINDS:
             plan = self.plans[kind]
             if bio.mode in ("off", "verification") and not plan.drop_event:
                 plan.drop_event = f"biometric mode {bio.mode}: no identification against lists"
-        self.escrow: list[tuple[str, str, str, str]] = []  # pseudonyms made since last taken
-        self._centres: dict[tuple[float, float, int], tuple[float, float]] = {}
+
+    def _plan(self, plan: _KindPlan, kind: str, t: Transform) -> None:
+        """Add what ``t`` does to events of ``kind`` to their plan, each field's step
+        resolved now (a field the action does not fit is left as it is)."""
+        if plan.drop_event:
+            return
+        only_kinds = not t.select.fields and not t.select.categories
+        if t.action == "drop" and only_kinds:
+            where = " at the edge (the devices send none)" if t.at == "edge" else ""
+            plan.drop_event = f"policy {self.spec.id} drops {kind} events{where}"
+            return
+        fields = _fields_of(kind, t) if not only_kinds else ["source", "geo"]
+        if t.action == "aggregate":
+            plan.aggregate = t
+            fields = ["source", "geo", "ts"] + [
+                f"data.{n}" for n, c in KINDS[kind].privacy().items() if c == Privacy.IDENTIFIER
+            ]
+        for f in fields:
+            if f in plan.gone:
+                continue
+            if t.action in ("drop", "aggregate") and f.startswith("data."):
+                plan.gone.add(f)
+            step = self._step(t.action, f, t, kind)
+            if step is None:
+                continue
+            plan.ops.append((t.action, f, t))
+            plan.steps.append(step)
+            if t.action == "drop" or (t.action == "aggregate" and f.startswith("data.")):
+                verb = "drops" if t.action == "drop" else "drops (aggregate only)"
+                plan.removed.setdefault(f, f"policy {self.spec.id} {verb} it")
+            elif t.action in ("pseudonymize", "aggregate"):
+                plan.masked.setdefault(f, f"policy {self.spec.id} pseudonymizes it")
+
+    def _step(self, action: Action, f: str, t: Transform, kind: str) -> Step | None:
+        """What ``action`` of ``t`` does to field ``f`` of ``kind`` events, or None where it
+        does not fit (a place or time has no pseudonym, a text no rounding). Every action
+        is handled here, once per policy load: none is looked up by name per event."""
+        name = f.removeprefix("data.")
+        match action:
+            case "drop":
+                if f == "geo":
+                    return _drop_geo
+                if f == "source":  # every event has one (the spec refuses dropping it by
+                    # name; an identifier category selects it): it goes as a pseudonym
+                    return self._pseudonymize_source
+                if f == "ts":  # the spec refuses it by name and by category
+                    raise PolicyError(f"policy {self.spec.id}", None, "ts cannot be dropped")
+                return _drop_data(name)
+            case "pseudonymize":
+                if f in ("geo", "ts"):
+                    return None
+                if f == "source":
+                    return self._pseudonymize_source
+                return self._pseudonymize_data(name)
+            case "generalize":
+                if f == "geo":
+                    return None if t.h3_res is None else self._cell_centre(t.h3_res)
+                if f == "ts":
+                    return None if t.minutes is None else _bucket(t.minutes * 60)
+                if f == "source":
+                    return None
+                ann = str(KINDS[kind].model_fields[name].annotation)
+                if t.round is None or not any(x in ann for x in ("float", "int")):
+                    return None
+                return _round_data(name, t.round)
+            case "aggregate":  # the spec requires both h3_res and minutes
+                assert t.h3_res is not None and t.minutes is not None
+                if f == "geo":
+                    return self._cell_centre(t.h3_res)
+                if f == "ts":
+                    return _bucket(t.minutes * 60)
+                if f == "source":
+                    return _block(t.h3_res)
+                return _drop_data(name)
+            case _:
+                assert_never(action)
 
     # -- what the rules may rely on ------------------------------------------------------
     def removed(self, kind: str, field: str) -> str | None:
@@ -239,49 +288,11 @@ class Minimizer:
         off = self.spec.biometric.mode == "off"
         if off and kind == "access.entry" and data.get("method") == "face":
             return None
-        sent_ts, sent_lat, sent_lon = ts, lat, lon
-        period = None
-        for action, f, t in plan.ops:
-            if f == "geo":
-                if lat is None:
-                    continue
-                if action == "drop":
-                    lat = lon = None
-                else:  # generalize or aggregate: the centre of the H3 cell
-                    lat, lon = self._centre(lat, lon, t.h3_res)
-            elif f == "ts":  # generalize or aggregate: the start of the bucket
-                step = t.minutes * 60  # type: ignore[operator]
-                local = ts.timestamp() + LOCAL_OFFSET_S  # buckets start at the town's midnight
-                ts = datetime.fromtimestamp(local // step * step - LOCAL_OFFSET_S, AQKOL_TZ)
-            elif f == "source":
-                if action == "aggregate":
-                    if sent_lat is not None:
-                        cell = h3.latlng_to_cell(sent_lat, sent_lon, t.h3_res)
-                        source = f"blk-{cell}"
-                    else:
-                        source = "blk-unknown"
-                else:  # pseudonymize
-                    period = period or self.period(sent_ts)
-                    p = self.pseudonym(source, "source", period)
-                    self.escrow.append((p, source, "source", period))
-                    source = p
-            else:
-                name = f.removeprefix("data.")
-                if name not in data:
-                    continue
-                if action in ("drop", "aggregate"):
-                    del data[name]
-                elif action == "pseudonymize":
-                    period = period or self.period(sent_ts)
-                    p = self.pseudonym(data[name], name, period)
-                    self.escrow.append((p, str(data[name]), name, period))
-                    data[name] = p
-                elif action == "generalize":
-                    step = t.round
-                    v = data[name]
-                    if isinstance(v, int | float) and not isinstance(v, bool):
-                        g = math.floor(v / step + 0.5) * step  # type: ignore[operator]
-                        data[name] = round(g, 9) if isinstance(v, float) else round(g)
+        if plan.steps:
+            p = [source, ts, lat, lon, data, None, ts, lat, lon]
+            for step in plan.steps:
+                step(p)
+            source, ts, lat, lon = p[SOURCE], p[TS], p[LAT], p[LON]
         if plan.aggregate is not None:  # only the measures go on, to be summed per block
             data = {
                 n: v
@@ -303,10 +314,84 @@ class Minimizer:
             c = self._centres[key] = (round(y, 6), round(x, 6))
         return c
 
+    def _cell_centre(self, res: int) -> Step:
+        """Generalize (or aggregate) the place: the centre of its H3 cell at ``res``."""
+        known, centre = self._centres, self._centre
+
+        def step(p: Parts) -> None:
+            lat = p[LAT]
+            if lat is not None:  # most sensors stay put: their cell is looked up once
+                p[LAT], p[LON] = known.get((lat, p[LON], res)) or centre(lat, p[LON], res)
+
+        return step
+
+    def _pseudonymize_source(self, p: Parts) -> None:
+        period = p[PERIOD] = p[PERIOD] or self.period(p[SENT_TS])
+        ps = self.pseudonym(p[SOURCE], "source", period)
+        self.escrow.append((ps, p[SOURCE], "source", period))
+        p[SOURCE] = ps
+
+    def _pseudonymize_data(self, name: str) -> Step:
+        def step(p: Parts) -> None:
+            data = p[DATA]
+            if name in data:
+                period = p[PERIOD] = p[PERIOD] or self.period(p[SENT_TS])
+                v = data[name]
+                ps = self.pseudonym(v, name, period)
+                self.escrow.append((ps, str(v), name, period))
+                data[name] = ps
+
+        return step
+
     def take_escrow(self) -> list[tuple[str, str, str, str]]:
         """The (pseudonym, original, field, period) made since the last call."""
         out, self.escrow = self.escrow, []
         return out
+
+
+def _drop_geo(p: Parts) -> None:
+    p[LAT] = p[LON] = None
+
+
+def _drop_data(name: str) -> Step:
+    def step(p: Parts) -> None:
+        p[DATA].pop(name, None)
+
+    return step
+
+
+def _bucket(step_s: int) -> Step:
+    """Generalize (or aggregate) the time: the start of its bucket of ``step_s`` seconds,
+    buckets starting at the town's midnight."""
+
+    def step(p: Parts) -> None:
+        local = p[TS].timestamp() + LOCAL_OFFSET_S
+        p[TS] = datetime.fromtimestamp(local // step_s * step_s - LOCAL_OFFSET_S, AQKOL_TZ)
+
+    return step
+
+
+def _block(res: int) -> Step:
+    """Aggregate the source: the block (H3 cell at ``res``) the event was sent from."""
+
+    def step(p: Parts) -> None:
+        lat, lon = p[SENT_LAT], p[SENT_LON]
+        p[SOURCE] = "blk-unknown" if lat is None else f"blk-{h3.latlng_to_cell(lat, lon, res)}"
+
+    return step
+
+
+def _round_data(name: str, unit: float) -> Step:
+    """Generalize a number to the nearest multiple of ``unit`` (an int stays an int)."""
+
+    def step(p: Parts) -> None:
+        data = p[DATA]
+        v = data.get(name)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            g = math.floor(v / unit + 0.5) * unit
+            data[name] = round(g, 9) if isinstance(v, float) else round(g)
+
+    return step
 
 
 def describe_plan(m: Minimizer) -> Iterable[tuple[str, str]]:

@@ -43,6 +43,8 @@ from services.events.contract import KINDS, Privacy
 from services.events.town import WATCHLISTS, Watchlist
 from services.events.yamldoc import YamlFileError, parse_model
 
+# what a transform does: each is resolved to a step per field when the policy loads
+# (services/policy/apply.py, ``Minimizer._step``), a name outside these refused there too
 Action = Literal["drop", "pseudonymize", "generalize", "aggregate"]
 ENVELOPE = ("source", "geo", "ts")
 
@@ -105,6 +107,11 @@ class Transform(_Strict):
             raise ValueError("source cannot be dropped (every event has one): pseudonymize it")
         if self.action == "drop" and "ts" in sel.fields:
             raise ValueError("ts cannot be dropped: generalize it (minutes)")
+        if self.action == "drop" and Privacy.QUASI in sel.categories:
+            raise ValueError(
+                "ts cannot be dropped, and the quasi category holds it: drop geo and the "
+                "data fields by name, generalize ts (minutes)"
+            )
         if not (sel.kinds or sel.fields or sel.categories):
             raise ValueError("select something: kinds, fields or categories")
         if self.at == "edge":

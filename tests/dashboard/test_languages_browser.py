@@ -15,22 +15,13 @@ import httpx
 import pytest
 
 from dashboard import i18n
+from tests.dashboard.pages import drawn
 from tests.dashboard.test_lab_views import write_result
 from tests.support import missing, stop, wait_until
 from tests.test_demo_browser import chromium_path, log_in, start_up
 
 pytestmark = pytest.mark.browser
 
-# each page of the navigation, and what shows that its callbacks have drawn it
-PAGES = {
-    "/": "#situation-map .legendtext",
-    "/rules": "#rules-select label",
-    "/lab": "#lab-frontier .main-svg",
-    "/transparency": "#transparency-register .device",
-    "/wall": "#wall-map .legend, #wall-map .main-svg",
-    "/dilemmas": "#dilemmas-cards .dilemma",
-    "/wire": "#wire-sample .wire-msg",
-}
 LATIN_WORD = re.compile("[A-Za-z]{3}")
 PLACEHOLDER = re.compile(r"\{[a-z_]*\}")
 
@@ -132,16 +123,17 @@ def test_every_page_in_the_language_shows_no_english_and_misses_nothing(town, la
             page.goto(f"{dash}/login?error=credentials")
             expect(page.locator("#login-form")).to_be_visible(timeout=30_000)
             found["/login"] = english_on_page(page.evaluate(SHOWN_JS), patterns)
+            pages = drawn("teacher")  # each page of the navigation, and what shows it drawn
             log_in(page, f"{dash}/", "teacher", password)
             # the layout is drawn by the browser after the URL changes: wait for the nav
             page.wait_for_function(
-                f"document.querySelectorAll('.nav a').length >= {len(PAGES)}", timeout=60_000
+                f"document.querySelectorAll('.nav a').length >= {len(pages)}", timeout=60_000
             )
             links = page.eval_on_selector_all(
                 ".nav a", "els => els.map(e => [e.getAttribute('href'), e.innerText])"
             )
-            assert {href for href, _name in links} == set(PAGES), links  # a new page: add it
-            for path, selector in PAGES.items():
+            assert [href for href, _name in links] == list(pages), links
+            for path, selector in pages.items():
                 page.goto(f"{dash}{path}")
                 _settle(page, selector)
                 if path == "/rules":  # open a rule and replay the day through it

@@ -72,8 +72,8 @@ def changes_of(plan: Minimizer, stored: dict[str, int]) -> list[Change]:
             if f not in by[(action, t.at)]:
                 by[(action, t.at)].append(f)
         n = stored.get(kind, 0)
-        for (action, at), fields in by.items():
-            out.append(Change(action=action, kind=kind, fields=fields, at=at, stored=n))
+        for (done, at), fields in by.items():
+            out.append(Change(action=done, kind=kind, fields=fields, at=at, stored=n))
         if kind in BIOMETRIC_KINDS and plan.refused_watchlists():
             out.append(Change(action="refuse_match", kind=kind,
                               fields=sorted(plan.refused_watchlists())))  # fmt: skip

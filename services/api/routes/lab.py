@@ -18,6 +18,7 @@ from services.api import labruns
 from services.api.deps import SettingsDep
 from services.api.schemas.lab import Figure, LabJob, LabResult, LabRun, LabRuns, LabStart, LabTable
 from services.config import Settings
+from services.events.labfiles import FIGURES
 
 router = APIRouter(prefix="/lab", tags=["lab"])
 
@@ -39,7 +40,7 @@ def runs(settings: SettingsDep) -> LabRuns:
 def result(run_id: str, settings: SettingsDep) -> LabResult:
     """Retrieve a result's experiment and its figures (Plotly JSON)."""
     folder = _folder(settings, run_id)
-    figures = {name: labruns.figure(folder, name) for name in labruns.FIGURES}
+    figures = {name: labruns.figure(folder, name) for name in FIGURES}
     if any(f is None for f in figures.values()):
         raise HTTPException(
             status.HTTP_404_NOT_FOUND,

@@ -105,7 +105,7 @@ NAMES = (
 )
 
 
-@register("home_work", NAMES, trace=True)
+@register("home_work", NAMES, inputs=("traces",))
 def measure(ctx: Any) -> None:
     from services.lab.data import town_xy
     from services.lab.store import cell_of_xy

@@ -52,7 +52,7 @@ NAMES = tuple(
 )
 
 
-@register("linkage", NAMES, reads_kept=True)
+@register("linkage", NAMES, inputs=("kept",))
 def measure(ctx: Any) -> None:
     f = ctx.frames
     lk = linkage(

@@ -129,7 +129,7 @@ NAMES = tuple(
 ) + tuple(f"occupancy_{k}_baseline" for k in ("accuracy", "f1", "f1_absent"))
 
 
-@register("occupancy", NAMES, reads_kept=True)
+@register("occupancy", NAMES, inputs=("kept",))
 def measure(ctx: Any) -> None:
     g = ctx.frames.get("gas.reading", ctx.empty)
     raw = ctx.raw["gas.reading"]

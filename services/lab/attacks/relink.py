@@ -123,7 +123,7 @@ def relink(traces: pd.DataFrame, bucket_ms: int = 3_600_000) -> dict[str, float]
 @register(
     "relink",
     ("relink_linked", "relink_week_linked", "relink_linked_baseline", "relink_links"),
-    trace=True,
+    inputs=("traces",),
 )
 def measure(ctx: Any) -> None:
     bucket = max(int(ctx.params.time_bucket_min), int(ctx.view.minutes or 0), 1) * 60_000

@@ -28,7 +28,7 @@ def tracking(traces: pd.DataFrame, residents: int, min_places: int = 3) -> dict[
     }
 
 
-@register("tracking", ("tracking_followed", "tracking_places_median"), trace=True)
+@register("tracking", ("tracking_followed", "tracking_places_median"), inputs=("traces",))
 def measure(ctx: Any) -> None:
     tr = tracking(ctx.traces, ctx.residents)
     ctx.put("tracking_followed", tr["followed"])

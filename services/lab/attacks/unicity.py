@@ -120,7 +120,7 @@ def _unicity(unit: np.ndarray, key: np.ndarray, p: int, seed: int) -> dict[str, 
 @register(
     "unicity",
     ("unicity", "unicity_all", "traced_units", "analyst_days", "attacker_bucket_min"),
-    trace=True,
+    inputs=("traces",),
 )
 def measure(ctx: Any) -> None:
     """Per number of known points: unicity among the traced units, and the share of all
