@@ -11,13 +11,13 @@ import httpx
 from dashboard.api_client import ApiClient
 from dashboard.app import create_app
 from dashboard.pages import nav_pages
-from services.config import Settings
+from dashboard.settings import DashboardSettings
 from tests.dashboard.fakes import FakeApi
 
 
 @functools.cache
 def registered() -> None:
-    settings = Settings(
+    settings = DashboardSettings(
         _env_file=None, api_url="http://api.test", secret_key="pages-test-secret-0123456789"
     )
     create_app(settings, api=ApiClient(settings.api_url, transport=httpx.MockTransport(FakeApi())))
