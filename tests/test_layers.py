@@ -80,17 +80,8 @@ def breaches() -> list[str]:
     return found
 
 
-# Breaches still being moved out (issue 19): the list may only shrink. Each entry is
-# "file: target"; a new breach, or an entry that no longer occurs, fails the test.
-PENDING: set[str] = set()
-
-
 def test_every_import_follows_an_allowed_edge():
-    found = {b: f"{b.split(':')[0]}: {b.rsplit('(', 1)[1].rstrip(')')}" for b in breaches()}
-    new = [b for b, key in found.items() if key not in PENDING]
-    assert new == [], "imports against the layers (see ARCHITECTURE.md)"
-    gone = PENDING - set(found.values())
-    assert not gone, f"moved out: remove from PENDING {sorted(gone)}"
+    assert breaches() == [], "imports against the layers (see ARCHITECTURE.md)"
 
 
 def test_the_check_sees_imports_inside_functions(tmp_path: Path):
