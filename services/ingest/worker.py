@@ -3,15 +3,16 @@
 Receiving stays cheap: the paho network thread reads the socket in large chunks
 (:class:`~services.mqtt.BulkClient`) and only puts each chunk's messages on a bounded queue
 (when it is full, the network thread waits, so the broker holds the backlog: backpressure
-instead of growth). A writer thread decodes and validates a batch, evaluates the starter
-rule, writes events, dead letters and alerts in one transaction, and only then acknowledges
-the QoS 1 messages. A crash before the commit leaves them unacknowledged for redelivery;
-redelivered events are recognised by id and stored once.
+instead of growth). A batch's work is two steps: :meth:`Ingest.prepare` decodes and
+validates it, applies the policy and builds the rows as stored; :meth:`Ingest.write` stores
+events, dead letters, escrow and the rules' alerts in one transaction. Only then are
+the batch's QoS 1 messages acknowledged. A crash before the commit leaves them
+unacknowledged for redelivery; redelivered events are recognised by id and stored once.
 
-By default the writing runs in a child process, and the two halves use both cores; the
-parent keeps the MQTT session and acknowledges only what the child committed. The child
-has the next batch in hand while the parent waits for a commit and acknowledges it
-(WRITER_PIPELINE), so it is not idle between two batches.
+By default the writing runs in a child process, and the two steps use both cores: the
+parent keeps the MQTT session, prepares the next batch while the child writes the one
+before (WRITER_PIPELINE), hands it over as plain values, and acknowledges only what the
+child committed. What the policy removes goes no further than the parent's prepare.
 """
 
 from __future__ import annotations
