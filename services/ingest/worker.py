@@ -124,8 +124,9 @@ POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
 ESCROW_SEEN_MAX = 200_000  # pseudonyms remembered as escrowed (then forgotten, sent again)
 STATUS_EVERY_S = 2.0  # how often the rules' counts are written for the Rules page
 # Batches handed to the writer process before the first of them is settled: while the
-# parent waits for one commit (and then acknowledges it), the writer already has the next
-# batch, so it is never idle between two. Each is still acknowledged only after its commit.
+# parent waits for one commit, acknowledges it and prepares the next batch, the writer
+# already has the one after, so it is never idle between two. Each is still acknowledged
+# only after its commit.
 WRITER_PIPELINE = 2
 
 
