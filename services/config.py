@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     ingest_batch_seconds: float = Field(default=0.25, gt=0, le=4.0)
     ingest_queue_size: int = Field(default=20_000, ge=100)
     ingest_writer_process: bool = Field(
-        default=True, description="decode and write in a child process (uses a second core)"
+        default=True,
+        description="write in a child process while the next batch is decoded and minimized "
+        "(uses a second core)",
     )
     api_url: str = "http://127.0.0.1:8000"
     api_host: str = "127.0.0.1"

@@ -3,15 +3,16 @@
 Receiving stays cheap: the paho network thread reads the socket in large chunks
 (:class:`~services.mqtt.BulkClient`) and only puts each chunk's messages on a bounded queue
 (when it is full, the network thread waits, so the broker holds the backlog: backpressure
-instead of growth). A writer thread decodes and validates a batch, evaluates the starter
-rule, writes events, dead letters and alerts in one transaction, and only then acknowledges
-the QoS 1 messages. A crash before the commit leaves them unacknowledged for redelivery;
-redelivered events are recognised by id and stored once.
+instead of growth). A batch's work is two steps: :meth:`Ingest.prepare` decodes and
+validates it, applies the policy and builds the rows as stored; :meth:`Ingest.write` stores
+events, dead letters, escrow and the rules' alerts in one transaction. Only then are
+the batch's QoS 1 messages acknowledged. A crash before the commit leaves them
+unacknowledged for redelivery; redelivered events are recognised by id and stored once.
 
-By default the writing runs in a child process, and the two halves use both cores; the
-parent keeps the MQTT session and acknowledges only what the child committed. The child
-has the next batch in hand while the parent waits for a commit and acknowledges it
-(WRITER_PIPELINE), so it is not idle between two batches.
+By default the writing runs in a child process, and the two steps use both cores: the
+parent keeps the MQTT session, prepares the next batch while the child writes the one
+before (WRITER_PIPELINE), hands it over as plain values, and acknowledges only what the
+child committed. What the policy removes goes no further than the parent's prepare.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -44,7 +45,7 @@ from services.mqtt import Received, connect_properties, detect_protocol, persist
 from services.policy.active import POLICIES_DIR, PolicyBook, active_policy
 from services.policy.apply import Kept, Minimizer, load_secret
 from services.policy.retention import RetentionSweeper
-from services.policy.spec import PolicyError
+from services.policy.spec import PolicyError, PolicySpec
 from services.rules.alerts import apply_candidates, auto_clear
 from services.rules.book import RULES_DIR, RuleBook
 from services.rules.engine import Candidate, Event, RuleEngine
@@ -123,9 +124,29 @@ POLICY_CHECK_S = 0.5  # how often the active policy is looked up (wall clock)
 ESCROW_SEEN_MAX = 200_000  # pseudonyms remembered as escrowed (then forgotten, sent again)
 STATUS_EVERY_S = 2.0  # how often the rules' counts are written for the Rules page
 # Batches handed to the writer process before the first of them is settled: while the
-# parent waits for one commit (and then acknowledges it), the writer already has the next
-# batch, so it is never idle between two. Each is still acknowledged only after its commit.
+# parent waits for one commit, acknowledges it and prepares the next batch, the writer
+# already has the one after, so it is never idle between two. Each is still acknowledged
+# only after its commit.
 WRITER_PIPELINE = 2
+
+
+class Prepared(NamedTuple):
+    """A batch decoded, validated and minimized, ready to be written (:meth:`Ingest.prepare`).
+
+    Plain values only (rows as stored, tuples, the policy's spec), so that it crosses to the
+    writer process cheaply; it is prepared once and written as often as a write is retried.
+    """
+
+    rows: list[dict[str, Any]]  # events kept as such, in their stored form
+    sources: list[tuple[str, bytes]]  # (topic, payload) of each row, for a dead letter
+    parts: list[Kept]  # contributions to block sums (a policy's aggregate)
+    dead: list[tuple[str, bytes, str]]  # (topic, payload, reason)
+    escrow: list[tuple[str, str, str, str]]  # pseudonyms made: (pseudonym, original, ...)
+    dropped: int  # events the policy dropped
+    newest: datetime | None  # the newest event time kept
+    received_at: datetime
+    policy_key: tuple[str, int]  # the policy applied (its id and the files' generation)
+    spec: PolicySpec  # that policy, for the writer's rules, dead letters and retention
 
 
 class DatabaseError(RuntimeError):
@@ -155,12 +176,13 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)
 
 
-def _child_process(batch: list[tuple[str, bytes]]) -> tuple[list[dict[str, Any]], IngestStats]:
-    """process() one batch in the writer process; returns the alerts opened and its counts."""
+def _child_write(batch: Prepared) -> tuple[list[dict[str, Any]], IngestStats]:
+    """write() one prepared batch in the writer process; returns the alerts opened and its
+    counts."""
     assert _child is not None
     _child.stats = IngestStats()  # the parent keeps the totals
     try:
-        opened = _child.process(batch)
+        opened = _child.write(batch)
     except SQLAlchemyError as exc:
         raise DatabaseError(str(exc).splitlines()[0]) from None
     return opened, _child.stats
@@ -257,23 +279,22 @@ class Ingest:
         pool.submit(int).result(timeout=120)  # started and initialised before we subscribe
         return pool
 
-    def _submit(self, batch: list[tuple[str, bytes]]) -> tuple[Any, Future[Any] | None]:
-        """Hand a batch to the writer process (None: no writer process, written at settle)."""
+    def _submit(self, batch: Prepared) -> tuple[Any, Future[Any] | None]:
+        """Hand a prepared batch to the writer process (None: no writer process, written at
+        settle)."""
         pool = self._pool
         if pool is None:
             return None, None
         try:
-            return pool, pool.submit(_child_process, batch)
+            return pool, pool.submit(_child_write, batch)
         except BrokenProcessPool:
             return pool, None
 
-    def _result(
-        self, batch: list[tuple[str, bytes]], pool: Any, fut: Future[Any] | None
-    ) -> list[dict[str, Any]]:
-        """The outcome of a batch: process() here, or the writer process's result for it;
-        raises DatabaseError/SQLAlchemyError/PolicyRefused as process() does."""
+    def _result(self, batch: Prepared, pool: Any, fut: Future[Any] | None) -> list[dict[str, Any]]:
+        """The outcome of a prepared batch: write() here, or the writer process's result for
+        it; raises DatabaseError/SQLAlchemyError as write() does."""
         if self._pool is None:
-            return self.process(batch)
+            return self.write(batch)
         try:
             if fut is None:
                 raise BrokenProcessPool("not submitted")
@@ -284,11 +305,14 @@ class Ingest:
                 self._pool = self._new_pool()
             raise DatabaseError("writer process died") from None
         self.stats.add(delta)
+        self._escrow_committed(batch.escrow)
         return opened
 
-    def _write(self, batch: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-        """process() here or in the writer process, and wait for it."""
-        return self._result(batch, *self._submit(batch))
+    def _escrow_committed(self, escrow: list[tuple[str, str, str, str]]) -> None:
+        """Remember the pseudonyms a committed batch put in escrow (bounded)."""
+        if len(self._escrowed) > ESCROW_SEEN_MAX:
+            self._escrowed.clear()
+        self._escrowed.update(e[0] for e in escrow)
 
     # -- MQTT side (network thread) -------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, rc: Any, _p: Any) -> None:
@@ -360,17 +384,29 @@ class Ingest:
         """Validate and store one batch of (topic, payload) in one transaction.
 
         Returns the alerts opened. Raises SQLAlchemyError if the database refused the batch
-        (nothing of it is then stored).
+        (nothing of it is then stored), PolicyRefused if no valid policy is in force.
+        """
+        return self.write(self.prepare(batch))
+
+    def prepare(self, batch: list[tuple[str, bytes]]) -> Prepared:
+        """Decode, validate and minimize a batch: everything before the write.
+
+        Writes nothing, so it runs in the MQTT process while the writer process stores the
+        batch before (both cores busy); what the policy removes goes no further than here.
+        Raises PolicyRefused (no valid policy) or SQLAlchemyError (the active policy or the
+        clock could not be read). The clock moves here to the newest event prepared: the
+        next batch is judged as if this one were stored, as it will be before any later one
+        is acknowledged.
         """
         received_at = now_utc()
         prefix = self.settings.mqtt_prefix
         self.reload_policy()
         minimizer = self.minimizer
         rows, dead, parts = [], [], []
-        kept_by_id: dict[str, Kept] = {}
         row_sources: list[tuple[str, bytes]] = []
         dropped = 0
         decoded = []
+        newest: datetime | None = None
         for topic, payload in batch:
             if is_alert_topic(topic, prefix):
                 continue  # our own announcements
@@ -386,36 +422,71 @@ class Ingest:
             if k is None:
                 dropped += 1
                 continue
+            if newest is None or k.ts > newest:
+                newest = k.ts
             if k.agg:
                 parts.append(k)
             else:
                 rows.append(stored_row(*k[:7], received_at))
                 row_sources.append((topic, payload))
-            kept_by_id.setdefault(k.id, k)  # a second copy of an id is judged below
+        if newest is not None and (self._clock is None or newest > self._clock):
+            self._clock = newest
+        # a pseudonym goes to escrow once: the same household's meter gives the same one
+        # all day (not sent again once a batch with it is committed)
+        escrow: dict[str, tuple[str, str, str, str]] = {}
+        for e in minimizer.take_escrow():
+            if e[0] not in self._escrowed:
+                escrow.setdefault(e[0], e)
+        assert self._policy_key is not None  # set with the minimizer
+        return Prepared(
+            rows,
+            row_sources,
+            parts,
+            dead,
+            list(escrow.values()),
+            dropped,
+            newest,
+            received_at,
+            self._policy_key,
+            minimizer.spec,
+        )
+
+    def write(self, batch: Prepared) -> list[dict[str, Any]]:
+        """Store a prepared batch in one transaction (events, block sums, dead letters,
+        escrow, the rules' alerts); returns the alerts opened. Raises SQLAlchemyError if the
+        database refused it (nothing of it is then stored)."""
+        self._follow_policy(batch.policy_key, batch.spec)
+        spec = batch.spec
+        rows, parts, dead = batch.rows, batch.parts, list(batch.dead)
         self.reload_rules()
         rules = self.rules
         with self.engine.begin() as conn:
             new = insert_new_events(conn, rows)
             # redeliveries, or one id reused for other content (a dead letter)
             reused = (
-                _conflicting_copies(conn, rows, new, row_sources) if len(new) < len(rows) else []
+                _conflicting_copies(conn, rows, new, batch.sources) if len(new) < len(rows) else []
             )
             dead += reused
-            new_parts = merge_aggregates(conn, parts, received_at) if parts else []
-            insert_dead_letters(conn, dead, minimizer.spec.dead_letter_payloads)
-            # a pseudonym already in escrow (committed) is not sent again: the same
-            # household's meter gives the same pseudonym all day
-            escrow = [e for e in minimizer.take_escrow() if e[0] not in self._escrowed]
-            insert_escrow(conn, escrow, minimizer.spec.id)
+            new_parts = merge_aggregates(conn, parts, batch.received_at) if parts else []
+            insert_dead_letters(conn, dead, spec.dead_letter_payloads)
+            insert_escrow(conn, batch.escrow, spec.id)
             # the rules see each new event once (a redelivered duplicate is not new), in
-            # event-time order, as the policy left it
-            fresh = [kept_by_id[r["id"]] for r in new if rules.wants(r["kind"])]
-            fresh += [p for p in new_parts if rules.wants(p.kind)]
+            # event-time order, as the policy left it (its data as stored)
+            fresh = [
+                Event.make(r["id"], r["kind"], r["source"], r["ts"], orjson.loads(r["data"]),
+                           r["lat"], r["lon"])
+                for r in new
+                if rules.wants(r["kind"])
+            ]  # fmt: skip
+            fresh += [
+                Event.make(p.id, p.kind, p.source, p.ts, p.data, p.lat, p.lon)
+                for p in new_parts
+                if rules.wants(p.kind)
+            ]
             fresh.sort(key=lambda e: e.ts)
             candidates: list[Candidate] = []
-            for k in fresh:
-                candidates.extend(rules.process(Event.make(k.id, k.kind, k.source, k.ts, k.data,
-                                                           k.lat, k.lon)))  # fmt: skip
+            for ev in fresh:
+                candidates.extend(rules.process(ev))
             candidates.extend(rules.tick())
             opened = apply_candidates(conn, candidates, rules.alert_meta()) if candidates else []
             if rules.watermark is not None:
@@ -426,17 +497,12 @@ class Ingest:
             if now - self._status_written >= STATUS_EVERY_S:
                 self._status_written = now
                 write_rule_status(conn, self.settings.ingest_client_id, rules.status())
-            newest = max((k.ts for k in kept_by_id.values()), default=None)
-            self.stats.expired += self.retention.maybe_sweep(conn, minimizer.spec, newest)
-        if len(self._escrowed) > ESCROW_SEEN_MAX:
-            self._escrowed.clear()
-        self._escrowed.update(e[0] for e in escrow)
-        if newest is not None and (self._clock is None or newest > self._clock):
-            self._clock = newest  # committed: the store's clock moved
+            self.stats.expired += self.retention.maybe_sweep(conn, spec, batch.newest)
+        self._escrow_committed(batch.escrow)
         self.stats.stored += len(new) + len(new_parts)
         self.stats.duplicates += len(rows) - len(new) - len(reused) + len(parts) - len(new_parts)
         self.stats.dead_letters += len(dead)
-        self.stats.dropped_by_policy += dropped
+        self.stats.dropped_by_policy += batch.dropped
         self.stats.alerts_opened += len(opened)
         for _t, _p, reason in dead:
             key = reason_code(reason)
@@ -518,6 +584,16 @@ class Ingest:
         self.rules = RuleEngine(self.rulebook.rules, self.minimizer, previous=self.rules)
         log.info("policy in force: %s", spec.id)
 
+    def _follow_policy(self, key: tuple[str, int], spec: PolicySpec) -> None:
+        """Take up the policy a batch was prepared under, for the rules (which it may blind)
+        and the write: in the writer process, the MQTT process's choice is followed."""
+        if key == self._policy_key and self.minimizer is not None:
+            return
+        self._policy_key = key
+        self.minimizer = Minimizer(spec, self.secret)
+        self.rules = RuleEngine(self.rulebook.rules, self.minimizer, previous=self.rules)
+        log.info("policy in force: %s", spec.id)
+
     def reload_rules(self) -> None:
         """Take up saved rule files; a refused file leaves its last good version in force."""
         if self.rulebook.refresh():
@@ -541,12 +617,13 @@ class Ingest:
     def _write_until_stopped(self) -> None:
         size = self.settings.ingest_batch_size
         depth = WRITER_PIPELINE if self._pool is not None else 1
-        # (batch, its pool, its future): handed to the writer, not yet settled, in order
-        pending: deque[tuple[list[_Msg], Any, Future[Any] | None]] = deque()
+        # (batch, prepared, its pool, its future): prepared here and handed to the writer,
+        # not yet settled, in order (prepared None: preparing failed, tried again at settle)
+        pending: deque[tuple[list[_Msg], Prepared | None, Any, Future[Any] | None]] = deque()
         while True:
             while len(pending) < depth:
                 if pending:  # a result is due: take only a whole batch that is waiting
-                    if len(self._buf) < size:
+                    if len(self._buf) < size or pending[-1][1] is None:
                         break
                     batch = self._take_batch(wait=False)
                 else:
@@ -556,9 +633,17 @@ class Ingest:
                     if not batch:
                         self._flush_status_when_quiet()
                         continue
-                pending.append((batch, *self._submit([(m[0], m[1]) for m in batch])))
-            batch, pool, fut = pending.popleft()
-            opened = self._settle(batch, pool, fut)
+                # decoded and minimized here, while the writer process stores the batch before
+                try:
+                    prepared: Prepared | None = self.prepare([(m[0], m[1]) for m in batch])
+                except Exception:
+                    prepared = None  # held or retried, with the cause logged, at settle
+                if prepared is None:
+                    pending.append((batch, None, None, None))
+                else:
+                    pending.append((batch, prepared, *self._submit(prepared)))
+            batch, prepared, pool, fut = pending.popleft()
+            opened = self._settle(batch, prepared, pool, fut)
             if opened is None:
                 return
             client = self._client
@@ -572,17 +657,18 @@ class Ingest:
                     )
 
     def _settle(
-        self, batch: list[_Msg], pool: Any, fut: Future[Any] | None
+        self, batch: list[_Msg], prepared: Prepared | None, pool: Any, fut: Future[Any] | None
     ) -> list[dict[str, Any]] | None:
         """The alerts a batch opened once it is committed, retried until it is (None: the
-        ingest stops first, and the batch stays unacknowledged)."""
+        ingest stops first, and the batch stays unacknowledged). A batch is prepared once
+        (again only if preparing it failed) and written until its write commits."""
         delay = 0.5
         while True:
             try:
-                if fut is None and pool is None and self._pool is not None:
-                    opened = self._write([(m[0], m[1]) for m in batch])  # a retry
-                else:
-                    opened = self._result([(m[0], m[1]) for m in batch], pool, fut)
+                if prepared is None:
+                    prepared = self.prepare([(m[0], m[1]) for m in batch])
+                    pool, fut = self._submit(prepared)
+                opened = self._result(prepared, pool, fut)
                 self._status_unwritten = True
                 if self.stats.held:
                     log.info("a valid policy is in force; storing again")
@@ -608,7 +694,8 @@ class Ingest:
                     log.warning("stopping with %d messages unacknowledged", len(batch))
                     return None
                 delay = min(delay * 2, 10.0)
-            pool = fut = None  # the next try is written anew
+            if prepared is not None:  # written anew
+                pool, fut = self._submit(prepared)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, migrate_first: bool = True) -> None:

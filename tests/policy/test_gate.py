@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from datetime import timedelta
 
 import h3
@@ -17,7 +18,7 @@ from services.rules.book import RuleBook
 from services.rules.engine import RuleEngine
 from services.rules.spec import parse_rule
 from services.store.db import migrate
-from services.store.models import events, pseudonym_escrow
+from services.store.models import dead_letters, events, pseudonym_escrow
 from simulator.model import Town
 from tests.conftest import make_settings
 from tests.factories import T0, make_event, message
@@ -91,6 +92,34 @@ def test_what_the_policy_removes_never_reaches_the_database(
         with ing.engine.connect() as conn:  # the key holder can still re-link, when justified
             n = conn.execute(select(func.count()).select_from(pseudonym_escrow)).scalar_one()
         assert n > 1000
+
+
+@pytest.mark.parametrize("policy_id", ["gdpr-minimal", "edge-counts"])
+def test_the_writer_stores_a_batch_as_the_mqtt_process_minimized_it(
+    policy_id, protest_messages, tmp_path, sqlite_url
+):
+    """The MQTT process decodes and minimizes, the writer process stores: a writer that never
+    looked the policy up itself stores what that policy kept, blinds the rules it blinds and
+    withholds dead letters' payloads as it says."""
+    msgs, raw = protest_messages
+    mqtt_side = _ingest(tmp_path, sqlite_url)
+    _use(mqtt_side, policy_id)
+    writer = Ingest(mqtt_side.settings)  # as the writer process starts: no policy looked up
+    bad = f'{{"kind": "gas.reading", "data": {{"household": "{sorted(raw)[0]}"}}'.encode()
+    feed = [*msgs, ("aqkol/v1/gas.reading/gas-0001", bad)]
+    for i in range(0, len(feed), 1000):
+        prepared = mqtt_side.prepare(feed[i : i + 1000])
+        writer.write(pickle.loads(pickle.dumps(prepared)))  # as it crosses between them
+    assert writer.stats.stored > 1000 and writer.stats.dead_letters == 1
+    assert _leaks(writer, raw) == []
+    with writer.engine.connect() as conn:
+        assert conn.execute(select(dead_letters.c.payload)).scalar_one() == b""
+        escrowed = conn.execute(select(func.count()).select_from(pseudonym_escrow)).scalar_one()
+    blinded = {s["id"] for s in writer.rules.status() if s["state"] == "blinded"}
+    if policy_id == "gdpr-minimal":
+        assert escrowed > 1000 and blinded == set()
+    else:
+        assert blinded == {"watchlist-wanted", "watchlist-missing", "watchlist-activist"}
 
 
 def test_without_a_policy_the_same_scan_finds_them(protest_messages, tmp_path, sqlite_url):
