@@ -575,7 +575,7 @@ def up(
     if broker_kind not in ("auto", "mosquitto", "amqtt"):
         raise typer.BadParameter("--broker is auto, mosquitto or amqtt")
     settings = Settings()
-    from services.paths import private_dir
+    from services.events.keys import private_dir
 
     private_dir(settings.var_dir)  # password hashes, keys, the pseudonym escrow: ours only
     env = dict(os.environ)

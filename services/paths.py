@@ -1,4 +1,4 @@
-"""Paths: names from clients and messages kept inside their folder; private files of var/.
+"""Paths: names from clients and messages kept inside their folder.
 
 A run id arrives in the simulator's retained state (which anyone who may publish could
 forge), a lab result in a dashboard callback, a scenario in a control command: each is a
@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-# the private files of var/ are the contract's (the dashboard reads the shared secret too)
-from services.events.keys import private_dir, private_file, write_private_once
-
-__all__ = ["SAFE_NAME", "child", "private_dir", "private_file", "under", "write_private_once"]
+# the private files of var/ are the contract's (services/events/keys.py): the dashboard reads
+# the shared secret too
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -30,14 +28,3 @@ def child(root: Path | str, name: object) -> Path | None:
     except (OSError, RuntimeError):  # a link loop
         return None
     return path if inside else None
-
-
-def under(root: Path | str, path: object) -> Path | None:
-    """``path`` if it names ``root`` itself or something below it (links resolved)."""
-    if not isinstance(path, str | Path) or not str(path):
-        return None
-    try:
-        real, base = Path(path).resolve(), Path(root).resolve()
-    except (OSError, RuntimeError):
-        return None
-    return Path(path) if real.is_relative_to(base) else None

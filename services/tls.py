@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from services.paths import private_dir
+from services.events.keys import private_dir
 
 CERT_FILE, KEY_FILE = "tls-cert.pem", "tls-key.pem"
 VALID_DAYS = 365

@@ -33,12 +33,19 @@ def api_headers(api_url: str, user: str, password: str) -> dict[str, str]:
 
 
 def log_in(page, dash_url: str, user: str, password: str) -> None:
-    """Fill in the dashboard's login form."""
+    """Fill in the dashboard's login form, and wait until it let the user in."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{dash_url}login")
     page.fill("#login-username", user)
     page.fill("#login-password", password)
     page.click("#login-submit")
-    page.wait_for_url(lambda url: "/login" not in url, timeout=30_000)
+    # the redirect committed, not the next page loaded (the caller waits for what it reads):
+    # on a busy machine a cold dashboard's first page can take longer than its own deadline
+    try:
+        page.wait_for_url(lambda url: "/login" not in url, timeout=90_000, wait_until="commit")
+    except PlaywrightTimeout:
+        raise AssertionError(f"{user} was not logged in: the browser is at {page.url}") from None
 
 
 def start_up(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
 
+from services.events.town import AQKOL_TZ
 from services.ingest import Ingest
 from services.store.models import alerts, dead_letters, events
 from simulator.publisher import run as simulate
 from tests.conftest import make_settings
 from tests.support import published_ids, stored_count, stored_ids, wait_until
 
-START = datetime(2026, 1, 15, 7, 40, tzinfo=timezone(timedelta(hours=6)))
+START = datetime(2026, 1, 15, 7, 40, tzinfo=AQKOL_TZ)
 
 
 @pytest.mark.parametrize(

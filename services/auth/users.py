@@ -15,7 +15,7 @@ from pwdlib import PasswordHash
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from services.auth.roles import Role
-from services.paths import private_dir
+from services.events.keys import private_dir
 from services.store.models import users
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")

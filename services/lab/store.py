@@ -25,7 +25,7 @@ import h3
 import numpy as np
 import pandas as pd
 
-from services.events.town import AQKOL_TZ
+from services.events.town import AQKOL_TZ, WATCHLISTS
 from services.policy.apply import Minimizer
 from services.policy.spec import PolicySpec
 
@@ -187,7 +187,7 @@ def face_view(m: Minimizer, cameras: pd.DataFrame) -> FaceView:
     model = event_models()["camera.face_match"]
     ts = datetime(2026, 1, 15, 12, 7, 31, tzinfo=AQKOL_TZ)
     lists = set()
-    for wl in ("wanted", "missing", "activist"):
+    for wl in WATCHLISTS:
         probe = {
             "schema": "aqkol.event/1",
             "id": "01JPROBE0000000000000000" + wl[:2].upper(),
@@ -231,7 +231,7 @@ def face_view(m: Minimizer, cameras: pd.DataFrame) -> FaceView:
     return FaceView(
         identity,
         frozenset(lists),
-        lists >= {"wanted", "missing", "activist"},
+        lists >= set(WATCHLISTS),
         loc,
         res,
         minutes,

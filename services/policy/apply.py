@@ -29,9 +29,9 @@ from typing import Any, NamedTuple, assert_never, get_args
 import h3
 
 from services.events.contract import KINDS, EventBase, Privacy
+from services.events.keys import write_private_once
 from services.events.town import AQKOL_TZ, UTC_OFFSET_HOURS, WATCHLISTS
 from services.events.wire import data_items
-from services.paths import write_private_once
 from services.policy.spec import Action, PolicyError, PolicySpec, Transform
 
 LOCAL_OFFSET_S = UTC_OFFSET_HOURS * 3600

@@ -13,7 +13,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from services.paths import private_dir, private_file
+from services.events.keys import private_dir, private_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 

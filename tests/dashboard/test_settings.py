@@ -41,7 +41,7 @@ def test_the_dashboard_derives_the_apis_keys_from_the_shared_demo_secret(tmp_pat
 
 def test_production_refuses_a_weak_or_missing_secret(tmp_path):
     with pytest.raises(ValidationError, match="AQKOL_SECRET_KEY"):
-        DashboardSettings(_env_file=None, env="production", secret_key="change-me-please-now")
+        DashboardSettings(_env_file=None, env="production", secret_key="changeme-placeholder-value")
     with pytest.raises(InsecureDashboard, match="AQKOL_SECRET_KEY"):
         DashboardSettings(_env_file=None, env="production", var_dir=tmp_path).secret()
     assert not (tmp_path / "secret.key").exists()  # the demo would generate one

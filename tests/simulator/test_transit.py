@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from services.events.town import AQKOL_TZ
 from simulator.geography import build_town
 from simulator.model import Town
 from simulator.truth import write_truth_db
 from simulator.vehicles import BUS_CAPACITY, BUS_SEATS, OCCUPANCY, occupancy_status
 
-TZ = timezone(timedelta(hours=6))
+TZ = AQKOL_TZ
 
 
 def at(h: int, m: int = 0) -> datetime:

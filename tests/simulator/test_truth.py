@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 import sqlite3
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from services.events.town import AQKOL_TZ
 from simulator.cameras import CameraSystem
 from simulator.faces import Enrollment, Recognition
 from simulator.geography import build_town, camera_quality
@@ -18,7 +19,7 @@ from simulator.model import Town
 from simulator.people import camera_passes
 from simulator.truth import stays_at, write_truth_db
 
-TZ = timezone(timedelta(hours=6))
+TZ = AQKOL_TZ
 Z = 3.29  # two-sided 99.9 % normal quantile: a binomial count within Z standard deviations
 
 
