@@ -153,17 +153,24 @@ def quick_status(root: Path) -> dict[str, Any]:
 
 def start_quick(root: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes] | None:
     """Start the quick experiment unless it runs already; the process, or None."""
-    if quick_status(root)["running"]:
+    if quick_status(root)["running"]:  # (a stale marker is removed here)
         return None
     root.mkdir(parents=True, exist_ok=True)
-    log = open(root / f"{QUICK}.log", "wb")  # noqa: SIM115 (the child keeps it)
+    try:  # claimed before the start: two requests at once, on two API workers, start one run
+        claim = open(_marker(root), "x")  # noqa: SIM115 (closed below, or removed on failure)
+    except FileExistsError:
+        return None
     kwargs: dict[str, Any] = {}
     if os.name == "posix":
         kwargs["preexec_fn"] = lambda: os.nice(10)  # the town and the class come first
-    proc = subprocess.Popen(
-        [*LAB_COMMAND, QUICK, "--out", str(root / QUICK), "--workers", "1"],
-        env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, **kwargs,
-    )  # fmt: skip
-    log.close()
-    _marker(root).write_text(json.dumps({"pid": proc.pid, "started": time.time()}))
+    try:
+        with claim, open(root / f"{QUICK}.log", "wb") as log:  # the child keeps its copy
+            proc = subprocess.Popen(
+                [*LAB_COMMAND, QUICK, "--out", str(root / QUICK), "--workers", "1"],
+                env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT, **kwargs,
+            )  # fmt: skip
+            claim.write(json.dumps({"pid": proc.pid, "started": time.time()}))
+    except BaseException:
+        _marker(root).unlink(missing_ok=True)  # a start that failed holds nothing
+        raise
     return proc

@@ -104,3 +104,21 @@ def test_the_teacher_starts_the_quick_experiment_once_and_everyone_follows_it(la
         (root / "quick-look" / "go").touch()
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, 9)
+
+
+def test_a_start_already_claimed_starts_nothing_and_a_failed_start_claims_nothing(
+    tmp_path, monkeypatch
+):
+    """Two teachers at once on two API workers: the second finds the first's claim (written
+    before its process exists) and starts nothing; a start that fails leaves no claim."""
+    monkeypatch.setattr(labruns, "LAB_COMMAND", [sys.executable, "-c", "pass"])
+    root = tmp_path / "lab"
+    root.mkdir()
+    (root / ".quick-look.running").touch()  # the other worker's claim, its pid not yet in
+    assert labruns.start_quick(root) is None
+    assert not (root / "quick-look.log").exists()  # nothing was started
+    (root / ".quick-look.running").unlink()
+    monkeypatch.setattr(labruns, "LAB_COMMAND", [str(tmp_path / "no-such-program")])
+    with pytest.raises(FileNotFoundError):
+        labruns.start_quick(root)
+    assert not (root / ".quick-look.running").exists()
